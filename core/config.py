@@ -1,0 +1,160 @@
+"""Settings, read once from the environment.
+
+`Settings.from_env()` is called by `create_app()` and by the worker and cron entry points; nothing reads
+`os.environ` anywhere else, so a test can build a `Settings` by hand and get exactly what it asked for.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Self
+
+from sqlalchemy.engine import URL, make_url
+
+#: Development-only secrets. `Settings.check_production()` refuses to run with any of them.
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105  (a marked development default, refused in production)
+DEV_MASTER_KEY = base64.b64encode(b"kassa-dev-master-key-32-bytes!!!").decode()
+DEFAULT_DATABASE_URL = "sqlite:///instance/kassa.sqlite3"
+#: `fakeredis://` selects the in-process Redis stand-in: one shared server per process.
+FAKE_REDIS_URL = "fakeredis://"
+APP_ROLE = "kassa_app"
+ALL_SURFACES: tuple[str, ...] = ("checkout", "portal", "api")
+
+
+class ConfigurationError(Exception):
+    """The environment asks for something Kassa cannot run with; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Owner-role URL: migrations and administrative CLI commands.
+    database_url: str = DEFAULT_DATABASE_URL
+    #: Application-role URL: every web request and job. Derived from `database_url` when unset.
+    database_app_url: str | None = None
+    redis_url: str = FAKE_REDIS_URL
+    secret_key: str = DEV_SECRET_KEY
+    #: Base64 of 32 random bytes; wraps the per-tenant data keys (see core/kms.py).
+    master_key: str = DEV_MASTER_KEY
+    base_url: str = "http://127.0.0.1:5000"
+    surfaces: tuple[str, ...] = ALL_SURFACES
+    #: "development", "test" or "production". Production refuses development secrets.
+    environment: str = "development"
+    log_level: str = "INFO"
+    #: How many reverse proxies in front of Kassa set X-Forwarded-For/-Proto (0: trust none).
+    trusted_proxies: int = 0
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        env = os.environ if environ is None else environ
+        surfaces = tuple(s.strip() for s in env.get("KASSA_SURFACES", ",".join(ALL_SURFACES)).split(",") if s.strip())
+        settings = cls(
+            database_url=with_driver(env.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
+            database_app_url=with_driver(env.get("DATABASE_APP_URL", "")) or None,
+            redis_url=env.get("REDIS_URL", FAKE_REDIS_URL),
+            secret_key=env.get("KASSA_SECRET_KEY", DEV_SECRET_KEY),
+            master_key=env.get("KASSA_MASTER_KEY", DEV_MASTER_KEY),
+            base_url=env.get("KASSA_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+            surfaces=surfaces,
+            environment=env.get("KASSA_ENV", "development"),
+            log_level=env.get("KASSA_LOG_LEVEL", "INFO"),
+            trusted_proxies=_int(env, "KASSA_TRUSTED_PROXIES", 0),
+        )
+        settings.validate()
+        return settings
+
+    def with_changes(self, **changes: object) -> Settings:
+        new = replace(self, **changes)  # type: ignore[arg-type]
+        new.validate()
+        return new
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are Secure (and `__Host-` prefixed) whenever Kassa is served over https."""
+        return self.base_url.startswith("https://")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_fake_redis(self) -> bool:
+        return self.redis_url.startswith("fakeredis")
+
+    @property
+    def app_database_url(self) -> str:
+        """The URL the application connects with: never the owner role on PostgreSQL."""
+        if self.database_app_url:
+            return self.database_app_url
+        if self.is_sqlite:
+            return self.database_url
+        owner = make_url(self.database_url)
+        # No password: the owner's must not travel to another role. Set DATABASE_APP_URL to give one.
+        url = URL.create(owner.drivername, username=APP_ROLE, host=owner.host, port=owner.port,
+                         database=owner.database, query=owner.query)  # fmt: skip
+        return url.render_as_string(hide_password=False)
+
+    def master_key_bytes(self) -> bytes:
+        return base64.b64decode(self.master_key)
+
+    def validate(self) -> None:
+        unknown = set(self.surfaces) - set(ALL_SURFACES)
+        if unknown or not self.surfaces:
+            raise ConfigurationError(
+                f"KASSA_SURFACES must name some of {', '.join(ALL_SURFACES)}; got {','.join(self.surfaces)!r}."
+            )
+        if self.environment not in ("development", "test", "production"):
+            raise ConfigurationError("KASSA_ENV must be development, test or production.")
+        try:
+            key = base64.b64decode(self.master_key, validate=True)
+        except ValueError as exc:
+            raise ConfigurationError("KASSA_MASTER_KEY must be base64 of 32 random bytes.") from exc
+        if len(key) != 32:
+            raise ConfigurationError(
+                "KASSA_MASTER_KEY must be base64 of 32 random bytes; make one with: "
+                "python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'"
+            )
+        if self.is_production:
+            self.check_production()
+
+    def check_production(self) -> None:
+        problems = []
+        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("KASSA_SECRET_KEY is the development default or shorter than 32 characters")
+        if self.master_key == DEV_MASTER_KEY:
+            problems.append("KASSA_MASTER_KEY is the development default")
+        if self.is_sqlite:
+            problems.append("DATABASE_URL points at SQLite; production runs on PostgreSQL")
+        if self.uses_fake_redis:
+            problems.append("REDIS_URL is the in-process stand-in; production needs a Redis server")
+        if not self.base_url.startswith("https://"):
+            problems.append("KASSA_BASE_URL must be an https:// URL")
+        if problems:
+            raise ConfigurationError(
+                "Refusing to start in production: " + "; ".join(problems) + ". Set them in the environment."
+            )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number; got {raw!r}.") from None
+
+
+def with_driver(url: str) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3, the driver Kassa ships with."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url

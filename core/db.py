@@ -1,0 +1,283 @@
+"""Base, naming convention, engines, sessions, tenant scoping and the unit of work.
+
+Tenant isolation is enforced twice:
+
+* here, in the ORM: every SELECT/UPDATE/DELETE that touches a `TenantScoped` model gets
+  `tenant_id = <current tenant>` added by one `do_orm_execute` hook, and such a query with no tenant in
+  context raises `TenantContextRequired` instead of returning every tenant's rows;
+* in PostgreSQL: row-level security on `current_setting('app.tenant_id', true)`, which `after_begin`
+  sets with `set_config(..., is_local => true)` (SET LOCAL) at the start of every transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    Enum as SAEnum,
+    JSON,
+    DateTime,
+    ForeignKey,
+    Engine,
+    MetaData,
+    String,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    declared_attr,
+    mapped_column,
+    sessionmaker,
+    with_loader_criteria,
+)
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class TenantContextRequired(RuntimeError):
+    """A query touched a tenant-owned table while no tenant was in context."""
+
+
+class TenantMismatch(RuntimeError):
+    """An object of one tenant was about to be written in another tenant's context."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite stores naive values; we give back aware ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware UTC datetime (use the Clock)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def str_enum(enum: type[StrEnum], length: int) -> SAEnum:
+    """A StrEnum stored as VARCHAR(length) by value, loaded back as the enum member."""
+    return SAEnum(
+        enum, native_enum=False, create_constraint=False, length=length, validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )  # fmt: skip
+
+
+#: Shared column types.
+IdStr = Annotated[str, mapped_column(String(40))]
+Timestamp = Annotated[datetime, mapped_column(UTCDateTime())]
+JsonDict = Annotated[dict[str, Any], mapped_column(JSON().with_variant(JSONB(), "postgresql"))]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class TenantScoped:
+    """Mixin for every tenant-owned table: `tenant_id` leads the primary key.
+
+    Subclasses declare `id` as the second primary-key column, and every foreign key to another
+    tenant-owned table as a composite `(tenant_id, x_id)` one, so a row can never point across tenants.
+    """
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[str]:
+        # Composite FKs between tenant tables are declared per model; this one ties the row to a tenant.
+        return mapped_column(String(40), ForeignKey("tenants.id"), primary_key=True, sort_order=-100)
+
+
+def tenant_tables() -> list[str]:
+    """Names of the tenant-owned tables, from the metadata (tests iterate this, so none is forgotten)."""
+    return sorted(
+        str(mapper.local_table.name) for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantScoped)
+    )
+
+
+class KassaSession(Session):
+    """A Session that knows its tenant (`info["tenant_id"]`) and its after-commit callbacks."""
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self.info.get("tenant_id")
+
+    def bind_tenant(self, tenant_id: str | None) -> None:
+        """Switch the tenant context, in the ORM and (if a transaction is open) in PostgreSQL now."""
+        self.info["tenant_id"] = tenant_id
+        if self.in_transaction():
+            for conn in self._connections_for_states():
+                _set_db_tenant(conn, tenant_id)
+
+    def _connections_for_states(self) -> list[Connection]:
+        transaction = self.get_transaction()
+        if transaction is None:
+            return []
+        return [conn for conn, *_ in transaction._connections.values()]
+
+
+def _set_db_tenant(connection: Connection, tenant_id: str | None) -> None:
+    if connection.dialect.name == "postgresql":
+        # set_config(..., true) is SET LOCAL: a plain SET would outlive the transaction and leak the
+        # tenant to the next request that borrows this pooled connection.
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant_id or ""})
+
+
+@event.listens_for(KassaSession, "after_begin")
+def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    _set_db_tenant(connection, session.info.get("tenant_id"))
+
+
+@event.listens_for(KassaSession, "do_orm_execute")
+def _scope_to_tenant(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return  # the parent query already carries the criteria (propagate_to_loaders)
+    if state.execution_options.get("kassa_unscoped"):
+        return
+    mappers = list(state.all_mappers)
+    if not any(issubclass(m.class_, TenantScoped) for m in mappers):
+        return
+    tenant_id = state.session.info.get("tenant_id")
+    if tenant_id is None:
+        names = ", ".join(sorted(m.class_.__name__ for m in mappers if issubclass(m.class_, TenantScoped)))
+        raise TenantContextRequired(f"query on tenant-owned {names} with no tenant in context")
+    state.statement = state.statement.options(
+        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
+    )
+
+
+@event.listens_for(KassaSession, "before_flush")
+def _stamp_tenant(session: Session, flush_context: object, instances: object) -> None:
+    tenant_id = session.info.get("tenant_id")
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, TenantScoped):
+            continue
+        current = obj.tenant_id
+        if current is None:
+            if tenant_id is None:
+                raise TenantContextRequired(f"new {type(obj).__name__} with no tenant in context")
+            obj.tenant_id = tenant_id
+        elif tenant_id is not None and current != tenant_id and not session.info.get("kassa_unscoped"):
+            raise TenantMismatch(f"{type(obj).__name__} of tenant {current} written in tenant {tenant_id}")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs.setdefault("poolclass", StaticPool)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        if url not in ("sqlite://", "sqlite:///:memory:"):
+            with engine.connect() as conn:
+                # WAL lets the web threads read while the worker thread writes (the embedded demo).
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+class UnitOfWork:
+    """One transaction; the only place that commits. Callbacks registered with `on_commit` run after it."""
+
+    def __init__(self, session: KassaSession) -> None:
+        self.session = session
+        self._after_commit: list[Callable[[], None]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    def bind_tenant(self, tenant_id: str | None) -> None:
+        self.session.bind_tenant(tenant_id)
+
+    def commit(self) -> None:
+        self.session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._after_commit.clear()
+
+
+class Database:
+    """Engines and the session factory for one process (built by create_app or a worker entry point)."""
+
+    def __init__(self, app_url: str, owner_url: str | None = None, **engine_kwargs: Any) -> None:
+        self.app_url = app_url
+        self.owner_url = owner_url or app_url
+        self.engine = make_engine(app_url, **engine_kwargs)
+        self._owner_engine: Engine | None = self.engine if self.owner_url == app_url else None
+        self.session_factory = sessionmaker(self.engine, class_=KassaSession, expire_on_commit=False)
+
+    @property
+    def owner_engine(self) -> Engine:
+        if self._owner_engine is None:
+            self._owner_engine = make_engine(self.owner_url)
+        return self._owner_engine
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextlib.contextmanager
+    def unit_of_work(self, *, tenant_id: str | None = None, owner: bool = False) -> Iterator[UnitOfWork]:
+        """Open a transaction for `tenant_id`; commit on success, roll back on error.
+
+        `owner=True` connects as the owner role: only administrative CLI commands use it.
+        """
+        bind = self.owner_engine if owner else self.engine
+        session = self.session_factory(bind=bind)
+        session.info["tenant_id"] = tenant_id
+        uow = UnitOfWork(session)
+        try:
+            yield uow
+            uow.commit()
+        except BaseException:
+            uow.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self._owner_engine is not None and self._owner_engine is not self.engine:
+            self._owner_engine.dispose()

@@ -1,0 +1,38 @@
+"""Redis connections and RQ queues (JSON-serialized: a job's arguments are ids, never objects)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Final
+
+import fakeredis
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+PAYMENTS: Final = "payments"
+WEBHOOKS: Final = "webhooks"
+PAYOUTS: Final = "payouts"
+DEFAULT: Final = "default"
+QUEUE_NAMES: Final = (PAYMENTS, WEBHOOKS, PAYOUTS, DEFAULT)
+
+_fake_server: fakeredis.FakeServer | None = None
+_fake_lock = threading.Lock()
+
+
+def connect_redis(url: str) -> redis.Redis:
+    """A Redis client for `url`; `fakeredis://` gives the in-process stand-in (one per process)."""
+    global _fake_server
+    if url.startswith("fakeredis"):
+        with _fake_lock:
+            if _fake_server is None:
+                _fake_server = fakeredis.FakeServer()
+        return fakeredis.FakeRedis(server=_fake_server)
+    # Short timeouts: a Redis outage should make the outbox relay give up quickly, not hang a request.
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+
+def get_queue(name: str, connection: redis.Redis) -> Queue:
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {name!r}; queues are {', '.join(QUEUE_NAMES)}")
+    return Queue(name, connection=connection, serializer=JSONSerializer)

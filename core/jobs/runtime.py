@@ -1,0 +1,103 @@
+"""The process's wiring for jobs, CLI and web: settings, database, Redis, KMS, clock.
+
+Built by `configure()` from `create_app()` or a worker/cron entry point, never at import time. Jobs call
+`current()` to reach it, because RQ hands them only their JSON arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import redis
+from rq import Queue
+
+from core.clock import Clock, system_clock
+from core.config import Settings
+from core.db import Database, UnitOfWork
+from core.jobs import outbox
+from core.jobs.queues import connect_redis, get_queue
+from core.kms import LocalKMS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    redis: redis.Redis
+    kms: LocalKMS
+    clock: Clock = field(default=system_clock)
+
+    def queue(self, name: str) -> Queue:
+        return get_queue(name, self.redis)
+
+    def enqueue(
+        self,
+        uow: UnitOfWork,
+        func: Callable[..., Any] | str,
+        *,
+        tenant_id: str | None,
+        kwargs: dict[str, str | int | bool | None] | None = None,
+    ) -> outbox.OutboxMessage:
+        """Write a job to the outbox in `uow`; after the commit, try to hand it to RQ at once."""
+        return outbox.add(
+            uow, func, clock=self.clock, tenant_id=tenant_id, kwargs=kwargs, on_commit=self._relay_now
+        )
+
+    def _relay_now(self, ids: list[str]) -> None:
+        # Best effort on the request's own edge: whatever fails here the cron relay picks up.
+        try:
+            outbox.relay(self.db, self.redis, clock=self.clock, ids=ids)
+        except Exception:
+            log.exception("immediate outbox relay failed; the cron relay will retry")
+
+    def relay(self) -> int:
+        return outbox.relay(self.db, self.redis, clock=self.clock)
+
+
+_current: Runtime | None = None
+
+
+def build(settings: Settings, **engine_kwargs: Any) -> Runtime:
+    return Runtime(
+        settings=settings,
+        db=Database(settings.app_database_url, settings.database_url, **engine_kwargs),
+        redis=connect_redis(settings.redis_url),
+        kms=LocalKMS(settings.master_key_bytes()),
+    )
+
+
+def configure(settings: Settings, **engine_kwargs: Any) -> Runtime:
+    """Make (or replace) this process's runtime."""
+    global _current
+    if _current is not None:
+        _current.db.dispose()
+    _current = build(settings, **engine_kwargs)
+    return _current
+
+
+def install(runtime: Runtime) -> Runtime:
+    global _current
+    _current = runtime
+    return runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("Kassa runtime not configured: call core.jobs.runtime.configure(settings) first")
+    return _current
+
+
+def _after_fork_in_child() -> None:
+    # RQ forks a work horse per job: the child must not reuse the parent's pooled DB connections.
+    if _current is not None:
+        _current.db.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=partial(_after_fork_in_child))

@@ -1,0 +1,114 @@
+"""Worker and cron loops: `kassa worker`, `kassa cron`, and the embedded demo's threads."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import redis
+from rq import SimpleWorker, Worker
+from rq.timeouts import TimerDeathPenalty
+from rq.serializers import JSONSerializer
+from sqlalchemy import column, select, table
+
+from core.jobs import maintenance
+from core.jobs.queues import DEFAULT, QUEUE_NAMES
+from core.jobs.registry import spec_for
+from core.jobs.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def make_worker(rt: Runtime, queues: Sequence[str] = QUEUE_NAMES, *, worker_class: type[Worker] = Worker) -> Worker:
+    return worker_class([rt.queue(name) for name in queues], connection=rt.redis, serializer=JSONSerializer)
+
+
+class ThreadWorker(SimpleWorker):
+    """Runs jobs in the calling thread; signal handlers belong to the main thread, so none are installed
+    and job timeouts use a timer instead of SIGALRM."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+def run_worker_thread(rt: Runtime, stop: threading.Event, *, poll: float = 0.2) -> threading.Thread:
+    """The embedded demo's worker: drains every queue in bursts until `stop` is set."""
+
+    def loop() -> None:
+        worker = make_worker(rt, worker_class=ThreadWorker)
+        while not stop.is_set():
+            try:
+                worker.work(burst=True, logging_level="WARNING")
+            except Exception:
+                log.exception("embedded worker burst failed")
+            stop.wait(poll)
+
+    thread = threading.Thread(target=loop, name="kassa-worker", daemon=True)
+    thread.start()
+    return thread
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    name: str
+    every_seconds: float
+    action: Callable[[Runtime], object]
+
+
+_PRUNE = spec_for(maintenance.prune_outbox).name
+_VERIFY_CHAIN = spec_for(maintenance.verify_audit_chain).name
+
+
+def _enqueue_prune(rt: Runtime) -> object:
+    return rt.queue(DEFAULT).enqueue_call(func=_PRUNE, kwargs={})
+
+
+def _enqueue_chain_checks(rt: Runtime) -> object:
+    from_tenants = _tenant_ids(rt)
+    for tenant_id in from_tenants:
+        rt.queue(DEFAULT).enqueue_call(func=_VERIFY_CHAIN, kwargs={"tenant_id": tenant_id})
+    return len(from_tenants)
+
+
+def _tenant_ids(rt: Runtime) -> list[str]:
+    tenants = table("tenants", column("id"))
+    with rt.db.unit_of_work() as uow:
+        return list(uow.session.scalars(select(tenants.c.id)))
+
+
+#: What `kassa cron` runs. The relay is work the scheduler does itself (every second); the rest are jobs.
+SCHEDULE: tuple[Scheduled, ...] = (
+    Scheduled("outbox relay", 1.0, lambda rt: rt.relay()),
+    Scheduled("prune delivered outbox rows", 3600.0, _enqueue_prune),
+    Scheduled("verify audit chains", 86400.0, _enqueue_chain_checks),
+)
+
+
+def run_cron(
+    rt: Runtime, stop: threading.Event, *, schedule: Sequence[Scheduled] = SCHEDULE, tick: float = 0.25
+) -> None:
+    next_run = {item.name: 0.0 for item in schedule}
+    while not stop.is_set():
+        now = time.monotonic()
+        for item in schedule:
+            if now < next_run[item.name]:
+                continue
+            next_run[item.name] = now + item.every_seconds
+            try:
+                item.action(rt)
+            except redis.RedisError as exc:
+                log.warning("cron: %s skipped, Redis unavailable (%s)", item.name, type(exc).__name__)
+            except Exception:
+                log.exception("cron: %s failed", item.name)
+        stop.wait(tick)
+
+
+def run_cron_thread(rt: Runtime, stop: threading.Event) -> threading.Thread:
+    thread = threading.Thread(target=run_cron, args=(rt, stop), name="kassa-cron", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,48 @@
+"""Fixed-window counters in Redis, for sign-in and (later) payment attempts."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    def __init__(self, connection: redis.Redis, *, name: str, limit: int, window_seconds: int) -> None:
+        self.connection = connection
+        self.name = name
+        self.limit = limit
+        self.window = window_seconds
+
+    def _key(self, subject: str) -> str:
+        # Hashed: the subject may be an email or an IP, which need not sit in Redis in the clear.
+        return f"kassa:rl:{self.name}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
+
+    def hit(self, subject: str) -> int:
+        """Count one attempt; return the count in the current window (0 if Redis is unavailable)."""
+        key = self._key(subject)
+        try:
+            with self.connection.pipeline() as pipe:
+                pipe.incr(key)
+                pipe.expire(key, self.window, nx=True)
+                count, _ = pipe.execute()
+            return int(count)
+        except redis.RedisError:
+            log.warning("rate limiter %s: Redis unavailable, not counting", self.name)
+            return 0
+
+    def exceeded(self, subject: str) -> bool:
+        try:
+            raw = self.connection.get(self._key(subject))
+        except redis.RedisError:
+            return False
+        return raw is not None and int(raw) >= self.limit
+
+    def reset(self, subject: str) -> None:
+        try:
+            self.connection.delete(self._key(subject))
+        except redis.RedisError:
+            pass

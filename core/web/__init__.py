@@ -1,0 +1,1 @@
+"""The only Flask-aware part of core: extensions, security headers, logging, errors, htmx helpers."""

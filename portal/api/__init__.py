@@ -1,0 +1,14 @@
+"""The REST API, `/api/v1` (Bearer secret key). Every URL rule is in blueprint.py."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from core.web.extensions import csrf
+from portal.api.blueprint import bp
+
+
+def init_app(app: Flask) -> None:
+    # Bearer-authenticated and cookie-less: CSRF protects cookie sessions, which the API does not use.
+    csrf.exempt(bp)
+    app.register_blueprint(bp)

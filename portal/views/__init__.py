@@ -1,0 +1,20 @@
+"""The merchant portal (server-rendered, HTMX-enhanced). Every URL rule is in blueprint.py."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from core.web.extensions import login_manager
+from portal.views.blueprint import bp, root
+from portal.views.session import load_user
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "portal.login"
+    login_manager.login_message = "Sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+    login_manager.user_loader(load_user)
+    app.register_blueprint(bp)
+    app.add_url_rule("/", "root", root)

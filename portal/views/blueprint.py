@@ -1,0 +1,28 @@
+"""Every portal URL rule, in one readable place."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from portal.views import auth, dashboard
+from portal.views.forms import LogoutForm
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+
+
+def root() -> Response:
+    return redirect(url_for("portal.home"))
+
+
+@bp.context_processor
+def _portal_context() -> dict[str, object]:
+    return {"logout_form": LogoutForm()}
+
+
+bp.add_url_rule("/login", "login", auth.login, methods=["GET", "POST"])
+bp.add_url_rule("/login/code", "login_code", auth.login_code, methods=["GET", "POST"])
+bp.add_url_rule("/login/enroll", "enroll", auth.enroll, methods=["GET", "POST"])
+bp.add_url_rule("/logout", "logout", auth.logout, methods=["POST"])
+bp.add_url_rule("/", "home", login_required(dashboard.home))

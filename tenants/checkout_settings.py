@@ -1,0 +1,88 @@
+"""A tenant's checkout settings: display name, brand colour, widget origins, payment methods."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from core.audit import actions
+from core.audit import service as audit
+from core.audit.service import Actor
+from core.clock import Clock
+from core.errors import InvalidInput
+from core.kms import KMS
+from tenants.lookup import tenant_by_id
+
+METHODS = ("card", "wallet", "bank")
+FIELDS = ("allowed_origins", "display_name", "brand_color", "payment_methods")
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def view(session: Session, *, tenant_id: str) -> dict[str, Any]:
+    tenant = tenant_by_id(session, tenant_id)
+    stored = tenant.checkout_settings or {}
+    return {
+        "object": "checkout.settings",
+        "display_name": stored.get("display_name", tenant.name),
+        "brand_color": stored.get("brand_color"),
+        "allowed_origins": list(stored.get("allowed_origins", [])),
+        "payment_methods": list(stored.get("payment_methods", METHODS)),
+    }
+
+
+def normalize_origin(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 255:
+        raise InvalidInput("Each allowed origin must be a string like https://shop.example.", param="allowed_origins")
+    parts = urlsplit(value.strip())
+    host = parts.hostname or ""
+    secure_enough = parts.scheme == "https" or (parts.scheme == "http" and host in ("localhost", "127.0.0.1", "::1"))
+    if not parts.netloc or not secure_enough or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise InvalidInput(
+            f"{value!r} is not an origin: use scheme and host only, https (http only for localhost), "
+            "e.g. https://shop.example or http://localhost:3000.",
+            param="allowed_origins",
+        )
+    if parts.username or parts.password or "*" in parts.netloc:
+        raise InvalidInput(f"{value!r}: origins cannot hold credentials or wildcards.", param="allowed_origins")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def update(
+    session: Session, *, tenant_id: str, changes: dict[str, Any], actor: Actor, clock: Clock, kms: KMS
+) -> dict[str, Any]:
+    unknown = sorted(set(changes) - set(FIELDS))
+    if unknown:
+        raise InvalidInput(f"Unknown field {unknown[0]!r}; settable fields are {', '.join(FIELDS)}.", param=unknown[0])
+    tenant = tenant_by_id(session, tenant_id)
+    stored = dict(tenant.checkout_settings or {})
+    if "allowed_origins" in changes:
+        origins = changes["allowed_origins"]
+        if not isinstance(origins, list) or len(origins) > 50:
+            raise InvalidInput("allowed_origins must be a list of at most 50 origins.", param="allowed_origins")
+        stored["allowed_origins"] = sorted({normalize_origin(o) for o in origins})
+    if "display_name" in changes:
+        name = changes["display_name"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raise InvalidInput("display_name must be 1-100 characters.", param="display_name")
+        stored["display_name"] = name.strip()
+    if "brand_color" in changes:
+        color = changes["brand_color"]
+        if color is not None and (not isinstance(color, str) or not _COLOR.match(color)):
+            raise InvalidInput("brand_color must be a hex colour like #1a73e8, or null.", param="brand_color")
+        stored["brand_color"] = color.lower() if color else None
+    if "payment_methods" in changes:
+        methods = changes["payment_methods"]
+        if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods):
+            raise InvalidInput(
+                f"payment_methods must be a non-empty list drawn from {', '.join(METHODS)}.", param="payment_methods"
+            )
+        stored["payment_methods"] = [m for m in METHODS if m in methods]
+    tenant.checkout_settings = stored
+    audit.record(session, tenant_id=tenant_id, actor=actor, action=actions.CHECKOUT_SETTINGS_UPDATED,
+                 subject_type="tenant", subject_id=tenant_id, clock=clock, kms=kms,
+                 details={"changed": sorted(changes)})  # fmt: skip
+    session.flush()
+    return view(session, tenant_id=tenant_id)

@@ -1,0 +1,97 @@
+"""Tenants, users, memberships and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, IdStr, JsonDict, TenantScoped, Timestamp, str_enum
+
+# Imported so that `tenants.models` brings the whole schema into Base.metadata (migrations, tests).
+from core.audit import models as _audit_models  # noqa: F401
+from core.jobs import outbox as _outbox_models  # noqa: F401
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    DEVELOPER = "developer"
+    ANALYST = "analyst"
+
+
+class KeyKind(StrEnum):
+    PUBLISHABLE = "publishable"
+    SECRET = "secret"  # noqa: S105  (an enum label, not a secret)
+
+
+class KeyMode(StrEnum):
+    TEST = "test"
+    LIVE = "live"
+
+
+class Tenant(Base):
+    """A merchant account. Not tenant-scoped itself: its id *is* the tenant."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: URL-safe handle, unique across Kassa (CLI `--tenant`, portal URLs).
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    #: ISO 3166-1 alpha-2 country of the merchant's business.
+    country: Mapped[str] = mapped_column(String(2))
+    #: ISO 4217 currency the merchant settles in by default.
+    default_currency: Mapped[str] = mapped_column(String(3))
+    #: Checkout branding and embedding: display name, brand colour, allowed widget origins, methods.
+    checkout_settings: Mapped[JsonDict] = mapped_column(default=dict)
+    created_at: Mapped[Timestamp]
+
+
+class User(Base):
+    """A person who signs in to the portal; belongs to tenants through memberships."""
+
+    __tablename__ = "users"
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: Stored lower-cased; unique across Kassa.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    #: argon2id hash.
+    password_hash: Mapped[str] = mapped_column(String(200))
+    #: TOTP seed, AES-GCM encrypted under the master key (see core/kms.py); null until enrolled.
+    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Last accepted TOTP time step: a code is accepted once.
+    totp_last_step: Mapped[int | None]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[Timestamp]
+
+
+class Membership(TenantScoped, Base):
+    """A user's role in one tenant."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(40), ForeignKey("users.id"), index=True)
+    role: Mapped[Role] = mapped_column(str_enum(Role, 20))
+    created_at: Mapped[Timestamp]
+
+
+class ApiKey(TenantScoped, Base):
+    """A publishable (`pk_…`) or secret (`sk_…`) key. Secret keys are stored only as a SHA-256 hash."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    kind: Mapped[KeyKind] = mapped_column(str_enum(KeyKind, 12))
+    mode: Mapped[KeyMode] = mapped_column(str_enum(KeyMode, 4))
+    #: SHA-256 hex of the whole key: how a presented key is found (unique across tenants).
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: What the portal shows: the full publishable key, or `sk_test_…abcd` for a secret one.
+    display: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[Timestamp]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]

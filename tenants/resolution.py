@@ -1,0 +1,63 @@
+"""Finding the tenant a request belongs to, before any tenant is in context.
+
+On PostgreSQL the application role cannot see another tenant's rows at all, so the two lookups that must
+cross tenants (a presented API key, a user's memberships) go through SECURITY DEFINER functions that
+answer exactly that question and nothing more (see the migration). On SQLite, which has no row-level
+security, the same questions are asked with the ORM's tenant scoping lifted for that one query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from tenants.models import ApiKey, KeyKind, KeyMode, Membership, Role
+from tenants.service import hash_key
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    tenant_id: str
+    key_id: str
+    kind: KeyKind
+    mode: KeyMode
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def owner_of_key(session: Session, key: str) -> KeyOwner | None:
+    """The tenant of an unrevoked API key, or None. Looks only at the key's hash."""
+    if not key or len(key) > 200:
+        return None
+    digest = hash_key(key)
+    if _is_postgres(session):
+        row = session.execute(
+            text("SELECT tenant_id, key_id, kind, mode FROM kassa_key_owner(:h)"), {"h": digest}
+        ).first()
+    else:
+        row = session.execute(
+            select(ApiKey.tenant_id, ApiKey.id, ApiKey.kind, ApiKey.mode)
+            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+            .execution_options(kassa_unscoped=True)
+        ).first()
+    if row is None:
+        return None
+    return KeyOwner(tenant_id=row[0], key_id=row[1], kind=KeyKind(row[2]), mode=KeyMode(row[3]))
+
+
+def memberships_of(session: Session, user_id: str) -> list[tuple[str, Role]]:
+    """(tenant_id, role) for every tenant the user belongs to, oldest membership first."""
+    if _is_postgres(session):
+        rows = session.execute(text("SELECT tenant_id, role FROM kassa_memberships_of(:u)"), {"u": user_id}).all()
+    else:
+        rows = session.execute(
+            select(Membership.tenant_id, Membership.role)
+            .where(Membership.user_id == user_id)
+            .order_by(Membership.created_at)
+            .execution_options(kassa_unscoped=True)
+        ).all()
+    return [(row[0], Role(row[1])) for row in rows]

@@ -1,0 +1,258 @@
+"""Creating tenants, users, memberships and keys; signing in."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+from dataclasses import dataclass
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from babel import Locale
+from babel.numbers import list_currencies
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.audit import actions
+from core.audit import service as audit
+from core.audit.service import Actor
+from core.clock import Clock
+from core.errors import AuthenticationFailed, Conflict, InvalidInput
+from core.ids import new_id
+from core.kms import KMS
+from tenants.models import ApiKey, KeyKind, KeyMode, Membership, Role, Tenant, User
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_BASE62 = string.ascii_letters + string.digits
+_passwords = PasswordHasher()
+
+
+def _countries() -> frozenset[str]:
+    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(_BASE62) for _ in range(length))
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedKeys:
+    """Keys as shown once, at creation. Only their hashes are kept."""
+
+    publishable_key: str
+    secret_key: str
+
+
+def validate_tenant_fields(*, name: str, slug: str, country: str, currency: str) -> tuple[str, str, str, str]:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("Name is required (at most 200 characters).", param="name")
+    slug = slug.strip().lower()
+    if not _SLUG.match(slug):
+        raise InvalidInput(
+            "Slug must be 1-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen.",
+            param="slug",
+        )
+    country = country.strip().upper()
+    if country not in _countries():
+        raise InvalidInput(f"Country {country!r} is not an ISO 3166-1 alpha-2 code (e.g. DE, US).", param="country")
+    currency = currency.strip().upper()
+    if currency not in list_currencies():
+        raise InvalidInput(f"Currency {currency!r} is not an ISO 4217 code (e.g. EUR, USD).", param="currency")
+    return name, slug, country, currency
+
+
+def create_tenant(
+    session: Session, *, name: str, slug: str, country: str, currency: str, actor: Actor, clock: Clock, kms: KMS
+) -> tuple[Tenant, IssuedKeys]:
+    """Create a tenant with one pair of test keys. The session must be bound to no tenant yet."""
+    name, slug, country, currency = validate_tenant_fields(name=name, slug=slug, country=country, currency=currency)
+    if session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
+        raise Conflict(f"A tenant with slug {slug!r} already exists; choose another slug.", param="slug")
+    tenant = Tenant(
+        id=new_id("ten"),
+        name=name,
+        slug=slug,
+        country=country,
+        default_currency=currency,
+        checkout_settings={"display_name": name, "allowed_origins": [], "payment_methods": ["card", "wallet", "bank"]},
+        created_at=clock.now(),
+    )
+    session.add(tenant)
+    session.flush()
+    session.info["tenant_id"] = tenant.id
+    bind_tenant = getattr(session, "bind_tenant", None)
+    if bind_tenant is not None:
+        bind_tenant(tenant.id)
+    audit.record(
+        session, tenant_id=tenant.id, actor=actor, action=actions.TENANT_CREATED, subject_type="tenant",
+        subject_id=tenant.id, clock=clock, kms=kms, details={"slug": slug, "country": country, "currency": currency},
+    )  # fmt: skip
+    keys = IssuedKeys(
+        publishable_key=issue_key(session, tenant_id=tenant.id, kind=KeyKind.PUBLISHABLE, mode=KeyMode.TEST,
+                                  actor=actor, clock=clock, kms=kms),
+        secret_key=issue_key(session, tenant_id=tenant.id, kind=KeyKind.SECRET, mode=KeyMode.TEST,
+                             actor=actor, clock=clock, kms=kms),
+    )  # fmt: skip
+    return tenant, keys
+
+
+def issue_key(
+    session: Session, *, tenant_id: str, kind: KeyKind, mode: KeyMode, actor: Actor, clock: Clock, kms: KMS
+) -> str:
+    """Make a new key and return it in full: the only time a secret key is ever visible."""
+    prefix = "pk" if kind is KeyKind.PUBLISHABLE else "sk"
+    key = f"{prefix}_{mode}_{_random(32 if kind is KeyKind.SECRET else 24)}"
+    display = key if kind is KeyKind.PUBLISHABLE else f"{prefix}_{mode}_…{key[-4:]}"
+    record = ApiKey(
+        tenant_id=tenant_id, id=new_id("key"), kind=kind, mode=mode, key_hash=hash_key(key), display=display,
+        created_at=clock.now(), revoked_at=None, last_used_at=None,
+    )  # fmt: skip
+    session.add(record)
+    session.flush()
+    audit.record(
+        session, tenant_id=tenant_id, actor=actor, action=actions.API_KEY_CREATED, subject_type="api_key",
+        subject_id=record.id, clock=clock, kms=kms, details={"kind": str(kind), "mode": str(mode)},
+    )  # fmt: skip
+    return key
+
+
+def hash_password(password: str) -> str:
+    return _passwords.hash(password)
+
+
+def validate_password(password: str) -> None:
+    if len(password) < 12:
+        raise InvalidInput("Password must be at least 12 characters.", param="password")
+    if len(password) > 1024:
+        raise InvalidInput("Password must be at most 1024 characters.", param="password")
+
+
+def _totp_context(user_id: str) -> str:
+    return f"user.totp:{user_id}"
+
+
+def create_user(
+    session: Session,
+    *,
+    tenant_id: str,
+    email: str,
+    role: Role | str,
+    password: str,
+    totp_secret: str | None,
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
+) -> User:
+    """Create a user (or reuse one by email) and make them a member of `tenant_id` with `role`."""
+    email = email.strip().lower()
+    if not _EMAIL.match(email) or len(email) > 320:
+        raise InvalidInput(f"{email!r} is not an email address.", param="email")
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidInput(f"Role must be one of: {', '.join(r.value for r in Role)}.", param="role") from None
+    validate_password(password)
+    if totp_secret is not None:
+        totp_secret = totp_secret.strip().replace(" ", "").upper()
+        try:
+            pyotp.TOTP(totp_secret).now()
+        except Exception:
+            raise InvalidInput("TOTP secret must be base32 (A-Z, 2-7).", param="totp_secret") from None
+        if len(totp_secret) < 16:
+            raise InvalidInput("TOTP secret must be at least 16 base32 characters (80 bits).", param="totp_secret")
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None:
+        user = User(id=new_id("usr"), email=email, password_hash=hash_password(password), totp_secret_encrypted=None,
+                    totp_last_step=None, disabled=False, created_at=clock.now())  # fmt: skip
+        session.add(user)
+        session.flush()
+        audit.record(session, tenant_id=tenant_id, actor=actor, action=actions.USER_CREATED, subject_type="user",
+                     subject_id=user.id, clock=clock, kms=kms, details={"email": email})  # fmt: skip
+    else:
+        user.password_hash = hash_password(password)
+    if totp_secret is not None:
+        user.totp_secret_encrypted = kms.encrypt(totp_secret.encode(), context=_totp_context(user.id))
+    existing = session.scalar(
+        select(Membership).where(Membership.tenant_id == tenant_id, Membership.user_id == user.id)
+    )
+    if existing is not None:
+        raise Conflict(f"{email} is already a member of this tenant.", param="email")
+    membership = Membership(tenant_id=tenant_id, id=new_id("mem"), user_id=user.id, role=role, created_at=clock.now())
+    session.add(membership)
+    session.flush()
+    audit.record(session, tenant_id=tenant_id, actor=actor, action=actions.MEMBERSHIP_CREATED,
+                 subject_type="membership", subject_id=membership.id, clock=clock, kms=kms,
+                 details={"user_id": user.id, "role": str(role)})  # fmt: skip
+    return user
+
+
+def check_password(session: Session, *, email: str, password: str) -> User:
+    """The user whose email and password these are; `AuthenticationFailed` otherwise (same message either way)."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    failure = AuthenticationFailed("Email or password is incorrect.")
+    if user is None or user.disabled:
+        _burn_time(password)
+        raise failure
+    try:
+        _passwords.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise failure from None
+    if _passwords.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+#: A hash of a random password, made on first use: an unknown email is checked against it.
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    if not _dummy:
+        _dummy.append(_passwords.hash(secrets.token_urlsafe(16)))
+    return _dummy[0]
+
+
+def _burn_time(password: str) -> None:
+    """Verify against a throwaway hash so an unknown email takes as long as a wrong password."""
+    try:
+        _passwords.verify(_dummy_hash(), password)
+    except (VerificationError, InvalidHashError):
+        pass
+
+
+def has_totp(user: User) -> bool:
+    return user.totp_secret_encrypted is not None
+
+
+def check_totp(user: User, *, code: str, kms: KMS, clock: Clock) -> bool:
+    """Accept a current code once (a replayed code inside its 30 s window is refused)."""
+    if user.totp_secret_encrypted is None:
+        return False
+    code = code.strip().replace(" ", "")
+    if not code.isdigit() or len(code) != 6:
+        return False
+    secret = kms.decrypt(user.totp_secret_encrypted, context=_totp_context(user.id)).decode()
+    totp = pyotp.TOTP(secret)
+    now = clock.now()
+    step_now = totp.timecode(now)
+    for step in (step_now - 1, step_now, step_now + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            if user.totp_last_step is not None and step <= user.totp_last_step:
+                return False
+            user.totp_last_step = step
+            return True
+    return False
+
+
+def set_totp_secret(user: User, *, secret: str, kms: KMS) -> None:
+    user.totp_secret_encrypted = kms.encrypt(secret.encode(), context=_totp_context(user.id))
+    user.totp_last_step = None

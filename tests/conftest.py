@@ -1,0 +1,161 @@
+"""Fixtures shared by the whole suite.
+
+Without DATABASE_URL / REDIS_URL the suite runs on a temporary SQLite file and the in-process Redis
+stand-in, and PostgreSQL-only tests skip with a reason. With them (CI, `.ci/run`) it runs on the real
+servers; KASSA_REQUIRE_ALL=1 turns a skipped PostgreSQL, Redis or browser test into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from core.config import Settings, with_driver
+from core.db import Base
+from core.jobs import runtime as runtime_module
+from core.jobs.runtime import Runtime
+from core.migrate import upgrade
+from tests.factories import TenantFactory
+from wsgi import create_app
+
+REQUIRED_MARKERS = ("postgres", "redis", "browser")
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "Strict-Transport-Security",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Under KASSA_REQUIRE_ALL=1 a skipped PostgreSQL, Redis or browser test counts as failed."""
+    report = yield
+    if (
+        os.environ.get("KASSA_REQUIRE_ALL") == "1"
+        and report.skipped
+        and any(item.get_closest_marker(m) for m in REQUIRED_MARKERS)
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} was skipped, but KASSA_REQUIRE_ALL=1 requires it to run: {report.longrepr}"
+    return report
+
+
+def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return with_driver(url)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'kassa-test.sqlite3'}"
+
+
+def is_postgres(settings: Settings) -> bool:
+    return settings.database_url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=_database_url(tmp_path_factory),
+        database_app_url=with_driver(os.environ.get("DATABASE_APP_URL", "")) or None,
+        redis_url=os.environ.get("REDIS_URL", "fakeredis://"),
+        secret_key="test-secret-key-" + "x" * 32,
+        base_url="http://127.0.0.1",
+        environment="test",
+        log_level="WARNING",
+    )
+
+
+def _reset_postgres(settings: Settings) -> None:
+    from core.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated(settings: Settings) -> Settings:
+    if is_postgres(settings):
+        _reset_postgres(settings)
+    upgrade(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def rt(migrated: Settings) -> Iterator[Runtime]:
+    runtime = runtime_module.configure(migrated)
+    yield runtime
+    runtime.db.dispose()
+
+
+def _truncate(rt: Runtime) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with rt.db.owner_engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (table names from our metadata)
+
+
+@pytest.fixture
+def clean(rt: Runtime) -> Iterator[Runtime]:
+    """A runtime over empty tables and an empty Redis database."""
+    _truncate(rt)
+    rt.redis.flushdb()
+    runtime_module.install(rt)
+    yield rt
+
+
+class CheckedClient(FlaskClient):
+    """A test client that fails the test when any response lacks the security headers."""
+
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = super().open(*args, **kwargs)
+        missing = [h for h in SECURITY_HEADERS if h not in response.headers]
+        assert not missing, f"{response.request.path} answered without {missing}"
+        csp = response.headers["Content-Security-Policy"]
+        assert "object-src 'none'" in csp and "base-uri 'none'" in csp and "frame-ancestors" in csp
+        assert "'nonce-" in csp
+        return response
+
+
+@pytest.fixture(scope="session")
+def app(rt: Runtime, migrated: Settings) -> Flask:
+    application = create_app(migrated, runtime=rt)
+    application.test_client_class = CheckedClient
+    return application
+
+
+@pytest.fixture
+def client(app: Flask, clean: Runtime) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class Factories:
+    tenants: TenantFactory
+
+
+@pytest.fixture
+def make(clean: Runtime) -> Factories:
+    return Factories(tenants=TenantFactory(clean))
+
+
+@pytest.fixture
+def pg(settings: Settings) -> Settings:
+    if not is_postgres(settings):
+        pytest.skip("needs PostgreSQL: set DATABASE_URL (bash .ci/run does)")
+    return settings
+
+
+ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,281 @@
+"""Composition root: `create_app()` and the `kassa` command-line group.
+
+Gunicorn serves `wsgi:create_app()`; `KASSA_SURFACES=checkout` makes a process that serves only the
+PCI-scoped checkout. Everything is wired here and nowhere else: no module builds an app, an engine or a
+Redis connection when imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from core.config import ConfigurationError, Settings
+from core.jobs import runtime as runtime_module
+from core.jobs.runtime import Runtime
+from core.web import errors, health, logs, request as web_request, security
+from core.web.extensions import babel, csrf, htmx
+
+ROOT = Path(__file__).resolve().parent
+
+
+def create_app(
+    settings: Settings | None = None, surfaces: Sequence[str] | None = None, *, runtime: Runtime | None = None
+) -> Flask:
+    settings = settings or Settings.from_env()
+    if surfaces is not None:
+        settings = settings.with_changes(surfaces=tuple(surfaces))
+    logs.configure_logging(settings.log_level)
+    app = Flask(__name__, static_folder=str(ROOT / "static"), template_folder=str(ROOT / "templates"))
+    cookie_prefix = "__Host-" if settings.secure_cookies else ""
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        KASSA_SETTINGS=settings,
+        SESSION_COOKIE_NAME=f"{cookie_prefix}kassa_session",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/",
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=12 * 3600,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=3600,
+        WTF_CSRF_SSL_STRICT=settings.secure_cookies,
+        JSON_SORT_KEYS=False,
+        BABEL_DEFAULT_LOCALE="en",
+        TESTING=settings.environment == "test",
+    )
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
+            x_host=settings.trusted_proxies,
+        )  # fmt: skip
+    rt = runtime or runtime_module.configure(settings)
+    app.extensions["kassa.runtime"] = rt
+
+    web_request.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app)
+    app.register_blueprint(health.bp)
+
+    if "checkout" in settings.surfaces:
+        from checkout import init_app as init_checkout
+
+        init_checkout(app)
+    if "portal" in settings.surfaces:
+        from portal.views import init_app as init_portal
+
+        init_portal(app)
+    if "api" in settings.surfaces:
+        from portal.api import init_app as init_api
+
+        init_api(app)
+
+    app.cli.add_command(db_group)
+    app.cli.add_command(tenants_group)
+    app.cli.add_command(users_group)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(cron_command)
+    app.cli.add_command(serve_command)
+    app.cli.add_command(demo_command)
+    return app
+
+
+def _runtime() -> Runtime:
+    from flask import current_app
+
+    rt: Runtime = current_app.extensions["kassa.runtime"]
+    return rt
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+# --- kassa db -------------------------------------------------------------------------------------------
+
+
+@click.group("db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Migrate to the newest schema (owner role) and grant the application role.")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    from core.migrate import upgrade
+
+    settings = _runtime().settings
+    click.echo(f"Migrating {_safe_url(settings.database_url)} to {revision} …")
+    upgrade(settings, revision)
+    click.echo("Database is up to date.")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --- kassa tenants / users ------------------------------------------------------------------------------
+
+
+@click.group("tenants", help="Merchant accounts.")
+def tenants_group() -> None:
+    pass
+
+
+@tenants_group.command("create", help="Create a tenant and print its id and test keys (shown once).")
+@click.option("--name", required=True)
+@click.option("--slug", required=True, help="URL-safe handle, e.g. acme")
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2, e.g. DE")
+@click.option("--currency", required=True, help="ISO 4217, e.g. EUR")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: tenant_id, publishable_key, secret_key.")
+@with_appcontext
+def tenants_create(name: str, slug: str, country: str, currency: str, as_json: bool) -> None:
+    from core.audit.service import Actor
+    from core.errors import KassaError
+    from tenants.service import create_tenant
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as uow:
+            tenant, keys = create_tenant(
+                uow.session, name=name, slug=slug, country=country, currency=currency,
+                actor=Actor.system("cli"), clock=rt.clock, kms=rt.kms,
+            )  # fmt: skip
+    except KassaError as exc:
+        _fail(exc.message)
+        return
+    if as_json:
+        click.echo(json.dumps({"tenant_id": tenant.id, "slug": tenant.slug, "publishable_key": keys.publishable_key,
+                               "secret_key": keys.secret_key}))  # fmt: skip
+    else:
+        click.echo(f"Tenant:          {tenant.id} ({tenant.slug})")
+        click.echo(f"Publishable key: {keys.publishable_key}")
+        click.echo(f"Secret key:      {keys.secret_key}")
+        click.echo("The secret key is shown only now; store it in your server's secrets.")
+
+
+@click.group("users", help="Portal users.")
+def users_group() -> None:
+    pass
+
+
+@users_group.command("create", help="Create a portal user (or add an existing one) as a member of a tenant.")
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant slug or id.")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["owner", "admin", "developer", "analyst"]))
+@click.option("--password", required=True, prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--totp-secret", default=None, help="Base32 TOTP seed; without it the user enrolls at first sign-in.")
+@with_appcontext
+def users_create(tenant_ref: str, email: str, role: str, password: str, totp_secret: str | None) -> None:
+    from core.audit.service import Actor
+    from core.errors import KassaError
+    from tenants.lookup import tenant_by_ref
+    from tenants.service import create_user
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as uow:
+            tenant = tenant_by_ref(uow.session, tenant_ref)
+            uow.bind_tenant(tenant.id)
+            user = create_user(
+                uow.session, tenant_id=tenant.id, email=email, role=role, password=password,
+                totp_secret=totp_secret, actor=Actor.system("cli"), clock=rt.clock, kms=rt.kms,
+            )  # fmt: skip
+    except KassaError as exc:
+        _fail(exc.message)
+        return
+    click.echo(f"User {user.id} ({user.email}) is {role} of {tenant.slug}.")
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+
+@click.command("worker", help="Run an RQ worker on the app's Redis (all queues unless --queue is given).")
+@click.option("--queue", "queues", multiple=True, help="payments, webhooks, payouts, default (repeatable).")
+@click.option("--burst", is_flag=True, help="Drain the queues, then exit.")
+@with_appcontext
+def worker_command(queues: tuple[str, ...], burst: bool) -> None:
+    from core.jobs.queues import QUEUE_NAMES
+    from core.jobs.worker import make_worker
+
+    rt = _runtime()
+    unknown = set(queues) - set(QUEUE_NAMES)
+    if unknown:
+        _fail(f"Unknown queue(s): {', '.join(sorted(unknown))}. Queues are {', '.join(QUEUE_NAMES)}.")
+    if rt.settings.uses_fake_redis:
+        _fail("REDIS_URL is not set: a separate worker needs a real Redis (the demo runs its own worker thread).")
+    _load_jobs()
+    make_worker(rt, queues or QUEUE_NAMES).work(burst=burst)
+
+
+@click.command("cron", help="Run the scheduler: outbox relay every second, housekeeping jobs on schedule.")
+@with_appcontext
+def cron_command() -> None:
+    from core.jobs.worker import run_cron
+
+    rt = _runtime()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo("kassa cron: running (Ctrl-C to stop)")
+    try:
+        run_cron(rt, stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@click.command("serve", help="Serve the app with gunicorn (KASSA_SURFACES picks the surfaces).")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+def serve_command(bind: str, workers: int, threads: int) -> None:
+    gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
+    args = [gunicorn, "wsgi:create_app()", "--bind", bind, "--workers", str(workers), "--threads", str(threads),
+            "--chdir", str(ROOT), "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1"]  # fmt: skip
+    os.execv(gunicorn, args)  # noqa: S606  (replaces this process with gunicorn, arguments built above)
+
+
+@click.command("demo", help="Everything in one process: SQLite, in-process Redis, a worker thread, a demo tenant.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
+def demo_command(host: str, port: int) -> None:
+    from demo import run_demo
+
+    run_demo(_runtime(), host=host, port=port)
+
+
+def _load_jobs() -> None:
+    """Import every job module so the registry is complete in this process."""
+    import core.jobs.maintenance  # noqa: F401
+
+
+def _create_cli_app(**_: Any) -> Flask:
+    try:
+        return create_app()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+cli = FlaskGroup(name="kassa", create_app=_create_cli_app, add_default_commands=True, add_version_option=False,
+                 load_dotenv=False, help="Kassa: hosted checkout and merchant portal.")  # fmt: skip
