@@ -30,16 +30,47 @@ def seed(rt: Runtime) -> tuple[Tenant, str, str]:
     with rt.db.unit_of_work() as uow:
         tenant = uow.session.scalar(select(Tenant).where(Tenant.slug == DEMO_SLUG))
         if tenant is None:
-            tenant, keys = create_tenant(uow.session, name="Demo Shop", slug=DEMO_SLUG, country="NL", currency="EUR",
-                                         actor=actor, clock=rt.clock, kms=rt.kms)  # fmt: skip
-            create_user(uow.session, tenant_id=tenant.id, email=DEMO_EMAIL, role="owner", password=DEMO_PASSWORD,
-                        totp_secret=DEMO_TOTP_SECRET, actor=actor, clock=rt.clock, kms=rt.kms)  # fmt: skip
+            tenant, keys = create_tenant(
+                uow.session,
+                name="Demo Shop",
+                slug=DEMO_SLUG,
+                country="NL",
+                currency="EUR",
+                actor=actor,
+                clock=rt.clock,
+                kms=rt.kms,
+            )
+            create_user(
+                uow.session,
+                tenant_id=tenant.id,
+                email=DEMO_EMAIL,
+                role="owner",
+                password=DEMO_PASSWORD,
+                totp_secret=DEMO_TOTP_SECRET,
+                actor=actor,
+                clock=rt.clock,
+                kms=rt.kms,
+            )
             return tenant, keys.publishable_key, keys.secret_key
         uow.bind_tenant(tenant.id)
-        publishable = issue_key(uow.session, tenant_id=tenant.id, kind=KeyKind.PUBLISHABLE, mode=KeyMode.TEST,
-                                actor=actor, clock=rt.clock, kms=rt.kms)  # fmt: skip
-        secret = issue_key(uow.session, tenant_id=tenant.id, kind=KeyKind.SECRET, mode=KeyMode.TEST,
-                           actor=actor, clock=rt.clock, kms=rt.kms)  # fmt: skip
+        publishable = issue_key(
+            uow.session,
+            tenant_id=tenant.id,
+            kind=KeyKind.PUBLISHABLE,
+            mode=KeyMode.TEST,
+            actor=actor,
+            clock=rt.clock,
+            kms=rt.kms,
+        )
+        secret = issue_key(
+            uow.session,
+            tenant_id=tenant.id,
+            kind=KeyKind.SECRET,
+            mode=KeyMode.TEST,
+            actor=actor,
+            clock=rt.clock,
+            kms=rt.kms,
+        )
         return tenant, publishable, secret
 
 
@@ -62,8 +93,9 @@ def run_demo(rt: Runtime, *, host: str, port: int) -> None:
                 f"    Email:       {DEMO_EMAIL}",
                 f"    Password:    {DEMO_PASSWORD}",
                 f"    Authentication code: TOTP of secret {DEMO_TOTP_SECRET}",
-                f"      (add it to an authenticator app, or run: python -c \"import pyotp; "
-                f"print(pyotp.TOTP('{DEMO_TOTP_SECRET}').now())\"; now: {pyotp.TOTP(DEMO_TOTP_SECRET).now()})",
+                f'      (add it to an authenticator app, or run: python -c "import pyotp; '
+                f"print(pyotp.TOTP('{DEMO_TOTP_SECRET}').now())\"; "
+                f"now: {pyotp.TOTP(DEMO_TOTP_SECRET).now()})",
                 f"  API:           {base}/api/v1   (Authorization: Bearer {secret})",
                 f"  Publishable:   {publishable}",
                 f"  Health:        {base}/healthz",
@@ -73,10 +105,9 @@ def run_demo(rt: Runtime, *, host: str, port: int) -> None:
         )
     )
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("\nStopping …")
+        server.serve_forever()  # returns on Ctrl-C (werkzeug catches the KeyboardInterrupt)
     finally:
+        click.echo("\nStopping …")
         stop.set()
         server.server_close()
         for thread in threads:

@@ -25,7 +25,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from core.config import ConfigurationError, Settings
 from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
-from core.web import errors, health, logs, request as web_request, security
+from core.web import errors, health, logs, security
+from core.web import request as web_request
 from core.web.extensions import babel, csrf, htmx
 
 ROOT = Path(__file__).resolve().parent
@@ -61,9 +62,11 @@ def create_app(
     )
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
+            app.wsgi_app,
+            x_for=settings.trusted_proxies,
+            x_proto=settings.trusted_proxies,
             x_host=settings.trusted_proxies,
-        )  # fmt: skip
+        )
     rt = runtime or runtime_module.configure(settings)
     app.extensions["kassa.runtime"] = rt
 
@@ -91,6 +94,7 @@ def create_app(
     app.cli.add_command(db_group)
     app.cli.add_command(tenants_group)
     app.cli.add_command(users_group)
+    app.cli.add_command(audit_group)
     app.cli.add_command(worker_command)
     app.cli.add_command(cron_command)
     app.cli.add_command(serve_command)
@@ -159,20 +163,46 @@ def tenants_create(name: str, slug: str, country: str, currency: str, as_json: b
     try:
         with rt.db.unit_of_work() as uow:
             tenant, keys = create_tenant(
-                uow.session, name=name, slug=slug, country=country, currency=currency,
-                actor=Actor.system("cli"), clock=rt.clock, kms=rt.kms,
-            )  # fmt: skip
+                uow.session,
+                name=name,
+                slug=slug,
+                country=country,
+                currency=currency,
+                actor=Actor.system("cli"),
+                clock=rt.clock,
+                kms=rt.kms,
+            )
     except KassaError as exc:
         _fail(exc.message)
         return
     if as_json:
-        click.echo(json.dumps({"tenant_id": tenant.id, "slug": tenant.slug, "publishable_key": keys.publishable_key,
-                               "secret_key": keys.secret_key}))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {
+                    "tenant_id": tenant.id,
+                    "slug": tenant.slug,
+                    "publishable_key": keys.publishable_key,
+                    "secret_key": keys.secret_key,
+                }
+            )
+        )
     else:
         click.echo(f"Tenant:          {tenant.id} ({tenant.slug})")
         click.echo(f"Publishable key: {keys.publishable_key}")
         click.echo(f"Secret key:      {keys.secret_key}")
         click.echo("The secret key is shown only now; store it in your server's secrets.")
+
+
+@tenants_group.command("list", help="List tenants: id, slug, country, currency, name.")
+@with_appcontext
+def tenants_list() -> None:
+    from tenants.lookup import all_tenants
+
+    with _runtime().db.unit_of_work() as uow:
+        for tenant in all_tenants(uow.session):
+            click.echo(
+                f"{tenant.id}  {tenant.slug:<24} {tenant.country}  {tenant.default_currency}  {tenant.name}"
+            )
 
 
 @click.group("users", help="Portal users.")
@@ -185,7 +215,9 @@ def users_group() -> None:
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(["owner", "admin", "developer", "analyst"]))
 @click.option("--password", required=True, prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--totp-secret", default=None, help="Base32 TOTP seed; without it the user enrolls at first sign-in.")
+@click.option(
+    "--totp-secret", default=None, help="Base32 TOTP seed; without it the user enrolls at first sign-in."
+)
 @with_appcontext
 def users_create(tenant_ref: str, email: str, role: str, password: str, totp_secret: str | None) -> None:
     from core.audit.service import Actor
@@ -199,13 +231,66 @@ def users_create(tenant_ref: str, email: str, role: str, password: str, totp_sec
             tenant = tenant_by_ref(uow.session, tenant_ref)
             uow.bind_tenant(tenant.id)
             user = create_user(
-                uow.session, tenant_id=tenant.id, email=email, role=role, password=password,
-                totp_secret=totp_secret, actor=Actor.system("cli"), clock=rt.clock, kms=rt.kms,
-            )  # fmt: skip
+                uow.session,
+                tenant_id=tenant.id,
+                email=email,
+                role=role,
+                password=password,
+                totp_secret=totp_secret,
+                actor=Actor.system("cli"),
+                clock=rt.clock,
+                kms=rt.kms,
+            )
     except KassaError as exc:
         _fail(exc.message)
         return
     click.echo(f"User {user.id} ({user.email}) is {role} of {tenant.slug}.")
+
+
+# --- kassa audit ---------------------------------------------------------------------------------------
+
+
+@click.group("audit", help="The hash-chained audit trail.")
+def audit_group() -> None:
+    pass
+
+
+@audit_group.command(
+    "verify", help="Check tenants' audit chains; exit 1 if any event was edited, removed or moved."
+)
+@click.option("--tenant", "tenant_ref", default=None, help="Tenant slug or id (default: every tenant).")
+@with_appcontext
+def audit_verify(tenant_ref: str | None) -> None:
+    from core.audit import service as audit
+    from core.errors import KassaError
+    from tenants.lookup import all_tenants, tenant_by_ref
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as uow:
+            tenants = [tenant_by_ref(uow.session, tenant_ref)] if tenant_ref else all_tenants(uow.session)
+    except KassaError as exc:
+        _fail(exc.message)
+        return
+    broken = 0
+    with click.progressbar(tenants, label="Verifying audit chains", file=sys.stderr) as bar:
+        results = []
+        for tenant in bar:
+            with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+                results.append((tenant, audit.verify(uow.session, tenant_id=tenant.id)))
+    for tenant, problems in results:
+        if problems:
+            broken += 1
+            click.echo(f"{tenant.slug}: BROKEN")
+            for problem in problems:
+                click.echo(f"  - {problem}")
+        else:
+            click.echo(f"{tenant.slug}: ok")
+    if broken:
+        raise click.ClickException(
+            f"{broken} audit chain(s) broken. Restore the named events from a backup "
+            "and investigate who changed them."
+        )
 
 
 # --- processes ------------------------------------------------------------------------------------------
@@ -224,7 +309,10 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     if unknown:
         _fail(f"Unknown queue(s): {', '.join(sorted(unknown))}. Queues are {', '.join(QUEUE_NAMES)}.")
     if rt.settings.uses_fake_redis:
-        _fail("REDIS_URL is not set: a separate worker needs a real Redis (the demo runs its own worker thread).")
+        _fail(
+            "REDIS_URL is not set: a separate worker needs a real Redis "
+            "(the demo runs its own worker thread)."
+        )
     _load_jobs()
     make_worker(rt, queues or QUEUE_NAMES).work(burst=burst)
 
@@ -235,6 +323,9 @@ def cron_command() -> None:
     from core.jobs.worker import run_cron
 
     rt = _runtime()
+    if rt.settings.uses_fake_redis:
+        _fail("REDIS_URL is not set: cron would relay jobs into an in-process Redis no worker reads.")
+    _load_jobs()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo("kassa cron: running (Ctrl-C to stop)")
@@ -250,12 +341,28 @@ def cron_command() -> None:
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 def serve_command(bind: str, workers: int, threads: int) -> None:
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
-    args = [gunicorn, "wsgi:create_app()", "--bind", bind, "--workers", str(workers), "--threads", str(threads),
-            "--chdir", str(ROOT), "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1"]  # fmt: skip
+    args = [
+        gunicorn,
+        "wsgi:create_app()",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--chdir",
+        str(ROOT),
+        "--access-logfile",
+        "-",
+        "--forwarded-allow-ips",
+        "127.0.0.1",
+    ]
     os.execv(gunicorn, args)  # noqa: S606  (replaces this process with gunicorn, arguments built above)
 
 
-@click.command("demo", help="Everything in one process: SQLite, in-process Redis, a worker thread, a demo tenant.")
+@click.command(
+    "demo", help="Everything in one process: SQLite, in-process Redis, a worker thread, a demo tenant."
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
@@ -277,5 +384,11 @@ def _create_cli_app(**_: Any) -> Flask:
         raise click.ClickException(str(exc)) from None
 
 
-cli = FlaskGroup(name="kassa", create_app=_create_cli_app, add_default_commands=True, add_version_option=False,
-                 load_dotenv=False, help="Kassa: hosted checkout and merchant portal.")  # fmt: skip
+cli = FlaskGroup(
+    name="kassa",
+    create_app=_create_cli_app,
+    add_default_commands=True,
+    add_version_option=False,
+    load_dotenv=False,
+    help="Kassa: hosted checkout and merchant portal.",
+)

@@ -50,7 +50,9 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         env = os.environ if environ is None else environ
-        surfaces = tuple(s.strip() for s in env.get("KASSA_SURFACES", ",".join(ALL_SURFACES)).split(",") if s.strip())
+        surfaces = tuple(
+            s.strip() for s in env.get("KASSA_SURFACES", ",".join(ALL_SURFACES)).split(",") if s.strip()
+        )
         settings = cls(
             database_url=with_driver(env.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
             database_app_url=with_driver(env.get("DATABASE_APP_URL", "")) or None,
@@ -97,8 +99,14 @@ class Settings:
             return self.database_url
         owner = make_url(self.database_url)
         # No password: the owner's must not travel to another role. Set DATABASE_APP_URL to give one.
-        url = URL.create(owner.drivername, username=APP_ROLE, host=owner.host, port=owner.port,
-                         database=owner.database, query=owner.query)  # fmt: skip
+        url = URL.create(
+            owner.drivername,
+            username=APP_ROLE,
+            host=owner.host,
+            port=owner.port,
+            database=owner.database,
+            query=owner.query,
+        )
         return url.render_as_string(hide_password=False)
 
     def master_key_bytes(self) -> bytes:
@@ -108,7 +116,8 @@ class Settings:
         unknown = set(self.surfaces) - set(ALL_SURFACES)
         if unknown or not self.surfaces:
             raise ConfigurationError(
-                f"KASSA_SURFACES must name some of {', '.join(ALL_SURFACES)}; got {','.join(self.surfaces)!r}."
+                f"KASSA_SURFACES must name some of {', '.join(ALL_SURFACES)}; "
+                f"got {','.join(self.surfaces)!r}."
             )
         if self.environment not in ("development", "test", "production"):
             raise ConfigurationError("KASSA_ENV must be development, test or production.")

@@ -12,23 +12,25 @@ Tenant isolation is enforced twice:
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 from sqlalchemy import (
-    Enum as SAEnum,
     JSON,
     DateTime,
-    ForeignKey,
     Engine,
+    ForeignKey,
     MetaData,
     String,
     create_engine,
     event,
     text,
+)
+from sqlalchemy import (
+    Enum as SAEnum,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, make_url
@@ -85,9 +87,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 def str_enum(enum: type[StrEnum], length: int) -> SAEnum:
     """A StrEnum stored as VARCHAR(length) by value, loaded back as the enum member."""
     return SAEnum(
-        enum, native_enum=False, create_constraint=False, length=length, validate_strings=True,
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        validate_strings=True,
         values_callable=lambda members: [m.value for m in members],
-    )  # fmt: skip
+    )
 
 
 #: Shared column types.
@@ -117,7 +123,9 @@ class TenantScoped:
 def tenant_tables() -> list[str]:
     """Names of the tenant-owned tables, from the metadata (tests iterate this, so none is forgotten)."""
     return sorted(
-        str(mapper.local_table.name) for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantScoped)
+        str(mapper.local_table.name)  # type: ignore[attr-defined]
+        for mapper in Base.registry.mappers
+        if issubclass(mapper.class_, TenantScoped)
     )
 
 

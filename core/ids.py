@@ -16,10 +16,22 @@ _BODY_LENGTH: Final = 26
 
 PREFIXES: Final = frozenset(
     {
-        "ten", "usr", "mem", "key", "aud", "obx",  # foundation
-        "cs", "pay", "re", "po", "evt", "we", "tok", "plink",  # payments and friends
+        "ten",
+        "usr",
+        "mem",
+        "key",
+        "aud",
+        "obx",  # foundation
+        "cs",
+        "pay",
+        "re",
+        "po",
+        "evt",
+        "we",
+        "tok",
+        "plink",  # payments and friends
     }
-)  # fmt: skip
+)
 
 
 def _encode(value: int, length: int) -> str:

@@ -50,7 +50,9 @@ def grant_app_role(connection: Connection, settings: Settings) -> None:
     quoted = connection.dialect.identifier_preparer.quote(role)
     exists = connection.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
     if not exists:
-        connection.execute(text(f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"))
+        connection.execute(
+            text(f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+        )
     else:
         connection.execute(text(f"ALTER ROLE {quoted} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"))
     if app_url.password:
@@ -61,9 +63,15 @@ def grant_app_role(connection: Connection, settings: Settings) -> None:
         ).scalar_one()
         connection.execute(text(password_sql))
     database = connection.execute(text("SELECT current_database()")).scalar_one()
-    connection.execute(text(f"GRANT CONNECT ON DATABASE {connection.dialect.identifier_preparer.quote(database)} TO {quoted}"))
+    connection.execute(
+        text(
+            f"GRANT CONNECT ON DATABASE {connection.dialect.identifier_preparer.quote(database)} TO {quoted}"
+        )
+    )
     connection.execute(text(f"GRANT USAGE ON SCHEMA public TO {quoted}"))
-    connection.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"))
+    connection.execute(
+        text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}")
+    )
     connection.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}"))
     connection.execute(text(f"REVOKE ALL ON alembic_version FROM {quoted}"))
     for table in APPEND_ONLY:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 
 import redis
 
+from core.jobs.queues import RedisClient
+
 log = logging.getLogger(__name__)
 
 
 class RateLimiter:
-    def __init__(self, connection: redis.Redis, *, name: str, limit: int, window_seconds: int) -> None:
+    def __init__(self, connection: RedisClient, *, name: str, limit: int, window_seconds: int) -> None:
         self.connection = connection
         self.name = name
         self.limit = limit
@@ -42,7 +45,5 @@ class RateLimiter:
         return raw is not None and int(raw) >= self.limit
 
     def reset(self, subject: str) -> None:
-        try:
+        with contextlib.suppress(redis.RedisError):  # the window expires by itself
             self.connection.delete(self._key(subject))
-        except redis.RedisError:
-            pass

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from core.db import Base
 import tenants.models  # noqa: F401  (brings every model into Base.metadata)
+from core.db import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -35,10 +35,14 @@ def view(session: Session, *, tenant_id: str) -> dict[str, Any]:
 
 def normalize_origin(value: object) -> str:
     if not isinstance(value, str) or len(value) > 255:
-        raise InvalidInput("Each allowed origin must be a string like https://shop.example.", param="allowed_origins")
+        raise InvalidInput(
+            "Each allowed origin must be a string like https://shop.example.", param="allowed_origins"
+        )
     parts = urlsplit(value.strip())
     host = parts.hostname or ""
-    secure_enough = parts.scheme == "https" or (parts.scheme == "http" and host in ("localhost", "127.0.0.1", "::1"))
+    secure_enough = parts.scheme == "https" or (
+        parts.scheme == "http" and host in ("localhost", "127.0.0.1", "::1")
+    )
     if not parts.netloc or not secure_enough or parts.path not in ("", "/") or parts.query or parts.fragment:
         raise InvalidInput(
             f"{value!r} is not an origin: use scheme and host only, https (http only for localhost), "
@@ -46,7 +50,9 @@ def normalize_origin(value: object) -> str:
             param="allowed_origins",
         )
     if parts.username or parts.password or "*" in parts.netloc:
-        raise InvalidInput(f"{value!r}: origins cannot hold credentials or wildcards.", param="allowed_origins")
+        raise InvalidInput(
+            f"{value!r}: origins cannot hold credentials or wildcards.", param="allowed_origins"
+        )
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
@@ -55,13 +61,17 @@ def update(
 ) -> dict[str, Any]:
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
-        raise InvalidInput(f"Unknown field {unknown[0]!r}; settable fields are {', '.join(FIELDS)}.", param=unknown[0])
+        raise InvalidInput(
+            f"Unknown field {unknown[0]!r}; settable fields are {', '.join(FIELDS)}.", param=unknown[0]
+        )
     tenant = tenant_by_id(session, tenant_id)
     stored = dict(tenant.checkout_settings or {})
     if "allowed_origins" in changes:
         origins = changes["allowed_origins"]
         if not isinstance(origins, list) or len(origins) > 50:
-            raise InvalidInput("allowed_origins must be a list of at most 50 origins.", param="allowed_origins")
+            raise InvalidInput(
+                "allowed_origins must be a list of at most 50 origins.", param="allowed_origins"
+            )
         stored["allowed_origins"] = sorted({normalize_origin(o) for o in origins})
     if "display_name" in changes:
         name = changes["display_name"]
@@ -77,12 +87,21 @@ def update(
         methods = changes["payment_methods"]
         if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods):
             raise InvalidInput(
-                f"payment_methods must be a non-empty list drawn from {', '.join(METHODS)}.", param="payment_methods"
+                f"payment_methods must be a non-empty list drawn from {', '.join(METHODS)}.",
+                param="payment_methods",
             )
         stored["payment_methods"] = [m for m in METHODS if m in methods]
     tenant.checkout_settings = stored
-    audit.record(session, tenant_id=tenant_id, actor=actor, action=actions.CHECKOUT_SETTINGS_UPDATED,
-                 subject_type="tenant", subject_id=tenant_id, clock=clock, kms=kms,
-                 details={"changed": sorted(changes)})  # fmt: skip
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=actions.CHECKOUT_SETTINGS_UPDATED,
+        subject_type="tenant",
+        subject_id=tenant_id,
+        clock=clock,
+        kms=kms,
+        details={"changed": sorted(changes)},
+    )
     session.flush()
     return view(session, tenant_id=tenant_id)

@@ -11,9 +11,13 @@ from tenants.models import Tenant
 
 def tenant_by_ref(session: Session, ref: str) -> Tenant:
     """A tenant by slug or id, for operators' CLI commands."""
-    tenant = session.scalar(select(Tenant).where(or_(Tenant.slug == ref.strip().lower(), Tenant.id == ref.strip())))
+    tenant = session.scalar(
+        select(Tenant).where(or_(Tenant.slug == ref.strip().lower(), Tenant.id == ref.strip()))
+    )
     if tenant is None:
-        raise NotFound(f"No tenant with slug or id {ref!r}; list them with `kassa tenants list`.", param="tenant")
+        raise NotFound(
+            f"No tenant with slug or id {ref!r}; list them with `kassa tenants list`.", param="tenant"
+        )
     return tenant
 
 

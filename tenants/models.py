@@ -8,10 +8,9 @@ from enum import StrEnum
 from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, IdStr, JsonDict, TenantScoped, Timestamp, str_enum
-
 # Imported so that `tenants.models` brings the whole schema into Base.metadata (migrations, tests).
 from core.audit import models as _audit_models  # noqa: F401
+from core.db import Base, IdStr, JsonDict, TenantScoped, Timestamp, str_enum
 from core.jobs import outbox as _outbox_models  # noqa: F401
 
 

@@ -52,7 +52,9 @@ def owner_of_key(session: Session, key: str) -> KeyOwner | None:
 def memberships_of(session: Session, user_id: str) -> list[tuple[str, Role]]:
     """(tenant_id, role) for every tenant the user belongs to, oldest membership first."""
     if _is_postgres(session):
-        rows = session.execute(text("SELECT tenant_id, role FROM kassa_memberships_of(:u)"), {"u": user_id}).all()
+        rows = session.execute(
+            text("SELECT tenant_id, role FROM kassa_memberships_of(:u)"), {"u": user_id}
+        ).all()
     else:
         rows = session.execute(
             select(Membership.tenant_id, Membership.role)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import re
 import secrets
@@ -31,8 +33,16 @@ _BASE62 = string.ascii_letters + string.digits
 _passwords = PasswordHasher()
 
 
+#: CLDR's two-letter codes that are groupings or placeholders, not countries.
+_NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "ZZ"})
+
+
+@functools.cache
 def _countries() -> frozenset[str]:
-    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
+    codes = (str(code) for code in Locale("en").territories)
+    return frozenset(
+        code for code in codes if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
+    )
 
 
 def _random(length: int) -> str:
@@ -63,18 +73,32 @@ def validate_tenant_fields(*, name: str, slug: str, country: str, currency: str)
         )
     country = country.strip().upper()
     if country not in _countries():
-        raise InvalidInput(f"Country {country!r} is not an ISO 3166-1 alpha-2 code (e.g. DE, US).", param="country")
+        raise InvalidInput(
+            f"Country {country!r} is not an ISO 3166-1 alpha-2 code (e.g. DE, US).", param="country"
+        )
     currency = currency.strip().upper()
     if currency not in list_currencies():
-        raise InvalidInput(f"Currency {currency!r} is not an ISO 4217 code (e.g. EUR, USD).", param="currency")
+        raise InvalidInput(
+            f"Currency {currency!r} is not an ISO 4217 code (e.g. EUR, USD).", param="currency"
+        )
     return name, slug, country, currency
 
 
 def create_tenant(
-    session: Session, *, name: str, slug: str, country: str, currency: str, actor: Actor, clock: Clock, kms: KMS
+    session: Session,
+    *,
+    name: str,
+    slug: str,
+    country: str,
+    currency: str,
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
 ) -> tuple[Tenant, IssuedKeys]:
     """Create a tenant with one pair of test keys. The session must be bound to no tenant yet."""
-    name, slug, country, currency = validate_tenant_fields(name=name, slug=slug, country=country, currency=currency)
+    name, slug, country, currency = validate_tenant_fields(
+        name=name, slug=slug, country=country, currency=currency
+    )
     if session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
         raise Conflict(f"A tenant with slug {slug!r} already exists; choose another slug.", param="slug")
     tenant = Tenant(
@@ -83,7 +107,11 @@ def create_tenant(
         slug=slug,
         country=country,
         default_currency=currency,
-        checkout_settings={"display_name": name, "allowed_origins": [], "payment_methods": ["card", "wallet", "bank"]},
+        checkout_settings={
+            "display_name": name,
+            "allowed_origins": [],
+            "payment_methods": ["card", "wallet", "bank"],
+        },
         created_at=clock.now(),
     )
     session.add(tenant)
@@ -93,15 +121,36 @@ def create_tenant(
     if bind_tenant is not None:
         bind_tenant(tenant.id)
     audit.record(
-        session, tenant_id=tenant.id, actor=actor, action=actions.TENANT_CREATED, subject_type="tenant",
-        subject_id=tenant.id, clock=clock, kms=kms, details={"slug": slug, "country": country, "currency": currency},
-    )  # fmt: skip
+        session,
+        tenant_id=tenant.id,
+        actor=actor,
+        action=actions.TENANT_CREATED,
+        subject_type="tenant",
+        subject_id=tenant.id,
+        clock=clock,
+        kms=kms,
+        details={"slug": slug, "country": country, "currency": currency},
+    )
     keys = IssuedKeys(
-        publishable_key=issue_key(session, tenant_id=tenant.id, kind=KeyKind.PUBLISHABLE, mode=KeyMode.TEST,
-                                  actor=actor, clock=clock, kms=kms),
-        secret_key=issue_key(session, tenant_id=tenant.id, kind=KeyKind.SECRET, mode=KeyMode.TEST,
-                             actor=actor, clock=clock, kms=kms),
-    )  # fmt: skip
+        publishable_key=issue_key(
+            session,
+            tenant_id=tenant.id,
+            kind=KeyKind.PUBLISHABLE,
+            mode=KeyMode.TEST,
+            actor=actor,
+            clock=clock,
+            kms=kms,
+        ),
+        secret_key=issue_key(
+            session,
+            tenant_id=tenant.id,
+            kind=KeyKind.SECRET,
+            mode=KeyMode.TEST,
+            actor=actor,
+            clock=clock,
+            kms=kms,
+        ),
+    )
     return tenant, keys
 
 
@@ -113,15 +162,29 @@ def issue_key(
     key = f"{prefix}_{mode}_{_random(32 if kind is KeyKind.SECRET else 24)}"
     display = key if kind is KeyKind.PUBLISHABLE else f"{prefix}_{mode}_…{key[-4:]}"
     record = ApiKey(
-        tenant_id=tenant_id, id=new_id("key"), kind=kind, mode=mode, key_hash=hash_key(key), display=display,
-        created_at=clock.now(), revoked_at=None, last_used_at=None,
-    )  # fmt: skip
+        tenant_id=tenant_id,
+        id=new_id("key"),
+        kind=kind,
+        mode=mode,
+        key_hash=hash_key(key),
+        display=display,
+        created_at=clock.now(),
+        revoked_at=None,
+        last_used_at=None,
+    )
     session.add(record)
     session.flush()
     audit.record(
-        session, tenant_id=tenant_id, actor=actor, action=actions.API_KEY_CREATED, subject_type="api_key",
-        subject_id=record.id, clock=clock, kms=kms, details={"kind": str(kind), "mode": str(mode)},
-    )  # fmt: skip
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=actions.API_KEY_CREATED,
+        subject_type="api_key",
+        subject_id=record.id,
+        clock=clock,
+        kms=kms,
+        details={"kind": str(kind), "mode": str(mode)},
+    )
     return key
 
 
@@ -159,7 +222,9 @@ def create_user(
     try:
         role = Role(role)
     except ValueError:
-        raise InvalidInput(f"Role must be one of: {', '.join(r.value for r in Role)}.", param="role") from None
+        raise InvalidInput(
+            f"Role must be one of: {', '.join(r.value for r in Role)}.", param="role"
+        ) from None
     validate_password(password)
     if totp_secret is not None:
         totp_secret = totp_secret.strip().replace(" ", "").upper()
@@ -168,15 +233,33 @@ def create_user(
         except Exception:
             raise InvalidInput("TOTP secret must be base32 (A-Z, 2-7).", param="totp_secret") from None
         if len(totp_secret) < 16:
-            raise InvalidInput("TOTP secret must be at least 16 base32 characters (80 bits).", param="totp_secret")
+            raise InvalidInput(
+                "TOTP secret must be at least 16 base32 characters (80 bits).", param="totp_secret"
+            )
     user = session.scalar(select(User).where(User.email == email))
     if user is None:
-        user = User(id=new_id("usr"), email=email, password_hash=hash_password(password), totp_secret_encrypted=None,
-                    totp_last_step=None, disabled=False, created_at=clock.now())  # fmt: skip
+        user = User(
+            id=new_id("usr"),
+            email=email,
+            password_hash=hash_password(password),
+            totp_secret_encrypted=None,
+            totp_last_step=None,
+            disabled=False,
+            created_at=clock.now(),
+        )
         session.add(user)
         session.flush()
-        audit.record(session, tenant_id=tenant_id, actor=actor, action=actions.USER_CREATED, subject_type="user",
-                     subject_id=user.id, clock=clock, kms=kms, details={"email": email})  # fmt: skip
+        audit.record(
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action=actions.USER_CREATED,
+            subject_type="user",
+            subject_id=user.id,
+            clock=clock,
+            kms=kms,
+            details={"email": email},
+        )
     else:
         user.password_hash = hash_password(password)
     if totp_secret is not None:
@@ -186,17 +269,31 @@ def create_user(
     )
     if existing is not None:
         raise Conflict(f"{email} is already a member of this tenant.", param="email")
-    membership = Membership(tenant_id=tenant_id, id=new_id("mem"), user_id=user.id, role=role, created_at=clock.now())
+    membership = Membership(
+        tenant_id=tenant_id, id=new_id("mem"), user_id=user.id, role=role, created_at=clock.now()
+    )
     session.add(membership)
     session.flush()
-    audit.record(session, tenant_id=tenant_id, actor=actor, action=actions.MEMBERSHIP_CREATED,
-                 subject_type="membership", subject_id=membership.id, clock=clock, kms=kms,
-                 details={"user_id": user.id, "role": str(role)})  # fmt: skip
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=actions.MEMBERSHIP_CREATED,
+        subject_type="membership",
+        subject_id=membership.id,
+        clock=clock,
+        kms=kms,
+        details={"user_id": user.id, "role": str(role)},
+    )
     return user
 
 
+def user_id_for_email(session: Session, email: str) -> str | None:
+    return session.scalar(select(User.id).where(User.email == email.strip().lower()))
+
+
 def check_password(session: Session, *, email: str, password: str) -> User:
-    """The user whose email and password these are; `AuthenticationFailed` otherwise (same message either way)."""
+    """The user with this email and password; else `AuthenticationFailed` (one message for both cases)."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     failure = AuthenticationFailed("Email or password is incorrect.")
     if user is None or user.disabled:
@@ -223,10 +320,8 @@ def _dummy_hash() -> str:
 
 def _burn_time(password: str) -> None:
     """Verify against a throwaway hash so an unknown email takes as long as a wrong password."""
-    try:
+    with contextlib.suppress(VerificationError, InvalidHashError):
         _passwords.verify(_dummy_hash(), password)
-    except (VerificationError, InvalidHashError):
-        pass
 
 
 def has_totp(user: User) -> bool:

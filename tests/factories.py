@@ -42,10 +42,25 @@ class TenantFactory:
         email = f"owner{n}@{slug}.example"
         secret = pyotp.random_base32(32)
         with self.rt.db.unit_of_work() as uow:
-            tenant, keys = create_tenant(uow.session, name=name or f"Shop {n}", slug=slug, country=country,
-                                         currency=currency, actor=Actor.system("test"), clock=self.rt.clock,
-                                         kms=self.rt.kms)  # fmt: skip
-            owner = create_user(uow.session, tenant_id=tenant.id, email=email, role="owner", password=PASSWORD,
-                                totp_secret=secret, actor=Actor.system("test"), clock=self.rt.clock,
-                                kms=self.rt.kms)  # fmt: skip
+            tenant, keys = create_tenant(
+                uow.session,
+                name=name or f"Shop {n}",
+                slug=slug,
+                country=country,
+                currency=currency,
+                actor=Actor.system("test"),
+                clock=self.rt.clock,
+                kms=self.rt.kms,
+            )
+            owner = create_user(
+                uow.session,
+                tenant_id=tenant.id,
+                email=email,
+                role="owner",
+                password=PASSWORD,
+                totp_secret=secret,
+                actor=Actor.system("test"),
+                clock=self.rt.clock,
+                kms=self.rt.kms,
+            )
         return MadeTenant(tenant=tenant, keys=keys, owner=owner, owner_email=email, totp_secret=secret)

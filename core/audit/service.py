@@ -34,12 +34,23 @@ def _digest(event: AuditEvent) -> str:
     details = hashlib.sha256(event.details_encrypted).hexdigest() if event.details_encrypted else ""
     body = json.dumps(
         [
-            event.tenant_id, event.id, event.seq, event.occurred_at.isoformat(), str(event.actor_type),
-            event.actor_id, event.action, event.subject_type, event.subject_id, str(event.outcome),
-            event.origin_ip, event.request_id, details, event.prev_hash,
+            event.tenant_id,
+            event.id,
+            event.seq,
+            event.occurred_at.isoformat(),
+            str(event.actor_type),
+            event.actor_id,
+            event.action,
+            event.subject_type,
+            event.subject_id,
+            str(event.outcome),
+            event.origin_ip,
+            event.request_id,
+            details,
+            event.prev_hash,
         ],
         separators=(",", ":"),
-    )  # fmt: skip
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -99,7 +110,9 @@ def record(
 def read_details(event: AuditEvent, *, kms: KMS) -> dict[str, Any] | None:
     if event.details_encrypted is None:
         return None
-    data: dict[str, Any] = json.loads(kms.decrypt(event.details_encrypted, context=_details_context(event.tenant_id)))
+    data: dict[str, Any] = json.loads(
+        kms.decrypt(event.details_encrypted, context=_details_context(event.tenant_id))
+    )
     return data
 
 
@@ -112,7 +125,9 @@ def verify(session: Session, *, tenant_id: str) -> list[str]:
     )
     for event in rows:
         if event.seq != expected_seq:
-            problems.append(f"event {event.id}: sequence {event.seq}, expected {expected_seq} (a row is missing)")
+            problems.append(
+                f"event {event.id}: sequence {event.seq}, expected {expected_seq} (a row is missing)"
+            )
         if event.prev_hash != expected_prev:
             problems.append(f"event {event.id} (seq {event.seq}): does not follow the previous event")
         if _digest(event) != event.hash:

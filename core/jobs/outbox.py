@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.clock import Clock
 from core.db import Base, Database, IdStr, JsonDict, Timestamp, UnitOfWork
 from core.ids import new_id
-from core.jobs.queues import get_queue
+from core.jobs.queues import RedisClient, get_queue
 from core.jobs.registry import spec_for
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,9 @@ def add(
     return message
 
 
-def relay(db: Database, connection: redis.Redis, *, clock: Clock, ids: list[str] | None = None, limit: int = 200) -> int:
+def relay(
+    db: Database, connection: RedisClient, *, clock: Clock, ids: list[str] | None = None, limit: int = 200
+) -> int:
     """Enqueue due outbox rows on RQ and mark them delivered. Returns how many were moved.
 
     Raises nothing for a Redis outage: the rows stay for the next pass (counted in `attempts`).
@@ -118,7 +120,9 @@ def relay(db: Database, connection: redis.Redis, *, clock: Clock, ids: list[str]
                     )
                 pipe.execute()
         except redis.RedisError as exc:
-            log.warning("outbox relay: Redis unavailable, %d job(s) wait: %s", len(messages), type(exc).__name__)
+            log.warning(
+                "outbox relay: Redis unavailable, %d job(s) wait: %s", len(messages), type(exc).__name__
+            )
             for message in messages:
                 message.attempts += 1
                 message.last_error = f"{type(exc).__name__}: Redis unavailable"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import Final
+from typing import Final, TypeAlias
 
 import fakeredis
 import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
+
+RedisClient: TypeAlias = redis.Redis
 
 PAYMENTS: Final = "payments"
 WEBHOOKS: Final = "webhooks"
@@ -20,7 +22,7 @@ _fake_server: fakeredis.FakeServer | None = None
 _fake_lock = threading.Lock()
 
 
-def connect_redis(url: str) -> redis.Redis:
+def connect_redis(url: str) -> RedisClient:
     """A Redis client for `url`; `fakeredis://` gives the in-process stand-in (one per process)."""
     global _fake_server
     if url.startswith("fakeredis"):
@@ -32,7 +34,7 @@ def connect_redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
 
-def get_queue(name: str, connection: redis.Redis) -> Queue:
+def get_queue(name: str, connection: RedisClient) -> Queue:
     if name not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {name!r}; queues are {', '.join(QUEUE_NAMES)}")
     return Queue(name, connection=connection, serializer=JSONSerializer)

@@ -21,7 +21,9 @@ class JobSpec:
 JOBS: dict[str, JobSpec] = {}
 
 
-def job(*, queue: str, retry_intervals: tuple[int, ...] = (5, 30, 300), timeout: int = 120) -> Callable[[F], F]:
+def job(
+    *, queue: str, retry_intervals: tuple[int, ...] = (5, 30, 300), timeout: int = 120
+) -> Callable[[F], F]:
     """Register a job function under its dotted path (what RQ imports in the worker)."""
 
     def register(func: F) -> F:
@@ -33,7 +35,11 @@ def job(*, queue: str, retry_intervals: tuple[int, ...] = (5, 30, 300), timeout:
 
 
 def spec_for(func_or_name: Callable[..., Any] | str) -> JobSpec:
-    name = func_or_name if isinstance(func_or_name, str) else f"{func_or_name.__module__}.{func_or_name.__qualname__}"
+    name = (
+        func_or_name
+        if isinstance(func_or_name, str)
+        else f"{func_or_name.__module__}.{func_or_name.__qualname__}"
+    )
     try:
         return JOBS[name]
     except KeyError:

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import redis
 from rq import Queue
 
 from core.clock import Clock, system_clock
 from core.config import Settings
 from core.db import Database, UnitOfWork
 from core.jobs import outbox
-from core.jobs.queues import connect_redis, get_queue
+from core.jobs.queues import RedisClient, connect_redis, get_queue
 from core.kms import LocalKMS
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 class Runtime:
     settings: Settings
     db: Database
-    redis: redis.Redis
+    redis: RedisClient
     kms: LocalKMS
     clock: Clock = field(default=system_clock)
 

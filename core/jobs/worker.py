@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import redis
 from rq import SimpleWorker, Worker
-from rq.timeouts import TimerDeathPenalty
 from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
+from rq.worker import BaseWorker
 from sqlalchemy import column, select, table
 
 from core.jobs import maintenance
@@ -22,7 +23,9 @@ from core.jobs.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def make_worker(rt: Runtime, queues: Sequence[str] = QUEUE_NAMES, *, worker_class: type[Worker] = Worker) -> Worker:
+def make_worker(
+    rt: Runtime, queues: Sequence[str] = QUEUE_NAMES, *, worker_class: type[BaseWorker] = Worker
+) -> BaseWorker:
     return worker_class([rt.queue(name) for name in queues], connection=rt.redis, serializer=JSONSerializer)
 
 

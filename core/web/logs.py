@@ -62,7 +62,7 @@ class ContextFilter(logging.Filter):
             if has_request_context():
                 record.request_id = getattr(record, "request_id", None) or g.get("request_id")
                 record.tenant_id = getattr(record, "tenant_id", None) or g.get("tenant_id")
-        except Exception:  # logging must never fail
+        except Exception:  # noqa: S110  (logging must never fail; the fields are optional)
             pass
         return True
 
@@ -76,7 +76,9 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> logging.Handle
     handler = logging.StreamHandler(stream or sys.stderr)
     handler._kassa = True  # type: ignore[attr-defined]
     handler.setFormatter(
-        MaskingJsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
+        MaskingJsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"}
+        )
     )
     handler.addFilter(ContextFilter())
     handler.addFilter(CardNumberFilter())

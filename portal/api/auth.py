@@ -34,13 +34,18 @@ def authenticate() -> None:
     key = key.strip()
     if key.startswith("pk_"):
         raise AuthenticationFailed(
-            "This is a publishable key, meant for the browser widget. Use your secret key (sk_…) on your server."
+            "This is a publishable key, meant for the browser widget. "
+            "Use your secret key (sk_…) on your server."
         )
     owner = owner_of_key(uow().session, key)
     if owner is None or owner.kind is not KeyKind.SECRET:
-        raise AuthenticationFailed("Invalid API key. Check it in the portal under Developers, or create a new one.")
+        raise AuthenticationFailed(
+            "Invalid API key. Check it in the portal under Developers, or create a new one."
+        )
     bind_tenant(owner.tenant_id)
-    g.api_caller = ApiCaller(tenant_id=owner.tenant_id, key_id=owner.key_id, livemode=owner.mode is KeyMode.LIVE)
+    g.api_caller = ApiCaller(
+        tenant_id=owner.tenant_id, key_id=owner.key_id, livemode=owner.mode is KeyMode.LIVE
+    )
 
 
 def caller() -> ApiCaller:

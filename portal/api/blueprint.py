@@ -21,4 +21,6 @@ def _authenticate() -> None:
 
 bp.add_url_rule("/openapi.json", "openapi", views.openapi)
 bp.add_url_rule("/checkout/settings", "checkout_settings", views.get_checkout_settings)
-bp.add_url_rule("/checkout/settings", "checkout_settings_update", views.patch_checkout_settings, methods=["PATCH"])
+bp.add_url_rule(
+    "/checkout/settings", "checkout_settings_update", views.patch_checkout_settings, methods=["PATCH"]
+)

@@ -41,14 +41,19 @@ CHECKOUT_SETTINGS_PATCH = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        key: value for key, value in CHECKOUT_SETTINGS["properties"].items() if key != "object"  # type: ignore[attr-defined]
+        **{key: value for key, value in CHECKOUT_SETTINGS["properties"].items() if key != "object"},  # type: ignore[attr-defined]
+        # Accepted in either case; answered in lower case.
+        "brand_color": {"type": ["string", "null"], "pattern": "^#[0-9a-fA-F]{6}$"},
     },
 }
 
 
 def _errors(*codes: int) -> dict[str, Any]:
     return {
-        str(code): {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        str(code): {
+            "description": "Error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
         for code in codes
     }
 
@@ -73,7 +78,10 @@ def document() -> dict[str, Any]:
                 "get": {
                     "operationId": "getCheckoutSettings",
                     "responses": {
-                        "200": {"description": "The settings", "content": {"application/json": {"schema": settings_ref}}},
+                        "200": {
+                            "description": "The settings",
+                            "content": {"application/json": {"schema": settings_ref}},
+                        },
                         **_errors(401),
                     },
                 },
@@ -81,10 +89,17 @@ def document() -> dict[str, Any]:
                     "operationId": "updateCheckoutSettings",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckoutSettingsPatch"}}},
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/CheckoutSettingsPatch"}
+                            }
+                        },
                     },
                     "responses": {
-                        "200": {"description": "The settings", "content": {"application/json": {"schema": settings_ref}}},
+                        "200": {
+                            "description": "The settings",
+                            "content": {"application/json": {"schema": settings_ref}},
+                        },
                         **_errors(400, 401),
                     },
                 },

@@ -30,7 +30,12 @@ def patch_checkout_settings() -> Response:
     rt = runtime()
     who = caller()
     result = checkout_settings.update(
-        uow().session, tenant_id=who.tenant_id, changes=json_body(), actor=who.actor(), clock=rt.clock, kms=rt.kms
+        uow().session,
+        tenant_id=who.tenant_id,
+        changes=json_body(),
+        actor=who.actor(),
+        clock=rt.clock,
+        kms=rt.kms,
     )
     return jsonify(result)
 

@@ -6,8 +6,12 @@ from wtforms.validators import DataRequired, Email, Length, Regexp
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(message="Enter your email."), Email(), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired(message="Enter your password."), Length(max=1024)])
+    email = EmailField(
+        "Email", validators=[DataRequired(message="Enter your email."), Email(), Length(max=320)]
+    )
+    password = PasswordField(
+        "Password", validators=[DataRequired(message="Enter your password."), Length(max=1024)]
+    )
     submit = SubmitField("Sign in")
 
 

@@ -6,7 +6,7 @@ from core.audit import service as audit
 from core.audit.models import AuditEvent
 from core.audit.service import Actor
 from core.jobs.runtime import Runtime
-from tests.conftest import Factories
+from tests.fixtures import Factories
 
 
 def _events(rt: Runtime, tenant_id: str) -> list[AuditEvent]:
@@ -17,7 +17,13 @@ def _events(rt: Runtime, tenant_id: str) -> list[AuditEvent]:
 def test_every_setup_step_is_audited_in_one_chain_per_tenant(make: Factories, clean: Runtime) -> None:
     a, b = make.tenants(), make.tenants()
     actions = [e.action for e in _events(clean, a.id)]
-    assert actions == ["tenant.created", "api_key.created", "api_key.created", "user.created", "membership.created"]
+    assert actions == [
+        "tenant.created",
+        "api_key.created",
+        "api_key.created",
+        "user.created",
+        "membership.created",
+    ]
     assert [e.seq for e in _events(clean, b.id)] == [1, 2, 3, 4, 5]
     with clean.db.unit_of_work(tenant_id=a.id) as uow:
         assert audit.verify(uow.session, tenant_id=a.id) == []
@@ -27,7 +33,11 @@ def test_details_are_stored_encrypted(make: Factories, clean: Runtime) -> None:
     a = make.tenants()
     first = _events(clean, a.id)[0]
     assert first.details_encrypted is not None and a.tenant.slug.encode() not in first.details_encrypted
-    assert audit.read_details(first, kms=clean.kms) == {"slug": a.tenant.slug, "country": "DE", "currency": "EUR"}
+    assert audit.read_details(first, kms=clean.kms) == {
+        "slug": a.tenant.slug,
+        "country": "DE",
+        "currency": "EUR",
+    }
 
 
 def _tamper(rt: Runtime, sql: str, **params: object) -> None:
@@ -43,7 +53,9 @@ def _verify(rt: Runtime, tenant_id: str) -> list[str]:
 
 def test_an_edited_event_breaks_the_chain(make: Factories, clean: Runtime) -> None:
     a = make.tenants()
-    _tamper(clean, "UPDATE audit_events SET actor_id = 'someone-else' WHERE tenant_id = :t AND seq = 2", t=a.id)
+    _tamper(
+        clean, "UPDATE audit_events SET actor_id = 'someone-else' WHERE tenant_id = :t AND seq = 2", t=a.id
+    )
     problems = _verify(clean, a.id)
     assert any("seq 2" in p and "edited" in p for p in problems)
 
@@ -65,7 +77,15 @@ def test_reordered_events_break_the_chain(make: Factories, clean: Runtime) -> No
 def test_recording_appends_to_the_end_of_the_chain(make: Factories, clean: Runtime) -> None:
     a = make.tenants()
     with clean.db.unit_of_work(tenant_id=a.id) as uow:
-        event = audit.record(uow.session, tenant_id=a.id, actor=Actor.system("test"), action="test.done",
-                             subject_type="tenant", subject_id=a.id, clock=clean.clock, kms=clean.kms)  # fmt: skip
+        event = audit.record(
+            uow.session,
+            tenant_id=a.id,
+            actor=Actor.system("test"),
+            action="test.done",
+            subject_type="tenant",
+            subject_id=a.id,
+            clock=clean.clock,
+            kms=clean.kms,
+        )
     events = _events(clean, a.id)
     assert events[-1].id == event.id and event.prev_hash == events[-2].hash

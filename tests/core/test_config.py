@@ -52,5 +52,7 @@ def test_master_key_must_be_32_bytes(key: str) -> None:
 
 
 def test_explicit_app_url_wins() -> None:
-    settings = Settings.from_env({"DATABASE_URL": "postgresql://o@h/d", "DATABASE_APP_URL": "postgresql://app:pw@h/d"})
+    settings = Settings.from_env(
+        {"DATABASE_URL": "postgresql://o@h/d", "DATABASE_APP_URL": "postgresql://app:pw@h/d"}
+    )
     assert settings.app_database_url == "postgresql+psycopg://app:pw@h/d"

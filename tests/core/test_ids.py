@@ -21,7 +21,9 @@ def test_ids_carry_their_prefix_and_are_random() -> None:
     assert all(has_prefix(i, "ten") and not has_prefix(i, "usr") for i in ids)
 
 
-@pytest.mark.parametrize("junk", ["", "ten_", "ten_short", "pay_" + "u" * 26, "ten-01" + "0" * 24, "ten_" + "I" * 26])
+@pytest.mark.parametrize(
+    "junk", ["", "ten_", "ten_short", "pay_" + "u" * 26, "ten-01" + "0" * 24, "ten_" + "I" * 26]
+)
 def test_malformed_ids_are_recognised(junk: str) -> None:
     assert not has_prefix(junk, "ten")
 

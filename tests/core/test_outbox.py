@@ -19,7 +19,7 @@ from core.jobs import maintenance, outbox
 from core.jobs.outbox import OutboxMessage
 from core.jobs.queues import DEFAULT, get_queue
 from core.jobs.runtime import Runtime
-from tests.conftest import Factories
+from tests.fixtures import Factories, skip_or_fail
 
 
 def _free_port() -> int:
@@ -64,7 +64,7 @@ class RedisServer:
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
-        pytest.skip("needs the redis-server binary (apt-get install redis-server)")
+        skip_or_fail("needs the redis-server binary (apt-get install redis-server)")
     server = RedisServer()
     yield server
     server.stop()
@@ -73,7 +73,11 @@ def redis_server() -> Iterator[RedisServer]:
 def _write_job(rt: Runtime, tenant_id: str) -> str:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         message = outbox.add(
-            uow, maintenance.verify_audit_chain, clock=rt.clock, tenant_id=tenant_id, kwargs={"tenant_id": tenant_id}
+            uow,
+            maintenance.verify_audit_chain,
+            clock=rt.clock,
+            tenant_id=tenant_id,
+            kwargs={"tenant_id": tenant_id},
         )
         return message.id
 
@@ -93,7 +97,11 @@ def test_a_job_written_while_redis_is_down_is_delivered_when_it_is_back(
 
     assert outbox.relay(clean.db, connection, clock=clean.clock) == 0
     [waiting] = _pending(clean)
-    assert waiting.id == message_id and waiting.attempts == 1 and "Redis unavailable" in (waiting.last_error or "")
+    assert (
+        waiting.id == message_id
+        and waiting.attempts == 1
+        and "Redis unavailable" in (waiting.last_error or "")
+    )
 
     redis_server.start()
     assert outbox.relay(clean.db, connection, clock=clean.clock) == 1
@@ -121,7 +129,9 @@ def test_a_rolled_back_change_leaves_no_job(make: Factories, clean: Runtime) -> 
 def test_the_runtime_hands_a_committed_job_to_rq_at_once(make: Factories, clean: Runtime) -> None:
     tenant = make.tenants()
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
-        message = clean.enqueue(uow, maintenance.verify_audit_chain, tenant_id=tenant.id, kwargs={"tenant_id": tenant.id})
+        message = clean.enqueue(
+            uow, maintenance.verify_audit_chain, tenant_id=tenant.id, kwargs={"tenant_id": tenant.id}
+        )
     assert _pending(clean) == []
     assert clean.queue(DEFAULT).job_ids == [message.id]
 

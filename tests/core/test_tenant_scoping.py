@@ -9,7 +9,7 @@ from core.db import TenantContextRequired, TenantMismatch, tenant_tables
 from core.ids import new_id
 from core.jobs.runtime import Runtime
 from tenants.models import ApiKey, KeyKind, KeyMode, Membership
-from tests.conftest import Factories
+from tests.fixtures import Factories
 
 
 def test_tenant_tables_are_found_from_the_metadata() -> None:
@@ -45,21 +45,46 @@ def test_bulk_updates_touch_only_the_current_tenant(make: Factories, clean: Runt
         assert "changed" not in {k.display for k in uow.session.scalars(select(ApiKey))}
 
 
-def test_new_rows_take_the_current_tenant_and_cannot_be_written_into_another(make: Factories, clean: Runtime) -> None:
+def test_new_rows_take_the_current_tenant_and_cannot_be_written_into_another(
+    make: Factories, clean: Runtime
+) -> None:
     a, b = make.tenants(), make.tenants()
     with clean.db.unit_of_work(tenant_id=a.id) as uow:
-        row = ApiKey(id=new_id("key"), kind=KeyKind.PUBLISHABLE, mode=KeyMode.TEST, key_hash="h" * 64,
-                     display="pk", created_at=clean.clock.now())  # fmt: skip
+        row = ApiKey(
+            id=new_id("key"),
+            kind=KeyKind.PUBLISHABLE,
+            mode=KeyMode.TEST,
+            key_hash="h" * 64,
+            display="pk",
+            created_at=clean.clock.now(),
+        )
         uow.session.add(row)
         uow.session.flush()
         assert row.tenant_id == a.id
     with pytest.raises(TenantMismatch), clean.db.unit_of_work(tenant_id=a.id) as uow:
-        uow.session.add(ApiKey(tenant_id=b.id, id=new_id("key"), kind=KeyKind.PUBLISHABLE, mode=KeyMode.TEST,
-                               key_hash="i" * 64, display="pk", created_at=clean.clock.now()))  # fmt: skip
+        uow.session.add(
+            ApiKey(
+                tenant_id=b.id,
+                id=new_id("key"),
+                kind=KeyKind.PUBLISHABLE,
+                mode=KeyMode.TEST,
+                key_hash="i" * 64,
+                display="pk",
+                created_at=clean.clock.now(),
+            )
+        )
         uow.session.flush()
     with pytest.raises(TenantContextRequired), clean.db.unit_of_work() as uow:
-        uow.session.add(ApiKey(id=new_id("key"), kind=KeyKind.PUBLISHABLE, mode=KeyMode.TEST, key_hash="j" * 64,
-                               display="pk", created_at=clean.clock.now()))  # fmt: skip
+        uow.session.add(
+            ApiKey(
+                id=new_id("key"),
+                kind=KeyKind.PUBLISHABLE,
+                mode=KeyMode.TEST,
+                key_hash="j" * 64,
+                display="pk",
+                created_at=clean.clock.now(),
+            )
+        )
         uow.session.flush()
 
 

@@ -19,7 +19,7 @@ from core.config import Settings
 from core.db import tenant_tables
 from core.ids import new_id
 from core.jobs.runtime import Runtime
-from tests.conftest import Factories
+from tests.fixtures import Factories
 from tests.factories import MadeTenant
 
 pytestmark = pytest.mark.postgres
@@ -41,7 +41,7 @@ def _as_tenant(conn: Connection, tenant_id: str | None) -> None:
 
 
 def _count(conn: Connection, table: str, where: str = "TRUE", **params: Any) -> int:
-    return int(conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"), params).scalar_one())  # noqa: S608
+    return int(conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"), params).scalar_one())
 
 
 def _owner_count(rt: Runtime, table: str, tenant_id: str) -> int:
@@ -49,7 +49,9 @@ def _owner_count(rt: Runtime, table: str, tenant_id: str) -> int:
         return _count(conn, table, "tenant_id = :t", t=tenant_id)
 
 
-def test_every_tenant_table_has_rows_of_both_tenants(two_tenants: tuple[MadeTenant, MadeTenant], clean: Runtime) -> None:
+def test_every_tenant_table_has_rows_of_both_tenants(
+    two_tenants: tuple[MadeTenant, MadeTenant], clean: Runtime
+) -> None:
     a, b = two_tenants
     for table in tenant_tables():
         assert _owner_count(clean, table, a.id) > 0, f"seed {table} in this test's fixture"
@@ -77,8 +79,8 @@ def test_tenant_a_sees_and_reaches_no_row_of_tenant_b(
             assert _count(app_conn, table, "tenant_id = :b", b=b.id) == 0, table
             assert _count(app_conn, table) == _owner_count(clean, table, a.id), table
         before = _owner_count(clean, table, b.id)
-        update = f"UPDATE {table} SET tenant_id = tenant_id WHERE tenant_id = :b"  # noqa: S608
-        delete = f"DELETE FROM {table} WHERE tenant_id = :b"  # noqa: S608
+        update = f"UPDATE {table} SET tenant_id = tenant_id WHERE tenant_id = :b"
+        delete = f"DELETE FROM {table} WHERE tenant_id = :b"
         assert _rows_changed(app_conn, a.id, update, b=b.id) in (0, "denied"), table
         assert _rows_changed(app_conn, a.id, delete, b=b.id) in (0, "denied"), table
         assert _owner_count(clean, table, b.id) == before, table
@@ -99,18 +101,18 @@ def test_tenant_a_cannot_write_a_row_into_tenant_b(
     for table in tenant_tables():
         with app_conn.begin():
             _as_tenant(app_conn, a.id)
-            row = dict(app_conn.execute(text(f"SELECT * FROM {table} LIMIT 1")).mappings().one())  # noqa: S608
+            row = dict(app_conn.execute(text(f"SELECT * FROM {table} LIMIT 1")).mappings().one())
         row.update(_unique_values(table, row))
         row["tenant_id"] = b.id
         columns = ", ".join(row)
         values = ", ".join(f":{c}" for c in row)
         with pytest.raises(DBAPIError, match="row-level security"), app_conn.begin():
             _as_tenant(app_conn, a.id)
-            app_conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), row)  # noqa: S608
+            app_conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), row)
         if table not in ("audit_events",):  # append-only: UPDATE is not granted at all
             with pytest.raises(DBAPIError, match="row-level security"), app_conn.begin():
                 _as_tenant(app_conn, a.id)
-                app_conn.execute(text(f"UPDATE {table} SET tenant_id = :b"), {"b": b.id})  # noqa: S608
+                app_conn.execute(text(f"UPDATE {table} SET tenant_id = :b"), {"b": b.id})
 
 
 def _unique_values(table: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +124,9 @@ def _unique_values(table: str, row: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-def test_with_no_tenant_set_every_tenant_table_is_empty(two_tenants: tuple[MadeTenant, MadeTenant], app_conn: Connection) -> None:
+def test_with_no_tenant_set_every_tenant_table_is_empty(
+    two_tenants: tuple[MadeTenant, MadeTenant], app_conn: Connection
+) -> None:
     for table in tenant_tables():
         with app_conn.begin():
             assert _count(app_conn, table) == 0, table
@@ -136,7 +140,12 @@ def test_every_tenant_table_forces_row_level_security(pg: Settings, clean: Runti
             text("SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY(:t)"),
             {"t": tenant_tables()},
         ).all()
-        policies = {r[0] for r in conn.execute(text("SELECT tablename FROM pg_policies WHERE policyname = 'tenant_isolation'"))}
+        policies = {
+            r[0]
+            for r in conn.execute(
+                text("SELECT tablename FROM pg_policies WHERE policyname = 'tenant_isolation'")
+            )
+        }
     assert {r[0] for r in rows} == set(tenant_tables())
     assert all(r[1] and r[2] for r in rows), rows
     assert policies >= set(tenant_tables())
@@ -145,26 +154,34 @@ def test_every_tenant_table_forces_row_level_security(pg: Settings, clean: Runti
 def test_the_application_role_cannot_bypass_security(pg: Settings, clean: Runtime) -> None:
     with clean.db.engine.connect() as conn:
         role = conn.execute(text("SELECT current_user")).scalar_one()
-        flags = conn.execute(text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")).one()
-        owned = conn.execute(text("SELECT count(*) FROM pg_tables WHERE tableowner = current_user")).scalar_one()
+        flags = conn.execute(
+            text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        ).one()
+        owned = conn.execute(
+            text("SELECT count(*) FROM pg_tables WHERE tableowner = current_user")
+        ).scalar_one()
     assert role == "kassa_app"
     assert (flags[0], flags[1]) == (False, False)
     assert owned == 0
 
 
-def test_the_tenant_setting_does_not_survive_the_transaction(two_tenants: tuple[MadeTenant, MadeTenant], pg: Settings) -> None:
+def test_the_tenant_setting_does_not_survive_the_transaction(
+    two_tenants: tuple[MadeTenant, MadeTenant], pg: Settings
+) -> None:
     a, _ = two_tenants
     app_url = make_url(pg.app_database_url)
     engine = create_engine(app_url, poolclass=QueuePool, pool_size=1, max_overflow=0)
     try:
-        with engine.connect() as conn:
-            with conn.begin():
-                backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-                _as_tenant(conn, a.id)
-                assert _count(conn, "api_keys") > 0
+        with engine.connect() as conn, conn.begin():
+            backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            _as_tenant(conn, a.id)
+            assert _count(conn, "api_keys") > 0
         with engine.connect() as conn:  # the same pooled connection, borrowed again
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == backend
-            assert conn.execute(text("SELECT current_setting('app.tenant_id', true)")).scalar_one() in (None, "")
+            assert conn.execute(text("SELECT current_setting('app.tenant_id', true)")).scalar_one() in (
+                None,
+                "",
+            )
             assert _count(conn, "api_keys") == 0
     finally:
         engine.dispose()

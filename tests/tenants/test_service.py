@@ -11,7 +11,7 @@ from core.jobs.runtime import Runtime
 from tenants.models import ApiKey, KeyKind, Role, User
 from tenants.resolution import memberships_of, owner_of_key
 from tenants.service import check_password, check_totp, create_tenant, create_user
-from tests.conftest import Factories
+from tests.fixtures import Factories
 from tests.factories import PASSWORD
 
 
@@ -33,7 +33,9 @@ def _create(rt: Runtime, **fields: str) -> None:
         ("name", "   ", "name"),
     ],
 )
-def test_bad_tenant_fields_are_refused_and_change_nothing(clean: Runtime, field: str, value: str, param: str) -> None:
+def test_bad_tenant_fields_are_refused_and_change_nothing(
+    clean: Runtime, field: str, value: str, param: str
+) -> None:
     with pytest.raises(InvalidInput) as info:
         _create(clean, **{field: value})
     assert info.value.param == param
@@ -79,8 +81,17 @@ def test_keys_resolve_to_their_tenant(make: Factories, clean: Runtime) -> None:
 def test_a_user_can_belong_to_several_tenants(make: Factories, clean: Runtime) -> None:
     a, b = make.tenants(), make.tenants()
     with clean.db.unit_of_work(tenant_id=b.id) as uow:
-        create_user(uow.session, tenant_id=b.id, email=a.owner_email.upper(), role="analyst", password=PASSWORD,
-                    totp_secret=None, actor=Actor.system("test"), clock=clean.clock, kms=clean.kms)  # fmt: skip
+        create_user(
+            uow.session,
+            tenant_id=b.id,
+            email=a.owner_email.upper(),
+            role="analyst",
+            password=PASSWORD,
+            totp_secret=None,
+            actor=Actor.system("test"),
+            clock=clean.clock,
+            kms=clean.kms,
+        )
     with clean.db.unit_of_work() as uow:
         assert memberships_of(uow.session, a.owner.id) == [(a.id, Role.OWNER), (b.id, Role.ANALYST)]
 
@@ -91,10 +102,22 @@ def test_a_user_can_belong_to_several_tenants(make: Factories, clean: Runtime) -
 )
 def test_bad_user_fields_are_refused(make: Factories, clean: Runtime, field: str, value: str) -> None:
     a = make.tenants()
-    fields = {"email": "new@example.com", "role": "admin", "password": PASSWORD, "totp_secret": None, field: value}
+    fields = {
+        "email": "new@example.com",
+        "role": "admin",
+        "password": PASSWORD,
+        "totp_secret": None,
+        field: value,
+    }
     with pytest.raises(InvalidInput) as info, clean.db.unit_of_work(tenant_id=a.id) as uow:
-        create_user(uow.session, tenant_id=a.id, actor=Actor.system("test"), clock=clean.clock, kms=clean.kms,
-                    **fields)  # type: ignore[arg-type]  # fmt: skip
+        create_user(
+            uow.session,
+            tenant_id=a.id,
+            actor=Actor.system("test"),
+            clock=clean.clock,
+            kms=clean.kms,
+            **fields,
+        )  # type: ignore[arg-type]
     assert info.value.param == field
 
 
@@ -122,7 +145,9 @@ def test_a_totp_code_is_accepted_once(make: Factories, clean: Runtime) -> None:
     with clean.db.unit_of_work() as uow:
         user = uow.session.get(User, a.owner.id)
         assert user is not None
-        assert not check_totp(user, code="000000" if code != "000000" else "111111", kms=clean.kms, clock=clock)
+        assert not check_totp(
+            user, code="000000" if code != "000000" else "111111", kms=clean.kms, clock=clock
+        )
         assert check_totp(user, code=code, kms=clean.kms, clock=clock)
         assert not check_totp(user, code=code, kms=clean.kms, clock=clock)  # replayed
         clock.advance(seconds=30)
