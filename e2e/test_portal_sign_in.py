@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from core.jobs.runtime import Runtime
-from tests.fixtures import Factories
 from tests.factories import PASSWORD
+from tests.fixtures import Factories
 
 pytestmark = pytest.mark.browser
 

@@ -35,13 +35,13 @@ def test_demo_serves_healthz_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         status = None
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
                     status = response.status
                     break
             except OSError:
                 time.sleep(0.25)
         assert status == 200, "the demo did not answer /healthz within 120 s"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/portal/login", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/portal/login", timeout=5) as response:
             assert b"Sign in" in response.read()
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=20)

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from core.audit.models import AuditEvent
 from core.jobs.runtime import Runtime
-from tests.fixtures import Factories
 from tests.factories import PASSWORD, MadeTenant
+from tests.fixtures import Factories
 
 
 def csrf_token(html: str) -> str:

@@ -19,8 +19,8 @@ from core.config import Settings
 from core.db import tenant_tables
 from core.ids import new_id
 from core.jobs.runtime import Runtime
-from tests.fixtures import Factories
 from tests.factories import MadeTenant
+from tests.fixtures import Factories
 
 pytestmark = pytest.mark.postgres
 

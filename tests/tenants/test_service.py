@@ -11,8 +11,8 @@ from core.jobs.runtime import Runtime
 from tenants.models import ApiKey, KeyKind, Role, User
 from tenants.resolution import memberships_of, owner_of_key
 from tenants.service import check_password, check_totp, create_tenant, create_user
-from tests.fixtures import Factories
 from tests.factories import PASSWORD
+from tests.fixtures import Factories
 
 
 def _create(rt: Runtime, **fields: str) -> None:
