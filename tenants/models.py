@@ -8,10 +8,8 @@ from enum import StrEnum
 from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-# Imported so that `tenants.models` brings the whole schema into Base.metadata (migrations, tests).
-from core.audit import models as _audit_models  # noqa: F401
+from core import models as _core_models  # noqa: F401  (brings every core model into Base.metadata)
 from core.db import Base, IdStr, JsonDict, TenantScoped, Timestamp, str_enum
-from core.jobs import outbox as _outbox_models  # noqa: F401
 
 
 class Role(StrEnum):
