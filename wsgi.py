@@ -95,6 +95,7 @@ def create_app(
     app.cli.add_command(tenants_group)
     app.cli.add_command(users_group)
     app.cli.add_command(audit_group)
+    app.cli.add_command(keys_group)
     app.cli.add_command(worker_command)
     app.cli.add_command(cron_command)
     app.cli.add_command(serve_command)
@@ -293,6 +294,70 @@ def audit_verify(tenant_ref: str | None) -> None:
         )
 
 
+# --- kassa keys ----------------------------------------------------------------------------------------
+
+
+@click.group("keys", help="The master key that wraps every tenant's data keys.")
+def keys_group() -> None:
+    pass
+
+
+@keys_group.command(
+    "rotate",
+    help="Re-wrap every data key and TOTP seed under KASSA_MASTER_KEY, so the previous master keys "
+    "can be retired. Card data is not re-encrypted; safe to run while Kassa runs, and to run again.",
+)
+@click.option(
+    "--batch", default=200, show_default=True, type=click.IntRange(1, 10_000), help="Rows per commit."
+)
+@with_appcontext
+def keys_rotate(batch: int) -> None:
+    from core.vault.service import RotationFailed, rotate_master_key, rotation_plan
+
+    rt = _runtime()
+    if not rt.settings.previous_master_keys:
+        _fail(
+            "KASSA_PREVIOUS_MASTER_KEYS is empty, so there is nothing to rotate from. To rotate: "
+            "set KASSA_MASTER_KEY to the new key and KASSA_PREVIOUS_MASTER_KEYS to the old one(s), "
+            "then run again."
+        )
+    click.echo(
+        "Re-wrapping data keys and TOTP seeds under the current master key "
+        f"({rt.kms.current_key_id.hex()}).\n"
+        "Card numbers stay sealed under their tenant's data key: only the data keys' wrapping changes.\n"
+        "Every process configured with both keys keeps working meanwhile; each batch commits on its own, "
+        "so this can be interrupted and run again."
+    )
+    plan = rotation_plan(rt.db, kms=rt.kms)
+    try:
+        with click.progressbar(length=plan.total, label="Re-wrapping", file=sys.stderr) as bar:
+            done = rotate_master_key(rt.db, kms=rt.kms, batch=batch, progress=bar.update, clock=rt.clock)
+    except RotationFailed as exc:
+        _fail(str(exc))
+        return
+    left = rotation_plan(rt.db, kms=rt.kms)
+    click.echo(
+        f"Re-wrapped {done} key(s): {plan.data_keys} data key(s) and {plan.totp_secrets} TOTP seed(s) were "
+        "under a previous master key."
+    )
+    if left.total:
+        click.echo(
+            f"{left.total} key(s) were sealed under a previous master key while this ran: a process still "
+            "uses the old KASSA_MASTER_KEY. Restart every process with the new key, then run this again."
+        )
+    elif left.audit_details:
+        click.echo(
+            f"Keep KASSA_PREVIOUS_MASTER_KEYS for now: the details of {left.audit_details} audit event(s) "
+            "are sealed directly under a previous master key and cannot be re-encrypted without breaking "
+            "the audit hash chain."
+        )
+    else:
+        click.echo(
+            "Nothing is left under a previous master key. Once every process runs with the new "
+            "KASSA_MASTER_KEY, you may remove KASSA_PREVIOUS_MASTER_KEYS and retire the old key."
+        )
+
+
 # --- processes ------------------------------------------------------------------------------------------
 
 
@@ -374,7 +439,8 @@ def demo_command(host: str, port: int) -> None:
 
 def _load_jobs() -> None:
     """Import every job module so the registry is complete in this process."""
-    import core.jobs.maintenance  # noqa: F401
+    import core.jobs.maintenance
+    import core.payments.jobs  # noqa: F401
 
 
 def _create_cli_app(**_: Any) -> Flask:

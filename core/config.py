@@ -38,6 +38,8 @@ class Settings:
     secret_key: str = DEV_SECRET_KEY
     #: Base64 of 32 random bytes; wraps the per-tenant data keys (see core/kms.py).
     master_key: str = DEV_MASTER_KEY
+    #: Base64 master keys being rotated away from: still opened, never used to seal (`kassa keys rotate`).
+    previous_master_keys: tuple[str, ...] = ()
     base_url: str = "http://127.0.0.1:5000"
     surfaces: tuple[str, ...] = ALL_SURFACES
     #: "development", "test" or "production". Production refuses development secrets.
@@ -59,6 +61,9 @@ class Settings:
             redis_url=env.get("REDIS_URL", FAKE_REDIS_URL),
             secret_key=env.get("KASSA_SECRET_KEY", DEV_SECRET_KEY),
             master_key=env.get("KASSA_MASTER_KEY", DEV_MASTER_KEY),
+            previous_master_keys=tuple(
+                k.strip() for k in env.get("KASSA_PREVIOUS_MASTER_KEYS", "").split(",") if k.strip()
+            ),
             base_url=env.get("KASSA_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
             surfaces=surfaces,
             environment=env.get("KASSA_ENV", "development"),
@@ -112,6 +117,9 @@ class Settings:
     def master_key_bytes(self) -> bytes:
         return base64.b64decode(self.master_key)
 
+    def previous_master_keys_bytes(self) -> tuple[bytes, ...]:
+        return tuple(base64.b64decode(k) for k in self.previous_master_keys)
+
     def validate(self) -> None:
         unknown = set(self.surfaces) - set(ALL_SURFACES)
         if unknown or not self.surfaces:
@@ -130,6 +138,17 @@ class Settings:
                 "KASSA_MASTER_KEY must be base64 of 32 random bytes; make one with: "
                 "python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'"
             )
+        for position, previous in enumerate(self.previous_master_keys, start=1):
+            try:
+                old = base64.b64decode(previous, validate=True)
+            except ValueError:
+                old = b""
+            if len(old) != 32:
+                # The position, never the value: this message ends up in logs.
+                raise ConfigurationError(
+                    "KASSA_PREVIOUS_MASTER_KEYS must be comma-separated base64 keys of 32 bytes each; "
+                    f"entry {position} is not."
+                )
         if self.is_production:
             self.check_production()
 

@@ -99,7 +99,9 @@ def str_enum(enum: type[StrEnum], length: int) -> SAEnum:
 #: Shared column types.
 IdStr = Annotated[str, mapped_column(String(40))]
 Timestamp = Annotated[datetime, mapped_column(UTCDateTime())]
-JsonDict = Annotated[dict[str, Any], mapped_column(JSON().with_variant(JSONB(), "postgresql"))]
+JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
+JsonDict = Annotated[dict[str, Any], mapped_column(JSON_TYPE)]
+JsonList = Annotated[list[Any], mapped_column(JSON_TYPE)]
 
 
 class Base(DeclarativeBase):

@@ -24,12 +24,17 @@ PREFIXES: Final = frozenset(
         "obx",  # foundation
         "cs",
         "pay",
+        "psh",
         "re",
         "po",
         "evt",
         "we",
         "tok",
+        "dk",  # vault data keys
         "plink",  # payments and friends
+        "blk",  # risk block-list entries
+        "jrn",
+        "ent",  # ledger journals and entries
     }
 )
 

@@ -35,6 +35,16 @@ def key_id_of(master_key: bytes) -> bytes:
     return hashlib.sha256(b"kassa-key-id" + master_key).digest()[:8]
 
 
+def key_id_of_blob(blob: bytes) -> bytes:
+    """The (non-secret) id of the master key that sealed a `LocalKMS` blob, read without decrypting it.
+
+    Key rotation uses it to find what still needs re-wrapping; `DecryptionFailed` if it is no such blob.
+    """
+    if len(blob) < 1 + 8 + _NONCE + 16 or blob[:1] != _VERSION:
+        raise DecryptionFailed("not a Kassa KMS blob")
+    return blob[1:9]
+
+
 class LocalKMS:
     def __init__(self, master_key: bytes, *, previous: tuple[bytes, ...] = ()) -> None:
         if len(master_key) != 32:

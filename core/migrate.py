@@ -14,7 +14,7 @@ from core.db import make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 #: Tables the application role may read and append to but never change: the evidence.
-APPEND_ONLY = ("audit_events",)
+APPEND_ONLY = ("audit_events", "payment_status_history", "events", "ledger_journals", "ledger_entries")
 
 
 def alembic_config(url: str) -> Config:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import re
 import secrets
@@ -13,7 +12,6 @@ from dataclasses import dataclass
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from babel import Locale
 from babel.numbers import list_currencies
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +21,7 @@ from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
 from core.errors import AuthenticationFailed, Conflict, InvalidInput
+from core.geo import validate_country
 from core.ids import new_id
 from core.kms import KMS
 from tenants.models import ApiKey, KeyKind, KeyMode, Membership, Role, Tenant, User
@@ -31,18 +30,6 @@ _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _BASE62 = string.ascii_letters + string.digits
 _passwords = PasswordHasher()
-
-
-#: CLDR's two-letter codes that are groupings or placeholders, not countries.
-_NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "ZZ"})
-
-
-@functools.cache
-def _countries() -> frozenset[str]:
-    codes = (str(code) for code in Locale("en").territories)
-    return frozenset(
-        code for code in codes if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
-    )
 
 
 def _random(length: int) -> str:
@@ -71,11 +58,7 @@ def validate_tenant_fields(*, name: str, slug: str, country: str, currency: str)
             "Slug must be 1-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen.",
             param="slug",
         )
-    country = country.strip().upper()
-    if country not in _countries():
-        raise InvalidInput(
-            f"Country {country!r} is not an ISO 3166-1 alpha-2 code (e.g. DE, US).", param="country"
-        )
+    country = validate_country(country)
     currency = currency.strip().upper()
     if currency not in list_currencies():
         raise InvalidInput(

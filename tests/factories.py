@@ -64,3 +64,72 @@ class TenantFactory:
                 kms=self.rt.kms,
             )
         return MadeTenant(tenant=tenant, keys=keys, owner=owner, owner_email=email, totp_secret=secret)
+
+
+def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
+    """Put at least one row in every tenant-owned table for `tenant`, through the real services (the
+    row-level security tests need rows of two tenants in each table)."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from core import idempotency
+    from core.jobs.queues import QUEUE_NAMES
+    from core.ledger import service as ledger
+    from core.payments import service, sessions
+    from core.risk import service as risk
+    from tests.payments_helpers import SHOPPER
+
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        ctx = sessions.SessionContext(
+            tenant_id=tenant.id,
+            livemode=False,
+            base_url=rt.settings.base_url,
+            allowed_methods=["card", "wallet", "bank"],
+        )
+        cs = sessions.create(
+            uow.session,
+            ctx=ctx,
+            data={"amount": 4000, "currency": "EUR"},
+            actor=SHOPPER,
+            clock=rt.clock,
+            kms=rt.kms,
+        )
+        svc = service.Services(
+            redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
+        )
+        payment = service.confirm(
+            uow.session,
+            tenant_id=tenant.id,
+            session_id=cs.id,
+            data=service.PaymentInput(
+                method="card", card_number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+            ),
+            actor=SHOPPER,
+            svc=svc,
+        )
+        payment_id = payment.id
+        ledger.set_pricing(uow.session, tenant_id=tenant.id, percent_bps=100, fixed_amount=0, clock=rt.clock)
+        risk.update_settings(uow.session, tenant_id=tenant.id, changes={"max_amount": 5_000_000})
+        risk.add_block(
+            uow.session, tenant_id=tenant.id, kind="email", value="fraud@example.com", clock=rt.clock
+        )
+        idempotency.claim(
+            uow.session, tenant_id=tenant.id, key=f"seed-{tenant.id}", fingerprint="f" * 64, clock=rt.clock
+        )
+    rt.relay()
+    SimpleWorker([rt.queue(n) for n in QUEUE_NAMES], connection=rt.redis, serializer=JSONSerializer).work(
+        burst=True
+    )
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        svc = service.Services(
+            redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
+        )
+        service.refund(
+            uow.session,
+            payment_id=payment_id,
+            amount=1000,
+            reason=None,
+            processor=rt.processor(False),
+            actor=SHOPPER,
+            svc=svc,
+        )

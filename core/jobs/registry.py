@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,6 +42,10 @@ def spec_for(func_or_name: Callable[..., Any] | str) -> JobSpec:
         if isinstance(func_or_name, str)
         else f"{func_or_name.__module__}.{func_or_name.__qualname__}"
     )
+    if name not in JOBS and "." in name:
+        # Importing the module registers its jobs; an undecorated function still is not a job.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name.rsplit(".", 1)[0])
     try:
         return JOBS[name]
     except KeyError:

@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -21,6 +22,8 @@ from core.db import Database, UnitOfWork
 from core.jobs import outbox
 from core.jobs.queues import RedisClient, connect_redis, get_queue
 from core.kms import LocalKMS
+from core.processors.base import Processor, get_processor
+from core.processors.sandbox import SandboxConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ class Runtime:
     redis: RedisClient
     kms: LocalKMS
     clock: Clock = field(default=system_clock)
+    #: Sandbox latency and fault injection (KASSA_SANDBOX_*), for tests and benchmarks.
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def queue(self, name: str) -> Queue:
         return get_queue(name, self.redis)
@@ -49,6 +54,10 @@ class Runtime:
             uow, func, clock=self.clock, tenant_id=tenant_id, kwargs=kwargs, on_commit=self._relay_now
         )
 
+    def sink(self, uow: UnitOfWork) -> OutboxSink:
+        """A JobSink writing into `uow`'s outbox, handed to services."""
+        return OutboxSink(self, uow)
+
     def _relay_now(self, ids: list[str]) -> None:
         # Best effort on the request's own edge: whatever fails here the cron relay picks up.
         try:
@@ -56,8 +65,37 @@ class Runtime:
         except Exception:
             log.exception("immediate outbox relay failed; the cron relay will retry")
 
+    def processor(self, livemode: bool) -> Processor:
+        """The processor for a payment: the sandbox for test mode; live mode needs a live processor."""
+        return get_processor(livemode=livemode, redis=self.redis, config=self.sandbox)
+
     def relay(self) -> int:
         return outbox.relay(self.db, self.redis, clock=self.clock)
+
+
+@dataclass
+class OutboxSink:
+    runtime: Runtime
+    uow: UnitOfWork
+
+    def enqueue(
+        self,
+        func: Callable[..., Any] | str,
+        *,
+        tenant_id: str | None,
+        kwargs: dict[str, str | int | bool | None],
+        delay: timedelta | None = None,
+    ) -> None:
+        rt = self.runtime
+        outbox.add(
+            self.uow,
+            func,
+            clock=rt.clock,
+            tenant_id=tenant_id,
+            kwargs=kwargs,
+            delay=delay,
+            on_commit=rt._relay_now,
+        )
 
 
 _current: Runtime | None = None
@@ -68,7 +106,8 @@ def build(settings: Settings, **engine_kwargs: Any) -> Runtime:
         settings=settings,
         db=Database(settings.app_database_url, settings.database_url, **engine_kwargs),
         redis=connect_redis(settings.redis_url),
-        kms=LocalKMS(settings.master_key_bytes()),
+        kms=LocalKMS(settings.master_key_bytes(), previous=settings.previous_master_keys_bytes()),
+        sandbox=SandboxConfig.from_env(os.environ),
     )
 
 

@@ -65,6 +65,11 @@ class Scheduled:
 
 _PRUNE = spec_for(maintenance.prune_outbox).name
 _VERIFY_CHAIN = spec_for(maintenance.verify_audit_chain).name
+_SWEEP = spec_for("core.payments.jobs.sweep_payments").name
+
+
+def _enqueue_sweep(rt: Runtime) -> object:
+    return rt.queue(DEFAULT).enqueue_call(func=_SWEEP, kwargs={})
 
 
 def _enqueue_prune(rt: Runtime) -> object:
@@ -89,6 +94,7 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("outbox relay", 1.0, lambda rt: rt.relay()),
     Scheduled("prune delivered outbox rows", 3600.0, _enqueue_prune),
     Scheduled("verify audit chains", 86400.0, _enqueue_chain_checks),
+    Scheduled("re-queue stuck payments, expire sessions", 15.0, _enqueue_sweep),
 )
 
 

@@ -1,44 +1,240 @@
-"""API handlers: parse, call one service, answer JSON."""
+"""API handlers: each takes the validated input, calls one service, answers JSON."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response
+from sqlalchemy import select
 
-from core.errors import InvalidInput
+from core.errors import NotFound
+from core.ids import has_prefix
+from core.ledger import service as ledger
+from core.payments import serialize, service, sessions
+from core.payments.models import CheckoutSession, Event, Payment, Refund
 from core.web.request import runtime, uow
 from portal.api.auth import caller
 from portal.api.openapi import document
+from portal.api.pagination import page
+from portal.api.routing import json_response
 from tenants import checkout_settings
 
 
-def json_body() -> dict[str, Any]:
-    if not request.is_json:
-        raise InvalidInput("Send a JSON object with 'Content-Type: application/json'.")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("The request body must be a JSON object.")
-    return body
+def _services() -> service.Services:
+    rt = runtime()
+    return service.Services(
+        redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow()), base_url=rt.settings.base_url
+    )
+
+
+def _same_mode(obj: Any, kind: str, object_id: str) -> Any:
+    # Test keys see test objects and live keys live ones: the two never mix.
+    if obj.livemode != caller().livemode:
+        raise NotFound(f"No such {kind}: {object_id!r}.", param="id")
+    return obj
+
+
+def openapi() -> Response:
+    return json_response(document())
+
+
+# --- checkout settings ----------------------------------------------------------------------------------
 
 
 def get_checkout_settings() -> Response:
-    return jsonify(checkout_settings.view(uow().session, tenant_id=caller().tenant_id))
+    return json_response(checkout_settings.view(uow().session, tenant_id=caller().tenant_id))
 
 
-def patch_checkout_settings() -> Response:
-    rt = runtime()
-    who = caller()
+def patch_checkout_settings(body: dict[str, Any]) -> Response:
+    rt, who = runtime(), caller()
     result = checkout_settings.update(
+        uow().session, tenant_id=who.tenant_id, changes=body, actor=who.actor(), clock=rt.clock, kms=rt.kms
+    )
+    return json_response(result)
+
+
+# --- checkout sessions ----------------------------------------------------------------------------------
+
+
+def create_session(body: dict[str, Any]) -> Response:
+    rt, who = runtime(), caller()
+    rt.processor(who.livemode)  # live keys without a live processor are refused before anything is made
+    settings = checkout_settings.view(uow().session, tenant_id=who.tenant_id)
+    ctx = sessions.SessionContext(
+        tenant_id=who.tenant_id,
+        livemode=who.livemode,
+        base_url=rt.settings.base_url,
+        allowed_methods=settings["payment_methods"],
+    )
+    cs = sessions.create(uow().session, ctx=ctx, data=body, actor=who.actor(), clock=rt.clock, kms=rt.kms)
+    return json_response(serialize.checkout_session(cs, base_url=rt.settings.base_url), 201)
+
+
+def get_session(id: str) -> Response:
+    rt = runtime()
+    cs = _same_mode(sessions.get(uow().session, session_id=id), "checkout session", id)
+    sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url)
+    return json_response(serialize.checkout_session(cs, base_url=rt.settings.base_url))
+
+
+def list_sessions(query: dict[str, Any]) -> Response:
+    base_url = runtime().settings.base_url
+    statement = select(CheckoutSession).where(CheckoutSession.livemode == caller().livemode)
+    if "status" in query:
+        statement = statement.where(CheckoutSession.status == query["status"])
+    return json_response(
+        page(
+            uow().session,
+            statement,
+            id_column=CheckoutSession.id,
+            params=query,
+            render=lambda cs: serialize.checkout_session(cs, base_url=base_url),
+        )
+    )
+
+
+def expire_session(id: str, body: dict[str, Any]) -> Response:
+    rt, who = runtime(), caller()
+    _same_mode(sessions.get(uow().session, session_id=id), "checkout session", id)
+    cs = sessions.expire(
         uow().session,
         tenant_id=who.tenant_id,
-        changes=json_body(),
+        session_id=id,
+        base_url=rt.settings.base_url,
         actor=who.actor(),
         clock=rt.clock,
         kms=rt.kms,
     )
-    return jsonify(result)
+    return json_response(serialize.checkout_session(cs, base_url=rt.settings.base_url))
 
 
-def openapi() -> Response:
-    return jsonify(document())
+# --- payments -------------------------------------------------------------------------------------------
+
+
+def get_payment(id: str) -> Response:
+    return json_response(
+        serialize.payment(_same_mode(service.get(uow().session, payment_id=id), "payment", id))
+    )
+
+
+def list_payments(query: dict[str, Any]) -> Response:
+    statement = select(Payment).where(Payment.livemode == caller().livemode)
+    if "status" in query:
+        statement = statement.where(Payment.status == query["status"])
+    if "checkout_session" in query:
+        statement = statement.where(Payment.checkout_session_id == query["checkout_session"])
+    if "created_gte" in query:
+        statement = statement.where(Payment.created_at >= _from_unix(query["created_gte"]))
+    if "created_lte" in query:
+        statement = statement.where(Payment.created_at <= _from_unix(query["created_lte"]))
+    return json_response(
+        page(uow().session, statement, id_column=Payment.id, params=query, render=serialize.payment)
+    )
+
+
+def _from_unix(value: int) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def capture_payment(id: str, body: dict[str, Any]) -> Response:
+    who = caller()
+    _same_mode(service.get(uow().session, payment_id=id), "payment", id)
+    payment = service.capture(
+        uow().session,
+        payment_id=id,
+        amount=body.get("amount"),
+        processor=runtime().processor(who.livemode),
+        actor=who.actor(),
+        svc=_services(),
+    )
+    return json_response(serialize.payment(payment))
+
+
+def cancel_payment(id: str, body: dict[str, Any]) -> Response:
+    who = caller()
+    _same_mode(service.get(uow().session, payment_id=id), "payment", id)
+    payment = service.cancel(
+        uow().session,
+        payment_id=id,
+        processor=runtime().processor(who.livemode),
+        actor=who.actor(),
+        svc=_services(),
+    )
+    return json_response(serialize.payment(payment))
+
+
+# --- refunds --------------------------------------------------------------------------------------------
+
+
+def create_refund(body: dict[str, Any]) -> Response:
+    who = caller()
+    payment_id = body["payment"]
+    if not has_prefix(payment_id, "pay"):
+        raise NotFound(f"No such payment: {payment_id!r}.", param="payment")
+    _same_mode(service.get(uow().session, payment_id=payment_id), "payment", payment_id)
+    made = service.refund(
+        uow().session,
+        payment_id=payment_id,
+        amount=body.get("amount"),
+        reason=body.get("reason"),
+        processor=runtime().processor(who.livemode),
+        actor=who.actor(),
+        svc=_services(),
+    )
+    return json_response(serialize.refund(made), 201)
+
+
+def get_refund(id: str) -> Response:
+    made = service.get_refund(uow().session, refund_id=id)
+    _same_mode(service.get(uow().session, payment_id=made.payment_id), "refund", id)
+    return json_response(serialize.refund(made))
+
+
+def list_refunds(query: dict[str, Any]) -> Response:
+    statement = (
+        select(Refund)
+        .join(Payment, (Payment.tenant_id == Refund.tenant_id) & (Payment.id == Refund.payment_id))
+        .where(Payment.livemode == caller().livemode)
+    )
+    if "payment" in query:
+        statement = statement.where(Refund.payment_id == query["payment"])
+    return json_response(
+        page(uow().session, statement, id_column=Refund.id, params=query, render=serialize.refund)
+    )
+
+
+# --- balance and events ---------------------------------------------------------------------------------
+
+
+def get_balance() -> Response:
+    balances = ledger.balances(uow().session, tenant_id=caller().tenant_id)
+    return json_response(
+        {
+            "object": "balance",
+            "available": balances.available,
+            "pending": balances.pending,
+            "reserved": balances.reserved,
+        }
+    )
+
+
+def get_event(id: str) -> Response:
+    if not has_prefix(id, "evt"):
+        raise NotFound(f"No such event: {id!r}.", param="id")
+    event = uow().session.scalar(select(Event).where(Event.id == id))
+    if event is None or event.livemode != caller().livemode:
+        raise NotFound(f"No such event: {id!r}.", param="id")
+    return json_response(serialize.event(event))
+
+
+def list_events(query: dict[str, Any]) -> Response:
+    statement = select(Event).where(Event.livemode == caller().livemode)
+    if "type" in query:
+        statement = statement.where(Event.type == query["type"])
+    if "object" in query:
+        statement = statement.where(Event.object_id == query["object"])
+    return json_response(
+        page(uow().session, statement, id_column=Event.id, params=query, render=serialize.event)
+    )

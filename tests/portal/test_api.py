@@ -141,7 +141,7 @@ def test_the_openapi_document_describes_every_api_route(client: FlaskClient) -> 
     document = client.get("/api/v1/openapi.json").json
     assert document["openapi"].startswith("3.1")
     rules = {
-        (rule.rule.removeprefix("/api/v1"), method.lower())
+        (rule.rule.removeprefix("/api/v1").replace("<", "{").replace(">", "}"), method.lower())
         for rule in client.application.url_map.iter_rules()
         if rule.rule.startswith("/api/v1") and rule.endpoint != "api.openapi"
         for method in rule.methods - {"HEAD", "OPTIONS"}

@@ -1,0 +1,126 @@
+"""Currencies and amounts: integers in the currency's minor unit, exponents from CLDR (Babel).
+
+An amount is never a float: `1050` with `"EUR"` is 10.50 EUR, with `"JPY"` 1,050 JPY and with `"KWD"`
+1.050 KWD. Which currencies exist and how many decimals each has come from the CLDR data that ships with
+Babel, not from a list kept here, so an ISO 4217 change arrives with a Babel upgrade.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Final
+
+from babel.core import get_global
+from babel.numbers import format_currency, get_currency_precision, get_territory_currencies, list_currencies
+
+from core.errors import InvalidInput
+
+#: The largest amount Kassa accepts, in minor units (9,999,999,999.99 EUR): far above any real payment,
+#: far below where a BIGINT sum of many of them could overflow.
+MAX_AMOUNT: Final = 10**12 - 1
+_EXAMPLE_AMOUNT: Final = 1050
+
+
+@lru_cache(maxsize=1)
+def _cldr_currencies() -> frozenset[str]:
+    """Every code CLDR knows, historic ones included (DEM, HRK): old money still has an exponent."""
+    return frozenset(list_currencies())
+
+
+@lru_cache(maxsize=1)
+def _tender_currencies() -> frozenset[str]:
+    """Codes that are legal tender in some territory today, per CLDR.
+
+    This leaves out what ISO 4217 lists but nobody pays with: test and "no currency" codes (XTS, XXX),
+    metals (XAU), funds (CLF, USN) and withdrawn currencies (DEM, HRK).
+    """
+    codes: set[str] = set()
+    for territory in get_global("territory_currencies"):
+        codes.update(get_territory_currencies(territory, tender=True))
+    return frozenset(codes)
+
+
+def _currency_error(code: object, param: str) -> InvalidInput:
+    return InvalidInput(f"{code!r} is not an ISO 4217 currency code in use, e.g. EUR", param=param)
+
+
+def validate_currency(code: object, *, param: str = "currency") -> str:
+    """The upper-cased code when it names a currency in use, else `InvalidInput` for `param`."""
+    if not isinstance(code, str):
+        raise _currency_error(code, param)
+    upper = code.upper()
+    if upper not in _tender_currencies():
+        raise _currency_error(code, param)
+    return upper
+
+
+def exponent(currency: str) -> int:
+    """Decimal places of the currency's minor unit: EUR 2, JPY 0, KWD 3."""
+    if currency not in _cldr_currencies():
+        # Babel answers 2 for a code it does not know; a wrong exponent would misstate money by 100x.
+        raise _currency_error(currency, "currency")
+    return int(get_currency_precision(currency))
+
+
+def to_decimal(amount: int, currency: str) -> Decimal:
+    """Minor units to the exact decimal amount: (1050, "EUR") -> Decimal("10.50")."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TypeError(f"amount must be an int of minor units, not {type(amount).__name__}")
+    # Built from a string, not with arithmetic: no context precision can round it.
+    return Decimal(f"{amount}e-{exponent(currency)}")
+
+
+def from_decimal(value: Decimal, currency: str, *, param: str = "amount") -> int:
+    """The exact decimal amount to minor units: (Decimal("10.50"), "EUR") -> 1050.
+
+    Raises `InvalidInput` when the value has more decimals than the currency (10.505 EUR), is not
+    finite, or exceeds `MAX_AMOUNT`: money is never rounded silently.
+    """
+    if not value.is_finite():
+        raise InvalidInput(f"{value} is not an amount of {currency}", param=param)
+    sign, digits, exp = value.as_tuple()
+    assert isinstance(exp, int)  # finite, checked above
+    coefficient = int("".join(map(str, digits)) or "0")
+    shift = exp + exponent(currency)
+    # Integer arithmetic only; the length check first keeps 1E+999999999 from building a huge int.
+    if coefficient and len(str(coefficient)) + shift > len(str(MAX_AMOUNT)):
+        raise InvalidInput(f"{value} {currency} is more than the maximum amount", param=param)
+    minor: int
+    if shift >= 0:
+        minor = coefficient * 10**shift
+    else:
+        divisor: int = 10**-shift
+        minor, remainder = divmod(coefficient, divisor)
+        if remainder:
+            raise InvalidInput(
+                f"{value} {currency} has more decimal places than {currency}'s {exponent(currency)}",
+                param=param,
+            )
+    if minor > MAX_AMOUNT:
+        raise InvalidInput(f"{value} {currency} is more than the maximum amount", param=param)
+    return -minor if sign else minor
+
+
+def _example(currency: str) -> str:
+    code = currency if isinstance(currency, str) and currency in _cldr_currencies() else "EUR"
+    return (
+        f"in the currency's minor unit, e.g. {_EXAMPLE_AMOUNT} for {to_decimal(_EXAMPLE_AMOUNT, code)} {code}"
+    )
+
+
+def validate_amount(amount: object, currency: str, *, param: str = "amount", minimum: int = 1) -> int:
+    """`amount` as an int of minor units within [minimum, MAX_AMOUNT], else `InvalidInput` for `param`."""
+    # bool is an int subclass (True == 1); a float or a string is a caller who thinks in major units.
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidInput(f"{param} must be an integer {_example(currency)}", param=param)
+    if amount < minimum:
+        raise InvalidInput(f"{param} must be at least {minimum}, {_example(currency)}", param=param)
+    if amount > MAX_AMOUNT:
+        raise InvalidInput(f"{param} must be at most {MAX_AMOUNT}, {_example(currency)}", param=param)
+    return amount
+
+
+def format_amount(amount: int, currency: str, locale: str = "en") -> str:
+    """Display text for people, per locale: (1050, "EUR", "de") -> "10,50 €" (with a no-break space)."""
+    return str(format_currency(to_decimal(amount, currency), currency, locale=locale))

@@ -1,0 +1,81 @@
+"""Payment jobs for the `payments` queue and the stuck-payment sweeper run by `kassa cron`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import column, select, table
+
+from core.jobs import runtime
+from core.jobs.queues import DEFAULT, PAYMENTS
+from core.jobs.registry import job
+from core.payments import service, sessions
+from core.payments.models import CheckoutSession, Payment, PaymentStatus, SessionStatus
+
+log = logging.getLogger(__name__)
+#: A pending payment untouched this long has lost its job (worker killed, Redis flushed): queue it again.
+STUCK_AFTER = timedelta(seconds=30)
+
+
+def services(rt: runtime.Runtime, uow: object) -> service.Services:
+    from core.db import UnitOfWork
+
+    assert isinstance(uow, UnitOfWork)
+    return service.Services(
+        redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
+    )
+
+
+@job(queue=PAYMENTS, retry_intervals=(2, 10, 60))
+def process_payment(tenant_id: str, payment_id: str) -> str:
+    """Screen and authorize one payment. Safe to run twice: a payment that is no longer pending is left
+    alone, and the processor is called with the payment id as idempotency key."""
+    rt = runtime.current()
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        payment = service.process(
+            uow.session,
+            tenant_id=tenant_id,
+            payment_id=payment_id,
+            processor_for=rt.processor,
+            svc=services(rt, uow),
+        )
+        return str(payment.status)
+
+
+@job(queue=DEFAULT, retry_intervals=())
+def sweep_payments() -> int:
+    """Re-queue payments whose job was lost, and expire overdue sessions. Returns how many were re-queued."""
+    rt = runtime.current()
+    now = rt.clock.now()
+    tenants = table("tenants", column("id"))
+    with rt.db.unit_of_work() as uow:
+        tenant_ids = list(uow.session.scalars(select(tenants.c.id)))
+    requeued = 0
+    for tenant_id in tenant_ids:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            stuck = uow.session.scalars(
+                select(Payment.id).where(
+                    Payment.status == PaymentStatus.PENDING,
+                    Payment.updated_at < now - STUCK_AFTER,
+                    (Payment.next_attempt_at.is_(None)) | (Payment.next_attempt_at < now - STUCK_AFTER),
+                )
+            ).all()
+            sink = rt.sink(uow)
+            for payment_id in stuck:
+                sink.enqueue(
+                    service.PROCESS_JOB,
+                    tenant_id=tenant_id,
+                    kwargs={"tenant_id": tenant_id, "payment_id": payment_id},
+                )
+                requeued += 1
+            overdue = uow.session.scalars(
+                select(CheckoutSession).where(
+                    CheckoutSession.status == SessionStatus.OPEN, CheckoutSession.expires_at <= now
+                )
+            ).all()
+            for cs in overdue:
+                sessions.refresh_expiry(uow.session, cs, clock=rt.clock, base_url=rt.settings.base_url)
+    if requeued:
+        log.warning("re-queued %d stuck payment(s)", requeued)
+    return requeued

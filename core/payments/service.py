@@ -1,0 +1,660 @@
+"""Confirming, processing, capturing, canceling and refunding payments.
+
+Money-moving rules live here: one session yields at most one successful payment; a declined attempt can
+be retried within its session; the processor is called with the payment id as idempotency key, so a
+retried or re-run job never charges twice; every state change writes its history row, its event, its
+audit entry and (when money moves) its ledger journal in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.audit import actions
+from core.audit import service as audit
+from core.audit.service import Actor
+from core.clock import Clock
+from core.errors import InvalidInput, KassaError, NotFound
+from core.ids import has_prefix, new_id
+from core.jobs.queues import RedisClient
+from core.jobs.sink import JobSink
+from core.kms import KMS
+from core.ledger import service as ledger
+from core.payments import events, serialize, sessions
+from core.payments.models import (
+    ActionType,
+    CaptureMethod,
+    CheckoutSession,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    SessionStatus,
+)
+from core.payments.states import InvalidTransition, record, transition
+from core.processors.base import (
+    AuthorizationRequest,
+    Processor,
+    ProcessorResult,
+    ProcessorStatus,
+    ProcessorUnavailable,
+)
+from core.risk import service as risk
+from core.vault import service as vault
+
+#: Seconds before each retry after a transient processor error; then the payment fails.
+RETRY_DELAYS: Final = (1, 5, 30, 120, 600)
+PROCESS_JOB: Final = "core.payments.jobs.process_payment"
+REFUND_REASONS: Final = ("requested_by_customer", "duplicate", "fraudulent")
+IN_FLIGHT: Final = frozenset({PaymentStatus.INITIATED, PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION})
+
+
+class SessionNotOpen(KassaError):
+    status = 409
+    code = "checkout_session_not_open"
+
+
+class RefundExceedsPayment(KassaError):
+    code = "refund_exceeds_payment"
+
+
+class ProcessorDown(KassaError):
+    status = 503
+    type = "api_error"
+    code = "processor_unavailable"
+
+
+@dataclass(frozen=True)
+class PaymentInput:
+    """What the shopper submitted. `__repr__` never shows the card number or CVC."""
+
+    method: str
+    card_number: str | None = None
+    exp_month: object = None
+    exp_year: object = None
+    cvc: str | None = None
+    cardholder_name: str | None = None
+    customer_email: str | None = None
+    client_ip: str | None = None
+
+    def __repr__(self) -> str:
+        return f"PaymentInput(method={self.method!r}, card=<redacted>, client_ip={self.client_ip!r})"
+
+
+@dataclass(frozen=True)
+class Services:
+    """The collaborators payment steps need, passed in (so workers, CLI and tests call them alike)."""
+
+    redis: RedisClient
+    kms: KMS
+    clock: Clock
+    jobs: JobSink
+    base_url: str
+
+
+def get(session: Session, *, payment_id: str, lock: bool = False) -> Payment:
+    if not has_prefix(payment_id, "pay"):
+        raise NotFound(f"No such payment: {payment_id!r}.", param="id")
+    query = select(Payment).where(Payment.id == payment_id)
+    if lock:
+        query = query.with_for_update()
+    payment = session.scalar(query)
+    if payment is None:
+        raise NotFound(f"No such payment: {payment_id!r}.", param="id")
+    return payment
+
+
+def _emit(session: Session, payment: Payment, type_: str, clock: Clock) -> None:
+    events.emit(
+        session,
+        tenant_id=payment.tenant_id,
+        type=type_,
+        object_type="payment",
+        object_id=payment.id,
+        data=serialize.payment(payment),
+        livemode=payment.livemode,
+        clock=clock,
+    )
+
+
+def _audit(
+    session: Session,
+    payment: Payment,
+    action: str,
+    *,
+    actor: Actor,
+    svc: Services,
+    details: dict[str, Any] | None = None,
+) -> None:
+    audit.record(
+        session,
+        tenant_id=payment.tenant_id,
+        actor=actor,
+        action=action,
+        subject_type="payment",
+        subject_id=payment.id,
+        clock=svc.clock,
+        kms=svc.kms,
+        details={"status": str(payment.status), **(details or {})},
+    )
+
+
+# --- confirm (checkout surface) -------------------------------------------------------------------------
+
+
+def confirm(
+    session: Session, *, tenant_id: str, session_id: str, data: PaymentInput, actor: Actor, svc: Services
+) -> Payment:
+    """Validate what the shopper entered, tokenize the card, create the payment and queue its processing.
+
+    Submitting twice (double click, two tabs) returns the payment already in flight instead of a second one.
+    Bad input raises InvalidInput and creates nothing.
+    """
+    cs = sessions.get(session, session_id=session_id, lock=True)
+    sessions.refresh_expiry(session, cs, clock=svc.clock, base_url=svc.base_url)
+    if cs.status is SessionStatus.EXPIRED:
+        raise SessionNotOpen("This checkout session has expired. Ask the shop for a new payment link.")
+    if cs.status is SessionStatus.COMPLETE:
+        raise SessionNotOpen("This checkout session is already paid.")
+    if cs.payment_id is not None:
+        current = get(session, payment_id=cs.payment_id)
+        if current.status in IN_FLIGHT:
+            return current
+    if data.method not in cs.payment_methods:
+        raise InvalidInput("Choose one of the payment methods offered.", param="method")
+    method = PaymentMethod(data.method)
+    email = (data.customer_email or cs.customer_email or "").strip().lower() or None
+    now = svc.clock.now()
+    payment = Payment(
+        tenant_id=tenant_id,
+        id=new_id("pay"),
+        checkout_session_id=cs.id,
+        status=PaymentStatus.INITIATED,
+        amount=cs.amount,
+        amount_captured=0,
+        amount_refunded=0,
+        currency=cs.currency,
+        method=method,
+        capture_method=cs.capture_method,
+        processor_attempts=0,
+        customer_email=email,
+        client_ip=data.client_ip,
+        livemode=cs.livemode,
+        created_at=now,
+        updated_at=now,
+    )
+    cvc = None
+    if method is PaymentMethod.CARD:
+        card = vault.validate_card(data.card_number or "", data.exp_month, data.exp_year, clock=svc.clock)
+        brand = vault.detect_brand(card.pan)
+        cvc = vault.validate_cvc(data.cvc, brand=brand)
+        summary = vault.tokenize(session, tenant_id=tenant_id, card=card, kms=svc.kms, clock=svc.clock)
+        payment.card_token_id = summary.token_id
+        payment.card_brand = summary.brand
+        payment.card_last4 = summary.last4
+        payment.card_exp_month = summary.exp_month
+        payment.card_exp_year = summary.exp_year
+        payment.card_country = summary.country
+        payment.card_fingerprint = summary.fingerprint
+    session.add(payment)
+    session.flush()
+    record(session, payment, PaymentStatus.INITIATED, clock=svc.clock, reason="confirmed")
+    transition(session, payment, PaymentStatus.PENDING, clock=svc.clock, reason="queued")
+    cs.payment_id = payment.id
+    if cvc is not None and payment.card_token_id is not None:
+        vault.stash_cvc(svc.redis, tenant_id=tenant_id, token_id=payment.card_token_id, cvc=cvc, kms=svc.kms)
+    _emit(session, payment, "payment.created", svc.clock)
+    _audit(session, payment, actions.PAYMENT_CREATED, actor=actor, svc=svc, details={"method": str(method)})
+    svc.jobs.enqueue(
+        PROCESS_JOB, tenant_id=tenant_id, kwargs={"tenant_id": tenant_id, "payment_id": payment.id}
+    )
+    return payment
+
+
+def complete_action(
+    session: Session,
+    *,
+    tenant_id: str,
+    payment_id: str,
+    result: str,
+    actor: Actor,
+    svc: Services,
+    bank: str | None = None,
+) -> Payment:
+    """The shopper's answer on a 3DS challenge or approval page: queue the next processor attempt."""
+    payment = get(session, payment_id=payment_id, lock=True)
+    if payment.status is not PaymentStatus.REQUIRES_ACTION or payment.action_type is None:
+        if payment.status in IN_FLIGHT or payment.status is PaymentStatus.SUCCEEDED:
+            return payment  # a second click on the same answer
+        raise InvalidTransition("This payment is not waiting for you.", param="payment")
+    allowed = ("passed", "failed") if payment.action_type is ActionType.THREE_DS else ("approved", "declined")
+    if result not in allowed:
+        raise InvalidInput(f"result must be one of {', '.join(allowed)}.", param="result")
+    payment.action_result = result
+    if bank is not None:
+        payment.bank = bank[:64]
+    transition(
+        session, payment, PaymentStatus.PENDING, clock=svc.clock, reason=f"{payment.action_type}:{result}"
+    )
+    _emit(session, payment, "payment.processing", svc.clock)
+    _audit(
+        session, payment, actions.PAYMENT_ACTION_COMPLETED, actor=actor, svc=svc, details={"result": result}
+    )
+    svc.jobs.enqueue(
+        PROCESS_JOB, tenant_id=tenant_id, kwargs={"tenant_id": tenant_id, "payment_id": payment.id}
+    )
+    return payment
+
+
+# --- process (payments worker) --------------------------------------------------------------------------
+
+
+def process(
+    session: Session,
+    *,
+    tenant_id: str,
+    payment_id: str,
+    processor_for: Callable[[bool], Processor],
+    svc: Services,
+) -> Payment:
+    """One processing step for a pending payment; a no-op for any other state (jobs may run twice)."""
+    payment = get(session, payment_id=payment_id, lock=True)
+    if payment.status is not PaymentStatus.PENDING:
+        return payment
+    if payment.next_attempt_at is not None and payment.next_attempt_at > svc.clock.now():
+        return payment  # an early duplicate of a scheduled retry: the scheduled one will run
+    processor = processor_for(payment.livemode)
+    worker = Actor.system("worker")
+    if payment.risk_decision is None:
+        verdict = risk.screen(session, svc.redis, risk=_risk_input(payment), clock=svc.clock)
+        payment.risk_decision = str(verdict.decision)
+        payment.risk_reasons = list(verdict.reasons)
+        if verdict.decision is risk.Decision.BLOCK:
+            return _fail(
+                session, payment, "risk_blocked", "This payment was blocked by risk screening.", svc=svc
+            )
+    card = None
+    cvc = None
+    if payment.method is PaymentMethod.CARD and payment.card_token_id is not None:
+        card = vault.reveal(session, tenant_id=tenant_id, token_id=payment.card_token_id, kms=svc.kms)
+        cvc = vault.peek_cvc(svc.redis, tenant_id=tenant_id, token_id=payment.card_token_id, kms=svc.kms)
+    request = AuthorizationRequest(
+        idempotency_key=payment.id,
+        tenant_id=tenant_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        method=str(payment.method),
+        capture=payment.capture_method is CaptureMethod.AUTOMATIC,
+        card=card,
+        cvc=cvc,
+        three_ds=payment.action_result if payment.action_type is ActionType.THREE_DS else None,
+        approval=payment.action_result
+        if payment.action_type in (ActionType.WALLET_APPROVAL, ActionType.BANK_APPROVAL)
+        else None,
+        bank=payment.bank,
+    )
+    payment.processor = processor.name
+    try:
+        result = processor.authorize(request)
+    except ProcessorUnavailable as exc:
+        return _retry_later(session, payment, reason=type(exc).__name__, svc=svc)
+    _audit(
+        session,
+        payment,
+        actions.PAYMENT_PROCESSOR_CALLED,
+        actor=worker,
+        svc=svc,
+        details={"processor": processor.name, "request": result.raw_request, "response": result.raw_response},
+    )
+    payment.next_attempt_at = None
+    if result.reference:
+        payment.processor_reference = result.reference
+    return _apply(session, payment, result, svc=svc)
+
+
+def _risk_input(payment: Payment) -> risk.RiskInput:
+    return risk.RiskInput(
+        tenant_id=payment.tenant_id,
+        session_id=payment.checkout_session_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        email=payment.customer_email,
+        ip=payment.client_ip,
+        fingerprint=payment.card_fingerprint,
+        card_country=payment.card_country,
+        bin=None,
+    )
+
+
+def _apply(session: Session, payment: Payment, result: ProcessorResult, *, svc: Services) -> Payment:
+    status = result.status
+    if status is ProcessorStatus.CAPTURED:
+        payment.amount_captured = payment.amount
+        ledger.record_capture(
+            session,
+            tenant_id=payment.tenant_id,
+            payment_id=payment.id,
+            amount=payment.amount,
+            currency=payment.currency,
+            clock=svc.clock,
+        )
+        transition(session, payment, PaymentStatus.SUCCEEDED, clock=svc.clock, reason="captured")
+        _finish_card(payment, svc)
+        _emit(session, payment, "payment.succeeded", svc.clock)
+        _complete_session(session, payment, svc=svc)
+    elif status is ProcessorStatus.AUTHORIZED:
+        transition(session, payment, PaymentStatus.AUTHORIZED, clock=svc.clock, reason="authorized")
+        _finish_card(payment, svc)
+        _emit(session, payment, "payment.authorized", svc.clock)
+        _complete_session(session, payment, svc=svc)
+    elif status is ProcessorStatus.DECLINED:
+        risk.record_decline(svc.redis, risk=_risk_input(payment))
+        return _fail(
+            session,
+            payment,
+            result.code or "declined",
+            result.message or "The payment was declined.",
+            svc=svc,
+        )
+    elif status in (ProcessorStatus.REQUIRES_ACTION, ProcessorStatus.PENDING_APPROVAL):
+        payment.action_type = (
+            ActionType.THREE_DS
+            if status is ProcessorStatus.REQUIRES_ACTION
+            else ActionType.WALLET_APPROVAL
+            if payment.method is PaymentMethod.WALLET
+            else ActionType.BANK_APPROVAL
+        )
+        payment.action_result = None
+        transition(
+            session, payment, PaymentStatus.REQUIRES_ACTION, clock=svc.clock, reason=str(payment.action_type)
+        )
+        _emit(session, payment, "payment.requires_action", svc.clock)
+    else:
+        return _fail(session, payment, "processor_error", f"Unexpected processor answer {status}.", svc=svc)
+    _audit(session, payment, actions.PAYMENT_STATUS_CHANGED, actor=Actor.system("worker"), svc=svc)
+    return payment
+
+
+def _finish_card(payment: Payment, svc: Services) -> None:
+    # The CVC is needed for authorization only: gone as soon as the processor has answered for good.
+    if payment.card_token_id is not None:
+        vault.discard_cvc(svc.redis, tenant_id=payment.tenant_id, token_id=payment.card_token_id)
+
+
+def _fail(session: Session, payment: Payment, code: str, message: str, *, svc: Services) -> Payment:
+    payment.failure_code = code
+    payment.failure_message = message
+    transition(session, payment, PaymentStatus.FAILED, clock=svc.clock, reason=code)
+    _finish_card(payment, svc)
+    cs = sessions.get(session, session_id=payment.checkout_session_id, lock=True)
+    if cs.payment_id == payment.id:
+        cs.payment_id = None  # the shopper may try again within the session
+    _emit(session, payment, "payment.failed", svc.clock)
+    _audit(
+        session,
+        payment,
+        actions.PAYMENT_STATUS_CHANGED,
+        actor=Actor.system("worker"),
+        svc=svc,
+        details={"failure_code": code},
+    )
+    return payment
+
+
+def _retry_later(session: Session, payment: Payment, *, reason: str, svc: Services) -> Payment:
+    attempt = payment.processor_attempts
+    payment.processor_attempts = attempt + 1
+    if attempt >= len(RETRY_DELAYS):
+        return _fail(
+            session,
+            payment,
+            "processor_unavailable",
+            "The payment processor did not answer. Please try again later.",
+            svc=svc,
+        )
+    delay = timedelta(seconds=RETRY_DELAYS[attempt])
+    payment.next_attempt_at = svc.clock.now() + delay
+    payment.updated_at = svc.clock.now()
+    _audit(
+        session,
+        payment,
+        actions.PAYMENT_PROCESSOR_CALLED,
+        actor=Actor.system("worker"),
+        svc=svc,
+        details={"error": reason, "retry_in_seconds": delay.total_seconds()},
+    )
+    svc.jobs.enqueue(
+        PROCESS_JOB,
+        tenant_id=payment.tenant_id,
+        kwargs={"tenant_id": payment.tenant_id, "payment_id": payment.id},
+        delay=delay,
+    )
+    return payment
+
+
+def _complete_session(session: Session, payment: Payment, *, svc: Services) -> None:
+    cs: CheckoutSession = sessions.get(session, session_id=payment.checkout_session_id, lock=True)
+    if cs.status is SessionStatus.COMPLETE:
+        return
+    cs.status = SessionStatus.COMPLETE
+    cs.payment_id = payment.id
+    cs.completed_at = svc.clock.now()
+    events.emit(
+        session,
+        tenant_id=cs.tenant_id,
+        type="checkout.session.completed",
+        object_type="checkout.session",
+        object_id=cs.id,
+        data=serialize.checkout_session(cs, base_url=svc.base_url),
+        livemode=cs.livemode,
+        clock=svc.clock,
+    )
+    audit.record(
+        session,
+        tenant_id=cs.tenant_id,
+        actor=Actor.system("worker"),
+        action=actions.CHECKOUT_SESSION_COMPLETED,
+        subject_type="checkout_session",
+        subject_id=cs.id,
+        clock=svc.clock,
+        kms=svc.kms,
+        details={"payment": payment.id},
+    )
+
+
+# --- merchant actions (API / portal) --------------------------------------------------------------------
+
+
+def capture(
+    session: Session, *, payment_id: str, amount: object, processor: Processor, actor: Actor, svc: Services
+) -> Payment:
+    payment = get(session, payment_id=payment_id, lock=True)
+    if payment.status is not PaymentStatus.AUTHORIZED:
+        raise InvalidTransition(f"Only an authorized payment can be captured; this one is {payment.status}.")
+    to_capture = payment.amount if amount is None else _amount(amount, maximum=payment.amount)
+    try:
+        result = processor.capture(
+            idempotency_key=f"{payment.id}:capture",
+            reference=payment.processor_reference or "",
+            amount=to_capture,
+            currency=payment.currency,
+        )
+    except ProcessorUnavailable:
+        raise ProcessorDown(
+            "The payment processor did not answer. Retry the request; it is safe to."
+        ) from None
+    if result.status is not ProcessorStatus.CAPTURED:
+        raise KassaError(result.message or "The processor refused the capture.")
+    payment.amount_captured = to_capture
+    ledger.record_capture(
+        session,
+        tenant_id=payment.tenant_id,
+        payment_id=payment.id,
+        amount=to_capture,
+        currency=payment.currency,
+        clock=svc.clock,
+    )
+    transition(session, payment, PaymentStatus.SUCCEEDED, clock=svc.clock, reason="captured")
+    _emit(session, payment, "payment.succeeded", svc.clock)
+    _audit(
+        session,
+        payment,
+        actions.PAYMENT_CAPTURED,
+        actor=actor,
+        svc=svc,
+        details={"amount": to_capture, "request": result.raw_request, "response": result.raw_response},
+    )
+    return payment
+
+
+def cancel(
+    session: Session, *, payment_id: str, processor: Processor, actor: Actor, svc: Services
+) -> Payment:
+    payment = get(session, payment_id=payment_id, lock=True)
+    if payment.status is PaymentStatus.AUTHORIZED:
+        try:
+            processor.cancel(
+                idempotency_key=f"{payment.id}:cancel", reference=payment.processor_reference or ""
+            )
+        except ProcessorUnavailable:
+            raise ProcessorDown(
+                "The payment processor did not answer. Retry the request; it is safe to."
+            ) from None
+    elif payment.status is not PaymentStatus.REQUIRES_ACTION:
+        raise InvalidTransition(
+            "Only an authorized payment or one waiting for the shopper can be canceled; "
+            f"this one is {payment.status}."
+        )
+    transition(session, payment, PaymentStatus.CANCELED, clock=svc.clock, reason="canceled")
+    _finish_card(payment, svc)
+    _emit(session, payment, "payment.canceled", svc.clock)
+    _audit(session, payment, actions.PAYMENT_CANCELED, actor=actor, svc=svc)
+    return payment
+
+
+def _amount(value: object, *, maximum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInput("amount must be a positive whole number of minor units.", param="amount")
+    if value > maximum:
+        raise InvalidInput(f"amount cannot exceed {maximum}.", param="amount")
+    return value
+
+
+def refund(
+    session: Session,
+    *,
+    payment_id: str,
+    amount: object,
+    reason: object,
+    processor: Processor,
+    actor: Actor,
+    svc: Services,
+) -> Refund:
+    """Refund part or all of a payment. The payment row is locked, so concurrent refunds queue and the
+    total can never exceed what was captured."""
+    if reason is not None and reason not in REFUND_REASONS:
+        raise InvalidInput(f"reason must be one of {', '.join(REFUND_REASONS)}.", param="reason")
+    payment = get(session, payment_id=payment_id, lock=True)
+    if payment.status not in (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED):
+        raise InvalidTransition(f"Only a succeeded payment can be refunded; this one is {payment.status}.")
+    remaining = payment.amount_captured - payment.amount_refunded
+    if amount is None:
+        to_refund = remaining
+    elif not isinstance(amount, int) or isinstance(amount, bool) or amount < 1:
+        raise InvalidInput("amount must be a positive whole number of minor units.", param="amount")
+    else:
+        to_refund = amount
+    if to_refund > remaining or to_refund < 1:
+        raise RefundExceedsPayment(
+            f"Refund of {to_refund} exceeds the {remaining} {payment.currency} "
+            "left to refund on this payment.",
+            param="amount",
+        )
+    refund_id = new_id("re")
+    try:
+        result = processor.refund(
+            idempotency_key=refund_id,
+            reference=payment.processor_reference or "",
+            amount=to_refund,
+            currency=payment.currency,
+        )
+    except ProcessorUnavailable:
+        raise ProcessorDown(
+            "The payment processor did not answer. Retry the request; it is safe to."
+        ) from None
+    made = Refund(
+        tenant_id=payment.tenant_id,
+        id=refund_id,
+        payment_id=payment.id,
+        amount=to_refund,
+        currency=payment.currency,
+        status=RefundStatus.SUCCEEDED if result.status is ProcessorStatus.REFUNDED else RefundStatus.FAILED,
+        reason=reason if isinstance(reason, str) else None,
+        processor_reference=result.reference,
+        created_at=svc.clock.now(),
+    )
+    session.add(made)
+    session.flush()
+    if made.status is RefundStatus.SUCCEEDED:
+        payment.amount_refunded += to_refund
+        full = payment.amount_refunded == payment.amount_captured
+        transition(
+            session,
+            payment,
+            PaymentStatus.REFUNDED if full else PaymentStatus.PARTIALLY_REFUNDED,
+            clock=svc.clock,
+            reason=f"refund {refund_id}",
+        )
+        ledger.record_refund(
+            session,
+            tenant_id=payment.tenant_id,
+            refund_id=refund_id,
+            amount=to_refund,
+            currency=payment.currency,
+            clock=svc.clock,
+        )
+        _emit(session, payment, "payment.refunded", svc.clock)
+    events.emit(
+        session,
+        tenant_id=payment.tenant_id,
+        type="refund.created",
+        object_type="refund",
+        object_id=made.id,
+        data=serialize.refund(made),
+        livemode=payment.livemode,
+        clock=svc.clock,
+    )
+    audit.record(
+        session,
+        tenant_id=payment.tenant_id,
+        actor=actor,
+        action=actions.REFUND_CREATED,
+        subject_type="refund",
+        subject_id=made.id,
+        clock=svc.clock,
+        kms=svc.kms,
+        details={
+            "payment": payment.id,
+            "amount": to_refund,
+            "status": str(made.status),
+            "request": result.raw_request,
+            "response": result.raw_response,
+        },
+    )
+    return made
+
+
+def get_refund(session: Session, *, refund_id: str) -> Refund:
+    if not has_prefix(refund_id, "re"):
+        raise NotFound(f"No such refund: {refund_id!r}.", param="id")
+    found = session.scalar(select(Refund).where(Refund.id == refund_id))
+    if found is None:
+        raise NotFound(f"No such refund: {refund_id!r}.", param="id")
+    return found

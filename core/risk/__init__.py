@@ -1,0 +1,1 @@
+"""Risk screening before the processor: rules in `service`, thresholds and block lists in `models`."""

@@ -1,0 +1,77 @@
+"""Vault tables: per-tenant data keys (wrapped by the KMS) and card tokens (sealed under a data key)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKeyConstraint, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, IdStr, TenantScoped, Timestamp, str_enum
+
+
+class KeyPurpose(StrEnum):
+    #: Seals card numbers and expiry dates (`vault_cards.pan_encrypted`).
+    CARD = "card"
+    #: HMAC key of card fingerprints. Never replaced (only re-wrapped), so fingerprints stay stable.
+    FINGERPRINT = "fingerprint"
+    #: Seals audit event details.
+    AUDIT = "audit"
+
+
+class CardBrand(StrEnum):
+    VISA = "visa"
+    MASTERCARD = "mastercard"
+    AMEX = "amex"
+    DISCOVER = "discover"
+    JCB = "jcb"
+    DINERS = "diners"
+    UNIONPAY = "unionpay"
+    UNKNOWN = "unknown"
+
+
+class DataKey(TenantScoped, Base):
+    """One random 256-bit key per tenant and purpose, stored only wrapped (encrypted) by the KMS."""
+
+    __tablename__ = "vault_data_keys"
+    # One key per purpose: created lazily, and two racing creators settle on the same row.
+    __table_args__ = (UniqueConstraint("tenant_id", "purpose"),)
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    purpose: Mapped[KeyPurpose] = mapped_column(str_enum(KeyPurpose, 20))
+    #: The key, sealed by the KMS with context `vault.data_key:<tenant>:<purpose>:<id>`.
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Hex id of the master key that wrapped it: what `kassa keys rotate` looks for.
+    kms_key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[Timestamp]
+    #: When it was last re-wrapped under a new master key; null if never.
+    rotated_at: Mapped[datetime | None]
+
+
+class VaultCard(TenantScoped, Base):
+    """A card token (`tok_…`). The PAN exists only inside `pan_encrypted`; the CVC is never here."""
+
+    __tablename__ = "vault_cards"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "data_key_id"], ["vault_data_keys.tenant_id", "vault_data_keys.id"]
+        ),
+        # Risk screening counts payments per card fingerprint.
+        Index("ix_vault_cards_tenant_id_fingerprint", "tenant_id", "fingerprint"),
+    )
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: The tenant's `card` data key that sealed `pan_encrypted`.
+    data_key_id: Mapped[IdStr]
+    #: AES-256-GCM of JSON {pan, exp_month, exp_year}; associated data binds it to tenant and token id.
+    pan_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Hex HMAC-SHA256 of the PAN under the tenant's fingerprint key: same card, same value (per tenant).
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    brand: Mapped[CardBrand] = mapped_column(str_enum(CardBrand, 20))
+    last4: Mapped[str] = mapped_column(String(4))
+    exp_month: Mapped[int] = mapped_column(Integer)
+    exp_year: Mapped[int] = mapped_column(Integer)
+    #: ISO 3166-1 alpha-2 country of the issuing bank, from the BIN; null when unknown.
+    bin_country: Mapped[str | None] = mapped_column(String(2))
+    created_at: Mapped[Timestamp]

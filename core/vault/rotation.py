@@ -1,0 +1,201 @@
+"""Master-key rotation (`kassa keys rotate`): re-wrap, never re-encrypt.
+
+The operator sets `KASSA_MASTER_KEY` to a new key and `KASSA_PREVIOUS_MASTER_KEYS` to the old one(s), so
+every process can open blobs of either generation while new ones are sealed under the new key. Rotation
+then rewrites what the master key seals directly:
+
+* every tenant's data keys (`vault_data_keys.wrapped_key`): decrypted with the old master key and sealed
+  again under the current one. The card ciphertexts they protect stay byte for byte as they were;
+* every portal user's TOTP seed (`users.totp_secret_encrypted`), sealed by the KMS with no data key.
+
+Each batch is its own transaction, so a rotation can be interrupted and run again; a second run finds
+nothing to do. Readers keep working throughout, because they hold both keys.
+
+Audit details recorded before the audit trail used vault data keys are sealed directly by the master key
+and are part of the hash chain, so they cannot be re-encrypted; `rotation_plan` counts them, and while any
+remain the previous key must stay configured to read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import LargeBinary, Select, String, column, func, select, table, update
+from sqlalchemy.orm import Session
+
+from core.audit.models import AuditEvent
+from core.clock import Clock, system_clock
+from core.db import Database
+from core.kms import DecryptionFailed, LocalKMS, key_id_of_blob
+from core.vault.keys import kms_key_id, wrap_context
+from core.vault.models import DataKey
+
+# Global tables of the tenants package, named here rather than imported: core never imports tenants/.
+_TENANTS = table("tenants", column("id", String))
+_USERS = table("users", column("id", String), column("totp_secret_encrypted", LargeBinary))
+_KMS_BLOB_VERSION = b"\x01"
+
+
+class RotationFailed(Exception):
+    """Something is sealed under a master key this process does not hold; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RotationPlan:
+    #: Data keys wrapped under a previous master key.
+    data_keys: int
+    #: TOTP seeds sealed under a previous master key.
+    totp_secrets: int
+    #: Audit events whose details a previous master key sealed directly (not re-encryptable: hash chain).
+    audit_details: int
+
+    @property
+    def total(self) -> int:
+        """What `rotate_master_key` will re-wrap."""
+        return self.data_keys + self.totp_secrets
+
+
+def _totp_context(user_id: str) -> str:
+    # Must match tenants/service.py, which seals the seeds.
+    return f"user.totp:{user_id}"
+
+
+def tenant_ids(db: Database) -> list[str]:
+    with db.unit_of_work() as uow:
+        return list(uow.session.scalars(select(_TENANTS.c.id).order_by(_TENANTS.c.id)))
+
+
+def _stale(blob: bytes, current: bytes) -> bool:
+    try:
+        return key_id_of_blob(blob) != current
+    except DecryptionFailed:
+        return False  # not a KMS blob (say a vault-sealed one): not the master key's to re-wrap
+
+
+def rotation_plan(db: Database, *, kms: LocalKMS) -> RotationPlan:
+    """Count what is still sealed under a previous master key (the progress bar's length)."""
+    current = kms.current_key_id
+    data_keys = audit_details = 0
+    for tenant_id in tenant_ids(db):
+        # One tenant per transaction: on PostgreSQL, row-level security shows the app role no other.
+        with db.unit_of_work(tenant_id=tenant_id) as uow:
+            data_keys += _count(
+                uow.session,
+                select(func.count())
+                .select_from(DataKey)
+                .where(DataKey.tenant_id == tenant_id, DataKey.kms_key_id != current.hex()),
+            )
+            details = AuditEvent.details_encrypted
+            audit_details += _count(
+                uow.session,
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(
+                    AuditEvent.tenant_id == tenant_id,
+                    details.is_not(None),
+                    func.substr(details, 1, 1) == _KMS_BLOB_VERSION,
+                    func.substr(details, 2, 8) != current,
+                ),
+            )
+    totp_secrets = 0
+    with db.unit_of_work() as uow:
+        blobs = uow.session.scalars(
+            select(_USERS.c.totp_secret_encrypted).where(_USERS.c.totp_secret_encrypted.is_not(None))
+        )
+        totp_secrets = sum(1 for blob in blobs if _stale(blob, current))
+    return RotationPlan(data_keys=data_keys, totp_secrets=totp_secrets, audit_details=audit_details)
+
+
+def _count(session: Session, query: Select[Any]) -> int:
+    return int(session.scalar(query) or 0)
+
+
+def rotate_master_key(
+    db: Database,
+    *,
+    kms: LocalKMS,
+    batch: int = 200,
+    progress: Callable[[int], None] | None = None,
+    clock: Clock = system_clock,
+) -> int:
+    """Re-wrap every data key and TOTP seed not under `kms`'s current key; return how many were re-wrapped.
+
+    `kms` must hold the current key and every previous one. Card ciphertexts are not touched.
+    """
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    report = progress or (lambda _n: None)
+    done = 0
+    for tenant_id in tenant_ids(db):
+        while True:
+            with db.unit_of_work(tenant_id=tenant_id) as uow:
+                keys = list(
+                    uow.session.scalars(
+                        select(DataKey)
+                        .where(DataKey.tenant_id == tenant_id, DataKey.kms_key_id != kms.current_key_id.hex())
+                        .order_by(DataKey.id)
+                        .limit(batch)
+                    )
+                )
+                for data_key in keys:
+                    _rewrap(data_key, kms=kms, clock=clock)
+            if not keys:
+                break
+            done += len(keys)
+            report(len(keys))
+    done += _rotate_totp_secrets(db, kms=kms, batch=batch, report=report)
+    return done
+
+
+def _rewrap(data_key: DataKey, *, kms: LocalKMS, clock: Clock) -> None:
+    context = wrap_context(data_key.tenant_id, str(data_key.purpose), data_key.id)
+    try:
+        clear = kms.decrypt(data_key.wrapped_key, context=context)
+    except DecryptionFailed as exc:
+        raise RotationFailed(
+            f"Data key {data_key.id} of tenant {data_key.tenant_id} is wrapped under master key "
+            f"{data_key.kms_key_id}, which does not open it from KASSA_MASTER_KEY or "
+            "KASSA_PREVIOUS_MASTER_KEYS. Add that key to KASSA_PREVIOUS_MASTER_KEYS and run again."
+        ) from exc
+    data_key.wrapped_key = kms.encrypt(clear, context=context)
+    data_key.kms_key_id = kms_key_id(data_key.wrapped_key)
+    data_key.rotated_at = clock.now()
+
+
+def _rotate_totp_secrets(db: Database, *, kms: LocalKMS, batch: int, report: Callable[[int], None]) -> int:
+    done, after = 0, ""
+    while True:
+        with db.unit_of_work() as uow:
+            rows = uow.session.execute(
+                select(_USERS.c.id, _USERS.c.totp_secret_encrypted)
+                .where(_USERS.c.totp_secret_encrypted.is_not(None), _USERS.c.id > after)
+                .order_by(_USERS.c.id)
+                .limit(batch)
+            ).all()
+            changed = 0
+            for user_id, blob in rows:
+                if not _stale(blob, kms.current_key_id):
+                    continue
+                try:
+                    seed = kms.decrypt(blob, context=_totp_context(user_id))
+                except DecryptionFailed as exc:
+                    raise RotationFailed(
+                        f"The TOTP seed of user {user_id} is sealed under a master key that neither "
+                        "KASSA_MASTER_KEY nor KASSA_PREVIOUS_MASTER_KEYS opens. Add that key to "
+                        "KASSA_PREVIOUS_MASTER_KEYS and run again."
+                    ) from exc
+                # Compare-and-set: a user who re-enrolled meanwhile keeps the new seed.
+                result = uow.session.execute(
+                    update(_USERS)
+                    .where(_USERS.c.id == user_id, _USERS.c.totp_secret_encrypted == blob)
+                    .values(totp_secret_encrypted=kms.encrypt(seed, context=_totp_context(user_id)))
+                )
+                changed += result.rowcount  # type: ignore[attr-defined]
+        if not rows:
+            return done
+        after = rows[-1][0]
+        if changed:
+            done += changed
+            report(changed)

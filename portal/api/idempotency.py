@@ -1,0 +1,59 @@
+"""Idempotency-Key on every POST: same key and body replay the first answer; another body is a 422; a
+request still in flight is a 409 (see core/idempotency.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Response, request
+
+from core import idempotency
+from core.errors import InvalidInput, KassaError
+from core.web.errors import error_response
+from core.web.request import runtime, uow
+from portal.api.auth import caller
+
+HEADER = "Idempotency-Key"
+
+
+def guarded(run: Callable[[], Response]) -> Response:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return run()
+    key = key.strip()
+    if not key or len(key) > idempotency.MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(
+            "Idempotency-Key must be 1-255 printable characters (a UUID is ideal).", param=HEADER
+        )
+    rt = runtime()
+    tenant_id = caller().tenant_id
+    fingerprint = idempotency.request_hash(request.method, request.path, request.get_data())
+    with rt.db.unit_of_work(tenant_id=tenant_id) as claim_uow:
+        stored = idempotency.claim(
+            claim_uow.session, tenant_id=tenant_id, key=key, fingerprint=fingerprint, clock=rt.clock
+        )
+    if stored is not None:
+        response = Response(stored.body, status=stored.status, mimetype="application/json")
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    try:
+        response = run()
+    except KassaError as exc:
+        response = error_response(
+            exc.status, code=exc.code, message=exc.message, type_=exc.type, param=exc.param
+        )
+    except BaseException:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as release_uow:
+            idempotency.release(release_uow.session, key=key)
+        raise
+    body = response.get_data(as_text=True)
+    if response.status_code < 400:
+        # Stored in the request's own transaction: the answer is kept exactly when its effects are.
+        idempotency.complete(uow().session, key=key, status=response.status_code, body=body)
+    elif response.status_code < 500:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as store_uow:
+            idempotency.complete(store_uow.session, key=key, status=response.status_code, body=body)
+    else:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as release_uow:
+            idempotency.release(release_uow.session, key=key)
+    return response

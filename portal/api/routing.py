@@ -1,0 +1,139 @@
+"""The API's route table: every route with its schemas. URL rules, request validation and the OpenAPI
+document are all made from this one list, so they cannot drift apart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from core.errors import InvalidInput
+from portal.api import idempotency
+from portal.api.schemas import SCHEMAS
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    #: OpenAPI-style path under /api/v1, e.g. "/payments/{id}".
+    path: str
+    operation: str
+    handler: Callable[..., Response]
+    summary: str
+    #: Name of the request body schema (in SCHEMAS), or None.
+    body: str | None = None
+    #: Name of the response schema, or a ready schema (lists).
+    response: str | dict[str, Any] | None = None
+    status: int = 200
+    #: Query parameters: name -> JSON schema (strings are parsed to integers where the schema says so).
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)
+    public: bool = False
+
+    @property
+    def rule(self) -> str:
+        return self.path.replace("{", "<").replace("}", ">")
+
+
+_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}
+
+
+def _param_of(error: ValidationError) -> str | None:
+    if error.validator == "required":
+        missing = error.message.split("'")
+        return missing[1] if len(missing) > 1 else None
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - allowed)
+        return extra[0] if extra else None
+    # The top-level field is what a client can act on ("allowed_origins", not "allowed_origins.0").
+    return str(error.absolute_path[0]) if error.absolute_path else None
+
+
+def _explain(error: ValidationError, param: str | None) -> str:
+    if error.validator == "required":
+        return f"{param} is required."
+    if error.validator == "additionalProperties":
+        return f"Unknown field {param!r}."
+    if error.validator == "type":
+        return f"{param} must be of type {error.validator_value}."
+    if error.validator in ("enum", "const"):
+        return f"{param} must be one of {error.validator_value}."
+    return f"{param or 'The request'} is invalid: {error.message[:200]}"
+
+
+def validate_body(schema: str) -> dict[str, Any]:
+    if not request.get_data():
+        body: object = {}
+    else:
+        if not request.is_json:
+            raise InvalidInput("Send a JSON object with 'Content-Type: application/json'.")
+        try:
+            body = json.loads(request.get_data())
+        except ValueError:
+            raise InvalidInput("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body must be a JSON object.")
+    error = next(iter(sorted(_VALIDATORS[schema].iter_errors(body), key=lambda e: e.path)), None)
+    if error is not None:
+        param = _param_of(error)
+        raise InvalidInput(_explain(error, param), param=param)
+    return body
+
+
+def validate_query(spec: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    unknown = sorted(set(request.args) - set(spec))
+    if unknown:
+        raise InvalidInput(f"Unknown query parameter {unknown[0]!r}.", param=unknown[0])
+    values: dict[str, Any] = {}
+    for name, schema in spec.items():
+        raw = request.args.get(name)
+        if raw is None:
+            continue
+        value: Any = raw
+        if schema.get("type") == "integer":
+            try:
+                value = int(raw)
+            except ValueError:
+                raise InvalidInput(f"{name} must be a whole number.", param=name) from None
+        error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
+        if error is not None:
+            raise InvalidInput(_explain(error, name), param=name)
+        values[name] = value
+    return values
+
+
+def register(bp: Blueprint, routes: list[Route]) -> None:
+    for route in routes:
+        bp.add_url_rule(route.rule, route.operation, _wrap(route), methods=[route.method])
+
+
+def _wrap(route: Route) -> Callable[..., Response]:
+    @wraps(route.handler)
+    def view(**path_args: str) -> Response:
+        def run() -> Response:
+            kwargs: dict[str, Any] = dict(path_args)
+            if route.body is not None:
+                kwargs["body"] = validate_body(route.body)
+            if route.query:
+                kwargs["query"] = validate_query(route.query)
+            response = route.handler(**kwargs)
+            response.status_code = route.status if response.status_code == 200 else response.status_code
+            return response
+
+        if route.method == "POST":
+            return idempotency.guarded(run)
+        return run()
+
+    return view
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    response = jsonify(data)
+    response.status_code = status
+    return response

@@ -1,0 +1,283 @@
+"""The API's schemas: one source for request validation and for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
+ID = {"type": "string", "maxLength": 64}
+TIMESTAMP = {"type": "integer", "description": "Unix time, seconds"}
+AMOUNT = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": 999_999_999_999,
+    "description": "Minor units of currency",
+}
+CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "ISO 4217, e.g. EUR"}
+METHODS = {"type": "array", "items": {"enum": ["card", "wallet", "bank"]}, "minItems": 1, "uniqueItems": True}
+MONEY_LIST = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["amount", "currency"],
+        "properties": {"amount": {"type": "integer"}, "currency": {"type": "string"}},
+    },
+}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["type", "code", "message", "param"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "param": NULLABLE_STRING,
+                },
+            }
+        },
+    },
+    "CheckoutSessionCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["amount", "currency"],
+        "properties": {
+            "amount": AMOUNT,
+            "currency": CURRENCY,
+            "reference": {"type": "string", "maxLength": 200},
+            "description": {"type": "string", "maxLength": 500},
+            "customer_email": {"type": "string", "maxLength": 320},
+            "locale": {"enum": ["auto", "en", "de", "fr", "es", "nl"]},
+            "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+            "success_url": {"type": "string", "maxLength": 2048},
+            "cancel_url": {"type": "string", "maxLength": 2048},
+            "payment_methods": METHODS,
+            "capture": {"enum": ["automatic", "manual"]},
+            "metadata": {
+                "type": "object",
+                "maxProperties": 50,
+                "additionalProperties": {"type": "string", "maxLength": 500},
+            },
+            "expires_at": {"type": "integer"},
+        },
+    },
+    "CheckoutSession": {
+        "type": "object",
+        "required": [
+            "id",
+            "object",
+            "url",
+            "status",
+            "amount",
+            "currency",
+            "reference",
+            "description",
+            "customer_email",
+            "locale",
+            "country",
+            "success_url",
+            "cancel_url",
+            "payment_methods",
+            "capture",
+            "payment",
+            "metadata",
+            "expires_at",
+            "created_at",
+            "livemode",
+        ],
+        "properties": {
+            "id": ID,
+            "object": {"const": "checkout.session"},
+            "url": {"type": "string"},
+            "status": {"enum": ["open", "complete", "expired"]},
+            "amount": {"type": "integer"},
+            "currency": {"type": "string"},
+            "reference": NULLABLE_STRING,
+            "description": NULLABLE_STRING,
+            "customer_email": NULLABLE_STRING,
+            "locale": NULLABLE_STRING,
+            "country": NULLABLE_STRING,
+            "success_url": NULLABLE_STRING,
+            "cancel_url": NULLABLE_STRING,
+            "payment_methods": {"type": "array", "items": {"type": "string"}},
+            "capture": {"enum": ["automatic", "manual"]},
+            "payment": NULLABLE_STRING,
+            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+            "expires_at": TIMESTAMP,
+            "created_at": TIMESTAMP,
+            "livemode": {"type": "boolean"},
+        },
+    },
+    "Payment": {
+        "type": "object",
+        "required": [
+            "id",
+            "object",
+            "status",
+            "amount",
+            "amount_captured",
+            "amount_refunded",
+            "currency",
+            "method",
+            "card",
+            "failure_code",
+            "failure_message",
+            "checkout_session",
+            "capture",
+            "next_action",
+            "risk",
+            "created_at",
+            "livemode",
+        ],
+        "properties": {
+            "id": ID,
+            "object": {"const": "payment"},
+            "status": {
+                "enum": [
+                    "initiated",
+                    "pending",
+                    "requires_action",
+                    "authorized",
+                    "succeeded",
+                    "failed",
+                    "canceled",
+                    "partially_refunded",
+                    "refunded",
+                ]
+            },
+            "amount": {"type": "integer"},
+            "amount_captured": {"type": "integer"},
+            "amount_refunded": {"type": "integer"},
+            "currency": {"type": "string"},
+            "method": {"enum": ["card", "wallet", "bank"]},
+            "card": nullable(
+                {
+                    "type": "object",
+                    "required": ["brand", "last4", "exp_month", "exp_year", "country"],
+                    "properties": {
+                        "brand": NULLABLE_STRING,
+                        "last4": {"type": "string"},
+                        "exp_month": {"type": ["integer", "null"]},
+                        "exp_year": {"type": ["integer", "null"]},
+                        "country": NULLABLE_STRING,
+                    },
+                }
+            ),
+            "failure_code": NULLABLE_STRING,
+            "failure_message": NULLABLE_STRING,
+            "checkout_session": {"type": "string"},
+            "capture": {"enum": ["automatic", "manual"]},
+            "next_action": NULLABLE_STRING,
+            "risk": nullable(
+                {
+                    "type": "object",
+                    "required": ["decision", "reasons"],
+                    "properties": {
+                        "decision": {"enum": ["allow", "review", "block"]},
+                        "reasons": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            ),
+            "created_at": TIMESTAMP,
+            "livemode": {"type": "boolean"},
+        },
+    },
+    "PaymentCapture": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"amount": AMOUNT},
+    },
+    "PaymentCancel": {"type": "object", "additionalProperties": False, "properties": {}},
+    "RefundCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["payment"],
+        "properties": {
+            "payment": ID,
+            "amount": AMOUNT,
+            "reason": {"enum": ["requested_by_customer", "duplicate", "fraudulent"]},
+        },
+    },
+    "Refund": {
+        "type": "object",
+        "required": ["id", "object", "payment", "amount", "currency", "status", "reason", "created_at"],
+        "properties": {
+            "id": ID,
+            "object": {"const": "refund"},
+            "payment": {"type": "string"},
+            "amount": {"type": "integer"},
+            "currency": {"type": "string"},
+            "status": {"enum": ["succeeded", "failed"]},
+            "reason": NULLABLE_STRING,
+            "created_at": TIMESTAMP,
+        },
+    },
+    "Balance": {
+        "type": "object",
+        "required": ["object", "available", "pending", "reserved"],
+        "properties": {
+            "object": {"const": "balance"},
+            "available": MONEY_LIST,
+            "pending": MONEY_LIST,
+            "reserved": MONEY_LIST,
+        },
+    },
+    "Event": {
+        "type": "object",
+        "required": ["id", "object", "type", "created_at", "sequence", "data"],
+        "properties": {
+            "id": ID,
+            "object": {"const": "event"},
+            "type": {"type": "string"},
+            "created_at": TIMESTAMP,
+            "sequence": {"type": "integer", "minimum": 1},
+            "data": {"type": "object"},
+        },
+    },
+    "CheckoutSettings": {
+        "type": "object",
+        "required": ["object", "display_name", "brand_color", "allowed_origins", "payment_methods"],
+        "properties": {
+            "object": {"const": "checkout.settings"},
+            "display_name": {"type": "string"},
+            "brand_color": {"type": ["string", "null"]},
+            "allowed_origins": {"type": "array", "items": {"type": "string"}},
+            "payment_methods": {"type": "array", "items": {"enum": ["card", "wallet", "bank"]}},
+        },
+    },
+    "CheckoutSettingsPatch": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "display_name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "brand_color": {"type": ["string", "null"], "pattern": "^#[0-9a-fA-F]{6}$"},
+            "allowed_origins": {
+                "type": "array",
+                "items": {"type": "string", "maxLength": 255},
+                "maxItems": 50,
+            },
+            "payment_methods": METHODS,
+        },
+    },
+}
+
+
+def list_of(name: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["object", "data", "has_more"],
+        "properties": {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}},
+            "has_more": {"type": "boolean"},
+        },
+    }
