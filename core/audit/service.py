@@ -14,8 +14,10 @@ from core.audit.models import ActorType, AuditEvent, Outcome
 from core.clock import Clock
 from core.ids import new_id
 from core.kms import KMS
+from core.vault import keys as vault_keys
 
 GENESIS = "0" * 64
+AUDIT_PURPOSE = "audit"
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,17 @@ def record(
     sealed = None
     if details is not None:
         plaintext = json.dumps(details, sort_keys=True, default=str).encode()
-        sealed = kms.encrypt(plaintext, context=_details_context(tenant_id))
+        # Under the tenant's audit data key (envelope): a master-key rotation re-wraps that key and never
+        # touches these bytes, which the hash chain covers.
+        sealed = vault_keys.seal(
+            session,
+            tenant_id=tenant_id,
+            purpose=AUDIT_PURPOSE,
+            plaintext=plaintext,
+            kms=kms,
+            aad=_details_context(tenant_id).encode(),
+            clock=clock,
+        )
     event = AuditEvent(
         tenant_id=tenant_id,
         id=new_id("aud"),
@@ -107,12 +119,18 @@ def record(
     return event
 
 
-def read_details(event: AuditEvent, *, kms: KMS) -> dict[str, Any] | None:
+def read_details(session: Session, event: AuditEvent, *, kms: KMS) -> dict[str, Any] | None:
     if event.details_encrypted is None:
         return None
-    data: dict[str, Any] = json.loads(
-        kms.decrypt(event.details_encrypted, context=_details_context(event.tenant_id))
+    plaintext = vault_keys.unseal(
+        session,
+        tenant_id=event.tenant_id,
+        purpose=AUDIT_PURPOSE,
+        blob=event.details_encrypted,
+        kms=kms,
+        aad=_details_context(event.tenant_id).encode(),
     )
+    data: dict[str, Any] = json.loads(plaintext)
     return data
 
 

@@ -180,9 +180,10 @@ def _new_reference() -> str:
     return f"sbx_{secrets.token_hex(12)}"
 
 
-def _declined(code_message: tuple[str, str], *, reference: str | None = None, **response: Any) -> _Answer:
+def _declined(code_message: tuple[str, str], **response: Any) -> _Answer:
+    """A refusal that created nothing (no reference): bad amount, unknown or unsuitable charge."""
     code, message = code_message
-    return _Answer(ProcessorStatus.DECLINED, reference, code, message, {"status": "declined", **response})
+    return _Answer(ProcessorStatus.DECLINED, None, code, message, {"status": "declined", **response})
 
 
 @contextmanager

@@ -33,7 +33,9 @@ def test_details_are_stored_encrypted(make: Factories, clean: Runtime) -> None:
     a = make.tenants()
     first = _events(clean, a.id)[0]
     assert first.details_encrypted is not None and a.tenant.slug.encode() not in first.details_encrypted
-    assert audit.read_details(first, kms=clean.kms) == {
+    with clean.db.unit_of_work(tenant_id=a.id) as uow:
+        details = audit.read_details(uow.session, first, kms=clean.kms)
+    assert details == {
         "slug": a.tenant.slug,
         "country": "DE",
         "currency": "EUR",

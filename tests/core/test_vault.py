@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import select
 from stdnum import luhn
 
 from core.clock import FrozenClock
@@ -334,7 +334,11 @@ def test_one_data_key_per_tenant_and_purpose_wrapped_by_the_master_key(
     with clean.db.unit_of_work(tenant_id=shop.id) as uow:
         keys = list(uow.session.scalars(select(DataKey)))
         cards = list(uow.session.scalars(select(VaultCard)))
-    assert sorted(k.purpose for k in keys) == ["card", "fingerprint"]
+    assert sorted(k.purpose for k in keys) == [
+        "audit",
+        "card",
+        "fingerprint",
+    ]  # audit: the tenant's set-up events
     assert all(k.id.startswith("dk_") and k.kms_key_id == clean.kms.current_key_id.hex() for k in keys)
     card_key = next(k for k in keys if k.purpose == KeyPurpose.CARD)
     assert {c.data_key_id for c in cards} == {card_key.id}
@@ -528,11 +532,15 @@ def test_rotation_rewraps_data_keys_and_seeds_but_not_card_data(make: Factories,
     rotating = LocalKMS(new_key, previous=(old_key,))
 
     plan = vault.rotation_plan(clean.db, kms=rotating)
-    assert (plan.data_keys, plan.totp_secrets, plan.total) == (4, 2, 6)
-    assert plan.audit_details > 0  # the foundation's audit details, sealed by the master key directly
+    assert (plan.data_keys, plan.totp_secrets, plan.total) == (
+        6,
+        2,
+        8,
+    )  # card + fingerprint + audit keys of two tenants
+    assert plan.audit_details == 0  # audit details are sealed under the tenant's audit data key
     batches: list[int] = []
-    assert vault.rotate_master_key(clean.db, kms=rotating, batch=1, progress=batches.append, clock=CLOCK) == 6
-    assert batches == [1] * 6
+    assert vault.rotate_master_key(clean.db, kms=rotating, batch=1, progress=batches.append, clock=CLOCK) == 8
+    assert batches == [1] * 8
 
     new_alone = LocalKMS(new_key)
     for tenant_id, summary in tokens.items():
@@ -617,13 +625,11 @@ def test_kassa_keys_rotate_rewraps_and_says_when_the_old_key_may_go(
     result = runner.invoke(args=["keys", "rotate", "--batch", "1"])
     assert result.exit_code == 0, result.output
     assert "Card numbers stay sealed" in result.output
-    assert "Re-wrapped 3 key(s): 2 data key(s) and 1 TOTP seed(s)" in result.output
-    # The foundation's audit details are sealed by the master key itself and chained: they pin the old key.
-    assert "Keep KASSA_PREVIOUS_MASTER_KEYS for now" in result.output
+    assert "Re-wrapped 4 key(s): 3 data key(s) and 1 TOTP seed(s)" in result.output
+    # Audit details are sealed under the tenant's audit data key, so nothing pins the old master key.
+    assert "you may remove KASSA_PREVIOUS_MASTER_KEYS" in result.output
     assert _reveal(clean, shop.id, token, LocalKMS(new_key)).last4 == "4242"
 
-    with clean.db.owner_engine.begin() as conn:
-        conn.execute(text("UPDATE audit_events SET details_encrypted = NULL"))
     result = runner.invoke(args=["keys", "rotate"])
     assert result.exit_code == 0, result.output
     assert "Re-wrapped 0 key(s)" in result.output
