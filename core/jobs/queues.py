@@ -7,6 +7,8 @@ from typing import Final, TypeAlias
 
 import fakeredis
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from rq import Queue
 from rq.serializers import JSONSerializer
 
@@ -31,7 +33,14 @@ def connect_redis(url: str) -> RedisClient:
                 _fake_server = fakeredis.FakeServer()
         return fakeredis.FakeRedis(server=_fake_server)
     # Short timeouts: a Redis outage should make the outbox relay give up quickly, not hang a request.
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+        # Two quick retries, not redis-py's default ten with back-off (seconds per call while Redis is down).
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
+    )
 
 
 def get_queue(name: str, connection: RedisClient) -> Queue:

@@ -330,6 +330,8 @@ def _risk_input(payment: Payment) -> risk.RiskInput:
         fingerprint=payment.card_fingerprint,
         card_country=payment.card_country,
         bin=None,
+        # The same attempt re-run after a crash must not count twice towards velocity limits.
+        attempt_id=payment.id,
     )
 
 
@@ -355,7 +357,7 @@ def _apply(session: Session, payment: Payment, result: ProcessorResult, *, svc: 
         _emit(session, payment, "payment.authorized", svc.clock)
         _complete_session(session, payment, svc=svc)
     elif status is ProcessorStatus.DECLINED:
-        risk.record_decline(svc.redis, risk=_risk_input(payment))
+        risk.record_decline(svc.redis, risk=_risk_input(payment), clock=svc.clock)
         return _fail(
             session,
             payment,
