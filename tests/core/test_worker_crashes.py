@@ -92,7 +92,7 @@ def test_payments_survive_twenty_sigkilled_workers(
         )
     payment_ids = [confirm(clean, tenant, create_session(client, tenant)["id"]) for _ in range(PAYMENTS)]
     clean.relay()
-    rng = random.Random(20)  # noqa: S311  (kill timing, not security)
+    rng = random.Random(20)  # kill timing, not security
 
     killed_mid_payment = 0
     for _ in range(KILLS):
