@@ -25,7 +25,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from core.config import ConfigurationError, Settings
 from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
-from core.web import errors, health, logs, security
+from core.web import errors, health, i18n, logs, security
 from core.web import request as web_request
 from core.web.extensions import babel, csrf, htmx
 
@@ -75,7 +75,10 @@ def create_app(
     errors.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
-    babel.init_app(app)
+    babel.init_app(
+        app, locale_selector=i18n.select_locale, default_translation_directories=str(ROOT / "translations")
+    )
+    i18n.init_app(app)
     app.register_blueprint(health.bp)
 
     if "checkout" in settings.surfaces:

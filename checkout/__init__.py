@@ -5,7 +5,11 @@ from __future__ import annotations
 from flask import Flask
 
 from checkout.blueprint import bp
+from core.web.extensions import csrf
 
 
 def init_app(app: Flask) -> None:
+    # Checkout forms carry their own cookie-less CSRF token (checkout/csrf.py): the page also runs in a
+    # third-party iframe, where the session cookie is not sent.
+    csrf.exempt(bp)
     app.register_blueprint(bp)

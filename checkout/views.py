@@ -1,11 +1,265 @@
-"""Hosted checkout views."""
+"""Hosted checkout views: parse the form, call one payment service, render or redirect.
+
+Every step works with plain form posts and redirects (no JavaScript needed); htmx only polls the status
+fragment instead of the page's meta refresh.
+"""
 
 from __future__ import annotations
 
-from core.errors import NotFound
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from flask import Response, abort, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from checkout.branding import branding
+from checkout.forms import AnswerForm, BankForm, CardForm, CheckoutForm, WalletForm
+from core import money
+from core.audit.models import ActorType
+from core.audit.service import Actor
+from core.errors import InvalidInput, NotFound
+from core.locality.service import LocalityRules, rules_for
+from core.payments import service, sessions
+from core.payments.models import CheckoutSession, Payment, PaymentStatus, SessionStatus
+from core.ratelimit import RateLimiter
+from core.web.htmx import is_htmx
+from core.web.request import bind_tenant, client_ip, runtime, uow
+from tenants.lookup import tenant_by_id
+from tenants.resolution import tenant_of_checkout_session
+
+FORMS: dict[str, type[CheckoutForm]] = {"card": CardForm, "wallet": WalletForm, "bank": BankForm}
+#: Which form field shows a service error about this parameter.
+FIELD_OF_PARAM = {"card_number": "number", "exp_month": "expiry", "exp_year": "expiry", "cvc": "cvc"}
+DECLINE_TEXT = {
+    "card_declined": _l("Your card was declined. Try another card or payment method."),
+    "insufficient_funds": _l("Your card has insufficient funds. Try another card or payment method."),
+    "expired_card": _l("Your card has expired. Try another card."),
+    "authentication_failed": _l(
+        "The card issuer could not confirm it was you. Try again or use another card."
+    ),
+    "payment_declined": _l("The payment was not approved. Try again or choose another payment method."),
+    "risk_blocked": _l("This payment could not be accepted. Try another payment method."),
+    "processor_unavailable": _l(
+        "The payment could not be completed right now. Please try again in a few minutes."
+    ),
+}
 
 
-def pay(session_id: str) -> str:
-    # Checkout sessions arrive with the payment engine; until then every link is unknown, and an unknown
-    # link gets the same answer as another tenant's: not found.
-    raise NotFound("This payment link is not valid or has expired. Ask the shop for a new one.")
+def _services() -> service.Services:
+    rt = runtime()
+    return service.Services(
+        redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow()), base_url=rt.settings.base_url
+    )
+
+
+def _shopper() -> Actor:
+    return Actor(ActorType.SHOPPER, "shopper", origin_ip=client_ip(), request_id=g.get("request_id"))
+
+
+def load_session(session_id: str) -> CheckoutSession:
+    """Resolve the tenant from the session id itself, bind it, and load the session (404 if unknown)."""
+    tenant_id = tenant_of_checkout_session(uow().session, session_id)
+    if tenant_id is None:
+        raise NotFound(_("This payment link is not valid. Ask the shop for a new one."))
+    bind_tenant(tenant_id)
+    rt = runtime()
+    cs = sessions.get(uow().session, session_id=session_id)
+    sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url)
+    g.checkout_locale = cs.locale
+    return cs
+
+
+def _payment_of(cs: CheckoutSession, payment_id: str) -> Payment:
+    payment = service.get(uow().session, payment_id=payment_id)
+    if payment.checkout_session_id != cs.id:
+        raise NotFound(_("This payment link is not valid. Ask the shop for a new one."))
+    return payment
+
+
+def _context(cs: CheckoutSession) -> dict[str, Any]:
+    tenant = tenant_by_id(uow().session, cs.tenant_id)
+    rules = rules_for(
+        country=cs.country or tenant.country,
+        amount=cs.amount,
+        currency=cs.currency,
+        methods=list(cs.payment_methods),
+    )
+    locale = str(get_locale() or "en")
+    return {
+        "cs": cs,
+        "brand": branding(tenant.checkout_settings or {}, tenant_name=tenant.name),
+        "amount_text": money.format_amount(cs.amount, cs.currency, locale),
+        "rules": rules,
+        "embedded": bool(g.get("embedded")),
+    }
+
+
+def _success_url(cs: CheckoutSession) -> str:
+    if not cs.success_url:
+        return url_for("checkout.receipt", session_id=cs.id)
+    parts = urlsplit(cs.success_url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), ("session_id", cs.id)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _closed(cs: CheckoutSession) -> Response:
+    status = 410 if cs.status is SessionStatus.EXPIRED else 200
+    return Response(render_template("checkout/closed.html", **_context(cs)), status=status)
+
+
+# --- the page and the form ------------------------------------------------------------------------------
+
+
+def pay(session_id: str) -> Response | str:
+    cs = load_session(session_id)
+    if cs.status is SessionStatus.COMPLETE:
+        return redirect(_success_url(cs))
+    if cs.status is SessionStatus.EXPIRED:
+        return _closed(cs)
+    if cs.payment_id is not None:
+        current = service.get(uow().session, payment_id=cs.payment_id)
+        if current.status in service.IN_FLIGHT:
+            return redirect(url_for("checkout.status", session_id=cs.id, payment_id=current.id))
+    ctx = _context(cs)
+    rules: LocalityRules = ctx["rules"]
+    method = request.args.get("method") if request.method == "GET" else request.form.get("method")
+    if method not in rules.methods:
+        method = rules.methods[0]
+    form = FORMS[method](session_id=cs.id)
+    if request.method == "POST" and form.validate_on_submit():
+        outcome = _confirm(cs, form, method, rules)
+        if isinstance(outcome, Payment):
+            return redirect(url_for("checkout.status", session_id=cs.id, payment_id=outcome.id), code=303)
+    failure = None
+    failed_id = request.args.get("failed")
+    if failed_id:
+        failed = _payment_of(cs, failed_id)
+        if failed.status is PaymentStatus.FAILED:
+            failure = str(
+                DECLINE_TEXT.get(failed.failure_code or "", _l("The payment was declined. Try again."))
+            )
+    return render_template("checkout/pay.html", form=form, method=method, failure=failure, **ctx)
+
+
+def _confirm(cs: CheckoutSession, form: CheckoutForm, method: str, rules: LocalityRules) -> Payment | None:
+    limiter = RateLimiter(runtime().redis, name="checkout-attempts", limit=10, window_seconds=3600)
+    ip_limiter = RateLimiter(runtime().redis, name="checkout-attempts-ip", limit=30, window_seconds=3600)
+    ip = client_ip() or "unknown"
+    if limiter.hit(cs.id) > limiter.limit or ip_limiter.hit(ip) > ip_limiter.limit:
+        form.form_errors.append(_("Too many payment attempts. Wait a while or contact the shop."))
+        return None
+    if isinstance(form, CardForm) and "postal_code" in rules.required_fields and not form.postal_code.data:
+        form.postal_code.errors = [_("Enter the postal code of your billing address.")]
+        return None
+    data: dict[str, Any] = {
+        "method": method,
+        "client_ip": client_ip(),
+        "customer_email": (getattr(form, "email", None) and form.email.data) or None,
+    }
+    if isinstance(form, CardForm):
+        month, year = form.expiry_parts()
+        data |= {
+            "card_number": form.number.data,
+            "exp_month": month,
+            "exp_year": year,
+            "cvc": (form.cvc.data or "").strip(),
+            "cardholder_name": form.name.data,
+        }
+    try:
+        return service.confirm(
+            uow().session,
+            tenant_id=cs.tenant_id,
+            session_id=cs.id,
+            data=service.PaymentInput(**data),
+            actor=_shopper(),
+            svc=_services(),
+        )
+    except InvalidInput as exc:
+        field = getattr(form, FIELD_OF_PARAM.get(exc.param or "", ""), None)
+        message = _(exc.message)
+        if field is not None:
+            field.errors = [message]
+        else:
+            form.form_errors.append(message)
+        return None
+
+
+# --- after Pay: status, 3DS, approvals, receipt ---------------------------------------------------------
+
+
+def _next_url(cs: CheckoutSession, payment: Payment) -> str | None:
+    """Where the shopper goes from this payment's state (None: stay and wait)."""
+    if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.AUTHORIZED):
+        return _success_url(cs)
+    if payment.status is PaymentStatus.REQUIRES_ACTION:
+        endpoint = "checkout.challenge" if str(payment.action_type) == "three_ds" else "checkout.approve"
+        return url_for(endpoint, session_id=cs.id, payment_id=payment.id)
+    if payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED):
+        return url_for("checkout.pay", session_id=cs.id, failed=payment.id, method=str(payment.method))
+    return None
+
+
+def status(session_id: str, payment_id: str) -> Response | str:
+    cs = load_session(session_id)
+    payment = _payment_of(cs, payment_id)
+    target = _next_url(cs, payment)
+    if target is not None:
+        if is_htmx():
+            response = Response("", status=200)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
+    from core.web.htmx import render_page_or_block
+
+    return render_page_or_block("checkout/status.html", block="status", payment=payment, **_context(cs))
+
+
+def challenge(session_id: str, payment_id: str) -> Response | str:
+    return _answer(session_id, payment_id, kind="three_ds", template="checkout/challenge.html")
+
+
+def approve(session_id: str, payment_id: str) -> Response | str:
+    return _answer(session_id, payment_id, kind="approval", template="checkout/approve.html")
+
+
+def _answer(session_id: str, payment_id: str, *, kind: str, template: str) -> Response | str:
+    cs = load_session(session_id)
+    payment = _payment_of(cs, payment_id)
+    is_three_ds = str(payment.action_type) == "three_ds"
+    if payment.status is not PaymentStatus.REQUIRES_ACTION or is_three_ds != (kind == "three_ds"):
+        return redirect(
+            _next_url(cs, payment) or url_for("checkout.status", session_id=cs.id, payment_id=payment.id)
+        )
+    form = AnswerForm(session_id=cs.id)
+    if request.method == "POST" and form.validate_on_submit():
+        allowed = ("passed", "failed") if is_three_ds else ("approved", "declined")
+        if form.result.data not in allowed:
+            abort(400)
+        service.complete_action(
+            uow().session,
+            tenant_id=cs.tenant_id,
+            payment_id=payment.id,
+            result=form.result.data,
+            actor=_shopper(),
+            svc=_services(),
+            bank=form.bank.data or None,
+        )
+        return redirect(url_for("checkout.status", session_id=cs.id, payment_id=payment.id), code=303)
+    return render_template(template, form=form, payment=payment, **_context(cs))
+
+
+def receipt(session_id: str) -> Response | str:
+    cs = load_session(session_id)
+    if cs.status is not SessionStatus.COMPLETE or cs.payment_id is None:
+        return redirect(url_for("checkout.pay", session_id=cs.id))
+    payment = service.get(uow().session, payment_id=cs.payment_id)
+    return render_template("checkout/receipt.html", payment=payment, **_context(cs))
+
+
+def cancel(session_id: str) -> Response:
+    cs = load_session(session_id)
+    if cs.cancel_url:
+        return redirect(cs.cancel_url)
+    return redirect(url_for("checkout.pay", session_id=cs.id))

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
 from core.jobs.runtime import Runtime
+from core.jobs.worker import run_cron_thread, run_worker_thread
 from tests.fixtures import skip_or_fail
 
 CHROMIUM = os.environ.get("KASSA_CHROMIUM", "/usr/bin/chromium")
@@ -43,6 +44,17 @@ def live_server(app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def background_worker(rt: Runtime) -> Iterator[None]:
+    """The embedded worker and cron threads (as in `make demo`), so payments complete behind the page."""
+    stop = threading.Event()
+    threads = [run_worker_thread(rt, stop, poll=0.05), run_cron_thread(rt, stop)]
+    yield
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from core.ids import has_prefix
+from core.payments.models import CheckoutSession
 from tenants.models import ApiKey, KeyKind, KeyMode, Membership, Role
 from tenants.service import hash_key
 
@@ -63,3 +65,17 @@ def memberships_of(session: Session, user_id: str) -> list[tuple[str, Role]]:
             .execution_options(kassa_unscoped=True)
         ).all()
     return [(row[0], Role(row[1])) for row in rows]
+
+
+def tenant_of_checkout_session(session: Session, session_id: str) -> str | None:
+    """The tenant whose checkout session this is (the hosted page's only key), or None."""
+    if not has_prefix(session_id, "cs"):
+        return None
+    if _is_postgres(session):
+        value = session.execute(text("SELECT kassa_checkout_session_tenant(:s)"), {"s": session_id}).scalar()
+        return str(value) if value else None
+    return session.scalar(
+        select(CheckoutSession.tenant_id)
+        .where(CheckoutSession.id == session_id)
+        .execution_options(kassa_unscoped=True)
+    )

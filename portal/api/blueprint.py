@@ -8,7 +8,7 @@ from portal.api import views
 from portal.api.auth import authenticate
 from portal.api.pagination import QUERY as PAGE
 from portal.api.routing import Route, register
-from portal.api.schemas import list_of
+from portal.api.schemas import ID_PARAM, list_of
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -23,7 +23,13 @@ PAYMENT_STATUSES = [
     "partially_refunded",
     "refunded",
 ]
-ID_QUERY = {"type": "string", "minLength": 1, "maxLength": 64}
+ID_QUERY = ID_PARAM
+EVENT_TYPE = {
+    "type": "string",
+    "maxLength": 60,
+    "pattern": "^[a-z_]+(\\.[a-z_]+)*$",
+    "description": "e.g. payment.succeeded",
+}
 
 ROUTES: list[Route] = [
     Route("GET", "/openapi.json", "openapi", views.openapi, "This document", public=True),
@@ -144,7 +150,7 @@ ROUTES: list[Route] = [
         views.list_events,
         "List events",
         response=list_of("Event"),
-        query={**PAGE, "type": {"type": "string", "maxLength": 60}, "object": ID_QUERY},
+        query={**PAGE, "type": EVENT_TYPE, "object": ID_QUERY},
     ),
     Route("GET", "/events/{id}", "getEvent", views.get_event, "Retrieve an event", response="Event"),
 ]

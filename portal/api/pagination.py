@@ -9,13 +9,14 @@ from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.errors import InvalidInput
+from portal.api.schemas import ID_PARAM
 
 T = TypeVar("T")
 
 QUERY: dict[str, dict[str, Any]] = {
-    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-    "starting_after": {"type": "string", "minLength": 1, "maxLength": 64},
-    "ending_before": {"type": "string", "minLength": 1, "maxLength": 64},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    "starting_after": {**ID_PARAM, "description": "The id of the last object of the previous page"},
+    "ending_before": {**ID_PARAM, "description": "The id of the first object of the next (newer) page"},
 }
 
 

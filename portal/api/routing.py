@@ -4,13 +4,14 @@ document are all made from this one list, so they cannot drift apart."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from core.errors import InvalidInput
@@ -40,7 +41,13 @@ class Route:
         return self.path.replace("{", "<").replace("}", ">")
 
 
-_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}
+# JSON's 10.0 is an integer to JSON Schema, but an amount written with a decimal point is a caller thinking
+# in major units: "integer" means a number written without a fraction or exponent.
+_TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+)
+_Validator = validators.extend(Draft202012Validator, type_checker=_TYPES)
+_VALIDATORS = {name: _Validator(schema) for name, schema in SCHEMAS.items()}
 
 
 def _param_of(error: ValidationError) -> str | None:
@@ -64,7 +71,41 @@ def _explain(error: ValidationError, param: str | None) -> str:
         return f"{param} must be of type {error.validator_value}."
     if error.validator in ("enum", "const"):
         return f"{param} must be one of {error.validator_value}."
+    if error.validator == "pattern" and isinstance(error.schema, dict) and "description" in error.schema:
+        return f"{param} is not in the expected form ({error.schema['description']})."
     return f"{param or 'The request'} is invalid: {error.message[:200]}"
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are Python's extensions, not JSON.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _bad_text(value: str) -> str | None:
+    """Why a string cannot be stored, or None: PostgreSQL text holds no NUL, UTF-8 no lone surrogate."""
+    if "\x00" in value:
+        return "must not contain NUL (U+0000) characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode (no unpaired surrogates)"
+    return None
+
+
+def _check_text(value: object, param: str | None) -> None:
+    """Refuse strings (keys too) that no database column could hold, anywhere in `value`."""
+    pending = [value]
+    while pending:  # iterative: JSON nested as deep as the parser allows must not overflow the stack
+        item = pending.pop()
+        if isinstance(item, str):
+            problem = _bad_text(item)
+            if problem:
+                raise InvalidInput(f"{param or 'Field names'} {problem}.", param=param)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 def validate_body(schema: str) -> dict[str, Any]:
@@ -74,16 +115,23 @@ def validate_body(schema: str) -> dict[str, Any]:
         if not request.is_json:
             raise InvalidInput("Send a JSON object with 'Content-Type: application/json'.")
         try:
-            body = json.loads(request.get_data())
-        except ValueError:
+            body = json.loads(request.get_data(), parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
             raise InvalidInput("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object.")
-    error = next(iter(sorted(_VALIDATORS[schema].iter_errors(body), key=lambda e: e.path)), None)
+    _check_text(list(body), None)
+    for key, value in body.items():
+        _check_text(value, key)
+    errors = sorted(_VALIDATORS[schema].iter_errors(body), key=lambda e: [str(p) for p in e.path])
+    error = next(iter(errors), None)
     if error is not None:
         param = _param_of(error)
         raise InvalidInput(_explain(error, param), param=param)
     return body
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
 def validate_query(spec: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -92,16 +140,22 @@ def validate_query(spec: dict[str, dict[str, Any]]) -> dict[str, Any]:
         raise InvalidInput(f"Unknown query parameter {unknown[0]!r}.", param=unknown[0])
     values: dict[str, Any] = {}
     for name, schema in spec.items():
-        raw = request.args.get(name)
-        if raw is None:
+        given = request.args.getlist(name)
+        if not given:
             continue
+        if len(given) > 1:
+            raise InvalidInput(f"{name} is given more than once.", param=name)
+        raw = given[0]
+        problem = _bad_text(raw)
+        if problem:
+            raise InvalidInput(f"{name} {problem}.", param=name)
         value: Any = raw
         if schema.get("type") == "integer":
-            try:
-                value = int(raw)
-            except ValueError:
-                raise InvalidInput(f"{name} must be a whole number.", param=name) from None
-        error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
+            # Digits only: int() would also take " 5", "1_0" and non-ASCII digits.
+            if not _INTEGER.fullmatch(raw):
+                raise InvalidInput(f"{name} must be a whole number.", param=name)
+            value = int(raw)
+        error = next(iter(_Validator(schema).iter_errors(value)), None)
         if error is not None:
             raise InvalidInput(_explain(error, name), param=name)
         values[name] = value
@@ -120,8 +174,9 @@ def _wrap(route: Route) -> Callable[..., Response]:
             kwargs: dict[str, Any] = dict(path_args)
             if route.body is not None:
                 kwargs["body"] = validate_body(route.body)
+            query = validate_query(route.query)  # a route without query parameters refuses any
             if route.query:
-                kwargs["query"] = validate_query(route.query)
+                kwargs["query"] = query
             response = route.handler(**kwargs)
             response.status_code = route.status if response.status_code == 200 else response.status_code
             return response

@@ -6,6 +6,18 @@ from typing import Any
 
 NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
 ID = {"type": "string", "maxLength": 64}
+#: A Kassa id as given to a query or a path: a prefix, "_", and 26 lower-case base32 characters.
+ID_PARAM: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[a-z]+_[0-9a-z]{26}$",
+    "description": "An object id, e.g. pay_01jd8x3m4n5p6q7r8s9t0v1w2x",
+}
+URL = {
+    "type": "string",
+    "maxLength": 2048,
+    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+    "description": "Absolute http(s) URL",
+}
 TIMESTAMP = {"type": "integer", "description": "Unix time, seconds"}
 AMOUNT = {
     "type": "integer",
@@ -58,16 +70,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "customer_email": {"type": "string", "maxLength": 320},
             "locale": {"enum": ["auto", "en", "de", "fr", "es", "nl"]},
             "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
-            "success_url": {"type": "string", "maxLength": 2048},
-            "cancel_url": {"type": "string", "maxLength": 2048},
+            "success_url": URL,
+            "cancel_url": URL,
             "payment_methods": METHODS,
             "capture": {"enum": ["automatic", "manual"]},
             "metadata": {
                 "type": "object",
                 "maxProperties": 50,
+                "propertyNames": {"minLength": 1, "maxLength": 40},
                 "additionalProperties": {"type": "string", "maxLength": 500},
             },
-            "expires_at": {"type": "integer"},
+            "expires_at": {
+                "type": "integer",
+                "description": "Unix time, seconds: between 30 minutes and 7 days from now (default: 24 h)",
+            },
         },
     },
     "CheckoutSession": {
@@ -202,7 +218,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "required": ["payment"],
         "properties": {
-            "payment": ID,
+            "payment": ID_PARAM,
             "amount": AMOUNT,
             "reason": {"enum": ["requested_by_customer", "duplicate", "fraudulent"]},
         },
@@ -258,7 +274,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "display_name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "display_name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"},
             "brand_color": {"type": ["string", "null"], "pattern": "^#[0-9a-fA-F]{6}$"},
             "allowed_origins": {
                 "type": "array",

@@ -14,9 +14,18 @@ from tests.payments_helpers import auth, confirm, create_session, work_until_set
 
 def test_a_session_has_the_contract_shape(client: FlaskClient, make: Factories) -> None:
     tenant = make.tenants()
-    cs = create_session(client, tenant, amount=1050, currency="eur", reference="order-17", locale="de",
-                        customer_email="Ann@Example.com", success_url="https://shop.example/thanks",
-                        metadata={"order": "17"}, capture="manual")  # fmt: skip
+    cs = create_session(
+        client,
+        tenant,
+        amount=1050,
+        currency="eur",
+        reference="order-17",
+        locale="de",
+        customer_email="Ann@Example.com",
+        success_url="https://shop.example/thanks",
+        metadata={"order": "17"},
+        capture="manual",
+    )
     assert cs["id"].startswith("cs_") and cs["url"].endswith(f"/pay/{cs['id']}")
     assert (cs["status"], cs["amount"], cs["currency"], cs["locale"]) == ("open", 1050, "EUR", "de")
     assert (cs["customer_email"], cs["capture"], cs["payment"], cs["livemode"]) == (
@@ -64,8 +73,11 @@ def test_methods_turned_off_in_settings_cannot_be_offered(client: FlaskClient, m
     key = auth(tenant.keys.secret_key)
     client.patch("/api/v1/checkout/settings", json={"payment_methods": ["card"]}, headers=key)
     assert create_session(client, tenant)["payment_methods"] == ["card"]
-    response = client.post("/api/v1/checkout/sessions", json={"amount": 100, "currency": "EUR",
-                                                              "payment_methods": ["wallet"]}, headers=key)  # fmt: skip
+    response = client.post(
+        "/api/v1/checkout/sessions",
+        json={"amount": 100, "currency": "EUR", "payment_methods": ["wallet"]},
+        headers=key,
+    )
     assert response.status_code == 400 and "turned off" in response.json["error"]["message"]
 
 
@@ -97,12 +109,20 @@ def test_another_tenants_objects_are_not_found(client: FlaskClient, make: Factor
     assert client.get("/api/v1/events", headers=other).json["data"] == []
 
 
-def test_live_keys_get_a_clear_error_while_no_live_processor_exists(make: Factories, clean: Runtime,
-                                                                     client: FlaskClient) -> None:  # fmt: skip
+def test_live_keys_get_a_clear_error_while_no_live_processor_exists(
+    make: Factories, clean: Runtime, client: FlaskClient
+) -> None:
     tenant = make.tenants()
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
-        live = issue_key(uow.session, tenant_id=tenant.id, kind=KeyKind.SECRET, mode=KeyMode.LIVE,
-                         actor=Actor.system("test"), clock=clean.clock, kms=clean.kms)  # fmt: skip
+        live = issue_key(
+            uow.session,
+            tenant_id=tenant.id,
+            kind=KeyKind.SECRET,
+            mode=KeyMode.LIVE,
+            actor=Actor.system("test"),
+            clock=clean.clock,
+            kms=clean.kms,
+        )
     response = client.post(
         "/api/v1/checkout/sessions", json={"amount": 100, "currency": "EUR"}, headers=auth(live)
     )

@@ -1,0 +1,91 @@
+"""Checkout forms. Labels are the contract's (ARCHITECTURE.md); every string is translated."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+
+from checkout.csrf import CheckoutCSRF
+
+_EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
+
+
+class CheckoutForm(FlaskForm):
+    class Meta:
+        csrf = True
+        csrf_class = CheckoutCSRF
+
+    def __init__(self, *args: Any, session_id: str, **kwargs: Any) -> None:
+        super().__init__(*args, meta={"csrf_context": session_id}, **kwargs)
+
+
+class CardForm(CheckoutForm):
+    method = HiddenField(default="card")
+    number = StringField(
+        _l("Card number"),
+        validators=[DataRequired(message=_l("Enter the card number.")), Length(max=30)],
+        render_kw={"autocomplete": "cc-number", "inputmode": "numeric", "placeholder": "1234 1234 1234 1234"},
+    )
+    expiry = StringField(
+        _l("Expiry date"),
+        validators=[DataRequired(message=_l("Enter the expiry date as MM / YY.")), Length(max=9)],
+        render_kw={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": "MM / YY"},
+        description=_l("MM / YY"),
+    )
+    cvc = StringField(
+        _l("Security code"),
+        validators=[
+            DataRequired(message=_l("Enter the security code.")),
+            Regexp(r"^\s*\d{3,4}\s*$", message=_l("The security code is 3 or 4 digits.")),
+        ],
+        render_kw={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": "CVC"},
+    )
+    name = StringField(
+        _l("Cardholder name"),
+        validators=[DataRequired(message=_l("Enter the name on the card.")), Length(max=100)],
+        render_kw={"autocomplete": "cc-name"},
+    )
+    postal_code = StringField(
+        _l("Postal code"), validators=[Optional(), Length(max=12)], render_kw={"autocomplete": "postal-code"}
+    )
+    email = StringField(
+        _l("Email"), validators=[Optional(), Length(max=320)], render_kw={"autocomplete": "email"}
+    )
+    submit = SubmitField(_l("Pay"))
+
+    def validate_expiry(self, field: Any) -> None:
+        if not _EXPIRY.match(field.data or ""):
+            raise ValidationError(_l("Enter the expiry date as MM / YY."))
+
+    def expiry_parts(self) -> tuple[int, int]:
+        match = _EXPIRY.match(self.expiry.data or "")
+        assert match is not None
+        return int(match.group(1)), int(match.group(2))
+
+
+class WalletForm(CheckoutForm):
+    method = HiddenField(default="wallet")
+    email = StringField(
+        _l("Email"), validators=[Optional(), Length(max=320)], render_kw={"autocomplete": "email"}
+    )
+    submit = SubmitField(_l("Pay"))
+
+
+class BankForm(CheckoutForm):
+    method = HiddenField(default="bank")
+    email = StringField(
+        _l("Email"), validators=[Optional(), Length(max=320)], render_kw={"autocomplete": "email"}
+    )
+    submit = SubmitField(_l("Pay"))
+
+
+class AnswerForm(CheckoutForm):
+    """The sandbox 3DS and approval pages: one of two buttons (and a bank for online banking)."""
+
+    result = HiddenField()
+    bank = StringField(_l("Bank"), validators=[Optional(), Length(max=64)])

@@ -1,0 +1,21 @@
+"""Locale choice for translated surfaces: the checkout session's locale, then Accept-Language."""
+
+from __future__ import annotations
+
+from flask import Flask, g, has_request_context, request
+from flask_babel import get_locale
+
+from core.geo import CHECKOUT_LOCALES
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return "en"
+    chosen = g.get("checkout_locale")
+    if chosen in CHECKOUT_LOCALES:
+        return str(chosen)
+    return request.accept_languages.best_match(CHECKOUT_LOCALES) or "en"
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["get_locale"] = get_locale
