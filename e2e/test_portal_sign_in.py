@@ -48,3 +48,54 @@ def test_a_wrong_password_is_announced_next_to_the_field(page: Page, make: Facto
     alert = page.get_by_role("alert")
     expect(alert).to_have_text("Email or password is incorrect.")
     expect(page.get_by_label("Password")).to_have_attribute("aria-invalid", "true")
+
+
+def test_an_admin_finds_a_payment_in_the_portal(page: Page, make: Factories, clean: Runtime) -> None:
+    from tests.payments_helpers import confirm, work_until_settled
+
+    tenant = make.tenants()
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        from core.payments import sessions
+        from tests.payments_helpers import SHOPPER
+
+        ctx = sessions.SessionContext(
+            tenant_id=tenant.id,
+            livemode=False,
+            base_url="http://x",
+            allowed_methods=["card", "wallet", "bank"],
+        )
+        paid_cs = sessions.create(
+            uow.session,
+            ctx=ctx,
+            data={"amount": 1999, "currency": "EUR"},
+            actor=SHOPPER,
+            clock=clean.clock,
+            kms=clean.kms,
+        )
+        failed_cs = sessions.create(
+            uow.session,
+            ctx=ctx,
+            data={"amount": 500, "currency": "EUR"},
+            actor=SHOPPER,
+            clock=clean.clock,
+            kms=clean.kms,
+        )
+    paid = confirm(clean, tenant, paid_cs.id)
+    failed = confirm(clean, tenant, failed_cs.id, card_number="4000000000000002")
+    work_until_settled(clean, tenant, paid)
+    work_until_settled(clean, tenant, failed)
+
+    page.goto("/portal/login")
+    page.get_by_label("Email").fill(tenant.owner_email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Authentication code").fill(tenant.code())
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="Payments").click()
+    expect(page.get_by_role("link", name=paid)).to_be_visible()
+    page.get_by_label("Status").select_option("failed")  # htmx swaps the rows in place
+    expect(page.get_by_role("link", name=failed)).to_be_visible()
+    expect(page.get_by_role("link", name=paid)).to_have_count(0)
+    page.get_by_role("link", name=failed).click()
+    expect(page.get_by_role("heading", name=re.compile("€5.00"))).to_be_visible()
+    expect(page.get_by_text("card_declined: Your card was declined.")).to_be_visible()
