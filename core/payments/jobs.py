@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import column, select, table
 
+from core import idempotency
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT, PAYMENTS
 from core.jobs.registry import job
@@ -45,7 +46,8 @@ def process_payment(tenant_id: str, payment_id: str) -> str:
 
 @job(queue=DEFAULT, retry_intervals=())
 def sweep_payments() -> int:
-    """Re-queue payments whose job was lost, and expire overdue sessions. Returns how many were re-queued."""
+    """Re-queue payments whose job was lost, expire overdue sessions and forget expired idempotency keys.
+    Returns how many payments were re-queued."""
     rt = runtime.current()
     now = rt.clock.now()
     tenants = table("tenants", column("id"))
@@ -76,6 +78,7 @@ def sweep_payments() -> int:
             ).all()
             for cs in overdue:
                 sessions.refresh_expiry(uow.session, cs, clock=rt.clock, base_url=rt.settings.base_url)
+            idempotency.prune(uow.session, clock=rt.clock)
     if requeued:
         log.warning("re-queued %d stuck payment(s)", requeued)
     return requeued

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -63,6 +64,12 @@ class SessionNotOpen(KassaError):
 
 class RefundExceedsPayment(KassaError):
     code = "refund_exceeds_payment"
+
+
+class PaymentsUnavailable(KassaError):
+    status = 503
+    type = "api_error"
+    code = "payments_unavailable"
 
 
 class ProcessorDown(KassaError):
@@ -209,7 +216,15 @@ def confirm(
     transition(session, payment, PaymentStatus.PENDING, clock=svc.clock, reason="queued")
     cs.payment_id = payment.id
     if cvc is not None and payment.card_token_id is not None:
-        vault.stash_cvc(svc.redis, tenant_id=tenant_id, token_id=payment.card_token_id, cvc=cvc, kms=svc.kms)
+        try:
+            vault.stash_cvc(
+                svc.redis, tenant_id=tenant_id, token_id=payment.card_token_id, cvc=cvc, kms=svc.kms
+            )
+        except RedisError:
+            # The CVC may live only in Redis; without it there is nowhere safe to keep it until authorization.
+            raise PaymentsUnavailable(
+                "Card payments are briefly unavailable. Please try again in a minute; nothing was charged."
+            ) from None
     _emit(session, payment, "payment.created", svc.clock)
     _audit(session, payment, actions.PAYMENT_CREATED, actor=actor, svc=svc, details={"method": str(method)})
     svc.jobs.enqueue(
@@ -536,6 +551,9 @@ def cancel(
         )
     transition(session, payment, PaymentStatus.CANCELED, clock=svc.clock, reason="canceled")
     _finish_card(payment, svc)
+    cs = sessions.get(session, session_id=payment.checkout_session_id, lock=True)
+    if cs.payment_id == payment.id and cs.status is SessionStatus.OPEN:
+        cs.payment_id = None  # the session is open again: the shopper may pay another way, or it expires
     _emit(session, payment, "payment.canceled", svc.clock)
     _audit(session, payment, actions.PAYMENT_CANCELED, actor=actor, svc=svc)
     return payment
@@ -580,9 +598,12 @@ def refund(
             param="amount",
         )
     refund_id = new_id("re")
+    # Deterministic under the payment's row lock: if we crash after the processor refunded but before our
+    # commit, the retry asks again with the same key and the processor replays instead of paying twice.
+    ordinal = 1 + len(session.scalars(select(Refund.id).where(Refund.payment_id == payment.id)).all())
     try:
         result = processor.refund(
-            idempotency_key=refund_id,
+            idempotency_key=f"{payment.id}:refund:{ordinal}",
             reference=payment.processor_reference or "",
             amount=to_refund,
             currency=payment.currency,

@@ -72,8 +72,8 @@ class LiveModeUnavailable(KassaError):
     code = "livemode_unavailable"
 
     DEFAULT_MESSAGE: Final = (
-        "Live payments are not available yet: live keys need a live processor configured "
-        "(KASSA_LIVE_PROCESSOR). Use your test keys with the sandbox processor meanwhile."
+        "Live payments are not available yet: this deployment has no live processor. "
+        "Use your test keys (sk_test_…) with the sandbox processor meanwhile."
     )
 
     def __init__(self, message: str = DEFAULT_MESSAGE, *, param: str | None = None) -> None:

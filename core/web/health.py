@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, redirect, url_for
 from sqlalchemy import text
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.web.request import runtime
 
 bp = Blueprint("health", __name__)
+
+
+@bp.get("/favicon.ico")
+def favicon() -> WerkzeugResponse:
+    # Browsers ask for /favicon.ico on any page (JSON ones too); answer with the SVG icon, not a 404.
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
 
 
 @bp.get("/healthz")
