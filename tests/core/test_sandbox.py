@@ -549,4 +549,4 @@ def test_test_mode_gets_the_sandbox_and_live_mode_a_clear_error(clean: Runtime) 
         get_processor(livemode=True, redis=clean.redis)
     error = refused.value
     assert (error.status, error.code) == (400, "livemode_unavailable")
-    assert "KASSA_LIVE_PROCESSOR" in error.message and "test keys" in error.message
+    assert "no live processor" in error.message and "test keys" in error.message
