@@ -8,6 +8,7 @@ moment they were made.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from typing import Final
 
@@ -47,12 +48,25 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_lock = threading.Lock()
+_last = [0, 0]  # [milliseconds, random part] of the last id made by this process
+
+
 def new_id(prefix: str, *, now_ms: int | None = None) -> str:
+    """A new id. Within one process ids are strictly increasing, even within one millisecond (the
+    random part is then the previous one plus one, as in monotonic ULIDs), so rows made one after
+    the other, like a payment's status history, sort in the order they were made."""
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}")
-    ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | secrets.randbits(80)
-    return f"{prefix}_{_encode(value, _BODY_LENGTH)}"
+    if now_ms is not None:
+        return f"{prefix}_{_encode((now_ms << 80) | secrets.randbits(80), _BODY_LENGTH)}"
+    with _lock:
+        ms = max(int(time.time() * 1000), _last[0])
+        rand = _last[1] + 1 if ms == _last[0] else secrets.randbits(79)
+        if rand >= 1 << 80:  # the random part overflowed: borrow the next millisecond
+            ms, rand = ms + 1, secrets.randbits(79)
+        _last[0], _last[1] = ms, rand
+    return f"{prefix}_{_encode((ms << 80) | rand, _BODY_LENGTH)}"
 
 
 def has_prefix(value: str, prefix: str) -> bool:

@@ -31,3 +31,8 @@ def test_malformed_ids_are_recognised(junk: str) -> None:
 def test_unknown_prefix_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown id prefix"):
         new_id("nope")
+
+
+def test_ids_made_one_after_another_sort_in_that_order() -> None:
+    made = [new_id("psh") for _ in range(5000)]  # many fall within one millisecond
+    assert made == sorted(made) and len(set(made)) == len(made)
