@@ -4,9 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 VENDOR := static/vendor/htmx.min.js
+#: Translation sources are committed; the compiled catalogs the app loads are built from them.
+PO_FILES := $(wildcard translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
 
 .DEFAULT_GOAL := help
-.PHONY: help install assets demo test lint typecheck imports pytest bench clean
+.PHONY: help install assets translations translations-update demo test lint typecheck imports pytest bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,9 +28,21 @@ $(VENDOR): node_modules/.package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)
 
-install: $(STAMP) assets ## Create .venv, install Python and npm packages
+install: $(STAMP) assets translations ## Create .venv, install Python and npm packages, compile translations
 
 assets: $(VENDOR) ## Copy front-end packages from node_modules into static/vendor
+
+translations: $(MO_FILES) ## Compile translations/*/LC_MESSAGES/messages.po into the .mo files the app loads
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po | $(STAMP)
+	$(BIN)/pybabel compile --statistics -l $* -i $< -o $@
+
+# -k repeats babel.cfg's keywords for Babel < 2.18, which ignores them there.
+translations-update: $(STAMP) ## Re-extract translations/messages.pot (the checkout and its error page, per babel.cfg) and merge it into every .po
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs='.* ._ node_modules' \
+		--project=Kassa --copyright-holder='the Kassa authors' --sort-output -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations
+	@echo "Now translate every new or fuzzy entry in translations/*/LC_MESSAGES/messages.po."
 
 demo: install ## Serve everything on http://127.0.0.1:5000 (SQLite, in-process Redis, demo tenant)
 	$(BIN)/kassa demo
@@ -47,8 +62,9 @@ pytest: install ## The test suite only
 
 test: lint typecheck imports pytest ## Everything CI checks (PostgreSQL/Redis/Chromium when DATABASE_URL/REDIS_URL are set)
 
-bench: install ## Benchmarks (prints figures)
-	$(BIN)/python -m bench
+bench: install ## Benchmarks on PostgreSQL + Redis (needs DATABASE_URL, REDIS_URL; see bench/README.md)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv, node_modules, vendored assets and the demo database
 	rm -rf $(VENV) node_modules static/vendor instance .pytest_cache .mypy_cache .ruff_cache
+	rm -f $(MO_FILES)

@@ -99,6 +99,7 @@ def create_app(
     app.cli.add_command(users_group)
     app.cli.add_command(audit_group)
     app.cli.add_command(keys_group)
+    app.cli.add_command(checkout_group)
     app.cli.add_command(worker_command)
     app.cli.add_command(cron_command)
     app.cli.add_command(serve_command)
@@ -361,6 +362,56 @@ def keys_rotate(batch: int) -> None:
         )
 
 
+# --- kassa checkout ------------------------------------------------------------------------------------
+
+
+@click.group("checkout", help="The hosted payment pages.")
+def checkout_group() -> None:
+    pass
+
+
+@checkout_group.command(
+    "verify-scripts",
+    help="Fetch a live payment page (e.g. https://pay.example.com/pay/cs_…) and compare every script it "
+    "loads with checkout/script_inventory.json (unknown, missing or changed scripts, inline scripts, "
+    "scripts without the page's CSP nonce), and check its security headers (CSP with a nonce, "
+    "object-src 'none', base-uri 'none', frame-ancestors; HSTS; nosniff; Referrer-Policy). Exits 0 when "
+    "everything matches, 1 when anything differs: run it on a schedule as a tamper check (PCI DSS "
+    "11.6.1), e.g. from cron every 15 minutes with a long-lived session's page, alerting on a non-zero "
+    "exit:\n\n\b\n  */15 * * * * kassa checkout verify-scripts https://pay.example.com/pay/cs_… "
+    "|| alert-oncall",
+)
+@click.argument("url")
+@click.option(
+    "--timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 120), help="Seconds per request."
+)
+def checkout_verify_scripts(url: str, timeout: float) -> None:
+    from checkout import inventory
+    from checkout.script_check import check_page
+
+    try:
+        listed = inventory.load()
+    except inventory.InventoryError as exc:
+        _fail(str(exc))
+        return
+    report = check_page(url, listed, timeout=timeout)
+    click.echo(f"Page {url} (HTTP {report.status or '—'})")
+    click.echo(f"Inventory {inventory.INVENTORY_PATH.name}: {len(listed.scripts)} script(s)")
+    for finding in report.findings:
+        mark = "DIFFERS" if finding.problem else "ok"
+        detail = finding.detail if finding.problem else finding.detail.removeprefix("ok").strip()
+        click.echo(f"  {mark:<8}{finding.kind:<9}{finding.subject}" + (f"  {detail}" if detail else ""))
+    if report.clean:
+        click.echo("Clean: the page loads exactly its inventoried scripts and sends every security header.")
+        return
+    click.echo(
+        f"{len(report.problems)} difference(s) from the inventory. If nobody changed these scripts on "
+        "purpose (with their inventory entry), treat the page as tampered with.",
+        err=True,
+    )
+    sys.exit(1)
+
+
 # --- processes ------------------------------------------------------------------------------------------
 
 
@@ -382,7 +433,7 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
             "(the demo runs its own worker thread)."
         )
     _load_jobs()
-    make_worker(rt, queues or QUEUE_NAMES).work(burst=burst)
+    make_worker(rt, queues or QUEUE_NAMES).work(burst=burst, logging_level=rt.settings.log_level)
 
 
 @click.command("cron", help="Run the scheduler: outbox relay every second, housekeeping jobs on schedule.")
@@ -433,11 +484,14 @@ def serve_command(bind: str, workers: int, threads: int) -> None:
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--shop-port", default=5001, show_default=True, type=int, help="Port of the demo shop with the widget."
+)
 @with_appcontext
-def demo_command(host: str, port: int) -> None:
+def demo_command(host: str, port: int, shop_port: int) -> None:
     from demo import run_demo
 
-    run_demo(_runtime(), host=host, port=port)
+    run_demo(_runtime(), host=host, port=port, shop_port=shop_port)
 
 
 def _load_jobs() -> None:

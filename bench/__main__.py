@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from bench import payments
+from bench import hosted_page, payments
 
 #: Every benchmark, in the order a bare `python -m bench` runs them.
-BENCHMARKS: dict[str, click.Command] = {"payments": payments.command}
+BENCHMARKS: dict[str, click.Command] = {"payments": payments.command, "hosted_page": hosted_page.command}
 
 
 @click.group(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from checkout import inventory
 from checkout.blueprint import bp
 from core.web.extensions import csrf
 
@@ -13,3 +14,4 @@ def init_app(app: Flask) -> None:
     # third-party iframe, where the session cookie is not sent.
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    inventory.init_app(app)

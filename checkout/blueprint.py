@@ -4,17 +4,33 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from checkout import views
+from checkout import embed, links, views
 
 bp = Blueprint("checkout", __name__)
 
-bp.add_url_rule("/pay/<session_id>", "pay", views.pay, methods=["GET", "POST"])
-bp.add_url_rule("/pay/<session_id>/payments/<payment_id>", "status", views.status)
-bp.add_url_rule(
-    "/pay/<session_id>/payments/<payment_id>/challenge", "challenge", views.challenge, methods=["GET", "POST"]
-)
-bp.add_url_rule(
-    "/pay/<session_id>/payments/<payment_id>/approve", "approve", views.approve, methods=["GET", "POST"]
-)
-bp.add_url_rule("/pay/<session_id>/receipt", "receipt", views.receipt)
-bp.add_url_rule("/pay/<session_id>/cancel", "cancel", views.cancel)
+#: The steps of the hosted page: (path after the session, endpoint, view, methods).
+STEPS = [
+    ("", "pay", views.pay, ["GET", "POST"]),
+    ("/payments/<payment_id>", "status", views.status, ["GET"]),
+    ("/payments/<payment_id>/challenge", "challenge", views.challenge, ["GET", "POST"]),
+    ("/payments/<payment_id>/approve", "approve", views.approve, ["GET", "POST"]),
+    ("/receipt", "receipt", views.receipt, ["GET"]),
+    ("/cancel", "cancel", views.cancel, ["GET"]),
+]
+
+# Each step twice, under one endpoint: the hosted page /pay/<session>… first (what url_for builds
+# outside embed mode), then its embed twin /embed/<session>… for the widget's iframe. The `embed` default
+# tells them apart; checkout/embed.py turns it into g.embedded and keeps it on the URLs a step builds.
+for prefix, embedded in (("/pay", False), ("/embed", True)):
+    for path, endpoint, view, methods in STEPS:
+        bp.add_url_rule(
+            f"{prefix}/<session_id>{path}",
+            endpoint,
+            view,
+            methods=methods,
+            defaults={embed.MODE_ARG: embedded},
+        )
+embed.init_blueprint(bp)
+
+bp.add_url_rule("/l/<slug>", "link", links.visit, methods=["GET", "POST"])
+bp.add_url_rule("/l/<slug>/qr.svg", "link_qr", links.qr_code)

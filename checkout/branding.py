@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_COLOR = "#0b57d0"
+#: The card's background, and the dark text colour of checkout.css.
+CARD_BACKGROUND = "#ffffff"
+DARK = "#1b1f24"
 
 
 def _luminance(hex_color: str) -> float:
@@ -25,6 +28,9 @@ class Branding:
     color: str
     #: Text on the button: white or near-black, whichever contrasts more.
     on_color: str
+    #: Focus ring and selected-tab outline, drawn on the white card: the brand colour when it stands
+    #: out there (WCAG 1.4.11, 3:1), else dark text colour (a pale brand colour would hide the focus).
+    accent: str
 
 
 def branding(settings: dict[str, object], *, tenant_name: str) -> Branding:
@@ -33,4 +39,5 @@ def branding(settings: dict[str, object], *, tenant_name: str) -> Branding:
     best_text = max(("#ffffff", "#111111"), key=lambda text: contrast(color, text))
     if contrast(color, best_text) < 4.5:
         color, best_text = DEFAULT_COLOR, "#ffffff"
-    return Branding(name=name, color=color, on_color=best_text)
+    accent = color if contrast(color, CARD_BACKGROUND) >= 3 else DARK
+    return Branding(name=name, color=color, on_color=best_text, accent=accent)

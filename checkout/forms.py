@@ -34,7 +34,7 @@ class CardForm(CheckoutForm):
     expiry = StringField(
         _l("Expiry date"),
         validators=[DataRequired(message=_l("Enter the expiry date as MM / YY.")), Length(max=9)],
-        render_kw={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": "MM / YY"},
+        render_kw={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": _l("MM / YY")},
         description=_l("MM / YY"),
     )
     cvc = StringField(
@@ -43,7 +43,7 @@ class CardForm(CheckoutForm):
             DataRequired(message=_l("Enter the security code.")),
             Regexp(r"^\s*\d{3,4}\s*$", message=_l("The security code is 3 or 4 digits.")),
         ],
-        render_kw={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": "CVC"},
+        render_kw={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": _l("CVC")},
     )
     name = StringField(
         _l("Cardholder name"),

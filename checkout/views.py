@@ -14,6 +14,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from checkout import embed
 from checkout.branding import branding
 from checkout.forms import AnswerForm, BankForm, CardForm, CheckoutForm, WalletForm
 from core import money
@@ -68,6 +69,7 @@ def load_session(session_id: str) -> CheckoutSession:
     cs = sessions.get(uow().session, session_id=session_id)
     sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url)
     g.checkout_locale = cs.locale
+    embed.enter(cs)
     return cs
 
 
@@ -97,7 +99,8 @@ def _context(cs: CheckoutSession) -> dict[str, Any]:
 
 
 def _success_url(cs: CheckoutSession) -> str:
-    if not cs.success_url:
+    # In the widget's iframe the receipt tells the merchant's page (a `success` message) instead.
+    if not cs.success_url or embed.is_embedded():
         return url_for("checkout.receipt", session_id=cs.id)
     parts = urlsplit(cs.success_url)
     query = [*parse_qsl(parts.query, keep_blank_values=True), ("session_id", cs.id)]
@@ -140,6 +143,7 @@ def pay(session_id: str) -> Response | str:
             failure = str(
                 DECLINE_TEXT.get(failed.failure_code or "", _l("The payment was declined. Try again."))
             )
+            embed.notify("failure", code=failed.failure_code, message=failure)
     return render_template("checkout/pay.html", form=form, method=method, failure=failure, **ctx)
 
 
@@ -255,6 +259,7 @@ def receipt(session_id: str) -> Response | str:
     if cs.status is not SessionStatus.COMPLETE or cs.payment_id is None:
         return redirect(url_for("checkout.pay", session_id=cs.id))
     payment = service.get(uow().session, payment_id=cs.payment_id)
+    embed.notify("success", session=cs.id, payment=payment.id)
     return render_template("checkout/receipt.html", payment=payment, **_context(cs))
 
 

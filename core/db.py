@@ -24,10 +24,12 @@ from sqlalchemy import (
     Engine,
     ForeignKey,
     MetaData,
+    Select,
     String,
     create_engine,
     event,
     text,
+    update,
 )
 from sqlalchemy import (
     Enum as SAEnum,
@@ -206,6 +208,19 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+def for_update(session: Session, query: Select[Any], model: type[Any], row_id: str) -> Select[Any]:
+    """`query` as a locking read of `model` row `row_id`, fresh from the database.
+
+    PostgreSQL: SELECT … FOR UPDATE. SQLite has no row locks; there a no-op UPDATE of the row takes the
+    database write lock first, so transactions that read-then-write (confirm, refunds) still run one after
+    another. `populate_existing`: an object loaded earlier in the request is refreshed, not trusted.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        table = model.__table__
+        session.execute(update(table).where(table.c.id == row_id).values(id=table.c.id))
+    return query.with_for_update().execution_options(populate_existing=True)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
@@ -216,9 +231,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         if url not in ("sqlite://", "sqlite:///:memory:"):
-            with engine.connect() as conn:
-                # WAL lets the web threads read while the worker thread writes (the embedded demo).
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            raw = engine.raw_connection()
+            try:
+                # WAL: readers never wait for the writer (the embedded demo's web and worker threads).
+                raw.driver_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[union-attr]
+            finally:
+                raw.close()
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

@@ -4,8 +4,17 @@ from core import idempotency
 from core.audit import models as audit_models
 from core.jobs import outbox as outbox_models
 from core.ledger import models as ledger_models
+from core.links import models as link_models
 from core.payments import models as payment_models
 from core.risk import models as risk_models  # noqa: F401  (registers the risk tables)
 from core.vault import models as vault_models
 
-__all__ = ["audit_models", "idempotency", "ledger_models", "outbox_models", "payment_models", "vault_models"]
+__all__ = [
+    "audit_models",
+    "idempotency",
+    "ledger_models",
+    "link_models",
+    "outbox_models",
+    "payment_models",
+    "vault_models",
+]

@@ -75,6 +75,7 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
     from core import idempotency
     from core.jobs.queues import QUEUE_NAMES
     from core.ledger import service as ledger
+    from core.links import service as links
     from core.payments import service, sessions
     from core.risk import service as risk
     from tests.payments_helpers import SHOPPER
@@ -115,6 +116,16 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
         )
         idempotency.claim(
             uow.session, tenant_id=tenant.id, key=f"seed-{tenant.id}", fingerprint="f" * 64, clock=rt.clock
+        )
+        links.create(
+            uow.session,
+            tenant_id=tenant.id,
+            livemode=False,
+            data={"amount": 900, "currency": "EUR"},
+            base_url=rt.settings.base_url,
+            actor=SHOPPER,
+            clock=rt.clock,
+            kms=rt.kms,
         )
     rt.relay()
     SimpleWorker([rt.queue(n) for n in QUEUE_NAMES], connection=rt.redis, serializer=JSONSerializer).work(

@@ -8,11 +8,14 @@ servers; KASSA_REQUIRE_ALL=1 turns a skipped PostgreSQL, Redis or browser test i
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
@@ -132,7 +135,27 @@ class CheckedClient(FlaskClient):
 
 
 @pytest.fixture(scope="session")
-def app(rt: Runtime, migrated: Settings) -> Flask:
+def translations() -> Path:
+    """The compiled catalogs the app loads. `make install` builds them; a bare `pytest` after a fresh clone
+    (or after a .po changed) compiles them here, as `pybabel compile` would."""
+    directory = Path(__file__).resolve().parent.parent / "translations"
+    for po_path in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=po_path.parent.parent.name)
+        # Written aside, then renamed: another test process may be loading the same catalog.
+        fd, temporary = tempfile.mkstemp(dir=po_path.parent, prefix=".messages-", suffix=".mo")
+        with os.fdopen(fd, "wb") as mo_file:
+            write_mo(mo_file, catalog)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, mo_path)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def app(rt: Runtime, migrated: Settings, translations: Path) -> Flask:
     application = create_app(migrated, runtime=rt)
     application.test_client_class = CheckedClient
     return application

@@ -19,11 +19,11 @@ def _free_port() -> int:
 
 
 def test_demo_serves_healthz_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port = _free_port()
+    port, shop_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DATABASE_APP_URL")}
     kassa = Path(sys.executable).with_name("kassa")
     process = subprocess.Popen(
-        [str(kassa), "demo", "--port", str(port)],
+        [str(kassa), "demo", "--port", str(port), "--shop-port", str(shop_port)],
         cwd=tmp_path,  # the demo's SQLite database goes to ./instance/
         env=env,
         stdout=subprocess.PIPE,
@@ -43,6 +43,9 @@ def test_demo_serves_healthz_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert status == 200, "the demo did not answer /healthz within 120 s"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/portal/login", timeout=5) as response:
             assert b"Sign in" in response.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{shop_port}/", timeout=10) as response:
+            shop = response.read().decode()
+        assert f'src="http://127.0.0.1:{port}/static/widget/v1/kassa.js"' in shop and "cs_" in shop
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=20)
     finally:
@@ -51,5 +54,6 @@ def test_demo_serves_healthz_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             process.communicate()
     assert process.returncode == 0, output
     assert "Email:       owner@demo.kassa.test" in output and "/portal/login" in output
+    assert f"Demo shop:     http://127.0.0.1:{shop_port}/" in output
     assert "Stopping" in output and "Traceback" not in output
     assert (tmp_path / "instance" / "kassa.sqlite3").exists()

@@ -21,6 +21,7 @@ from core.audit import actions
 from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
+from core.db import for_update
 from core.errors import InvalidInput, KassaError, NotFound
 from core.ids import has_prefix, new_id
 from core.jobs.queues import RedisClient
@@ -111,7 +112,7 @@ def get(session: Session, *, payment_id: str, lock: bool = False) -> Payment:
         raise NotFound(f"No such payment: {payment_id!r}.", param="id")
     query = select(Payment).where(Payment.id == payment_id)
     if lock:
-        query = query.with_for_update()
+        query = for_update(session, query, Payment, payment_id)
     payment = session.scalar(query)
     if payment is None:
         raise NotFound(f"No such payment: {payment_id!r}.", param="id")

@@ -17,6 +17,7 @@ from core.audit import actions
 from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
+from core.db import for_update
 from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import validate_country, validate_locale
 from core.ids import has_prefix, new_id
@@ -204,7 +205,7 @@ def get(session: Session, *, session_id: str, lock: bool = False) -> CheckoutSes
         raise NotFound(f"No such checkout session: {session_id!r}.", param="id")
     query = select(CheckoutSession).where(CheckoutSession.id == session_id)
     if lock:
-        query = query.with_for_update()
+        query = for_update(session, query, CheckoutSession, session_id)
     cs = session.scalar(query)
     if cs is None:
         raise NotFound(f"No such checkout session: {session_id!r}.", param="id")

@@ -1,40 +1,63 @@
-"""One place that turns errors into responses: JSON under /api/, an HTML page elsewhere, never a trace."""
+"""One place that turns errors into responses: JSON under /api/, an HTML page elsewhere, never a trace.
+
+JSON errors stay in English: programs read them. The HTML page speaks the request's locale (core/web/i18n.py:
+the checkout session's language, else Accept-Language), so a shopper reads a failed checkout in their own
+language; under /portal, which is English throughout, it stays English. Its title, hint and label are
+extracted for translation (babel.cfg) and translated as the page renders; the error's message is translated
+when the catalog has it (checkout/messages.py lists the core errors a shopper can meet) and shown as it
+stands otherwise.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from flask import Flask, Response, g, jsonify, render_template, request
+from flask_babel import force_locale, get_locale, gettext
 from werkzeug.exceptions import HTTPException
 
 from core.errors import KassaError
 
 log = logging.getLogger(__name__)
 
+
+def N_(message: str) -> str:
+    """Mark `message` for extraction (a default Babel keyword) but keep it a plain English str: the same text
+    serves the JSON errors untranslated and the HTML page, which translates it with `gettext` as it renders.
+    (A lazy_gettext string would turn German in a JSON body under `Accept-Language: de`.)"""
+    return message
+
+
+NO_SUCH_RESOURCE = N_("No such resource.")
+UNEXPECTED = N_("An unexpected error occurred.")
+ERROR = N_("Error")
+
 _TITLES = {
-    400: "Bad request",
-    401: "Sign-in required",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Request too large",
-    422: "Cannot process this request",
-    429: "Too many requests",
-    500: "Something went wrong",
-    503: "Temporarily unavailable",
+    400: N_("Bad request"),
+    401: N_("Sign-in required"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    413: N_("Request too large"),
+    422: N_("Cannot process this request"),
+    429: N_("Too many requests"),
+    500: N_("Something went wrong"),
+    503: N_("Temporarily unavailable"),
 }
 _HINTS = {
-    400: "Check what you sent and try again.",
-    401: "Sign in, or send a valid API key as 'Authorization: Bearer sk_test_…'.",
-    403: "Your role does not allow this; ask an owner of the account.",
-    404: "Check the address. Links to payments and sessions only work for the account that owns them.",
-    405: "This address does not accept that method; see the API reference at /api/v1/openapi.json.",
-    413: "Send a smaller request.",
-    429: "Wait a little and try again.",
-    500: "The error has been logged with the request id below. Try again; if it persists, contact support "
-    "with that id.",
-    503: "A dependency is unavailable. Try again in a minute.",
+    400: N_("Check what you sent and try again."),
+    401: N_("Sign in, or send a valid API key as 'Authorization: Bearer sk_test_…'."),
+    403: N_("Your role does not allow this; ask an owner of the account."),
+    404: N_("Check the address. Links to payments and sessions only work for the account that owns them."),
+    405: N_("This address does not accept that method; see the API reference at /api/v1/openapi.json."),
+    413: N_("Send a smaller request."),
+    429: N_("Wait a little and try again."),
+    500: N_(
+        "The error has been logged with the request id below. Try again; if it persists, contact support "
+        "with that id."
+    ),
+    503: N_("A dependency is unavailable. Try again in a minute."),
 }
 
 
@@ -42,21 +65,36 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
+def _page_locale() -> str:
+    if request.path == "/portal" or request.path.startswith("/portal/"):
+        return "en"  # the merchant portal is not translated: no German title over its English messages
+    return str(get_locale() or "en")
+
+
+def _translated(text: str) -> str:
+    # gettext("") would answer the catalog's header; a text the catalog lacks comes back as it stands.
+    return gettext(text) if text else text
+
+
+def _error_page(status: int, message: str) -> str:
+    with force_locale(_page_locale()):
+        return render_template(
+            "errors/error.html",
+            lang=str(get_locale() or "en"),
+            status=status,
+            title=_translated(_TITLES.get(status, ERROR)),
+            message=_translated(message),
+            hint=_translated(_HINTS.get(status, "")),
+            request_id=g.get("request_id"),
+        )
+
+
 def error_response(status: int, *, code: str, message: str, type_: str, param: str | None = None) -> Response:
+    """`message` in English: as it stands in JSON, translated (when the catalog has it) on the HTML page."""
     if wants_json():
         response = jsonify({"error": {"type": type_, "code": code, "message": message, "param": param}})
     else:
-        response = Response(
-            render_template(
-                "errors/error.html",
-                status=status,
-                title=_TITLES.get(status, "Error"),
-                message=message,
-                hint=_HINTS.get(status, ""),
-                request_id=g.get("request_id"),
-            ),
-            mimetype="text/html",
-        )
+        response = Response(_error_page(status, message), mimetype="text/html")
     response.status_code = status
     return response
 
@@ -70,9 +108,12 @@ def _http_error(exc: HTTPException) -> Response:
     code = {404: "resource_missing", 405: "method_not_allowed", 401: "unauthenticated"}.get(
         status, (exc.name or "error").lower().replace(" ", "_")
     )
-    message = exc.description or _TITLES.get(status, "Error")
+    message = exc.description or _TITLES.get(status, ERROR)
     if status == 404:
-        message = "No such resource."
+        message = NO_SUCH_RESOURCE
+    elif message == type(exc).description and not wants_json():
+        # Werkzeug's stock wording (English, not in the catalog); the page's title and hint say it instead.
+        message = ""
     response = error_response(status, code=code, message=message, type_="invalid_request_error")
     if status == 405 and exc.get_response().headers.get("Allow"):
         response.headers["Allow"] = exc.get_response().headers["Allow"]
@@ -82,9 +123,7 @@ def _http_error(exc: HTTPException) -> Response:
 def _unexpected(exc: Exception) -> Response:
     # Logged with the request id; the page shows only the id (never the exception or a trace).
     log.exception("unhandled error")
-    return error_response(
-        500, code="internal_error", message="An unexpected error occurred.", type_="api_error"
-    )
+    return error_response(500, code="internal_error", message=UNEXPECTED, type_="api_error")
 
 
 def init_app(app: Flask) -> None:

@@ -153,6 +153,42 @@ ROUTES: list[Route] = [
         query={**PAGE, "type": EVENT_TYPE, "object": ID_QUERY},
     ),
     Route("GET", "/events/{id}", "getEvent", views.get_event, "Retrieve an event", response="Event"),
+    Route(
+        "POST",
+        "/payment_links",
+        "createPaymentLink",
+        views.create_payment_link,
+        "Create a payment link",
+        body="PaymentLinkCreate",
+        response="PaymentLink",
+        status=201,
+    ),
+    Route(
+        "GET",
+        "/payment_links",
+        "listPaymentLinks",
+        views.list_payment_links,
+        "List payment links",
+        response=list_of("PaymentLink"),
+        query={**PAGE, "active": {"enum": ["true", "false"]}},
+    ),
+    Route(
+        "GET",
+        "/payment_links/{id}",
+        "getPaymentLink",
+        views.get_payment_link,
+        "Retrieve a payment link",
+        response="PaymentLink",
+    ),
+    Route(
+        "PATCH",
+        "/payment_links/{id}",
+        "updatePaymentLink",
+        views.update_payment_link,
+        "Activate, deactivate or describe a payment link",
+        body="PaymentLinkUpdate",
+        response="PaymentLink",
+    ),
 ]
 
 PUBLIC = {f"api.{route.operation}" for route in ROUTES if route.public}

@@ -28,6 +28,7 @@ def guarded(run: Callable[[], Response]) -> Response:
     rt = runtime()
     tenant_id = caller().tenant_id
     fingerprint = idempotency.request_hash(request.method, request.path, request.get_data())
+    _end_request_transaction()
     with rt.db.unit_of_work(tenant_id=tenant_id) as claim_uow:
         stored = idempotency.claim(
             claim_uow.session, tenant_id=tenant_id, key=key, fingerprint=fingerprint, clock=rt.clock
@@ -43,6 +44,7 @@ def guarded(run: Callable[[], Response]) -> Response:
             exc.status, code=exc.code, message=exc.message, type_=exc.type, param=exc.param
         )
     except BaseException:
+        _end_request_transaction()
         with rt.db.unit_of_work(tenant_id=tenant_id) as release_uow:
             idempotency.release(release_uow.session, key=key)
         raise
@@ -51,9 +53,20 @@ def guarded(run: Callable[[], Response]) -> Response:
         # Stored in the request's own transaction: the answer is kept exactly when its effects are.
         idempotency.complete(uow().session, key=key, status=response.status_code, body=body)
     elif response.status_code < 500:
+        _end_request_transaction()  # an error answer's effects are rolled back: only the answer is kept
         with rt.db.unit_of_work(tenant_id=tenant_id) as store_uow:
             idempotency.complete(store_uow.session, key=key, status=response.status_code, body=body)
     else:
+        _end_request_transaction()
         with rt.db.unit_of_work(tenant_id=tenant_id) as release_uow:
             idempotency.release(release_uow.session, key=key)
     return response
+
+
+def _end_request_transaction() -> None:
+    """Roll back the request's own transaction (and so return its pooled connection) before this module
+    opens one of its own. Holding both at once, N concurrent requests could take every connection of the
+    pool and then wait forever for a second one each: a deadlock that ends in a pool timeout and a 500.
+    Only reads (the API key) or effects already answered with an error are rolled back; the request's
+    session begins a new transaction, with its tenant, when it is next used."""
+    uow().rollback()

@@ -15,14 +15,22 @@ T = TypeVar("T")
 
 QUERY: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
-    "starting_after": {**ID_PARAM, "description": "The id of the last object of the previous page"},
-    "ending_before": {**ID_PARAM, "description": "The id of the first object of the next (newer) page"},
+    "starting_after": {
+        **ID_PARAM,
+        "description": "An id: the page of objects older than it (next page: the last id of the page you "
+        "have). Not with ending_before.",
+    },
+    "ending_before": {
+        **ID_PARAM,
+        "description": "An id: the page of objects just newer than it, newest first (previous page: the "
+        "first id of the page you have). Not with starting_after.",
+    },
 }
 
 
 def page(
     session: Session,
-    query: Select[tuple[T]],
+    query: Select[T],
     *,
     id_column: InstrumentedAttribute[str],
     params: dict[str, Any],

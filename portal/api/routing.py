@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 
 from core.errors import InvalidInput
 from portal.api import idempotency
-from portal.api.schemas import SCHEMAS
+from portal.api.schemas import ID_PARAM, SCHEMAS
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,10 @@ def _explain(error: ValidationError, param: str | None) -> str:
         return f"{param} must be of type {error.validator_value}."
     if error.validator in ("enum", "const"):
         return f"{param} must be one of {error.validator_value}."
-    if error.validator == "pattern" and isinstance(error.schema, dict) and "description" in error.schema:
-        return f"{param} is not in the expected form ({error.schema['description']})."
+    if error.validator == "pattern" and error.validator_value == ID_PARAM["pattern"]:
+        return f"{param} must be an id, like pay_01jd8x3m4n5p6q7r8s9t0v1w2x."
+    if error.validator == "pattern":
+        return f"{param} does not have the expected form ({error.validator_value})."
     return f"{param or 'The request'} is invalid: {error.message[:200]}"
 
 

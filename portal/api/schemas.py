@@ -15,8 +15,8 @@ ID_PARAM: dict[str, Any] = {
 URL = {
     "type": "string",
     "maxLength": 2048,
-    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
-    "description": "Absolute http(s) URL",
+    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\s]",
+    "description": "Absolute http(s) URL (https in live mode)",
 }
 TIMESTAMP = {"type": "integer", "description": "Unix time, seconds"}
 AMOUNT = {
@@ -67,7 +67,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "currency": CURRENCY,
             "reference": {"type": "string", "maxLength": 200},
             "description": {"type": "string", "maxLength": 500},
-            "customer_email": {"type": "string", "maxLength": 320},
+            "customer_email": {
+                "type": "string",
+                "maxLength": 320,
+                "pattern": "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
+            },
             "locale": {"enum": ["auto", "en", "de", "fr", "es", "nl"]},
             "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
             "success_url": URL,
@@ -268,6 +272,53 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "brand_color": {"type": ["string", "null"]},
             "allowed_origins": {"type": "array", "items": {"type": "string"}},
             "payment_methods": {"type": "array", "items": {"enum": ["card", "wallet", "bank"]}},
+        },
+    },
+    "PaymentLinkCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["currency"],
+        "properties": {
+            "amount": {
+                **nullable(AMOUNT),
+                "description": "Minor units of currency; null or left out: the shopper chooses",
+            },
+            "currency": CURRENCY,
+            "description": {"type": "string", "maxLength": 500},
+            "active": {"type": "boolean", "description": "Default true; an inactive link answers 404"},
+        },
+    },
+    "PaymentLinkUpdate": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "description": {"type": ["string", "null"], "maxLength": 500},
+            "active": {"type": "boolean"},
+        },
+    },
+    "PaymentLink": {
+        "type": "object",
+        "required": [
+            "id",
+            "object",
+            "url",
+            "amount",
+            "currency",
+            "description",
+            "active",
+            "created_at",
+            "livemode",
+        ],
+        "properties": {
+            "id": ID,
+            "object": {"const": "payment_link"},
+            "url": {"type": "string", "description": "<base URL>/l/<slug>: each visit opens a new session"},
+            "amount": {"type": ["integer", "null"], "description": "null: the shopper chooses"},
+            "currency": {"type": "string"},
+            "description": NULLABLE_STRING,
+            "active": {"type": "boolean"},
+            "created_at": TIMESTAMP,
+            "livemode": {"type": "boolean"},
         },
     },
     "CheckoutSettingsPatch": {

@@ -10,6 +10,8 @@ from sqlalchemy import select
 from core.errors import NotFound
 from core.ids import has_prefix
 from core.ledger import service as ledger
+from core.links import service as links
+from core.links.models import PaymentLink
 from core.payments import serialize, service, sessions
 from core.payments.models import CheckoutSession, Event, Payment, Refund
 from core.web.request import runtime, uow
@@ -209,6 +211,9 @@ def list_refunds(query: dict[str, Any]) -> Response:
 
 
 def get_balance() -> Response:
+    if caller().livemode:
+        # No live processor exists yet, so no live money has moved: the ledger holds test-mode money only.
+        return json_response({"object": "balance", "available": [], "pending": [], "reserved": []})
     balances = ledger.balances(uow().session, tenant_id=caller().tenant_id)
     return json_response(
         {
@@ -237,4 +242,59 @@ def list_events(query: dict[str, Any]) -> Response:
         statement = statement.where(Event.object_id == query["object"])
     return json_response(
         page(uow().session, statement, id_column=Event.id, params=query, render=serialize.event)
+    )
+
+
+# --- payment links --------------------------------------------------------------------------------------
+
+
+def create_payment_link(body: dict[str, Any]) -> Response:
+    rt, who = runtime(), caller()
+    rt.processor(who.livemode)  # live keys without a live processor are refused before anything is made
+    link = links.create(
+        uow().session,
+        tenant_id=who.tenant_id,
+        livemode=who.livemode,
+        data=body,
+        base_url=rt.settings.base_url,
+        actor=who.actor(),
+        clock=rt.clock,
+        kms=rt.kms,
+    )
+    return json_response(links.serialize(link, base_url=rt.settings.base_url), 201)
+
+
+def get_payment_link(id: str) -> Response:
+    link = _same_mode(links.get(uow().session, link_id=id), "payment link", id)
+    return json_response(links.serialize(link, base_url=runtime().settings.base_url))
+
+
+def update_payment_link(id: str, body: dict[str, Any]) -> Response:
+    rt, who = runtime(), caller()
+    _same_mode(links.get(uow().session, link_id=id), "payment link", id)
+    link = links.update(
+        uow().session,
+        link_id=id,
+        changes=body,
+        base_url=rt.settings.base_url,
+        actor=who.actor(),
+        clock=rt.clock,
+        kms=rt.kms,
+    )
+    return json_response(links.serialize(link, base_url=rt.settings.base_url))
+
+
+def list_payment_links(query: dict[str, Any]) -> Response:
+    base_url = runtime().settings.base_url
+    statement = select(PaymentLink).where(PaymentLink.livemode == caller().livemode)
+    if "active" in query:
+        statement = statement.where(PaymentLink.active == (query["active"] == "true"))
+    return json_response(
+        page(
+            uow().session,
+            statement,
+            id_column=PaymentLink.id,
+            params=query,
+            render=lambda link: links.serialize(link, base_url=base_url),
+        )
     )

@@ -200,3 +200,34 @@ def test_refunds_partial_then_full_and_never_beyond(
     assert payment["status"] == "refunded" and payment["amount_refunded"] == 5000
     listed = client.get(f"/api/v1/refunds?payment={payment_id}", headers=key).json
     assert [r["amount"] for r in listed["data"]] == [3000, 2000]
+
+
+def test_concurrent_confirms_of_one_session_make_one_payment(
+    client: FlaskClient, make: Factories, clean: Runtime
+) -> None:
+    import threading
+
+    tenant = make.tenants()
+    cs = create_session(client, tenant)
+    barrier = threading.Barrier(8)
+    made: list[str] = []
+    errors: list[BaseException] = []
+
+    def shopper() -> None:
+        barrier.wait()
+        try:
+            made.append(confirm(clean, tenant, cs["id"]))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=shopper) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and len(made) == 8
+    assert len(set(made)) == 1  # every submission got the one payment in flight
+    listed = client.get(
+        f"/api/v1/payments?checkout_session={cs['id']}", headers=auth(tenant.keys.secret_key)
+    ).json
+    assert len(listed["data"]) == 1

@@ -1,0 +1,1 @@
+"""Payment links: reusable `/l/<slug>` URLs, each visit opening a fresh checkout session."""

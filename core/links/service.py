@@ -1,0 +1,260 @@
+"""Payment links: create, read, change, find by slug, and open a fresh checkout session per visit."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import NumberFormatError, parse_decimal
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from core import money
+from core.audit import actions
+from core.audit import service as audit
+from core.audit.service import Actor
+from core.clock import Clock
+from core.db import for_update
+from core.errors import InvalidInput, NotFound
+from core.ids import has_prefix, new_id
+from core.kms import KMS
+from core.links.models import PaymentLink
+from core.payments import events, sessions
+from core.payments.models import CheckoutSession
+
+FIELDS = frozenset({"amount", "currency", "description", "active"})
+UPDATABLE = frozenset({"description", "active"})
+#: What a slug looks like in a URL: secrets.token_urlsafe(12) gives 16 of these characters (96 bits).
+_SLUG = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
+#: What a shopper may type as an amount: digits, separators and spaces (no sign, no exponent).
+_AMOUNT_TEXT = re.compile(r"^[0-9][0-9.,'\s\u00a0\u202f]{0,30}$")
+#: Metadata key on the checkout sessions a link opens, so the merchant can tell where they came from.
+METADATA_KEY = "payment_link"
+
+
+def new_slug() -> str:
+    # 96 random bits: a collision is not a practical concern, and the unique index would refuse one.
+    return secrets.token_urlsafe(12)
+
+
+def url_of(link: PaymentLink, *, base_url: str) -> str:
+    return f"{base_url}/l/{link.slug}"
+
+
+def serialize(link: PaymentLink, *, base_url: str) -> dict[str, Any]:
+    return {
+        "id": link.id,
+        "object": "payment_link",
+        "url": url_of(link, base_url=base_url),
+        "amount": link.amount,
+        "currency": link.currency,
+        "description": link.description,
+        "active": link.active,
+        "created_at": int(link.created_at.timestamp()),
+        "livemode": link.livemode,
+    }
+
+
+def _description(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 500:
+        raise InvalidInput("description must be a string of at most 500 characters.", param="description")
+    return value.strip() or None
+
+
+def _active(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput("active must be true or false.", param="active")
+    return value
+
+
+def _emit(session: Session, link: PaymentLink, type_: str, *, base_url: str, clock: Clock) -> None:
+    events.emit(
+        session,
+        tenant_id=link.tenant_id,
+        type=type_,
+        object_type="payment_link",
+        object_id=link.id,
+        data=serialize(link, base_url=base_url),
+        livemode=link.livemode,
+        clock=clock,
+    )
+
+
+def create(
+    session: Session,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    data: dict[str, Any],
+    base_url: str,
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
+) -> PaymentLink:
+    unknown = sorted(set(data) - FIELDS)
+    if unknown:
+        raise InvalidInput(f"Unknown field {unknown[0]!r}.", param=unknown[0])
+    if "currency" not in data:
+        raise InvalidInput("currency is required (ISO 4217, e.g. EUR).", param="currency")
+    currency = money.validate_currency(data["currency"])
+    amount = data.get("amount")
+    if amount is not None:
+        amount = money.validate_amount(amount, currency)
+    now = clock.now()
+    link = PaymentLink(
+        tenant_id=tenant_id,
+        id=new_id("plink"),
+        slug=new_slug(),
+        amount=amount,
+        currency=currency,
+        description=_description(data.get("description")),
+        active=_active(data.get("active", True)),
+        livemode=livemode,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(link)
+    session.flush()
+    _emit(session, link, "payment_link.created", base_url=base_url, clock=clock)
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=actions.PAYMENT_LINK_CREATED,
+        subject_type="payment_link",
+        subject_id=link.id,
+        clock=clock,
+        kms=kms,
+        details={"amount": amount, "currency": currency},
+    )
+    return link
+
+
+def get(session: Session, *, link_id: str, lock: bool = False) -> PaymentLink:
+    """A link of the current tenant; another tenant's id is simply not found."""
+    if not has_prefix(link_id, "plink"):
+        raise NotFound(f"No such payment link: {link_id!r}.", param="id")
+    query = select(PaymentLink).where(PaymentLink.id == link_id)
+    if lock:
+        query = for_update(session, query, PaymentLink, link_id)
+    link = session.scalar(query)
+    if link is None:
+        raise NotFound(f"No such payment link: {link_id!r}.", param="id")
+    return link
+
+
+def update(
+    session: Session,
+    *,
+    link_id: str,
+    changes: dict[str, Any],
+    base_url: str,
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
+) -> PaymentLink:
+    unknown = sorted(set(changes) - UPDATABLE)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown field {unknown[0]!r}; a payment link's {', '.join(sorted(UPDATABLE))} can be changed "
+            "(make a new link for another amount or currency).",
+            param=unknown[0],
+        )
+    link = get(session, link_id=link_id, lock=True)
+    if "description" in changes:
+        link.description = _description(changes["description"])
+    if "active" in changes:
+        link.active = _active(changes["active"])
+    link.updated_at = clock.now()
+    session.flush()
+    _emit(session, link, "payment_link.updated", base_url=base_url, clock=clock)
+    audit.record(
+        session,
+        tenant_id=link.tenant_id,
+        actor=actor,
+        action=actions.PAYMENT_LINK_UPDATED,
+        subject_type="payment_link",
+        subject_id=link.id,
+        clock=clock,
+        kms=kms,
+        details={"changed": sorted(changes)},
+    )
+    return link
+
+
+def tenant_of_slug(session: Session, slug: str) -> str | None:
+    """The tenant whose payment link this slug is (a shopper's only key), or None.
+
+    On PostgreSQL the application role sees no row before it knows the tenant, so the question goes
+    through a SECURITY DEFINER function that answers only it (migration 0007); on SQLite the tenant
+    scoping is lifted for this one query.
+    """
+    if not _SLUG.match(slug):
+        return None
+    if session.get_bind().dialect.name == "postgresql":
+        value = session.execute(text("SELECT kassa_payment_link_tenant(:s)"), {"s": slug}).scalar()
+        return str(value) if value else None
+    return session.scalar(
+        select(PaymentLink.tenant_id).where(PaymentLink.slug == slug).execution_options(kassa_unscoped=True)
+    )
+
+
+def active_by_slug(session: Session, slug: str) -> PaymentLink:
+    """The current tenant's active link with this slug; an inactive or unknown one is not found."""
+    link = session.scalar(select(PaymentLink).where(PaymentLink.slug == slug)) if _SLUG.match(slug) else None
+    if link is None or not link.active:
+        raise NotFound("This payment link is not active.", param="slug")
+    return link
+
+
+def parse_amount(value: str, currency: str, *, locale: str) -> int:
+    """What a shopper typed ("12,50" in German, "12.50" in English) as minor units of `currency`.
+
+    The locale's own number format is tried first, then the English one; more decimals than the
+    currency has, zero, or anything but digits and separators is refused, never rounded.
+    """
+    cleaned = value.strip()
+    if not _AMOUNT_TEXT.match(cleaned):
+        raise InvalidInput("Enter the amount as a number, like 12.50.", param="amount")
+    cleaned = re.sub(r"[\s\u00a0\u202f']", "", cleaned)
+    parsed: Decimal | None = None
+    for candidate in dict.fromkeys((locale, "en")):
+        try:
+            parsed = parse_decimal(cleaned, locale=candidate, strict=True)
+            break
+        except (NumberFormatError, ValueError):
+            continue
+    if parsed is None:
+        raise InvalidInput("Enter the amount as a number, like 12.50.", param="amount")
+    minor = money.from_decimal(parsed, currency)
+    return money.validate_amount(minor, currency)
+
+
+def open_session(
+    session: Session,
+    *,
+    link: PaymentLink,
+    ctx: sessions.SessionContext,
+    amount: int | None,
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
+) -> CheckoutSession:
+    """A fresh checkout session for one visit of the link (the link's amount, else the shopper's)."""
+    if not link.active:
+        raise NotFound("This payment link is not active.", param="slug")
+    chosen = link.amount if link.amount is not None else amount
+    if chosen is None:
+        raise InvalidInput("amount is required: this link lets the shopper choose it.", param="amount")
+    data: dict[str, Any] = {
+        "amount": chosen,
+        "currency": link.currency,
+        "metadata": {METADATA_KEY: link.id},
+    }
+    if link.description:
+        data["description"] = link.description
+    return sessions.create(session, ctx=ctx, data=data, actor=actor, clock=clock, kms=kms)

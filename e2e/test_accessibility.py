@@ -1,0 +1,230 @@
+"""Accessibility of the payment pages in real Chromium: axe-core finds no serious or critical violation,
+and a shopper can pay with the keyboard alone.
+
+axe-core is an npm devDependency (package.json): installed by `make install` for the tests, never copied
+into static/ and never served by Kassa.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from playwright.sync_api import Browser, Page, expect
+
+from core.jobs.runtime import Runtime
+from tests.factories import MadeTenant
+from tests.fixtures import Factories
+from tests.payments_helpers import auth, create_session
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("background_worker")]
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = ("serious", "critical")
+#: What axe-core reports, shortened to what a developer needs to fix it.
+SUMMARY = """async () => {
+  const results = await axe.run(document, {resultTypes: ["violations"]});
+  return results.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
+    nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary})),
+  }));
+}"""
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE.exists():
+        pytest.fail(
+            f"axe-core is not installed ({AXE.relative_to(AXE.parents[2])} is missing): run `make install`, "
+            "which runs `npm ci` and installs package.json's devDependencies."
+        )
+    return AXE.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def audited(browser: Browser, live_server: str, clean: Runtime) -> Iterator[Page]:
+    """A tab whose pages may be audited by axe-core.
+
+    axe-core has to run inside the page, and `add_script_tag` inserts it as a script without Kassa's
+    nonce, which the payment pages' CSP (script-src 'self' 'nonce-…') rightly blocks. So this context, and
+    only this one, bypasses the CSP: the audit looks at markup and styles, which the CSP does not change,
+    and every other browser test runs under the real CSP (tests/checkout/test_script_inventory.py checks
+    it on every page).
+    """
+    context = browser.new_context(base_url=live_server, bypass_csp=True)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    # The expired page answers 410 on purpose; Chromium logs any error status of a page.
+    errors = [e for e in errors if "status of 410" not in e]
+    assert not errors, f"browser console errors: {errors}"
+
+
+def assert_accessible(page: Page, axe_source: str, what: str) -> None:
+    page.add_script_tag(content=axe_source)
+    violations: list[dict[str, Any]] = page.evaluate(SUMMARY)
+    blocking = [v for v in violations if v["impact"] in BLOCKING]
+    assert not blocking, f"axe-core on {what} ({page.url}):\n" + "\n".join(
+        f"- {v['impact']} {v['id']}: {v['help']} ({v['url']})\n"
+        + "\n".join(f"    {n['target']}: {n['summary']}" for n in v["nodes"])
+        for v in blocking
+    )
+
+
+def open_checkout(page: Page, client: FlaskClient, tenant: MadeTenant, **fields: Any) -> dict[str, Any]:
+    cs = create_session(client, tenant, **{"description": "Coffee beans", **fields})
+    page.goto(f"/pay/{cs['id']}")
+    return cs
+
+
+def fill_card(page: Page, number: str) -> None:
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiry date").fill("12 / 34")
+    page.get_by_label("Security code").fill("123")
+    page.get_by_label("Cardholder name").fill("Ada Lovelace")
+
+
+def pay(page: Page) -> None:
+    page.get_by_role("button", name=re.compile(r"^Pay")).click()
+
+
+def test_the_hosted_page_and_its_errors_are_accessible(
+    audited: Page, client: FlaskClient, make: Factories, axe_source: str
+) -> None:
+    tenant = make.tenants(name="Bean There")
+    open_checkout(audited, client, tenant, cancel_url="https://shop.example/cart")
+    expect(audited.get_by_label("Card number")).to_be_visible()
+    assert_accessible(audited, axe_source, "the card tab")
+
+    pay(audited)  # nothing filled in: every field is in error
+    expect(audited.get_by_text("Enter the card number.")).to_be_visible()
+    expect(audited.get_by_label("Card number")).to_have_attribute("aria-invalid", "true")
+    expect(audited.get_by_label("Card number")).to_be_focused()  # the first field in error
+    assert_accessible(audited, axe_source, "the card tab with validation errors")
+
+    fill_card(audited, "4000 0000 0000 0002")
+    pay(audited)
+    expect(audited.get_by_role("alert")).to_contain_text("Your card was declined.", timeout=15_000)
+    assert_accessible(audited, axe_source, "the card tab after a decline")
+
+    for tab in ("Wallet", "Online banking"):
+        audited.get_by_role("link", name=tab).click()
+        expect(audited.get_by_role("link", name=tab)).to_have_attribute("aria-current", "page")
+        assert_accessible(audited, axe_source, f"the {tab} tab")
+
+
+@pytest.mark.parametrize("brand_color", ["#ffd400", "#5c2d91"])
+def test_the_card_tab_is_accessible_in_a_pale_and_a_dark_brand_colour(
+    audited: Page, client: FlaskClient, make: Factories, axe_source: str, brand_color: str
+) -> None:
+    tenant = make.tenants()
+    branded = client.patch(
+        "/api/v1/checkout/settings", json={"brand_color": brand_color}, headers=auth(tenant.keys.secret_key)
+    )
+    assert branded.status_code == 200, branded.json
+    open_checkout(audited, client, tenant)
+    assert_accessible(audited, axe_source, f"the card tab in {brand_color}")
+    audited.get_by_label("Card number").focus()
+    ring = audited.evaluate("() => getComputedStyle(document.activeElement).outlineColor")
+    # Pale brand colours cannot mark the focus on the white card; the dark text colour does instead.
+    assert ring == ("rgb(27, 31, 36)" if brand_color == "#ffd400" else "rgb(92, 45, 145)")
+
+
+def test_the_3ds_page_and_the_receipt_are_accessible(
+    audited: Page, client: FlaskClient, make: Factories, axe_source: str
+) -> None:
+    tenant = make.tenants()
+    open_checkout(audited, client, tenant, reference="order-17")
+    fill_card(audited, "4000 0027 6000 3184")
+    pay(audited)
+    expect(audited.get_by_role("heading", name="Confirm it's you")).to_be_visible(timeout=15_000)
+    assert_accessible(audited, axe_source, "the 3DS page")
+    audited.get_by_role("button", name="Complete").click()
+    expect(audited.get_by_role("heading", name="Payment successful")).to_be_visible(timeout=15_000)
+    assert_accessible(audited, axe_source, "the receipt")
+
+
+@pytest.mark.parametrize("tab", ["Wallet", "Online banking"])
+def test_the_approval_pages_are_accessible(
+    audited: Page, client: FlaskClient, make: Factories, axe_source: str, tab: str
+) -> None:
+    tenant = make.tenants()
+    open_checkout(audited, client, tenant)
+    audited.get_by_role("link", name=tab).click()
+    pay(audited)
+    expect(audited.get_by_role("button", name="Approve")).to_be_visible(timeout=15_000)
+    assert_accessible(audited, axe_source, f"the {tab} approval page")
+
+
+def test_the_expired_page_is_accessible(
+    audited: Page, client: FlaskClient, make: Factories, axe_source: str
+) -> None:
+    tenant = make.tenants()
+    cs = create_session(client, tenant, cancel_url="https://shop.example/cart")
+    expired = client.post(
+        f"/api/v1/checkout/sessions/{cs['id']}/expire", json={}, headers=auth(tenant.keys.secret_key)
+    )
+    assert expired.status_code == 200
+    response = audited.goto(f"/pay/{cs['id']}")
+    assert response is not None and response.status == 410
+    expect(audited.get_by_role("heading", name="This payment link has expired")).to_be_visible()
+    assert_accessible(audited, axe_source, "the expired page")
+
+
+# --- the keyboard alone -----------------------------------------------------------------------------------
+
+
+def focused(page: Page) -> str:
+    """The focused element, as a shopper using a screen reader would hear it: its label or text."""
+    return str(
+        page.evaluate(
+            """() => {
+          const el = document.activeElement;
+          if (!el || el === document.body) return "";
+          const label = el.labels && el.labels.length ? el.labels[0].textContent : el.textContent;
+          return label.trim().replace(/\\s+/g, " ");
+        }"""
+        )
+    )
+
+
+def test_a_shopper_pays_with_the_keyboard_alone(page: Page, client: FlaskClient, make: Factories) -> None:
+    tenant = make.tenants(name="Bean There")
+    open_checkout(page, client, tenant)
+    expect(page.get_by_label("Card number")).to_be_visible()
+
+    order = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        order.append(focused(page))
+        if order[-1] == "Card number":
+            break
+    assert order[-1] == "Card number", f"Tab never reached the card number: {order}"
+    assert order[:-1] == ["Card", "Wallet", "Online banking"], order
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused field shows where the focus is"
+
+    typed = {
+        "Card number": "4242 4242 4242 4242",
+        "Expiry date": "12 / 34",
+        "Security code": "123",
+        "Cardholder name": "Ada Lovelace",
+    }
+    for label, text in typed.items():
+        assert focused(page) == label, f"expected the focus on {label!r}, it is on {focused(page)!r}"
+        page.keyboard.type(text)
+        page.keyboard.press("Tab")
+    while focused(page) == "Email":
+        page.keyboard.type("ada@example.com")
+        page.keyboard.press("Tab")
+    assert focused(page).startswith("Pay"), f"after the fields, Tab reaches Pay, not {focused(page)!r}"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Payment successful")).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("···· 4242")).to_be_visible()
