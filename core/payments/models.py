@@ -123,6 +123,8 @@ class Payment(TenantScoped, Base):
     card_exp_month: Mapped[int | None] = mapped_column(Integer)
     card_exp_year: Mapped[int | None] = mapped_column(Integer)
     card_country: Mapped[str | None] = mapped_column(String(2))
+    #: First six digits (issuer identification): not secret under PCI DSS; block lists and risk use it.
+    card_bin: Mapped[str | None] = mapped_column(String(8))
     #: Keyed HMAC of the PAN (vault), for velocity and block lists.
     card_fingerprint: Mapped[str | None] = mapped_column(String(64))
     #: Online banking: the bank chosen on the approval page.

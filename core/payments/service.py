@@ -210,6 +210,7 @@ def confirm(
         payment.card_exp_month = summary.exp_month
         payment.card_exp_year = summary.exp_year
         payment.card_country = summary.country
+        payment.card_bin = card.pan[:6]
         payment.card_fingerprint = summary.fingerprint
     session.add(payment)
     session.flush()
@@ -345,7 +346,7 @@ def _risk_input(payment: Payment) -> risk.RiskInput:
         ip=payment.client_ip,
         fingerprint=payment.card_fingerprint,
         card_country=payment.card_country,
-        bin=None,
+        bin=payment.card_bin,
         # The same attempt re-run after a crash must not count twice towards velocity limits.
         attempt_id=payment.id,
     )

@@ -147,3 +147,15 @@ def test_a_blocked_payment_fails_without_reaching_the_processor(
     api = client.get(f"/api/v1/payments/{payment_id}", headers=auth(tenant.keys.secret_key)).json
     assert api["risk"] == {"decision": "block", "reasons": ["blocked_email"]}
     assert clean.processor(False).charges(payment_id) == 0  # type: ignore[attr-defined]
+
+
+def test_a_blocked_bin_stops_cards_of_that_issuer(
+    client: FlaskClient, make: Factories, clean: Runtime
+) -> None:
+    tenant = make.tenants()
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        risk.add_block(uow.session, tenant_id=tenant.id, kind="bin", value="555555", clock=clean.clock)
+    blocked = confirm(clean, tenant, create_session(client, tenant)["id"], card_number="5555 5555 5555 4444")
+    allowed = confirm(clean, tenant, create_session(client, tenant)["id"], card_number="4242 4242 4242 4242")
+    assert work_until_settled(clean, tenant, blocked).risk_reasons == ["blocked_bin"]
+    assert str(work_until_settled(clean, tenant, allowed).status) == "succeeded"
