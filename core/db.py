@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    select,
     text,
     update,
 )
@@ -49,6 +50,11 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
+
+from core.errors import NotFound
+from core.ids import has_prefix
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -206,6 +212,22 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def get_by_id(
+    session: Session, model: type[T], row_id: str, *, prefix: str, what: str, lock: bool = False
+) -> T:
+    """The current tenant's `model` row `row_id`; NotFound for a malformed id, an unknown one, or another
+    tenant's (existence is never leaked). `lock` makes it a locking read (`for_update`)."""
+    if not has_prefix(row_id, prefix):
+        raise NotFound(f"No such {what}: {row_id!r}.", param="id")
+    query: Select[Any] = select(model).where(model.id == row_id)  # type: ignore[attr-defined]
+    if lock:
+        query = for_update(session, query, model, row_id)
+    found = session.scalar(query)
+    if found is None:
+        raise NotFound(f"No such {what}: {row_id!r}.", param="id")
+    return found  # type: ignore[no-any-return]
 
 
 def for_update(session: Session, query: Select[Any], model: type[Any], row_id: str) -> Select[Any]:

@@ -16,9 +16,9 @@ from core.audit import actions
 from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
-from core.db import for_update
+from core.db import get_by_id
 from core.errors import InvalidInput, NotFound
-from core.ids import has_prefix, new_id
+from core.ids import new_id
 from core.kms import KMS
 from core.links.models import PaymentLink
 from core.payments import events, sessions
@@ -136,15 +136,7 @@ def create(
 
 def get(session: Session, *, link_id: str, lock: bool = False) -> PaymentLink:
     """A link of the current tenant; another tenant's id is simply not found."""
-    if not has_prefix(link_id, "plink"):
-        raise NotFound(f"No such payment link: {link_id!r}.", param="id")
-    query = select(PaymentLink).where(PaymentLink.id == link_id)
-    if lock:
-        query = for_update(session, query, PaymentLink, link_id)
-    link = session.scalar(query)
-    if link is None:
-        raise NotFound(f"No such payment link: {link_id!r}.", param="id")
-    return link
+    return get_by_id(session, PaymentLink, link_id, prefix="plink", what="payment link", lock=lock)
 
 
 def update(

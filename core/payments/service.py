@@ -21,9 +21,9 @@ from core.audit import actions
 from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
-from core.db import for_update
-from core.errors import InvalidInput, KassaError, NotFound
-from core.ids import has_prefix, new_id
+from core.db import get_by_id
+from core.errors import InvalidInput, KassaError
+from core.ids import new_id
 from core.jobs.queues import RedisClient
 from core.jobs.sink import JobSink
 from core.kms import KMS
@@ -108,15 +108,7 @@ class Services:
 
 
 def get(session: Session, *, payment_id: str, lock: bool = False) -> Payment:
-    if not has_prefix(payment_id, "pay"):
-        raise NotFound(f"No such payment: {payment_id!r}.", param="id")
-    query = select(Payment).where(Payment.id == payment_id)
-    if lock:
-        query = for_update(session, query, Payment, payment_id)
-    payment = session.scalar(query)
-    if payment is None:
-        raise NotFound(f"No such payment: {payment_id!r}.", param="id")
-    return payment
+    return get_by_id(session, Payment, payment_id, prefix="pay", what="payment", lock=lock)
 
 
 def _emit(session: Session, payment: Payment, type_: str, clock: Clock) -> None:
@@ -677,9 +669,4 @@ def refund(
 
 
 def get_refund(session: Session, *, refund_id: str) -> Refund:
-    if not has_prefix(refund_id, "re"):
-        raise NotFound(f"No such refund: {refund_id!r}.", param="id")
-    found = session.scalar(select(Refund).where(Refund.id == refund_id))
-    if found is None:
-        raise NotFound(f"No such refund: {refund_id!r}.", param="id")
-    return found
+    return get_by_id(session, Refund, refund_id, prefix="re", what="refund")

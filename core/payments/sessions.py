@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import money
@@ -17,10 +16,10 @@ from core.audit import actions
 from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
-from core.db import for_update
-from core.errors import Conflict, InvalidInput, NotFound
+from core.db import get_by_id
+from core.errors import Conflict, InvalidInput
 from core.geo import validate_country, validate_locale
-from core.ids import has_prefix, new_id
+from core.ids import new_id
 from core.kms import KMS
 from core.payments import events, serialize
 from core.payments.models import CaptureMethod, CheckoutSession, PaymentMethod, SessionStatus
@@ -201,15 +200,7 @@ def create(
 
 def get(session: Session, *, session_id: str, lock: bool = False) -> CheckoutSession:
     """A session of the current tenant; another tenant's id is simply not found."""
-    if not has_prefix(session_id, "cs"):
-        raise NotFound(f"No such checkout session: {session_id!r}.", param="id")
-    query = select(CheckoutSession).where(CheckoutSession.id == session_id)
-    if lock:
-        query = for_update(session, query, CheckoutSession, session_id)
-    cs = session.scalar(query)
-    if cs is None:
-        raise NotFound(f"No such checkout session: {session_id!r}.", param="id")
-    return cs
+    return get_by_id(session, CheckoutSession, session_id, prefix="cs", what="checkout session", lock=lock)
 
 
 def refresh_expiry(session: Session, cs: CheckoutSession, *, clock: Clock, base_url: str) -> CheckoutSession:
