@@ -16,6 +16,7 @@ from core.audit.service import Actor
 from core.jobs.runtime import Runtime
 from core.jobs.worker import run_cron_thread, run_worker_thread
 from core.migrate import upgrade
+from core.payments import sessions
 from tenants import checkout_settings
 from tenants.models import KeyKind, KeyMode, Tenant
 from tenants.service import create_tenant, create_user, issue_key
@@ -196,6 +197,27 @@ def make_shop(kassa: Flask, *, kassa_base: str, shop_origin: str, secret: str, p
     return shop
 
 
+def demo_checkout(rt: Runtime, tenant: Tenant, *, base_url: str) -> str:
+    """A fresh open checkout session for the demo tenant (a shopper's hosted page to try at once)."""
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        ctx = sessions.SessionContext(
+            tenant_id=tenant.id, livemode=False, base_url=base_url, allowed_methods=["card", "wallet", "bank"]
+        )
+        cs = sessions.create(
+            uow.session,
+            ctx=ctx,
+            clock=rt.clock,
+            kms=rt.kms,
+            actor=Actor.system("demo"),
+            data={
+                "amount": 2450,
+                "currency": tenant.default_currency,
+                "description": "Demo order: coffee beans, 1 kg",
+            },
+        )
+        return f"{base_url}/pay/{cs.id}"
+
+
 def run_demo(rt: Runtime, *, host: str, port: int, shop_port: int = 5001) -> None:
     settings = rt.settings
     click.echo("Migrating the demo database …")
@@ -206,6 +228,7 @@ def run_demo(rt: Runtime, *, host: str, port: int, shop_port: int = 5001) -> Non
     base = f"http://{public_host}:{port}"
     shop_origin = f"http://{public_host}:{shop_port}"
     allow_origin(rt, tenant.id, shop_origin)
+    checkout_url = demo_checkout(rt, tenant, base_url=base)
     kassa = current_app._get_current_object()  # type: ignore[attr-defined]
     shop = make_shop(kassa, kassa_base=base, shop_origin=shop_origin, secret=secret, publishable=publishable)
     stop = threading.Event()
@@ -229,6 +252,7 @@ def run_demo(rt: Runtime, *, host: str, port: int, shop_port: int = 5001) -> Non
                 f"now: {pyotp.TOTP(DEMO_TOTP_SECRET).now()})",
                 f"  API:           {base}/api/v1   (Authorization: Bearer {secret})",
                 f"  Publishable:   {publishable}",
+                f"  Checkout:      {checkout_url}   (test card 4242 4242 4242 4242)",
                 f"  Demo shop:     {shop_origin}/   (a merchant page on another origin, with the widget)",
                 f"  Health:        {base}/healthz",
                 f"  Tenant:        {tenant.name} ({tenant.id})",

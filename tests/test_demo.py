@@ -56,4 +56,5 @@ def test_demo_serves_healthz_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert "Email:       owner@demo.kassa.test" in output and "/portal/login" in output
     assert f"Demo shop:     http://127.0.0.1:{shop_port}/" in output
     assert "Stopping" in output and "Traceback" not in output
+    assert "/pay/cs_" in output  # a hosted checkout URL to try at once
     assert (tmp_path / "instance" / "kassa.sqlite3").exists()
