@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 from babel import Locale
 
@@ -35,3 +36,11 @@ def validate_locale(value: object, *, param: str = "locale") -> str:
     if language not in CHECKOUT_LOCALES:
         raise InvalidInput(f"Locale must be one of {', '.join(CHECKOUT_LOCALES)} (or 'auto').", param=param)
     return language
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def is_email(value: str) -> bool:
+    """Shaped like an address (one @, a dot in the domain, no spaces, at most 320 characters)."""
+    return len(value) <= 320 and bool(_EMAIL.match(value))

@@ -21,13 +21,12 @@ from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
 from core.errors import AuthenticationFailed, Conflict, InvalidInput
-from core.geo import validate_country
+from core.geo import is_email, validate_country
 from core.ids import new_id
 from core.kms import KMS
 from tenants.models import ApiKey, KeyKind, KeyMode, Membership, Role, Tenant, User
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _BASE62 = string.ascii_letters + string.digits
 _passwords = PasswordHasher()
 
@@ -200,7 +199,7 @@ def create_user(
 ) -> User:
     """Create a user (or reuse one by email) and make them a member of `tenant_id` with `role`."""
     email = email.strip().lower()
-    if not _EMAIL.match(email) or len(email) > 320:
+    if not is_email(email):
         raise InvalidInput(f"{email!r} is not an email address.", param="email")
     try:
         role = Role(role)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from core.audit.service import Actor
 from core.clock import Clock
 from core.db import get_by_id
 from core.errors import Conflict, InvalidInput
-from core.geo import validate_country, validate_locale
+from core.geo import is_email, validate_country, validate_locale
 from core.ids import new_id
 from core.kms import KMS
 from core.payments import events, serialize
@@ -27,7 +26,6 @@ from core.payments.models import CaptureMethod, CheckoutSession, PaymentMethod, 
 DEFAULT_LIFETIME = timedelta(hours=24)
 MIN_LIFETIME = timedelta(minutes=30)
 MAX_LIFETIME = timedelta(days=7)
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 FIELDS = frozenset(
     {
         "amount",
@@ -142,7 +140,7 @@ def create(
     currency = money.validate_currency(data["currency"])
     amount = money.validate_amount(data["amount"], currency)
     email = _optional_str(data, "customer_email", 320)
-    if email is not None and not _EMAIL.match(email):
+    if email is not None and not is_email(email):
         raise InvalidInput("customer_email is not an email address.", param="customer_email")
     locale = data.get("locale")
     capture = data.get("capture", "automatic")

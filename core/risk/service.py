@@ -11,7 +11,6 @@ database rules and adds `velocity_unavailable` (a REVIEW, never a BLOCK of its o
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import ipaddress
 import logging
@@ -23,7 +22,6 @@ from enum import StrEnum
 from typing import Any, Final
 
 import redis
-from babel import Locale
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,6 +29,7 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, system_clock
 from core.db import TenantMismatch
 from core.errors import Conflict, InvalidInput, NotFound
+from core.geo import countries
 from core.ids import new_id
 from core.jobs.queues import RedisClient
 from core.risk.models import DEFAULT_SETTINGS, SETTINGS_ID, BlockKind, RiskBlock, RiskSettings
@@ -46,8 +45,6 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MAX_AMOUNT_SETTING: Final = 10**15
 _MAX_COUNT_SETTING: Final = 1_000_000
 _AMOUNT_SETTINGS: Final = frozenset({"max_amount", "review_amount"})
-#: CLDR's two-letter codes that are groupings or placeholders, not countries.
-_NOT_COUNTRIES: Final = frozenset({"EU", "EZ", "UN", "QO", "ZZ"})
 
 
 class Decision(StrEnum):
@@ -313,7 +310,7 @@ def _validate_setting(name: str, value: Any) -> Any:
         if not isinstance(value, list | tuple) or not all(isinstance(c, str) for c in value):
             raise InvalidInput('blocked_countries must be a list of country codes (e.g. ["KP"]).', param=name)
         codes = sorted({c.strip().upper() for c in value})
-        unknown = [c for c in codes if c not in _countries()]
+        unknown = [c for c in codes if c not in countries()]
         if unknown:
             raise InvalidInput(
                 f"{', '.join(unknown)}: not ISO 3166-1 alpha-2 country codes (e.g. DE, US).", param=name
@@ -325,12 +322,6 @@ def _validate_setting(name: str, value: Any) -> Any:
         unit = "an amount in minor units" if name in _AMOUNT_SETTINGS else "a count"
         raise InvalidInput(f"{name} must be {unit}: a whole number from 0 (rule off) to {limit}.", param=name)
     return value
-
-
-@functools.cache
-def _countries() -> frozenset[str]:
-    codes = (str(code) for code in Locale("en").territories)
-    return frozenset(c for c in codes if len(c) == 2 and c.isalpha() and c not in _NOT_COUNTRIES)
 
 
 # -- block list --------------------------------------------------------------------------------------
@@ -386,7 +377,7 @@ def block_value(kind: BlockKind | str, value: str) -> str:
             raise InvalidInput("A BIN is the card number's first 6 to 8 digits.", param="value")
         return digits
     country = value.upper()
-    if country not in _countries():
+    if country not in countries():
         raise InvalidInput(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE).", param="value")
     return country
 
