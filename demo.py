@@ -134,6 +134,7 @@ SHOP_PAGE = """<!doctype html>
       .on("ready", log("ready"))
       .on("resize", log("resize"))
       .on("failure", log("failure"))
+      .on("cancel", log("cancel"))
       .on("success", function (data) {
         log("success")(data);
         window.location.href = "/thanks?session_id=" + encodeURIComponent(data.session);
@@ -200,8 +201,8 @@ def make_shop(kassa: Flask, *, kassa_base: str, shop_origin: str, secret: str, p
 def demo_checkout(rt: Runtime, tenant: Tenant, *, base_url: str) -> str:
     """A fresh open checkout session for the demo tenant (a shopper's hosted page to try at once)."""
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-        ctx = sessions.SessionContext(
-            tenant_id=tenant.id, livemode=False, base_url=base_url, allowed_methods=["card", "wallet", "bank"]
+        ctx = checkout_settings.session_context(
+            uow.session, tenant_id=tenant.id, livemode=False, base_url=base_url
         )
         cs = sessions.create(
             uow.session,
@@ -254,6 +255,7 @@ def run_demo(rt: Runtime, *, host: str, port: int, shop_port: int = 5001) -> Non
                 f"  Publishable:   {publishable}",
                 f"  Checkout:      {checkout_url}   (test card 4242 4242 4242 4242)",
                 f"  Demo shop:     {shop_origin}/   (a merchant page on another origin, with the widget)",
+                f"  Receipt mail:  {rt.mailer().describe()}   (KASSA_MAIL_URL)",
                 f"  Health:        {base}/healthz",
                 f"  Tenant:        {tenant.name} ({tenant.id})",
                 "",

@@ -488,6 +488,7 @@ def confirm_one(rt: Runtime, tenant_id: str, session_id: str) -> None:
         exp_year=datetime.now(UTC).year + 5,
         cvc="123",
         client_ip=SHOPPER.origin_ip,
+        country="DE",
     )
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         svc = service.Services(

@@ -15,6 +15,7 @@ STEPS = [
     ("/payments/<payment_id>/challenge", "challenge", views.challenge, ["GET", "POST"]),
     ("/payments/<payment_id>/approve", "approve", views.approve, ["GET", "POST"]),
     ("/receipt", "receipt", views.receipt, ["GET"]),
+    ("/receipt/email", "receipt_email", views.receipt_email, ["POST"]),
     ("/cancel", "cancel", views.cancel, ["GET"]),
 ]
 

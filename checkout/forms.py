@@ -7,7 +7,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField, SubmitField
+from wtforms import EmailField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from checkout.csrf import CheckoutCSRF
@@ -82,6 +82,16 @@ class BankForm(CheckoutForm):
         _l("Email"), validators=[Optional(), Length(max=320)], render_kw={"autocomplete": "email"}
     )
     submit = SubmitField(_l("Pay"))
+
+
+class ReceiptEmailForm(CheckoutForm):
+    """The receipt page's "Email me a receipt". The address is checked by core (core.receipts.service)."""
+
+    email = EmailField(
+        _l("Email"),
+        validators=[DataRequired(message=_l("Enter your email address.")), Length(max=320)],
+        render_kw={"autocomplete": "email"},
+    )
 
 
 class AnswerForm(CheckoutForm):

@@ -27,7 +27,6 @@ from core.audit.service import Actor
 from core.errors import InvalidInput, NotFound
 from core.links import service as links
 from core.links.models import PaymentLink
-from core.payments import sessions
 from core.ratelimit import RateLimiter
 from core.web.request import bind_tenant, client_ip, runtime, uow
 from tenants import checkout_settings
@@ -75,12 +74,8 @@ def _open(link: PaymentLink, amount: int | None) -> Response:
     if limiter.hit(client_ip() or "unknown") > limiter.limit:
         abort(429)
     rt = runtime()
-    settings = checkout_settings.view(uow().session, tenant_id=link.tenant_id)
-    ctx = sessions.SessionContext(
-        tenant_id=link.tenant_id,
-        livemode=link.livemode,
-        base_url=rt.settings.base_url,
-        allowed_methods=settings["payment_methods"],
+    ctx = checkout_settings.session_context(
+        uow().session, tenant_id=link.tenant_id, livemode=link.livemode, base_url=rt.settings.base_url
     )
     shopper = Actor(ActorType.SHOPPER, "shopper", origin_ip=client_ip(), request_id=g.get("request_id"))
     cs = links.open_session(

@@ -29,4 +29,14 @@ PAYMENT_ERRORS = (
     _l("Choose one of the payment methods offered."),
     _l("This payment is not waiting for you."),
     _l("Card payments are briefly unavailable. Please try again in a minute; nothing was charged."),
+    _l("Enter your email address for the receipt."),
+    _l("Enter a valid email address, like name@example.com."),
+    _l("Enter the postal code of your billing address."),
+)
+
+#: core/receipts/service.py: request (the receipt page's "Email me a receipt").
+RECEIPT_ERRORS = (
+    _l("Enter a valid email address."),
+    _l("This payment is not complete yet."),
+    _l("Too many receipts were requested for this payment. Try again later."),
 )

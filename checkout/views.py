@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from babel.numbers import format_percent
 from flask import Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -16,15 +17,16 @@ from flask_babel import lazy_gettext as _l
 
 from checkout import embed
 from checkout.branding import branding
-from checkout.forms import AnswerForm, BankForm, CardForm, CheckoutForm, WalletForm
+from checkout.forms import AnswerForm, BankForm, CardForm, CheckoutForm, ReceiptEmailForm, WalletForm
 from core import money
 from core.audit.models import ActorType
 from core.audit.service import Actor
-from core.errors import InvalidInput, NotFound
-from core.locality.service import LocalityRules, rules_for
+from core.errors import InvalidInput, KassaError, NotFound
+from core.locality.service import LocalityRules
 from core.payments import service, sessions
 from core.payments.models import CheckoutSession, Payment, PaymentStatus, SessionStatus
 from core.ratelimit import RateLimiter
+from core.receipts import service as receipts
 from core.web.htmx import is_htmx
 from core.web.request import bind_tenant, client_ip, runtime, uow
 from tenants.lookup import tenant_by_id
@@ -32,7 +34,14 @@ from tenants.resolution import tenant_of_checkout_session
 
 FORMS: dict[str, type[CheckoutForm]] = {"card": CardForm, "wallet": WalletForm, "bank": BankForm}
 #: Which form field shows a service error about this parameter.
-FIELD_OF_PARAM = {"card_number": "number", "exp_month": "expiry", "exp_year": "expiry", "cvc": "cvc"}
+FIELD_OF_PARAM = {
+    "card_number": "number",
+    "exp_month": "expiry",
+    "exp_year": "expiry",
+    "cvc": "cvc",
+    "postal_code": "postal_code",
+    "customer_email": "email",
+}
 DECLINE_TEXT = {
     "card_declined": _l("Your card was declined. Try another card or payment method."),
     "insufficient_funds": _l("Your card has insufficient funds. Try another card or payment method."),
@@ -67,8 +76,12 @@ def load_session(session_id: str) -> CheckoutSession:
     bind_tenant(tenant_id)
     rt = runtime()
     cs = sessions.get(uow().session, session_id=session_id)
-    sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url)
+    sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url, kms=rt.kms)
+    tenant = tenant_by_id(uow().session, cs.tenant_id)
+    g.checkout_tenant = tenant
+    g.checkout_rules = service.rules_of(uow().session, cs, country=tenant.country)
     g.checkout_locale = cs.locale
+    g.checkout_default_locale = g.checkout_rules.default_language
     embed.enter(cs)
     return cs
 
@@ -81,13 +94,8 @@ def _payment_of(cs: CheckoutSession, payment_id: str) -> Payment:
 
 
 def _context(cs: CheckoutSession) -> dict[str, Any]:
-    tenant = tenant_by_id(uow().session, cs.tenant_id)
-    rules = rules_for(
-        country=cs.country or tenant.country,
-        amount=cs.amount,
-        currency=cs.currency,
-        methods=list(cs.payment_methods),
-    )
+    """What every checkout template gets (load_session has read the tenant and its locality rules)."""
+    tenant, rules = g.checkout_tenant, g.checkout_rules
     locale = str(get_locale() or "en")
     return {
         "cs": cs,
@@ -96,6 +104,36 @@ def _context(cs: CheckoutSession) -> dict[str, Any]:
         "rules": rules,
         "embedded": bool(g.get("embedded")),
     }
+
+
+def _charges(cs: CheckoutSession, rules: LocalityRules, method: str) -> dict[str, Any]:
+    """The surcharge line and the total the Pay button shows for `method` (none: the plain amount)."""
+    locale = str(get_locale() or "en")
+    surcharge = rules.surcharge_on(cs.amount, method)
+    total = cs.amount + surcharge
+    return {
+        "surcharge_text": money.format_amount(surcharge, cs.currency, locale) if surcharge else None,
+        "surcharge_percent": format_percent(
+            rules.surcharge_bps / 10_000, locale=locale, decimal_quantization=False
+        ),
+        "total_text": money.format_amount(total, cs.currency, locale),
+    }
+
+
+def _unavailable(cs: CheckoutSession, problem: str) -> Response:
+    """The page for a checkout the locality rules don't let this shopper pay, in the shopper's words."""
+    rules: LocalityRules = g.checkout_rules
+    locale = str(get_locale() or "en")
+    if problem == "amount_too_small":
+        limit = money.format_amount(rules.min_amount or 0, cs.currency, locale)
+        reason = _("This shop accepts payments of at least %(amount)s here.", amount=limit)
+    elif problem == "amount_too_large":
+        limit = money.format_amount(rules.max_amount or 0, cs.currency, locale)
+        reason = _("This shop accepts payments of at most %(amount)s here.", amount=limit)
+    else:
+        reason = _("None of this shop's payment methods is available in your country.")
+    page = render_template("checkout/unavailable.html", reason=reason, **_context(cs))
+    return Response(page, status=422)
 
 
 def _success_url(cs: CheckoutSession) -> str:
@@ -127,10 +165,15 @@ def pay(session_id: str) -> Response | str:
             return redirect(url_for("checkout.status", session_id=cs.id, payment_id=current.id))
     ctx = _context(cs)
     rules: LocalityRules = ctx["rules"]
+    problem = rules.problem(cs.amount)
+    if problem is not None:
+        return _unavailable(cs, problem)
     method = request.args.get("method") if request.method == "GET" else request.form.get("method")
     if method not in rules.methods:
         method = rules.methods[0]
     form = FORMS[method](session_id=cs.id)
+    if "email" in rules.required_fields:
+        form.email.flags.required = True  # rendered as `required`; the payment service enforces it
     if request.method == "POST" and form.validate_on_submit():
         outcome = _confirm(cs, form, method, rules)
         if isinstance(outcome, Payment):
@@ -144,7 +187,9 @@ def pay(session_id: str) -> Response | str:
                 DECLINE_TEXT.get(failed.failure_code or "", _l("The payment was declined. Try again."))
             )
             embed.notify("failure", code=failed.failure_code, message=failure)
-    return render_template("checkout/pay.html", form=form, method=method, failure=failure, **ctx)
+    return render_template(
+        "checkout/pay.html", form=form, method=method, failure=failure, **_charges(cs, rules, method), **ctx
+    )
 
 
 def _confirm(cs: CheckoutSession, form: CheckoutForm, method: str, rules: LocalityRules) -> Payment | None:
@@ -154,13 +199,11 @@ def _confirm(cs: CheckoutSession, form: CheckoutForm, method: str, rules: Locali
     if limiter.hit(cs.id) > limiter.limit or ip_limiter.hit(ip) > ip_limiter.limit:
         form.form_errors.append(_("Too many payment attempts. Wait a while or contact the shop."))
         return None
-    if isinstance(form, CardForm) and "postal_code" in rules.required_fields and not form.postal_code.data:
-        form.postal_code.errors = [_("Enter the postal code of your billing address.")]
-        return None
     data: dict[str, Any] = {
         "method": method,
         "client_ip": client_ip(),
         "customer_email": (getattr(form, "email", None) and form.email.data) or None,
+        "country": rules.country,
     }
     if isinstance(form, CardForm):
         month, year = form.expiry_parts()
@@ -170,6 +213,7 @@ def _confirm(cs: CheckoutSession, form: CheckoutForm, method: str, rules: Locali
             "exp_year": year,
             "cvc": (form.cvc.data or "").strip(),
             "cardholder_name": form.name.data,
+            "postal_code": form.postal_code.data,
         }
     try:
         return service.confirm(
@@ -258,13 +302,66 @@ def receipt(session_id: str) -> Response | str:
     cs = load_session(session_id)
     if cs.status is not SessionStatus.COMPLETE or cs.payment_id is None:
         return redirect(url_for("checkout.pay", session_id=cs.id))
-    payment = service.get(uow().session, payment_id=cs.payment_id)
-    embed.notify("success", session=cs.id, payment=payment.id)
-    return render_template("checkout/receipt.html", payment=payment, **_context(cs))
+    if not request.args.get("emailed"):
+        # Back from the email form it is the same payment: the merchant's page heard `success` already.
+        embed.notify("success", session=cs.id, payment=cs.payment_id)
+    return _receipt_page(cs, cs.payment_id, ReceiptEmailForm(session_id=cs.id))
 
 
-def cancel(session_id: str) -> Response:
+def receipt_email(session_id: str) -> Response | str:
+    """The receipt page's "Email me a receipt": queue one to the address given, then back to the page."""
     cs = load_session(session_id)
+    if cs.status is not SessionStatus.COMPLETE or cs.payment_id is None:
+        return redirect(url_for("checkout.pay", session_id=cs.id))
+    form = ReceiptEmailForm(session_id=cs.id)
+    if form.validate_on_submit():
+        rt = runtime()
+        try:
+            queued = receipts.request(
+                uow().session,
+                cs=cs,
+                email=form.email.data or "",
+                locale=str(get_locale() or "en"),
+                limiter=receipts.request_limiter(rt.redis),
+                actor=_shopper(),
+                clock=rt.clock,
+                kms=rt.kms,
+                jobs=rt.sink(uow()),
+            )
+        except InvalidInput as exc:
+            form.email.errors = [_(exc.message)]
+        except KassaError as exc:
+            form.form_errors.append(_(exc.message))
+        else:
+            return redirect(url_for("checkout.receipt", session_id=cs.id, emailed=queued.id), code=303)
+    return _receipt_page(cs, cs.payment_id, form)
+
+
+def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) -> str:
+    payment = service.get(uow().session, payment_id=payment_id)
+    emailed = receipts.of_payment(uow().session, payment_id=payment.id)
+    locale = str(get_locale() or "en")
+    return render_template(
+        "checkout/receipt.html",
+        payment=payment,
+        receipts=emailed,
+        form=form,
+        # What was charged: the session's amount plus any card surcharge.
+        paid_text=money.format_amount(payment.amount, payment.currency, locale),
+        surcharge_text=money.format_amount(payment.surcharge, payment.currency, locale)
+        if payment.surcharge
+        else None,
+        **_context(cs),
+    )
+
+
+def cancel(session_id: str) -> Response | str:
+    """Back to the shop. In the widget's iframe the merchant's page is told (a `cancel` message) instead
+    of the iframe loading the shop's cancel page inside itself; the session stays open either way."""
+    cs = load_session(session_id)
+    if embed.is_embedded():
+        embed.notify("cancel", session=cs.id)
+        return render_template("checkout/canceled.html", **_context(cs))
     if cs.cancel_url:
         return redirect(cs.cancel_url)
     return redirect(url_for("checkout.pay", session_id=cs.id))

@@ -21,6 +21,10 @@ DEFAULT_DATABASE_URL = "sqlite:///instance/kassa.sqlite3"
 #: `fakeredis://` selects the in-process Redis stand-in: one shared server per process.
 FAKE_REDIS_URL = "fakeredis://"
 APP_ROLE = "kassa_app"
+#: Development mail: each message becomes an .eml file in instance/mail (core/mail); refused in production.
+DEV_MAIL_URL = "file:instance/mail"
+DEV_MAIL_FROM = "Kassa <receipts@localhost>"
+MAIL_SCHEMES = ("smtp", "smtps", "file")
 ALL_SURFACES: tuple[str, ...] = ("checkout", "portal", "api")
 
 
@@ -47,6 +51,11 @@ class Settings:
     log_level: str = "INFO"
     #: How many reverse proxies in front of Kassa set X-Forwarded-For/-Proto (0: trust none).
     trusted_proxies: int = 0
+    #: Where emailed receipts go: smtp://user:pass@host:port (STARTTLS when offered), smtps:// (TLS from the
+    #: first byte) or file:<directory> (one .eml file per message, the development default).
+    mail_url: str = DEV_MAIL_URL
+    #: The From header of emailed receipts.
+    mail_from: str = DEV_MAIL_FROM
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -69,6 +78,8 @@ class Settings:
             environment=env.get("KASSA_ENV", "development"),
             log_level=env.get("KASSA_LOG_LEVEL", "INFO"),
             trusted_proxies=_int(env, "KASSA_TRUSTED_PROXIES", 0),
+            mail_url=env.get("KASSA_MAIL_URL") or DEV_MAIL_URL,
+            mail_from=env.get("KASSA_MAIL_FROM") or DEV_MAIL_FROM,
         )
         settings.validate()
         return settings
@@ -94,6 +105,10 @@ class Settings:
     @property
     def uses_fake_redis(self) -> bool:
         return self.redis_url.startswith("fakeredis")
+
+    @property
+    def mail_scheme(self) -> str:
+        return self.mail_url.partition(":")[0].lower()
 
     @property
     def app_database_url(self) -> str:
@@ -149,6 +164,11 @@ class Settings:
                     "KASSA_PREVIOUS_MASTER_KEYS must be comma-separated base64 keys of 32 bytes each; "
                     f"entry {position} is not."
                 )
+        if self.mail_scheme not in MAIL_SCHEMES:
+            # The scheme only: the URL may carry the SMTP password, and this message ends up in logs.
+            raise ConfigurationError(
+                f"KASSA_MAIL_URL must start with smtp://, smtps:// or file:; got {self.mail_scheme}:."
+            )
         if self.is_production:
             self.check_production()
 
@@ -164,6 +184,10 @@ class Settings:
             problems.append("REDIS_URL is the in-process stand-in; production needs a Redis server")
         if not self.base_url.startswith("https://"):
             problems.append("KASSA_BASE_URL must be an https:// URL")
+        if self.mail_scheme not in ("smtp", "smtps"):
+            problems.append("KASSA_MAIL_URL must name an SMTP server (smtp:// or smtps://) to email receipts")
+        if self.mail_from == DEV_MAIL_FROM:
+            problems.append("KASSA_MAIL_FROM is the development default")
         if problems:
             raise ConfigurationError(
                 "Refusing to start in production: " + "; ".join(problems) + ". Set them in the environment."

@@ -36,6 +36,8 @@ PREFIXES: Final = frozenset(
         "blk",  # risk block-list entries
         "jrn",
         "ent",  # ledger journals and entries
+        "rcpt",  # emailed receipts
+        "lrule",  # locality rules
     }
 )
 

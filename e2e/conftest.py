@@ -68,13 +68,22 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, live_server: str, clean: Runtime) -> Iterator[Page]:
+def page(
+    browser: Browser, live_server: str, clean: Runtime, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     context = browser.new_context(base_url=live_server)
     errors: list[str] = []
+    # Chromium logs any 4xx page as a console error; a test of such a page says so with a marker.
+    expected = (
+        "the server responded with a status of 4"
+        if request.node.get_closest_marker("error_status_expected")
+        else None
+    )
     tab = context.new_page()
     # A CSP violation or script error on any page fails the test that caused it.
     tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     yield tab
     context.close()
+    errors = [error for error in errors if not (expected and expected in error)]
     assert not errors, f"browser console errors: {errors}"

@@ -62,8 +62,8 @@ def audited(browser: Browser, live_server: str, clean: Runtime) -> Iterator[Page
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     yield tab
     context.close()
-    # The expired page answers 410 on purpose; Chromium logs any error status of a page.
-    errors = [e for e in errors if "status of 410" not in e]
+    # The expired page answers 410 and the unavailable page 422 on purpose; Chromium logs any error status.
+    errors = [e for e in errors if "status of 410" not in e and "status of 422" not in e]
     assert not errors, f"browser console errors: {errors}"
 
 
@@ -176,6 +176,32 @@ def test_the_expired_page_is_accessible(
     assert response is not None and response.status == 410
     expect(audited.get_by_role("heading", name="This payment link has expired")).to_be_visible()
     assert_accessible(audited, axe_source, "the expired page")
+
+
+def test_the_locality_pages_are_accessible(
+    audited: Page, client: FlaskClient, make: Factories, axe_source: str
+) -> None:
+    tenant = make.tenants(country="US", currency="USD")
+    headers = auth(tenant.keys.secret_key)
+    rule = {"country": "US", "surcharge_bps": 250, "amount_limits": [{"currency": "USD", "max": 100_000}]}
+    created = client.post("/api/v1/locality_rules", json=rule, headers=headers)
+    assert created.status_code == 201
+    open_checkout(audited, client, tenant, currency="USD")
+    expect(audited.get_by_text("Card surcharge (2.5%)")).to_be_visible()
+    assert_accessible(audited, axe_source, "the card tab with a surcharge and a postal code")
+
+    cs = create_session(client, tenant, currency="USD", cancel_url="https://shop.example/cart")
+    lowered = {"amount_limits": [{"currency": "USD", "max": 1000}]}
+    assert (
+        client.patch(
+            f"/api/v1/locality_rules/{created.json['id']}", json=lowered, headers=headers
+        ).status_code
+        == 200
+    )
+    response = audited.goto(f"/pay/{cs['id']}")
+    assert response is not None and response.status == 422
+    expect(audited.get_by_role("heading", name="This payment can't be made here")).to_be_visible()
+    assert_accessible(audited, axe_source, "the unavailable page")
 
 
 # --- the keyboard alone -----------------------------------------------------------------------------------

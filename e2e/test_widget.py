@@ -41,7 +41,7 @@ MERCHANT_PAGE = """<!doctype html>
     window.frameLoaded = false;
     var params = new URLSearchParams(window.location.search);
     window.handle = Kassa(params.get("key")).mount("#checkout", {{ session: params.get("session") }});
-    ["ready", "resize", "success", "failure"].forEach(function (name) {{
+    ["ready", "resize", "success", "failure", "cancel"].forEach(function (name) {{
       window.handle.on(name, function (data) {{ window.events.push({{ type: name, data: data }}); }});
     }});
     window.handle.iframe.addEventListener("load", function () {{ window.frameLoaded = true; }});
@@ -122,6 +122,26 @@ def test_the_widget_pays_on_another_origin_and_tells_the_page(
 
     page.evaluate("window.handle.destroy()")
     assert page.evaluate("document.querySelectorAll('#checkout iframe').length") == 0
+
+
+def test_cancel_in_the_widget_tells_the_page_and_keeps_the_iframe_on_kassa(
+    page: Page, client: FlaskClient, make: Factories, merchant: str
+) -> None:
+    tenant = make.tenants(name="Mug Makers")
+    allow(client, tenant, [merchant])
+    cs = create_session(client, tenant, cancel_url=f"{merchant}/cart")
+    page.goto(f"{merchant}/?session={cs['id']}&key={tenant.keys.publishable_key}")
+    frame = page.frame_locator("#checkout iframe")
+    frame.get_by_role("link", name="Cancel and return to Mug Makers").click()
+    page.wait_for_function("window.events.some(e => e.type === 'cancel')", timeout=10_000)
+    expect(frame.get_by_role("heading", name="Payment canceled")).to_be_visible()
+    cancel = next(event["data"] for event in events(page) if event["type"] == "cancel")
+    assert cancel == {"session": cs["id"]}
+    assert page.url.startswith(f"{merchant}/?session=")  # the shop's page decides what comes next
+    frame.get_by_role("link", name="Back to payment").click()
+    expect(frame.get_by_label("Card number")).to_be_visible()
+    still = client.get(f"/api/v1/checkout/sessions/{cs['id']}", headers=auth(tenant.keys.secret_key))
+    assert still.json["status"] == "open"
 
 
 @pytest.mark.parametrize("allowlist", [["https://shop.example"], []], ids=["other-origin", "empty"])

@@ -14,6 +14,7 @@ from core.audit.service import Actor
 from core.clock import Clock
 from core.errors import InvalidInput
 from core.kms import KMS
+from core.payments.sessions import SessionContext
 from tenants.lookup import tenant_by_id
 
 METHODS = ("card", "wallet", "bank")
@@ -31,6 +32,19 @@ def view(session: Session, *, tenant_id: str) -> dict[str, Any]:
         "allowed_origins": list(stored.get("allowed_origins", [])),
         "payment_methods": list(stored.get("payment_methods", METHODS)),
     }
+
+
+def session_context(session: Session, *, tenant_id: str, livemode: bool, base_url: str) -> SessionContext:
+    """What creating a checkout session needs to know of its tenant: methods offered and country."""
+    tenant = tenant_by_id(session, tenant_id)
+    stored = tenant.checkout_settings or {}
+    return SessionContext(
+        tenant_id=tenant_id,
+        livemode=livemode,
+        base_url=base_url,
+        allowed_methods=list(stored.get("payment_methods", METHODS)),
+        country=tenant.country,
+    )
 
 
 def normalize_origin(value: object) -> str:

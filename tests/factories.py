@@ -76,6 +76,7 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
     from core.jobs.queues import QUEUE_NAMES
     from core.ledger import service as ledger
     from core.links import service as links
+    from core.locality import service as locality
     from core.payments import service, sessions
     from core.risk import service as risk
     from tests.payments_helpers import SHOPPER
@@ -103,7 +104,14 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             tenant_id=tenant.id,
             session_id=cs.id,
             data=service.PaymentInput(
-                method="card", card_number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"
+                method="card",
+                card_number="4242424242424242",
+                exp_month=12,
+                exp_year=2035,
+                cvc="123",
+                postal_code="10115",
+                country=tenant.tenant.country,
+                customer_email="shopper@example.com",  # a receipts row, once the worker has run
             ),
             actor=SHOPPER,
             svc=svc,
@@ -123,6 +131,14 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             livemode=False,
             data={"amount": 900, "currency": "EUR"},
             base_url=rt.settings.base_url,
+            actor=SHOPPER,
+            clock=rt.clock,
+            kms=rt.kms,
+        )
+        locality.create(
+            uow.session,
+            tenant_id=tenant.id,
+            data={"country": "*", "amount_limits": [{"currency": "EUR", "max": 1_000_000}]},
             actor=SHOPPER,
             clock=rt.clock,
             kms=rt.kms,

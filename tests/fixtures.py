@@ -74,6 +74,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         base_url="http://127.0.0.1",
         environment="test",
         log_level="WARNING",
+        # Receipts from payments tests land here; the mail tests point this at their own SMTP server.
+        mail_url=f"file:{tmp_path_factory.mktemp('mail')}",
     )
 
 
@@ -122,7 +124,14 @@ def clean(rt: Runtime) -> Runtime:
 
 
 class CheckedClient(FlaskClient):
-    """A test client that fails the test when any response lacks the security headers."""
+    """A test client that fails the test when any response lacks the security headers.
+
+    Like a browser, it says which language it reads (English): a test of the language fallback sends an
+    empty Accept-Language."""
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
 
     def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         response = super().open(*args, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -40,6 +41,8 @@ def confirm(rt: Runtime, tenant: MadeTenant, session_id: str, **fields: Any) -> 
         cvc=fields.pop("cvc", "123"),
         client_ip=fields.pop("client_ip", "203.0.113.7"),
         customer_email=fields.pop("customer_email", None),
+        postal_code=fields.pop("postal_code", None),
+        country=fields.pop("country", tenant.tenant.country),
     )
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
         svc = service.Services(
@@ -83,3 +86,20 @@ def work_until_settled(rt: Runtime, tenant: MadeTenant, payment_id: str, timeout
         if str(payment.status) != "pending" or time.monotonic() > deadline:
             return payment
         time.sleep(0.2)
+
+
+CARD_FORM = {
+    "method": "card",
+    "number": "4242 4242 4242 4242",
+    "expiry": "12 / 34",
+    "cvc": "123",
+    "name": "Ada",
+}
+
+
+def submit_pay_form(client: FlaskClient, session_id: str, **fields: str) -> Any:
+    """GET the hosted page, then POST its form (with its CSRF token) like a browser without JavaScript."""
+    page = client.get(f"/pay/{session_id}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert token is not None, page
+    return client.post(f"/pay/{session_id}", data={"csrf_token": token.group(1), **CARD_FORM, **fields})

@@ -22,6 +22,8 @@ from core.db import Database, UnitOfWork
 from core.jobs import outbox
 from core.jobs.queues import RedisClient, connect_redis, get_queue
 from core.kms import LocalKMS
+from core.mail import Mailer
+from core.mail import from_url as mailer_from_url
 from core.processors.base import Processor, get_processor
 from core.processors.sandbox import SandboxConfig
 
@@ -68,6 +70,11 @@ class Runtime:
     def processor(self, livemode: bool) -> Processor:
         """The processor for a payment: the sandbox for test mode; live mode needs a live processor."""
         return get_processor(livemode=livemode, redis=self.redis, config=self.sandbox)
+
+    def mailer(self) -> Mailer:
+        """The mailer KASSA_MAIL_URL names (built per call, like `processor`, so a test that points the
+        settings at its own SMTP server is heard by the worker at once)."""
+        return mailer_from_url(self.settings.mail_url)
 
     def relay(self) -> int:
         return outbox.relay(self.db, self.redis, clock=self.clock)

@@ -66,10 +66,15 @@ class Scheduled:
 _PRUNE = spec_for(maintenance.prune_outbox).name
 _VERIFY_CHAIN = spec_for(maintenance.verify_audit_chain).name
 _SWEEP = spec_for("core.payments.jobs.sweep_payments").name
+_RECEIPT_SWEEP = spec_for("core.receipts.jobs.sweep_receipts").name
 
 
 def _enqueue_sweep(rt: Runtime) -> object:
     return rt.queue(DEFAULT).enqueue_call(func=_SWEEP, kwargs={})
+
+
+def _enqueue_receipt_sweep(rt: Runtime) -> object:
+    return rt.queue(DEFAULT).enqueue_call(func=_RECEIPT_SWEEP, kwargs={})
 
 
 def _enqueue_prune(rt: Runtime) -> object:
@@ -95,6 +100,7 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("prune delivered outbox rows", 3600.0, _enqueue_prune),
     Scheduled("verify audit chains", 86400.0, _enqueue_chain_checks),
     Scheduled("re-queue stuck payments, expire sessions", 15.0, _enqueue_sweep),
+    Scheduled("re-queue stuck receipts", 60.0, _enqueue_receipt_sweep),
 )
 
 

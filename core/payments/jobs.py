@@ -77,7 +77,9 @@ def sweep_payments() -> int:
                 )
             ).all()
             for cs in overdue:
-                sessions.refresh_expiry(uow.session, cs, clock=rt.clock, base_url=rt.settings.base_url)
+                sessions.refresh_expiry(
+                    uow.session, cs, clock=rt.clock, base_url=rt.settings.base_url, kms=rt.kms
+                )
             idempotency.prune(uow.session, clock=rt.clock)
     if requeued:
         log.warning("re-queued %d stuck payment(s)", requeued)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -113,6 +114,8 @@ class Payment(TenantScoped, Base):
     #: Captured so far (0 until the processor captures; may be less than amount for a partial capture).
     amount_captured: Mapped[int] = mapped_column(Money, default=0)
     amount_refunded: Mapped[int] = mapped_column(Money, default=0)
+    #: The card surcharge included in `amount` (locality rules; 0 where none applies or the law forbids it).
+    surcharge: Mapped[int] = mapped_column(Money, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod, 10))
     capture_method: Mapped[CaptureMethod] = mapped_column(str_enum(CaptureMethod, 10))
@@ -135,6 +138,8 @@ class Payment(TenantScoped, Base):
     risk_reasons: Mapped[list[str] | None] = mapped_column(JSON_TYPE)
     #: The step the shopper must take (3DS challenge, wallet or bank approval) while requires_action.
     action_type: Mapped[ActionType | None] = mapped_column(str_enum(ActionType, 20))
+    #: Locality rules asked the issuer to challenge the shopper (3DS) whatever the card.
+    three_ds_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: The shopper's answer to that step ("passed"/"failed", "approved"/"declined"), for the next attempt.
     action_result: Mapped[str | None] = mapped_column(String(10))
     processor: Mapped[str | None] = mapped_column(String(20))

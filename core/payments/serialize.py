@@ -53,6 +53,7 @@ def payment(p: Payment) -> dict[str, Any]:
         "amount": p.amount,
         "amount_captured": p.amount_captured,
         "amount_refunded": p.amount_refunded,
+        "surcharge": p.surcharge,
         "currency": p.currency,
         "method": str(p.method),
         "card": card,

@@ -23,11 +23,13 @@ from core.audit.service import Actor
 from core.clock import Clock
 from core.db import get_by_id
 from core.errors import InvalidInput, KassaError
+from core.geo import is_email
 from core.ids import new_id
 from core.jobs.queues import RedisClient
 from core.jobs.sink import JobSink
 from core.kms import KMS
 from core.ledger import service as ledger
+from core.locality import service as locality
 from core.payments import events, serialize, sessions
 from core.payments.models import (
     ActionType,
@@ -48,6 +50,7 @@ from core.processors.base import (
     ProcessorStatus,
     ProcessorUnavailable,
 )
+from core.receipts import service as receipts
 from core.risk import service as risk
 from core.vault import service as vault
 
@@ -90,7 +93,12 @@ class PaymentInput:
     cvc: str | None = None
     cardholder_name: str | None = None
     customer_email: str | None = None
+    #: Billing postal code, where the locality rules ask for it (card AVS).
+    postal_code: str | None = None
     client_ip: str | None = None
+    #: The shopper's country as the checkout resolved it (the session's, else the tenant's): the
+    #: locality rules of this country decide methods, limits, required fields, surcharge and 3DS.
+    country: str | None = None
 
     def __repr__(self) -> str:
         return f"PaymentInput(method={self.method!r}, card=<redacted>, client_ip={self.client_ip!r})"
@@ -158,7 +166,7 @@ def confirm(
     Bad input raises InvalidInput and creates nothing.
     """
     cs = sessions.get(session, session_id=session_id, lock=True)
-    sessions.refresh_expiry(session, cs, clock=svc.clock, base_url=svc.base_url)
+    sessions.refresh_expiry(session, cs, clock=svc.clock, base_url=svc.base_url, kms=svc.kms)
     if cs.status is SessionStatus.EXPIRED:
         raise SessionNotOpen("This checkout session has expired. Ask the shop for a new payment link.")
     if cs.status is SessionStatus.COMPLETE:
@@ -167,17 +175,25 @@ def confirm(
         current = get(session, payment_id=cs.payment_id)
         if current.status in IN_FLIGHT:
             return current
-    if data.method not in cs.payment_methods:
+    rules = rules_of(session, cs, country=data.country)
+    if data.method not in rules.methods:
         raise InvalidInput("Choose one of the payment methods offered.", param="method")
+    problem = rules.refusal(cs.amount)
+    if problem is not None:
+        raise SessionNotOpen(problem)
     method = PaymentMethod(data.method)
     email = (data.customer_email or cs.customer_email or "").strip().lower() or None
+    _check_required(rules, method, email=email, postal_code=data.postal_code)
+    surcharge = rules.surcharge_on(cs.amount, str(method))
     now = svc.clock.now()
     payment = Payment(
         tenant_id=tenant_id,
         id=new_id("pay"),
         checkout_session_id=cs.id,
         status=PaymentStatus.INITIATED,
-        amount=cs.amount,
+        amount=cs.amount + surcharge,
+        surcharge=surcharge,
+        three_ds_required=rules.three_ds_required and method is PaymentMethod.CARD,
         amount_captured=0,
         amount_refunded=0,
         currency=cs.currency,
@@ -225,6 +241,32 @@ def confirm(
         PROCESS_JOB, tenant_id=tenant_id, kwargs={"tenant_id": tenant_id, "payment_id": payment.id}
     )
     return payment
+
+
+def rules_of(session: Session, cs: CheckoutSession, *, country: str | None) -> locality.LocalityRules:
+    """The locality rules for this session's shopper: `country` as the caller resolved it, else the
+    session's own (one of the two is required: the rules are enforced here, not only shown on the page)."""
+    resolved = cs.country or country
+    if resolved is None:
+        raise ValueError("the shopper's country is unknown: pass the tenant's country")
+    return locality.rules_for(
+        session, country=resolved, amount=cs.amount, currency=cs.currency, methods=list(cs.payment_methods)
+    )
+
+
+def _check_required(
+    rules: locality.LocalityRules, method: PaymentMethod, *, email: str | None, postal_code: str | None
+) -> None:
+    if "email" in rules.required_fields and not email:
+        raise InvalidInput("Enter your email address for the receipt.", param="customer_email")
+    if email is not None and not is_email(email):
+        raise InvalidInput("Enter a valid email address, like name@example.com.", param="customer_email")
+    if (
+        method is PaymentMethod.CARD
+        and "postal_code" in rules.required_fields
+        and not (postal_code or "").strip()
+    ):
+        raise InvalidInput("Enter the postal code of your billing address.", param="postal_code")
 
 
 def complete_action(
@@ -304,6 +346,7 @@ def process(
         card=card,
         cvc=cvc,
         three_ds=payment.action_result if payment.action_type is ActionType.THREE_DS else None,
+        three_ds_required=payment.three_ds_required,
         approval=payment.action_result
         if payment.action_type in (ActionType.WALLET_APPROVAL, ActionType.BANK_APPROVAL)
         else None,
@@ -477,6 +520,9 @@ def _complete_session(session: Session, payment: Payment, *, svc: Services) -> N
         clock=svc.clock,
         kms=svc.kms,
         details={"payment": payment.id},
+    )
+    receipts.queue_for_completed_checkout(
+        session, cs=cs, payment=payment, clock=svc.clock, kms=svc.kms, jobs=svc.jobs
     )
 
 

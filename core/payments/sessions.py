@@ -20,6 +20,7 @@ from core.errors import Conflict, InvalidInput
 from core.geo import is_email, validate_country, validate_locale
 from core.ids import new_id
 from core.kms import KMS
+from core.locality import service as locality
 from core.payments import events, serialize
 from core.payments.models import CaptureMethod, CheckoutSession, PaymentMethod, SessionStatus
 
@@ -54,6 +55,8 @@ class SessionContext:
     base_url: str
     #: Methods the tenant offers (its checkout settings); a session may narrow them.
     allowed_methods: Sequence[str]
+    #: The tenant's country: the shopper's when the session names none (locality rules).
+    country: str | None = None
 
 
 def _optional_str(data: dict[str, Any], key: str, limit: int) -> str | None:
@@ -169,6 +172,7 @@ def create(
         livemode=ctx.livemode,
         payment_id=None,
     )
+    _check_locality(session, cs, country=cs.country or ctx.country)
     session.add(cs)
     session.flush()
     data_out = serialize.checkout_session(cs, base_url=ctx.base_url)
@@ -196,13 +200,29 @@ def create(
     return cs
 
 
+def _check_locality(session: Session, cs: CheckoutSession, *, country: str | None) -> None:
+    """Refuse, at once, a session its shopper could not pay under the tenant's locality rules."""
+    if country is None:
+        return
+    rules = locality.rules_for(
+        session, country=country, amount=cs.amount, currency=cs.currency, methods=list(cs.payment_methods)
+    )
+    problem = rules.problem(cs.amount)
+    if problem is not None:
+        param = "payment_methods" if problem == "no_method" else "amount"
+        raise InvalidInput(rules.refusal(cs.amount) or problem, param=param)
+
+
 def get(session: Session, *, session_id: str, lock: bool = False) -> CheckoutSession:
     """A session of the current tenant; another tenant's id is simply not found."""
     return get_by_id(session, CheckoutSession, session_id, prefix="cs", what="checkout session", lock=lock)
 
 
-def refresh_expiry(session: Session, cs: CheckoutSession, *, clock: Clock, base_url: str) -> CheckoutSession:
-    """Mark an open session past its expiry as expired (lazily, and by the sweeper)."""
+def refresh_expiry(
+    session: Session, cs: CheckoutSession, *, clock: Clock, base_url: str, kms: KMS
+) -> CheckoutSession:
+    """Mark an open session past its expiry as expired (lazily, and by the sweeper), with its event and
+    an audit row by the system actor "expiry"."""
     if cs.status is SessionStatus.OPEN and cs.expires_at <= clock.now() and cs.payment_id is None:
         cs.status = SessionStatus.EXPIRED
         events.emit(
@@ -214,6 +234,17 @@ def refresh_expiry(session: Session, cs: CheckoutSession, *, clock: Clock, base_
             data=serialize.checkout_session(cs, base_url=base_url),
             livemode=cs.livemode,
             clock=clock,
+        )
+        audit.record(
+            session,
+            tenant_id=cs.tenant_id,
+            actor=Actor.system("expiry"),
+            action=actions.CHECKOUT_SESSION_EXPIRED,
+            subject_type="checkout_session",
+            subject_id=cs.id,
+            clock=clock,
+            kms=kms,
+            details={"expires_at": cs.expires_at.isoformat()},
         )
     return cs
 

@@ -118,8 +118,10 @@ def card_brand(pan: str) -> str:
 class AuthorizationRequest:
     """One authorization. `method` is "card", "wallet" or "bank"; `card`/`cvc` only for cards.
 
-    `three_ds` ("passed"/"failed") and `approval` ("approved"/"declined") carry the shopper's answer to a
-    REQUIRES_ACTION / PENDING_APPROVAL result; repeat the call with the same idempotency key.
+    `three_ds_required` asks for a 3-D Secure challenge even where the issuer would let the card through
+    frictionless. `three_ds` ("passed"/"failed") and `approval` ("approved"/"declined") carry the
+    shopper's answer to a REQUIRES_ACTION / PENDING_APPROVAL result; repeat the call with the same
+    idempotency key.
     """
 
     idempotency_key: str
@@ -131,6 +133,8 @@ class AuthorizationRequest:
     card: CardLike | None = None
     cvc: str | None = None
     three_ds: str | None = None
+    #: Ask the issuer to challenge the shopper whatever the card (locality rules), not only when it wants to.
+    three_ds_required: bool = False
     approval: str | None = None
     bank: str | None = None
 

@@ -224,6 +224,7 @@ class SandboxProcessor:
             "card": request.card_summary(),
             "cvc_provided": bool(request.cvc),
             "three_ds": request.three_ds,
+            "three_ds_required": request.three_ds_required,
             "approval": request.approval,
             "bank": request.bank,
         }
@@ -521,7 +522,7 @@ class SandboxProcessor:
         year = request.card.exp_year + 2000 if request.card.exp_year < 100 else request.card.exp_year
         if (year, request.card.exp_month) < (now.year, now.month):
             return _EXPIRED
-        if number == TestCards.THREE_DS:
+        if number == TestCards.THREE_DS or request.three_ds_required:
             if request.three_ds is None:
                 return ProcessorStatus.REQUIRES_ACTION
             if request.three_ds != "passed":

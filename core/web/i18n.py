@@ -1,4 +1,5 @@
-"""Locale choice for translated surfaces: the checkout session's locale, then Accept-Language."""
+"""Locale choice for translated surfaces: the checkout session's locale, then Accept-Language, then the
+default language of the shopper's country (locality rules), then English."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ def select_locale() -> str:
     chosen = g.get("checkout_locale")
     if chosen in CHECKOUT_LOCALES:
         return str(chosen)
-    return request.accept_languages.best_match(CHECKOUT_LOCALES) or "en"
+    fallback = g.get("checkout_default_locale")
+    return request.accept_languages.best_match(CHECKOUT_LOCALES) or (
+        str(fallback) if fallback in CHECKOUT_LOCALES else "en"
+    )
 
 
 def init_app(app: Flask) -> None:

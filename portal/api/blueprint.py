@@ -8,7 +8,7 @@ from portal.api import views
 from portal.api.auth import authenticate
 from portal.api.pagination import QUERY as PAGE
 from portal.api.routing import Route, register
-from portal.api.schemas import ID_PARAM, list_of
+from portal.api.schemas import CURRENCY, ID_PARAM, list_of
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -188,6 +188,60 @@ ROUTES: list[Route] = [
         "Activate, deactivate or describe a payment link",
         body="PaymentLinkUpdate",
         response="PaymentLink",
+    ),
+    Route(
+        "GET",
+        "/locality_rules",
+        "listLocalityRules",
+        views.list_locality_rules,
+        "List the tenant's locality rules",
+        response=list_of("LocalityRule"),
+        query=PAGE,
+    ),
+    Route(
+        "POST",
+        "/locality_rules",
+        "createLocalityRule",
+        views.create_locality_rule,
+        'Create the rule for a country (or "*" for all)',
+        body="LocalityRuleCreate",
+        response="LocalityRule",
+        status=201,
+    ),
+    Route(
+        "GET",
+        "/checkout/locality_rules",
+        "getLocalityRulesInForce",
+        views.locality_rules_in_force,
+        "The rules a checkout applies for a country and currency (built-in defaults and the tenant's rules)",
+        response="LocalityRulesInForce",
+        query={"country": {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "currency": CURRENCY},
+        required_query=("country", "currency"),
+    ),
+    Route(
+        "GET",
+        "/locality_rules/{id}",
+        "getLocalityRule",
+        views.get_locality_rule,
+        "Retrieve a locality rule",
+        response="LocalityRule",
+    ),
+    Route(
+        "PATCH",
+        "/locality_rules/{id}",
+        "updateLocalityRule",
+        views.update_locality_rule,
+        "Change a locality rule (null clears a field)",
+        body="LocalityRuleUpdate",
+        response="LocalityRule",
+    ),
+    Route(
+        "DELETE",
+        "/locality_rules/{id}",
+        "deleteLocalityRule",
+        views.delete_locality_rule,
+        "Delete a locality rule",
+        response="LocalityRuleDeleted",
     ),
 ]
 

@@ -43,7 +43,9 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     if "{id}" in route.path:
         parameters.append({"name": "id", "in": "path", "required": True, "schema": ID_PARAM})
     for name, schema in route.query.items():
-        parameters.append({"name": name, "in": "query", "required": False, "schema": schema})
+        parameters.append(
+            {"name": name, "in": "query", "required": name in route.required_query, "schema": schema}
+        )
     if route.method == "POST":
         parameters.append(
             {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
@@ -34,6 +34,8 @@ class Route:
     status: int = 200
     #: Query parameters: name -> JSON schema (strings are parsed to integers where the schema says so).
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The query parameters a caller must give.
+    required_query: tuple[str, ...] = ()
     public: bool = False
 
     @property
@@ -136,7 +138,7 @@ def validate_body(schema: str) -> dict[str, Any]:
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
-def validate_query(spec: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def validate_query(spec: dict[str, dict[str, Any]], required: Sequence[str] = ()) -> dict[str, Any]:
     unknown = sorted(set(request.args) - set(spec))
     if unknown:
         raise InvalidInput(f"Unknown query parameter {unknown[0]!r}.", param=unknown[0])
@@ -144,6 +146,8 @@ def validate_query(spec: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for name, schema in spec.items():
         given = request.args.getlist(name)
         if not given:
+            if name in required:
+                raise InvalidInput(f"The query parameter {name} is required.", param=name)
             continue
         if len(given) > 1:
             raise InvalidInput(f"{name} is given more than once.", param=name)
@@ -176,7 +180,9 @@ def _wrap(route: Route) -> Callable[..., Response]:
             kwargs: dict[str, Any] = dict(path_args)
             if route.body is not None:
                 kwargs["body"] = validate_body(route.body)
-            query = validate_query(route.query)  # a route without query parameters refuses any
+            query = validate_query(
+                route.query, route.required_query
+            )  # a route without query parameters refuses any
             if route.query:
                 kwargs["query"] = query
             response = route.handler(**kwargs)

@@ -7,11 +7,15 @@ from typing import Any
 from flask import Response
 from sqlalchemy import select
 
+from core import money
 from core.errors import NotFound
+from core.geo import validate_country
 from core.ids import has_prefix
 from core.ledger import service as ledger
 from core.links import service as links
 from core.links.models import PaymentLink
+from core.locality import service as locality
+from core.locality.models import LocalityRule
 from core.payments import serialize, service, sessions
 from core.payments.models import CheckoutSession, Event, Payment, Refund
 from core.web.request import runtime, uow
@@ -61,12 +65,8 @@ def patch_checkout_settings(body: dict[str, Any]) -> Response:
 def create_session(body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
     rt.processor(who.livemode)  # live keys without a live processor are refused before anything is made
-    settings = checkout_settings.view(uow().session, tenant_id=who.tenant_id)
-    ctx = sessions.SessionContext(
-        tenant_id=who.tenant_id,
-        livemode=who.livemode,
-        base_url=rt.settings.base_url,
-        allowed_methods=settings["payment_methods"],
+    ctx = checkout_settings.session_context(
+        uow().session, tenant_id=who.tenant_id, livemode=who.livemode, base_url=rt.settings.base_url
     )
     cs = sessions.create(uow().session, ctx=ctx, data=body, actor=who.actor(), clock=rt.clock, kms=rt.kms)
     return json_response(serialize.checkout_session(cs, base_url=rt.settings.base_url), 201)
@@ -75,7 +75,7 @@ def create_session(body: dict[str, Any]) -> Response:
 def get_session(id: str) -> Response:
     rt = runtime()
     cs = _same_mode(sessions.get(uow().session, session_id=id), "checkout session", id)
-    sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url)
+    sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url, kms=rt.kms)
     return json_response(serialize.checkout_session(cs, base_url=rt.settings.base_url))
 
 
@@ -297,4 +297,67 @@ def list_payment_links(query: dict[str, Any]) -> Response:
             params=query,
             render=lambda link: links.serialize(link, base_url=base_url),
         )
+    )
+
+
+# --- locality rules -------------------------------------------------------------------------------------
+
+
+def list_locality_rules(query: dict[str, Any]) -> Response:
+    statement = select(LocalityRule)
+    return json_response(
+        page(uow().session, statement, id_column=LocalityRule.id, params=query, render=locality.serialize)
+    )
+
+
+def create_locality_rule(body: dict[str, Any]) -> Response:
+    rt, who = runtime(), caller()
+    rule = locality.create(
+        uow().session, tenant_id=who.tenant_id, data=body, actor=who.actor(), clock=rt.clock, kms=rt.kms
+    )
+    return json_response(locality.serialize(rule), 201)
+
+
+def get_locality_rule(id: str) -> Response:
+    return json_response(locality.serialize(locality.get(uow().session, rule_id=id)))
+
+
+def update_locality_rule(id: str, body: dict[str, Any]) -> Response:
+    rt, who = runtime(), caller()
+    rule = locality.update(
+        uow().session, rule_id=id, changes=body, actor=who.actor(), clock=rt.clock, kms=rt.kms
+    )
+    return json_response(locality.serialize(rule))
+
+
+def delete_locality_rule(id: str) -> Response:
+    rt, who = runtime(), caller()
+    rule = locality.delete(uow().session, rule_id=id, actor=who.actor(), clock=rt.clock, kms=rt.kms)
+    return json_response({"id": rule.id, "object": "locality_rule", "deleted": True})
+
+
+def locality_rules_in_force(query: dict[str, Any]) -> Response:
+    """What a checkout for a shopper of `country` paying in `currency` offers and asks, all layers merged."""
+    settings = checkout_settings.view(uow().session, tenant_id=caller().tenant_id)
+    rules = locality.rules_for(
+        uow().session,
+        country=validate_country(query["country"]),
+        amount=0,
+        currency=money.validate_currency(query["currency"]),
+        methods=settings["payment_methods"],
+    )
+    return json_response(
+        {
+            "object": "locality_rules.in_force",
+            "country": rules.country,
+            "currency": rules.currency,
+            "methods": list(rules.methods),
+            "min_amount": rules.min_amount,
+            "max_amount": rules.max_amount,
+            "required_fields": sorted(rules.required_fields),
+            "surcharge_bps": rules.surcharge_bps,
+            "three_ds": "required" if rules.three_ds_required else "automatic",
+            "default_language": rules.default_language,
+            "banks": list(rules.banks),
+        }
     )

@@ -146,6 +146,26 @@ def test_success_and_failure_are_told_to_the_parent(
     assert hosted.location.startswith("https://shop.example/thanks?session_id=")
 
 
+def test_cancel_in_the_iframe_is_told_to_the_parent_not_navigated(
+    client: FlaskClient, make: Factories
+) -> None:
+    tenant = make.tenants()
+    allow(client, tenant, SHOP)
+    cs = create_session(client, tenant, cancel_url="https://shop.example/cart")
+    embedded = client.get(f"/embed/{cs['id']}?origin={SHOP}").get_data(as_text=True)
+    assert f'href="/embed/{cs["id"]}/cancel?origin={SHOP}"' in embedded
+    canceled = client.get(f"/embed/{cs['id']}/cancel?origin={SHOP}")
+    assert canceled.status_code == 200 and frame_ancestors(canceled) == SHOP
+    assert embed_script(canceled.get_data(as_text=True))["event"] == {"type": "cancel", "session": cs["id"]}
+    hosted = client.get(f"/pay/{cs['id']}/cancel")
+    assert hosted.status_code == 302 and hosted.location == "https://shop.example/cart"
+    bare = create_session(client, tenant)  # no cancel_url: the widget still offers to cancel
+    assert f"/embed/{bare['id']}/cancel" in client.get(f"/embed/{bare['id']}?origin={SHOP}").get_data(
+        as_text=True
+    )
+    assert "/cancel" not in client.get(f"/pay/{bare['id']}").get_data(as_text=True)
+
+
 def test_the_widgets_publishable_key_must_match_the_session(client: FlaskClient, make: Factories) -> None:
     tenant, other = make.tenants(), make.tenants()
     allow(client, tenant, SHOP)

@@ -29,11 +29,12 @@ from flask.testing import FlaskClient
 from flask_babel.speaklater import LazyString
 from jinja2 import Environment
 
-from checkout.forms import AnswerForm, BankForm, CardForm, CheckoutForm, WalletForm
+from checkout.forms import AnswerForm, BankForm, CardForm, CheckoutForm, ReceiptEmailForm, WalletForm
 from core.clock import FrozenClock
 from core.errors import InvalidInput
 from core.geo import CHECKOUT_LOCALES
 from core.payments import service
+from core.receipts import service as receipts
 from core.vault import cards
 from core.vault.models import CardBrand
 from tests.factories import MadeTenant
@@ -137,6 +138,7 @@ def test_every_message_has_a_reviewed_translation(locale: str) -> None:
 SHOPPER_FACING: dict[ModuleType, tuple[str, ...]] = {
     cards: ("validate_card", "_month", "_year", "validate_cvc"),
     service: ("confirm", "complete_action"),
+    receipts: ("request",),
 }
 CLOCK = FrozenClock(datetime(2030, 6, 15, tzinfo=UTC))
 GOOD_CARD = "4242 4242 4242 4242"
@@ -242,7 +244,7 @@ def test_checkout_templates_write_no_text_outside_gettext(template: Path) -> Non
     assert not untranslated, f"wrap in {{{{ _('…') }}}}: {untranslated}"
 
 
-@pytest.mark.parametrize("form_class", [CardForm, WalletForm, BankForm, AnswerForm])
+@pytest.mark.parametrize("form_class", [CardForm, WalletForm, BankForm, AnswerForm, ReceiptEmailForm])
 def test_form_labels_hints_placeholders_and_messages_go_through_gettext(
     app: Flask, form_class: type[CheckoutForm]
 ) -> None:

@@ -32,11 +32,37 @@ def test_production_starts_with_real_settings() -> None:
             "DATABASE_URL": "postgresql+psycopg://owner:pw@db/kassa",
             "REDIS_URL": "redis://cache:6379/0",
             "KASSA_BASE_URL": "https://pay.example",
+            "KASSA_MAIL_URL": "smtps://kassa:pw@smtp.example",
+            "KASSA_MAIL_FROM": "Pay Example <receipts@pay.example>",
         }
     )
     assert settings.secure_cookies
     # The application connects as kassa_app, never as the owner that runs migrations.
     assert settings.app_database_url == "postgresql+psycopg://kassa_app@db/kassa"
+
+
+def test_development_mail_goes_to_files_and_production_needs_an_smtp_server() -> None:
+    assert Settings.from_env({}).mail_url == "file:instance/mail"
+    assert Settings.from_env({}).mail_from == "Kassa <receipts@localhost>"
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env(
+            {
+                "KASSA_ENV": "production",
+                "KASSA_SECRET_KEY": "s" * 48,
+                "KASSA_MASTER_KEY": GOOD_KEY,
+                "DATABASE_URL": "postgresql+psycopg://owner:pw@db/kassa",
+                "REDIS_URL": "redis://cache:6379/0",
+                "KASSA_BASE_URL": "https://pay.example",
+                "KASSA_MAIL_URL": "file:///var/mail/kassa",
+            }
+        )
+    assert "KASSA_MAIL_URL" in str(info.value) and "KASSA_MAIL_FROM" in str(info.value)
+
+
+def test_an_unknown_mail_scheme_is_refused_without_echoing_the_url() -> None:
+    with pytest.raises(ConfigurationError, match="KASSA_MAIL_URL") as info:
+        Settings.from_env({"KASSA_MAIL_URL": "http://user:hunter2@mail.example"})
+    assert "hunter2" not in str(info.value)
 
 
 def test_surfaces_are_checked() -> None:

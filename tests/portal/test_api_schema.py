@@ -219,3 +219,12 @@ def test_every_documented_answer_names_its_headers_and_errors() -> None:
                 assert any(p["name"] == "Idempotency-Key" for p in operation["parameters"])
                 success = next(code for code in responses if code.startswith("2"))
                 assert "Idempotent-Replayed" in responses[success]["headers"]
+
+
+def test_docs_api_md_lists_every_route() -> None:
+    from portal.api.blueprint import ROUTES
+    from tests.fixtures import ROOT
+
+    listed = (ROOT / "docs" / "api.md").read_text()
+    missing = [f"{r.method} /api/v1{r.path}" for r in ROUTES if f"`{r.method} /api/v1{r.path}`" not in listed]
+    assert not missing, f"add these to the Endpoints table of docs/api.md: {missing}"

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
+
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from core.audit.models import AuditEvent
 from core.audit.service import Actor
+from core.clock import FrozenClock
+from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
+from core.payments import jobs as payment_jobs
 from core.risk import service as risk
 from tenants.models import KeyKind, KeyMode
 from tenants.service import issue_key
@@ -159,3 +167,23 @@ def test_a_blocked_bin_stops_cards_of_that_issuer(
     allowed = confirm(clean, tenant, create_session(client, tenant)["id"], card_number="4242 4242 4242 4242")
     assert work_until_settled(clean, tenant, blocked).risk_reasons == ["blocked_bin"]
     assert str(work_until_settled(clean, tenant, allowed).status) == "succeeded"
+
+
+def test_the_sweeper_expires_overdue_sessions_with_an_event_and_an_audit_row(
+    client: FlaskClient, make: Factories, clean: Runtime
+) -> None:
+    tenant = make.tenants()
+    key = auth(tenant.keys.secret_key)
+    cs = create_session(client, tenant)
+    later = dataclasses.replace(clean, clock=FrozenClock(clean.clock.now() + timedelta(days=2)))
+    runtime_module.install(later)
+    try:
+        payment_jobs.sweep_payments()
+    finally:
+        runtime_module.install(clean)
+    assert client.get(f"/api/v1/checkout/sessions/{cs['id']}", headers=key).json["status"] == "expired"
+    events = client.get(f"/api/v1/events?object={cs['id']}", headers=key).json["data"]
+    assert [event["type"] for event in events] == ["checkout.session.expired", "checkout.session.created"]
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        rows = uow.session.scalars(select(AuditEvent).where(AuditEvent.subject_id == cs["id"])).all()
+        assert [(row.action, row.actor_id) for row in rows][-1] == ("checkout.session.expired", "expiry")

@@ -6,7 +6,8 @@
  *   checkout.on("success", function (event) { … event.session, event.payment … });
  *
  * Events: "ready" (once, when the checkout has loaded), "resize" ({height}; the iframe already follows
- * it), "success" ({session, payment}) and "failure" ({code, message}; the shopper can try again).
+ * it), "success" ({session, payment}), "failure" ({code, message}; the shopper can try again) and
+ * "cancel" ({session}; the shopper chose to go back to the shop: the session stays open).
  * Messages are accepted only from Kassa's origin (this script's own) and from the widget's own iframe.
  * Documentation: docs/widget.md.
  */
@@ -15,7 +16,7 @@
 
   var KEY = /^pk_(test|live)_[0-9A-Za-z]{8,128}$/;
   var SESSION = /^cs_[0-9a-z]{26}$/;
-  var EVENTS = ["ready", "resize", "success", "failure"];
+  var EVENTS = ["ready", "resize", "success", "failure", "cancel"];
   var current = document.currentScript;
   var scriptOrigin = current && current.src ? new URL(current.src, window.location.href).origin : null;
 

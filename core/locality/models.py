@@ -1,0 +1,37 @@
+"""A tenant's locality rule: what its checkout offers and asks for shoppers of one country (or all)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import JSON_TYPE, Base, IdStr, TenantScoped, Timestamp
+
+#: The `country` of the rule that applies to every country (a country's own rule wins field by field).
+ALL_COUNTRIES = "*"
+
+
+class LocalityRule(TenantScoped, Base):
+    __tablename__ = "locality_rules"
+    __table_args__ = (UniqueConstraint("tenant_id", "country"),)
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: ISO 3166 alpha-2, or "*" for every country.
+    country: Mapped[str] = mapped_column(String(2))
+    #: Every field below: null means "not set here" (the next rule, then Kassa's defaults decide).
+    #: Methods offered to these shoppers, in display order.
+    methods: Mapped[list[str] | None] = mapped_column(JSON_TYPE)
+    #: [{"currency": "EUR", "min": 100, "max": 500000}, …]: inclusive, minor units, either end optional.
+    amount_limits: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON_TYPE)
+    #: Extra card fields to ask for ("postal_code").
+    required_fields: Mapped[list[str] | None] = mapped_column(JSON_TYPE)
+    #: Card surcharge in basis points (refused where the law forbids surcharges).
+    surcharge_bps: Mapped[int | None] = mapped_column(Integer)
+    #: "automatic" (the issuer decides; frictionless where it can) or "required" (every card is challenged).
+    three_ds: Mapped[str | None] = mapped_column(String(10))
+    #: Checkout language when the session names none and the browser asks for none Kassa has.
+    default_language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[Timestamp]
+    updated_at: Mapped[Timestamp]

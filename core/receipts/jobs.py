@@ -1,0 +1,64 @@
+"""The receipt job and its sweeper, on the `default` queue."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import column, select, table
+
+from core.jobs import runtime
+from core.jobs.queues import DEFAULT
+from core.jobs.registry import job
+from core.mail import MailUnavailable
+from core.receipts import service
+
+log = logging.getLogger(__name__)
+
+
+@job(queue=DEFAULT, retry_intervals=())
+def send_receipt(tenant_id: str, receipt_id: str) -> str:
+    """Email one receipt. Safe to run twice: a receipt no longer queued is left alone.
+
+    The back-off after the mail server was unavailable is the outbox's (a delayed job written with the
+    counted try), not RQ's: it survives a Redis outage and needs no RQ scheduler. The error is raised
+    again all the same, so the failed try shows in RQ's failed-job registry too.
+    """
+    rt = runtime.current()
+    try:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            receipt = service.send(
+                uow.session,
+                receipt_id=receipt_id,
+                mailer=rt.mailer(),
+                sender=rt.settings.mail_from,
+                clock=rt.clock,
+                kms=rt.kms,
+            )
+            return str(receipt.status)
+    except MailUnavailable as exc:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            service.record_unavailable(
+                uow.session,
+                receipt_id=receipt_id,
+                error=str(exc),
+                clock=rt.clock,
+                kms=rt.kms,
+                jobs=rt.sink(uow),
+            )
+        raise
+
+
+@job(queue=DEFAULT, retry_intervals=())
+def sweep_receipts() -> int:
+    """Queue again every tenant's receipts whose job was lost (`kassa cron`, every minute)."""
+    rt = runtime.current()
+    tenants = table("tenants", column("id"))
+    with rt.db.unit_of_work() as uow:
+        tenant_ids = list(uow.session.scalars(select(tenants.c.id)))
+    requeued = 0
+    for tenant_id in tenant_ids:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            requeued += service.requeue_stuck(uow.session, clock=rt.clock, jobs=rt.sink(uow))
+    if requeued:
+        log.warning("re-queued %d stuck receipt(s)", requeued)
+    return requeued

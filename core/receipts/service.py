@@ -1,0 +1,321 @@
+"""Queuing and sending emailed receipts.
+
+A receipt is queued in the transaction that completes its checkout (or that takes the shopper's request on
+the receipt page), with its send job in the same transaction's outbox: a committed payment always gets its
+receipt job, a rolled-back one never does. Sending locks the row, so two runs of the job send once; a crash
+between the mail server's acceptance and our commit can send twice, with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, Final
+
+from sqlalchemy import JSON, String, column, select, table
+from sqlalchemy.orm import Session
+
+from core.audit import actions
+from core.audit import service as audit
+from core.audit.models import Outcome
+from core.audit.service import Actor
+from core.clock import Clock
+from core.db import get_by_id
+from core.errors import InvalidInput, KassaError
+from core.geo import CHECKOUT_LOCALES, is_email
+from core.ids import new_id
+from core.jobs.queues import RedisClient
+from core.jobs.sink import JobSink
+from core.kms import KMS
+from core.mail import Mailer, MailRejected, mask_email, mask_emails_in
+from core.payments.models import CheckoutSession, Payment, PaymentStatus, SessionStatus
+from core.ratelimit import RateLimiter
+from core.receipts.message import ReceiptContent, compose
+from core.receipts.models import Receipt, ReceiptStatus
+
+log = logging.getLogger(__name__)
+
+SEND_JOB: Final = "core.receipts.jobs.send_receipt"
+#: Seconds before each new try after the mail server was unavailable; after the last, the receipt fails.
+RETRY_DELAYS: Final = (30, 120, 600, 1800, 7200)
+#: Receipts a shopper may ask for on one receipt page, per hour (each is an email to any address).
+REQUESTS_PER_HOUR: Final = 3
+#: A queued receipt this far past its due time has lost its job (see `requeue_stuck`).
+STUCK_AFTER: Final = timedelta(minutes=5)
+_TENANTS = table("tenants", column("id", String), column("name", String), column("checkout_settings", JSON))
+
+
+class TooManyReceipts(KassaError):
+    status = 429
+    code = "rate_limited"
+
+
+class SessionNotComplete(KassaError):
+    status = 409
+    code = "checkout_session_not_complete"
+
+
+def request_limiter(redis: RedisClient) -> RateLimiter:
+    """The per-checkout-session limit on receipts asked for from the receipt page."""
+    return RateLimiter(redis, name="receipt-requests", limit=REQUESTS_PER_HOUR, window_seconds=3600)
+
+
+def message_id_for(receipt_id: str) -> str:
+    return f"<{receipt_id}@kassa>"
+
+
+def _audit(
+    session: Session,
+    receipt: Receipt,
+    action: str,
+    *,
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
+    outcome: Outcome = Outcome.SUCCESS,
+    details: dict[str, Any] | None = None,
+) -> None:
+    audit.record(
+        session,
+        tenant_id=receipt.tenant_id,
+        actor=actor,
+        action=action,
+        subject_type="receipt",
+        subject_id=receipt.id,
+        clock=clock,
+        kms=kms,
+        outcome=outcome,
+        details={"payment": receipt.payment_id, "to": mask_email(receipt.email), **(details or {})},
+    )
+
+
+def queue(
+    session: Session,
+    *,
+    payment: Payment,
+    email: str,
+    locale: str,
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
+    jobs: JobSink,
+) -> Receipt:
+    """A new receipt of `payment` to `email`, with its send job in the same transaction's outbox."""
+    receipt_id = new_id("rcpt")
+    receipt = Receipt(
+        tenant_id=payment.tenant_id,
+        id=receipt_id,
+        payment_id=payment.id,
+        email=email,
+        locale=locale if locale in CHECKOUT_LOCALES else "en",
+        status=ReceiptStatus.QUEUED,
+        attempts=0,
+        next_attempt_at=clock.now(),
+        message_id=message_id_for(receipt_id),
+        created_at=clock.now(),
+    )
+    session.add(receipt)
+    session.flush()
+    _audit(session, receipt, actions.RECEIPT_QUEUED, actor=actor, clock=clock, kms=kms)
+    jobs.enqueue(
+        SEND_JOB,
+        tenant_id=receipt.tenant_id,
+        kwargs={"tenant_id": receipt.tenant_id, "receipt_id": receipt.id},
+    )
+    return receipt
+
+
+def queue_for_completed_checkout(
+    session: Session, *, cs: CheckoutSession, payment: Payment, clock: Clock, kms: KMS, jobs: JobSink
+) -> Receipt | None:
+    """The automatic receipt of a checkout that just completed, if the shopper or merchant gave an address."""
+    email = payment.customer_email or cs.customer_email
+    if not email:
+        return None
+    return queue(
+        session,
+        payment=payment,
+        email=email,
+        locale=cs.locale or "en",
+        actor=Actor.system("worker"),
+        clock=clock,
+        kms=kms,
+        jobs=jobs,
+    )
+
+
+def request(
+    session: Session,
+    *,
+    cs: CheckoutSession,
+    email: str,
+    locale: str,
+    limiter: RateLimiter,
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
+    jobs: JobSink,
+) -> Receipt:
+    """The shopper asks for a receipt of a completed checkout at `email` (the receipt page's form)."""
+    address = email.strip().lower()
+    if not is_email(address):
+        raise InvalidInput("Enter a valid email address.", param="email")
+    if cs.status is not SessionStatus.COMPLETE or cs.payment_id is None:
+        raise SessionNotComplete("This payment is not complete yet.")
+    if limiter.hit(cs.id) > limiter.limit:
+        raise TooManyReceipts("Too many receipts were requested for this payment. Try again later.")
+    payment = get_by_id(session, Payment, cs.payment_id, prefix="pay", what="payment")
+    return queue(
+        session, payment=payment, email=address, locale=locale, actor=actor, clock=clock, kms=kms, jobs=jobs
+    )
+
+
+def of_payment(session: Session, *, payment_id: str) -> list[Receipt]:
+    """A payment's receipts, oldest first."""
+    return list(session.scalars(select(Receipt).where(Receipt.payment_id == payment_id).order_by(Receipt.id)))
+
+
+def get(session: Session, *, receipt_id: str, lock: bool = False) -> Receipt:
+    return get_by_id(session, Receipt, receipt_id, prefix="rcpt", what="receipt", lock=lock)
+
+
+def send(
+    session: Session, *, receipt_id: str, mailer: Mailer, sender: str, clock: Clock, kms: KMS
+) -> Receipt:
+    """Email a queued receipt; a no-op for one already sent or failed (the job may run twice).
+
+    Raises MailUnavailable for the caller to count the try and back off (`record_unavailable`), after this
+    transaction rolls back. A refusal for good (MailRejected) fails the receipt here.
+    """
+    receipt = get(session, receipt_id=receipt_id, lock=True)
+    if receipt.status is not ReceiptStatus.QUEUED:
+        return receipt
+    now = clock.now()
+    message = compose(
+        _content(session, receipt),
+        to=receipt.email,
+        sender=sender,
+        message_id=receipt.message_id,
+        locale=receipt.locale,
+        now=now,
+    )
+    receipt.attempts += 1
+    try:
+        mailer.send(message)
+    except MailRejected as exc:
+        return _give_up(session, receipt, error=str(exc), clock=clock, kms=kms)
+    receipt.status = ReceiptStatus.SENT
+    receipt.sent_at = now
+    receipt.next_attempt_at = None
+    receipt.last_error = None
+    _audit(
+        session,
+        receipt,
+        actions.RECEIPT_SENT,
+        actor=Actor.system("worker"),
+        clock=clock,
+        kms=kms,
+        details={"message_id": receipt.message_id, "attempts": receipt.attempts},
+    )
+    log.info("receipt %s sent to %s", receipt.id, mask_email(receipt.email))
+    return receipt
+
+
+def record_unavailable(
+    session: Session, *, receipt_id: str, error: str, clock: Clock, kms: KMS, jobs: JobSink
+) -> Receipt:
+    """Count a try the mail server did not take; queue the next one after a back-off, or give up."""
+    receipt = get(session, receipt_id=receipt_id, lock=True)
+    if receipt.status is not ReceiptStatus.QUEUED:
+        return receipt
+    receipt.attempts += 1
+    if receipt.attempts > len(RETRY_DELAYS):
+        return _give_up(session, receipt, error=error, clock=clock, kms=kms)
+    receipt.last_error = mask_emails_in(error)[:500]
+    delay = RETRY_DELAYS[receipt.attempts - 1]
+    receipt.next_attempt_at = clock.now() + timedelta(seconds=delay)
+    jobs.enqueue(
+        SEND_JOB,
+        tenant_id=receipt.tenant_id,
+        kwargs={"tenant_id": receipt.tenant_id, "receipt_id": receipt.id},
+        delay=timedelta(seconds=delay),
+    )
+    log.warning(
+        "receipt %s to %s not sent (try %d), next try in %d s: %s",
+        receipt.id,
+        mask_email(receipt.email),
+        receipt.attempts,
+        delay,
+        receipt.last_error,
+    )
+    return receipt
+
+
+def requeue_stuck(session: Session, *, clock: Clock, jobs: JobSink) -> int:
+    """Queue the send job again for the current tenant's receipts that lost theirs (a worker killed
+    mid-send, a flushed Redis): still queued long after they were due. If the first job was only slow, the
+    row lock and the status check make the second one a no-op. Returns how many were queued again."""
+    now = clock.now()
+    stuck = session.scalars(
+        select(Receipt).where(
+            Receipt.status == ReceiptStatus.QUEUED, Receipt.next_attempt_at < now - STUCK_AFTER
+        )
+    ).all()
+    for receipt in stuck:
+        receipt.next_attempt_at = now
+        jobs.enqueue(
+            SEND_JOB,
+            tenant_id=receipt.tenant_id,
+            kwargs={"tenant_id": receipt.tenant_id, "receipt_id": receipt.id},
+        )
+    return len(stuck)
+
+
+def _give_up(session: Session, receipt: Receipt, *, error: str, clock: Clock, kms: KMS) -> Receipt:
+    receipt.status = ReceiptStatus.FAILED
+    receipt.next_attempt_at = None
+    receipt.last_error = mask_emails_in(error)[:500]
+    _audit(
+        session,
+        receipt,
+        actions.RECEIPT_FAILED,
+        actor=Actor.system("worker"),
+        clock=clock,
+        kms=kms,
+        outcome=Outcome.FAILURE,
+        details={"error": receipt.last_error, "attempts": receipt.attempts},
+    )
+    log.error(
+        "receipt %s to %s failed after %d tries: %s",
+        receipt.id,
+        mask_email(receipt.email),
+        receipt.attempts,
+        receipt.last_error,
+    )
+    return receipt
+
+
+def _content(session: Session, receipt: Receipt) -> ReceiptContent:
+    payment = get_by_id(session, Payment, receipt.payment_id, prefix="pay", what="payment")
+    cs = get_by_id(
+        session, CheckoutSession, payment.checkout_session_id, prefix="cs", what="checkout session"
+    )
+    tenant = session.execute(
+        select(_TENANTS.c.name, _TENANTS.c.checkout_settings).where(_TENANTS.c.id == receipt.tenant_id)
+    ).one()
+    # The checkout's display name, as on the hosted page (checkout/branding.py).
+    shop = str((tenant.checkout_settings or {}).get("display_name") or tenant.name)
+    return ReceiptContent(
+        shop=shop,
+        amount=payment.amount,
+        currency=payment.currency,
+        paid_at=cs.completed_at or payment.updated_at,
+        payment_id=payment.id,
+        method=str(payment.method),
+        authorized_only=payment.status is PaymentStatus.AUTHORIZED,
+        livemode=payment.livemode,
+        card_brand=payment.card_brand,
+        card_last4=payment.card_last4,
+        reference=cs.reference,
+        description=cs.description,
+    )
