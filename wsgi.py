@@ -433,7 +433,11 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
             "(the demo runs its own worker thread)."
         )
     _load_jobs()
-    make_worker(rt, queues or QUEUE_NAMES).work(burst=burst, logging_level=rt.settings.log_level)
+    # with_scheduler: RQ keeps a failed job's retry in its scheduled registry; the scheduler (a process
+    # of one worker at a time, by Redis lock) moves it back to its queue when the back-off is over.
+    make_worker(rt, queues or QUEUE_NAMES).work(
+        burst=burst, logging_level=rt.settings.log_level, with_scheduler=True
+    )
 
 
 @click.command("cron", help="Run the scheduler: outbox relay every second, housekeeping jobs on schedule.")

@@ -46,7 +46,8 @@ def run_worker_thread(rt: Runtime, stop: threading.Event, *, poll: float = 0.2) 
         worker = make_worker(rt, worker_class=ThreadWorker)
         while not stop.is_set():
             try:
-                worker.work(burst=True, logging_level="WARNING")
+                # with_scheduler: each burst first re-queues the retries whose back-off is over.
+                worker.work(burst=True, logging_level="WARNING", with_scheduler=True)
             except Exception:
                 log.exception("embedded worker burst failed")
             stop.wait(poll)

@@ -50,6 +50,8 @@ class ReceiptContent:
     livemode: bool
     card_brand: str | None = None
     card_last4: str | None = None
+    #: The card surcharge included in `amount` (locality rules), shown as its own line.
+    surcharge: int = 0
     reference: str | None = None
     description: str | None = None
 
@@ -89,6 +91,9 @@ def compose(
         "shop": _one_line(content.shop),
         "content": content,
         "amount_text": money.format_amount(content.amount, content.currency, language),
+        "surcharge_text": money.format_amount(content.surcharge, content.currency, language)
+        if content.surcharge
+        else None,
         "date_text": format_datetime(content.paid_at, "long", tzinfo=UTC, locale=language),
         "method_text": _(METHOD_NAMES.get(content.method, content.method)),
         "card_text": f"{content.card_brand.title()} ···· {content.card_last4}"

@@ -308,6 +308,7 @@ def _content(session: Session, receipt: Receipt) -> ReceiptContent:
     return ReceiptContent(
         shop=shop,
         amount=payment.amount,
+        surcharge=payment.surcharge,
         currency=payment.currency,
         paid_at=cs.completed_at or payment.updated_at,
         payment_id=payment.id,

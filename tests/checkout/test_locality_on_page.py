@@ -24,6 +24,7 @@ from tests.payments_helpers import (
     submit_pay_form,
     work_until_settled,
 )
+from tests.smtp_server import SmtpServer
 
 
 def rule(client: FlaskClient, tenant: MadeTenant, **body: Any) -> dict[str, Any]:
@@ -170,3 +171,19 @@ def test_the_default_language_applies_when_neither_session_nor_browser_chooses(
     assert "Card number" in text_of(client.get(f"/pay/{cs['id']}", headers={"Accept-Language": "en-GB"}))
     french = create_session(client, tenant, locale="fr")
     assert "Numéro de carte" in text_of(client.get(f"/pay/{french['id']}", headers={"Accept-Language": "de"}))
+
+
+def test_the_emailed_receipt_shows_the_surcharge_and_the_total(
+    client: FlaskClient, make: Factories, rt: Runtime, mail_to_smtp: SmtpServer
+) -> None:
+    tenant = make.tenants(name="Corner Store", country="US", currency="USD")
+    rule(client, tenant, country="*", surcharge_bps=300)
+    cs = create_session(client, tenant, amount=1000, currency="USD", customer_email="ada@example.com")
+    posted = submit_pay_form(client, cs["id"], postal_code="94103")
+    assert posted.status_code == 303
+    assert str(work_until_settled(rt, tenant, posted.location.rsplit("/", 1)[1]).status) == "succeeded"
+    [delivery] = mail_to_smtp.inbox.wait_for(1)
+    for text in (delivery.text("plain"), html.unescape(delivery.text("html"))):
+        assert "Card surcharge" in text and "$0.30" in text and "$10.30" in text
+    receipt = text_of(client.get(f"/pay/{cs['id']}/receipt"))
+    assert "Card surcharge" in receipt and "$0.30" in receipt and "$10.30" in receipt

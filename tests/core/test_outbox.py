@@ -15,9 +15,10 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
-from core.jobs import maintenance, outbox
+from core.jobs import maintenance, outbox, runtime
 from core.jobs.outbox import OutboxMessage
 from core.jobs.queues import DEFAULT, get_queue
+from core.jobs.registry import job
 from core.jobs.runtime import Runtime
 from tests.fixtures import Factories, skip_or_fail
 
@@ -139,3 +140,30 @@ def test_the_runtime_hands_a_committed_job_to_rq_at_once(make: Factories, clean:
 def test_unregistered_functions_cannot_be_queued(clean: Runtime) -> None:
     with pytest.raises(LookupError, match="not a registered job"), clean.db.unit_of_work() as uow:
         outbox.add(uow, print, clock=clean.clock)
+
+
+#: Redis key counting the runs of `fails_once`.
+FAILS_ONCE_RUNS = "kassa-test:fails-once"
+
+
+@job(queue=DEFAULT, retry_intervals=(1,))
+def fails_once() -> int:
+    """A job that raises on its first run (a transient fault) and succeeds on its retry."""
+    runs = int(runtime.current().redis.incr(FAILS_ONCE_RUNS))
+    if runs == 1:
+        raise ConnectionError("the first run fails")
+    return runs
+
+
+def test_a_job_that_raises_is_retried_after_its_back_off(clean: Runtime) -> None:
+    clean.redis.delete(FAILS_ONCE_RUNS)
+    with clean.db.unit_of_work() as uow:
+        clean.enqueue(uow, fails_once, tenant_id=None)
+    worker = SimpleWorker([clean.queue(DEFAULT)], connection=clean.redis, serializer=JSONSerializer)
+    worker.work(burst=True, with_scheduler=True)  # what `kassa worker` and the demo's worker pass
+    assert clean.redis.get(FAILS_ONCE_RUNS) == b"1"
+    assert clean.queue(DEFAULT).scheduled_job_registry.get_job_ids() != []  # waiting out its back-off
+    time.sleep(1.2)
+    worker.work(burst=True, with_scheduler=True)
+    assert clean.redis.get(FAILS_ONCE_RUNS) == b"2"
+    assert clean.queue(DEFAULT).scheduled_job_registry.get_job_ids() == []
