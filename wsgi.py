@@ -418,8 +418,23 @@ def checkout_verify_scripts(url: str, timeout: float) -> None:
 @click.command("worker", help="Run an RQ worker on the app's Redis (all queues unless --queue is given).")
 @click.option("--queue", "queues", multiple=True, help="payments, webhooks, payouts, default (repeatable).")
 @click.option("--burst", is_flag=True, help="Drain the queues, then exit.")
+@click.option(
+    "--in-process",
+    is_flag=True,
+    help="Run each job in this process (RQ's SimpleWorker) instead of a forked work horse: about three "
+    "times the job rate, but a job that crashes the interpreter takes the worker with it (a supervisor "
+    "restarts it; the sweeper re-queues its job). Pair it with --max-jobs to recycle the process.",
+)
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Exit after this many jobs, for a supervisor to start a fresh process.",
+)
 @with_appcontext
-def worker_command(queues: tuple[str, ...], burst: bool) -> None:
+def worker_command(queues: tuple[str, ...], burst: bool, in_process: bool, max_jobs: int | None) -> None:
+    from rq import SimpleWorker, Worker
+
     from core.jobs.queues import QUEUE_NAMES
     from core.jobs.worker import make_worker
 
@@ -435,9 +450,8 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     _load_jobs()
     # with_scheduler: RQ keeps a failed job's retry in its scheduled registry; the scheduler (a process
     # of one worker at a time, by Redis lock) moves it back to its queue when the back-off is over.
-    make_worker(rt, queues or QUEUE_NAMES).work(
-        burst=burst, logging_level=rt.settings.log_level, with_scheduler=True
-    )
+    worker = make_worker(rt, queues or QUEUE_NAMES, worker_class=SimpleWorker if in_process else Worker)
+    worker.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True, max_jobs=max_jobs)
 
 
 @click.command("cron", help="Run the scheduler: outbox relay every second, housekeeping jobs on schedule.")

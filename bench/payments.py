@@ -360,20 +360,24 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def kassa_worker_argv() -> list[str]:
+def kassa_worker_argv(*, in_process: bool) -> list[str]:
     kassa = Path(sys.executable).with_name("kassa")
+    flags = ["--in-process"] if in_process else []
     if kassa.exists():
-        return [str(kassa), "worker", "--queue", PAYMENTS]
-    return [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--queue", PAYMENTS]
+        return [str(kassa), "worker", "--queue", PAYMENTS, *flags]
+    return [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--queue", PAYMENTS, *flags]
 
 
-def rq_worker_argv(redis_url: str) -> list[str]:
+def rq_worker_argv(redis_url: str, *, in_process: bool) -> list[str]:
+    # The baseline runs its jobs the way the Kassa workers do: in a forked work horse, or in process.
+    worker_class = ["--worker-class", "rq.worker.SimpleWorker"] if in_process else []
     return [
         sys.executable,
         "-m",
         "rq.cli",
         "worker",
         NOOP_QUEUE,
+        *worker_class,
         "--url",
         redis_url,
         "--serializer",
@@ -392,7 +396,7 @@ class Phase:
     seconds: float
     #: Per job: enqueue (or confirm) to finished (or succeeded), in seconds.
     latencies: list[float]
-    #: Per job: RQ's started → ended, the job's own time inside the forked work horse, in seconds.
+    #: Per job: RQ's started → ended, the job's own time in the worker, in seconds.
     run_times: list[float]
     #: Jobs that did not end as they should (failed, still pending), by status.
     problems: Counter[str]
@@ -435,11 +439,14 @@ def _wait(
             time.sleep(POLL_SECONDS)
 
 
-def measure_noop(target: Target, client: redis.Redis, count: int, *, logdir: Path, timeout: float) -> Phase:
+def measure_noop(
+    target: Target, client: redis.Redis, count: int, *, logdir: Path, timeout: float, in_process: bool
+) -> Phase:
     queue = Queue(NOOP_QUEUE, connection=client, serializer=JSONSerializer)
     finished = FinishedJobRegistry(queue=queue)
     failed = FailedJobRegistry(queue=queue)
-    with Workers("rq no-op", rq_worker_argv(target.redis_url), env=target.env, logdir=logdir) as workers:
+    argv = rq_worker_argv(target.redis_url, in_process=in_process)
+    with Workers("rq no-op", argv, env=target.env, logdir=logdir) as workers:
         workers.wait_ready(client, NOOP_QUEUE)
         started = datetime.now(UTC)
         deadline = time.monotonic() + timeout
@@ -528,9 +535,11 @@ def measure_payments(
     *,
     logdir: Path,
     timeout: float,
+    in_process: bool,
 ) -> PaymentsPhase:
     count = len(checkout)
-    with Workers("kassa", kassa_worker_argv(), env=target.env, logdir=logdir) as workers:
+    argv = kassa_worker_argv(in_process=in_process)
+    with Workers("kassa", argv, env=target.env, logdir=logdir) as workers:
         workers.wait_ready(rt.redis, PAYMENTS)
         started = datetime.now(UTC)
         deadline = time.monotonic() + timeout
@@ -620,7 +629,7 @@ def report(*, header: Sequence[tuple[str, str]], noop: Phase, pay: PaymentsPhase
         f"({pay.jobs / pay.confirm_seconds:.1f}/s, one after another in this process)"
     )
     echo("  latency: enqueued → finished (no-op), confirmed → `succeeded` status row (payment)")
-    echo("  job: RQ's started → ended inside the forked work horse (what the job itself took)")
+    echo("  job: RQ's started → ended in the worker (what the job itself took)")
     for name, phase in (("payments", pay), ("no-op jobs", noop)):
         if phase.problems:
             echo(
@@ -676,7 +685,12 @@ def _load_average() -> str:
     type=click.IntRange(0, 10_000),
     help="Latency the sandbox acquirer adds to each call (0: Kassa's own cost only).",
 )
-def command(count: int, tenants: int, timeout: float, sandbox_latency_ms: int) -> None:
+@click.option(
+    "--in-process",
+    is_flag=True,
+    help="Workers run jobs in process (`kassa worker --in-process`; the RQ baseline with SimpleWorker).",
+)
+def command(count: int, tenants: int, timeout: float, sandbox_latency_ms: int, in_process: bool) -> None:
     target = preflight(os.environ, sandbox_latency_ms=sandbox_latency_ms)
     settings = target.settings
     pg_version = check_database(settings)
@@ -692,8 +706,10 @@ def command(count: int, tenants: int, timeout: float, sandbox_latency_ms: int) -
     try:
         tenant_ids = create_tenants(rt, tenants)
         checkout = create_sessions(rt, tenant_ids, count)
-        noop = measure_noop(target, client, count, logdir=logdir, timeout=timeout)
-        pay = measure_payments(target, rt, tenant_ids, checkout, logdir=logdir, timeout=timeout)
+        noop = measure_noop(target, client, count, logdir=logdir, timeout=timeout, in_process=in_process)
+        pay = measure_payments(
+            target, rt, tenant_ids, checkout, logdir=logdir, timeout=timeout, in_process=in_process
+        )
         database = make_url(settings.database_url)
         report(
             header=[
@@ -705,6 +721,10 @@ def command(count: int, tenants: int, timeout: float, sandbox_latency_ms: int) -
                     "payments",
                     f"{count} of {AMOUNT / 100:.2f} EUR, card {CARD[:4]}…{CARD[-4:]}, {tenants} tenant(s), "
                     f"sandbox latency {sandbox_latency_ms} ms",
+                ),
+                (
+                    "workers",
+                    "2, jobs in process (SimpleWorker)" if in_process else "2, a forked work horse per job",
                 ),
             ],
             noop=noop,

@@ -33,7 +33,7 @@ PAYMENTS = 20
 KILLS = 20
 
 
-def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+def _start_worker(settings: Settings, mode: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
@@ -44,7 +44,8 @@ def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
         "KASSA_SANDBOX_LATENCY_MS": "150",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--queue", "payments"],
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--queue", "payments"]
+        + (["--in-process"] if mode == "in-process" else []),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -73,8 +74,9 @@ def _sweep_as_if_later(rt: Runtime) -> None:
         runtime_module.install(rt)
 
 
+@pytest.mark.parametrize("mode", ["fork", "in-process"])
 def test_payments_survive_twenty_sigkilled_workers(
-    client: FlaskClient, make: Factories, clean: Runtime, settings: Settings
+    client: FlaskClient, make: Factories, clean: Runtime, settings: Settings, mode: str
 ) -> None:
     if not settings.database_url.startswith("postgresql") or settings.uses_fake_redis:
         skip_or_fail("needs PostgreSQL and a real Redis shared by worker processes (bash .ci/run)")
@@ -97,7 +99,7 @@ def test_payments_survive_twenty_sigkilled_workers(
     killed_mid_payment = 0
     for _ in range(KILLS):
         before = _statuses(clean, tenant.id)
-        worker = _start_worker(settings)
+        worker = _start_worker(settings, mode)
         time.sleep(rng.uniform(0.9, 1.8))
         _kill(worker)
         after = _statuses(clean, tenant.id)
@@ -105,7 +107,7 @@ def test_payments_survive_twenty_sigkilled_workers(
         assert all(after[p] is before[p] or after[p] in FINAL for p in payment_ids)
         _sweep_as_if_later(clean)
 
-    worker = _start_worker(settings)
+    worker = _start_worker(settings, mode)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
