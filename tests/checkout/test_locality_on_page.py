@@ -24,6 +24,7 @@ from tests.payments_helpers import (
     submit_pay_form,
     work_until_settled,
 )
+from tests.portal.test_sign_in import sign_in
 from tests.smtp_server import SmtpServer
 
 
@@ -97,6 +98,9 @@ def test_a_card_surcharge_is_shown_charged_and_recorded(
     assert str(work_until_settled(rt, tenant, payment_id).status) == "succeeded"
     shown = client.get(f"/api/v1/payments/{payment_id}", headers=auth(tenant.keys.secret_key)).json
     assert (shown["amount"], shown["surcharge"], shown["amount_captured"]) == (2538, 38, 2538)
+    sign_in(client, tenant)
+    portal = text_of(client.get(f"/portal/payments/{payment_id}"))
+    assert "$25.38" in portal and "Card surcharge" in portal and "$0.38 (included)" in portal
 
 
 def test_required_fields_are_asked_for_and_enforced(
