@@ -17,6 +17,7 @@ STEPS = [
     ("/receipt", "receipt", views.receipt, ["GET"]),
     ("/receipt/email", "receipt_email", views.receipt_email, ["POST"]),
     ("/cancel", "cancel", views.cancel, ["GET"]),
+    ("/logo", "logo", views.logo, ["GET"]),
 ]
 
 # Each step twice, under one endpoint: the hosted page /pay/<session>… first (what url_for builds
@@ -35,3 +36,4 @@ embed.init_blueprint(bp)
 
 bp.add_url_rule("/l/<slug>", "link", links.visit, methods=["GET", "POST"])
 bp.add_url_rule("/l/<slug>/qr.svg", "link_qr", links.qr_code)
+bp.add_url_rule("/l/<slug>/logo", "link_logo", links.logo)

@@ -1,8 +1,16 @@
-"""Tenant branding on the checkout, with a WCAG contrast check on the brand colour."""
+"""Tenant branding on the checkout: name, logo, statement descriptor, and the brand colour with a WCAG
+contrast check."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from flask import Response, abort, request
+from sqlalchemy.orm import Session
+
+from tenants import checkout_settings, logos
+from tenants.models import Tenant
 
 DEFAULT_COLOR = "#0b57d0"
 #: The card's background, and the dark text colour of checkout.css.
@@ -22,6 +30,16 @@ def contrast(a: str, b: str) -> float:
 
 
 @dataclass(frozen=True)
+class Logo:
+    """The tenant's logo as the page loads it: from Kassa's own origin (tenants/logos.py)."""
+
+    url: str
+    #: Intrinsic pixel size, for the img attributes: the browser reserves the box before the image loads.
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class Branding:
     name: str
     #: Button colour: the tenant's, unless it cannot carry readable text (WCAG AA, 4.5:1), then Kassa's.
@@ -31,13 +49,64 @@ class Branding:
     #: Focus ring and selected-tab outline, drawn on the white card: the brand colour when it stands
     #: out there (WCAG 1.4.11, 3:1), else dark text colour (a pale brand colour would hide the focus).
     accent: str
+    #: Shown in the header, with `name` as its text alternative; None: the tenant has none.
+    logo: Logo | None = None
+    #: What the shopper's statement will show (tenants/checkout_settings.py); None: not shown.
+    statement_descriptor: str | None = None
 
 
-def branding(settings: dict[str, object], *, tenant_name: str) -> Branding:
+def branding(
+    settings: dict[str, object],
+    *,
+    tenant_name: str,
+    logo: Logo | None = None,
+    statement_descriptor: str | None = None,
+) -> Branding:
     name = str(settings.get("display_name") or tenant_name)
     color = str(settings.get("brand_color") or DEFAULT_COLOR).lower()
     best_text = max(("#ffffff", "#111111"), key=lambda text: contrast(color, text))
     if contrast(color, best_text) < 4.5:
         color, best_text = DEFAULT_COLOR, "#ffffff"
     accent = color if contrast(color, CARD_BACKGROUND) >= 3 else DARK
-    return Branding(name=name, color=color, on_color=best_text, accent=accent)
+    return Branding(
+        name=name,
+        color=color,
+        on_color=best_text,
+        accent=accent,
+        logo=logo,
+        statement_descriptor=statement_descriptor,
+    )
+
+
+def of_tenant(session: Session, tenant: Tenant, *, logo_url: Callable[[str], str]) -> Branding:
+    """The branding a checkout page shows. `logo_url(version)` builds the URL of the logo on this page's
+    surface (the session's or the payment link's), with the logo's version in it."""
+    found = logos.info(session, tenant_id=tenant.id)
+    logo = Logo(url=logo_url(found.version), width=found.width, height=found.height) if found else None
+    return branding(
+        tenant.checkout_settings or {},
+        tenant_name=tenant.name,
+        logo=logo,
+        statement_descriptor=checkout_settings.statement_descriptor_of(tenant),
+    )
+
+
+def logo_response(session: Session, *, tenant_id: str) -> Response:
+    """The tenant's logo as an image response (404 when it has none), for a page on Kassa's own origin.
+
+    Cookie-less and cacheable: the page links it with `?v=<version>`, and a new logo has a new version,
+    so a request naming the current version may be kept for a year; any other is revalidated by ETag.
+    """
+    found = logos.load(session, tenant_id=tenant_id)
+    if found is None:
+        abort(404)
+    info, data = found
+    response = Response(data, mimetype=info.content_type)
+    response.set_etag(info.sha256)  # strong: the hash of these very bytes
+    if request.args.get("v") == info.version:
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    else:
+        response.headers["Cache-Control"] = "no-cache"
+    # Kassa's pages only: other sites cannot hot-link a merchant's logo through Kassa.
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response.make_conditional(request)

@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from checkout.branding import branding
+from checkout import branding
 from checkout.forms import CheckoutForm
 from core import money
 from core.audit.models import ActorType
@@ -109,7 +109,9 @@ def visit(slug: str) -> Response | str:
     context: dict[str, Any] = {
         # The checkout layout's header shows the link's description and the test-mode note.
         "cs": link,
-        "brand": branding(tenant.checkout_settings or {}, tenant_name=tenant.name),
+        "brand": branding.of_tenant(
+            uow().session, tenant, logo_url=lambda v: url_for("checkout.link_logo", slug=link.slug, v=v)
+        ),
         "amount_text": _("You choose the amount"),
         "embedded": False,
         "form": form,
@@ -120,6 +122,12 @@ def visit(slug: str) -> Response | str:
     response = Response(render_template("checkout/link_amount.html", **context))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def logo(slug: str) -> Response:
+    """The tenant's logo for the link's amount page (404 for an inactive link, or a tenant without one)."""
+    link = _load(slug)
+    return branding.logo_response(uow().session, tenant_id=link.tenant_id)
 
 
 def qr_code(slug: str) -> Response:

@@ -15,8 +15,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from checkout import embed
-from checkout.branding import branding
+from checkout import branding, embed
 from checkout.forms import AnswerForm, BankForm, CardForm, CheckoutForm, ReceiptEmailForm, WalletForm
 from core import money
 from core.audit.models import ActorType
@@ -29,6 +28,7 @@ from core.ratelimit import RateLimiter
 from core.receipts import service as receipts
 from core.web.htmx import is_htmx
 from core.web.request import bind_tenant, client_ip, runtime, uow
+from tenants import checkout_settings
 from tenants.lookup import tenant_by_id
 from tenants.resolution import tenant_of_checkout_session
 
@@ -99,7 +99,9 @@ def _context(cs: CheckoutSession) -> dict[str, Any]:
     locale = str(get_locale() or "en")
     return {
         "cs": cs,
-        "brand": branding(tenant.checkout_settings or {}, tenant_name=tenant.name),
+        "brand": branding.of_tenant(
+            uow().session, tenant, logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v)
+        ),
         "amount_text": money.format_amount(cs.amount, cs.currency, locale),
         "rules": rules,
         "embedded": bool(g.get("embedded")),
@@ -204,6 +206,8 @@ def _confirm(cs: CheckoutSession, form: CheckoutForm, method: str, rules: Locali
         "client_ip": client_ip(),
         "customer_email": (getattr(form, "email", None) and form.email.data) or None,
         "country": rules.country,
+        # Resolved now and kept on the payment: what the shopper was told is what the processor gets.
+        "statement_descriptor": checkout_settings.statement_descriptor_of(g.checkout_tenant),
     }
     if isinstance(form, CardForm):
         month, year = form.expiry_parts()
@@ -351,8 +355,21 @@ def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) 
         surcharge_text=money.format_amount(payment.surcharge, payment.currency, locale)
         if payment.surcharge
         else None,
+        # What this payment was sent with; the tenant's current one for a payment made before descriptors.
+        statement_descriptor=payment.statement_descriptor
+        or checkout_settings.statement_descriptor_of(g.checkout_tenant),
         **_context(cs),
     )
+
+
+def logo(session_id: str) -> Response:
+    """The tenant's logo for this session's pages: found through the session (another tenant's session
+    gets that tenant's logo, or 404), and neither opening nor expiring the session as the page does."""
+    tenant_id = tenant_of_checkout_session(uow().session, session_id)
+    if tenant_id is None:
+        raise NotFound(_("This payment link is not valid. Ask the shop for a new one."))
+    bind_tenant(tenant_id)
+    return branding.logo_response(uow().session, tenant_id=tenant_id)
 
 
 def cancel(session_id: str) -> Response | str:

@@ -38,6 +38,7 @@ PREFIXES: Final = frozenset(
         "ent",  # ledger journals and entries
         "rcpt",  # emailed receipts
         "lrule",  # locality rules
+        "logo",  # tenants' checkout logos
     }
 )
 

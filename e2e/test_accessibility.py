@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page, expect
 
 from core.jobs.runtime import Runtime
+from tests.branding_images import data_url, png
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 from tests.payments_helpers import auth, create_session
@@ -135,6 +136,27 @@ def test_the_card_tab_is_accessible_in_a_pale_and_a_dark_brand_colour(
     ring = audited.evaluate("() => getComputedStyle(document.activeElement).outlineColor")
     # Pale brand colours cannot mark the focus on the white card; the dark text colour does instead.
     assert ring == ("rgb(27, 31, 36)" if brand_color == "#ffd400" else "rgb(92, 45, 145)")
+
+
+def test_the_card_tab_and_receipt_with_a_logo_and_a_descriptor_are_accessible(
+    audited: Page, client: FlaskClient, make: Factories, axe_source: str
+) -> None:
+    tenant = make.tenants(name="Mug Makers")
+    branded = client.patch(
+        "/api/v1/checkout/settings",
+        json={"logo": data_url(png(120, 40)), "statement_descriptor": "Mug Makers Berlin"},
+        headers=auth(tenant.keys.secret_key),
+    )
+    assert branded.status_code == 200, branded.json
+    open_checkout(audited, client, tenant)
+    expect(audited.get_by_role("img", name="Mug Makers")).to_be_visible()
+    expect(audited.get_by_text("Appears on your statement as MUG MAKERS BERLIN")).to_be_visible()
+    assert_accessible(audited, axe_source, "the card tab with a logo and a statement descriptor")
+    fill_card(audited, "4242 4242 4242 4242")
+    pay(audited)
+    expect(audited.get_by_role("heading", name="Payment successful")).to_be_visible(timeout=15_000)
+    expect(audited.get_by_text("MUG MAKERS BERLIN")).to_be_visible()
+    assert_accessible(audited, axe_source, "the receipt with a logo and a statement descriptor")
 
 
 def test_the_3ds_page_and_the_receipt_are_accessible(

@@ -1,4 +1,5 @@
-"""A tenant's checkout settings: display name, brand colour, widget origins, payment methods."""
+"""A tenant's checkout settings: display name, brand colour, logo, statement descriptor, widget origins,
+payment methods."""
 
 from __future__ import annotations
 
@@ -14,21 +15,45 @@ from core.audit.service import Actor
 from core.clock import Clock
 from core.errors import InvalidInput
 from core.kms import KMS
+from core.payments import descriptors
 from core.payments.sessions import SessionContext
+from tenants import logos
 from tenants.lookup import tenant_by_id
+from tenants.models import Tenant
 
 METHODS = ("card", "wallet", "bank")
-FIELDS = ("allowed_origins", "display_name", "brand_color", "payment_methods")
+FIELDS = (
+    "allowed_origins",
+    "display_name",
+    "brand_color",
+    "payment_methods",
+    "logo",
+    "statement_descriptor",
+)
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def statement_descriptor_of(tenant: Tenant) -> str:
+    """What the statements of this tenant's shoppers show: the descriptor it set, else one derived from
+    its display name (core/payments/descriptors.py)."""
+    stored = tenant.checkout_settings or {}
+    chosen = stored.get("statement_descriptor")
+    if chosen:
+        return str(chosen)
+    return descriptors.derive(str(stored.get("display_name") or tenant.name), slug=tenant.slug)
 
 
 def view(session: Session, *, tenant_id: str) -> dict[str, Any]:
     tenant = tenant_by_id(session, tenant_id)
     stored = tenant.checkout_settings or {}
+    logo = logos.info(session, tenant_id=tenant_id)
     return {
         "object": "checkout.settings",
         "display_name": stored.get("display_name", tenant.name),
         "brand_color": stored.get("brand_color"),
+        "logo": logo.summary() if logo is not None else None,
+        "statement_descriptor": stored.get("statement_descriptor"),
+        "effective_statement_descriptor": statement_descriptor_of(tenant),
         "allowed_origins": list(stored.get("allowed_origins", [])),
         "payment_methods": list(stored.get("payment_methods", METHODS)),
     }
@@ -105,6 +130,18 @@ def update(
                 param="payment_methods",
             )
         stored["payment_methods"] = [m for m in METHODS if m in methods]
+    details: dict[str, Any] = {"changed": sorted(changes)}
+    if "statement_descriptor" in changes:
+        descriptor = changes["statement_descriptor"]
+        if descriptor is not None and not isinstance(descriptor, str):
+            raise InvalidInput("statement_descriptor must be a string or null.", param="statement_descriptor")
+        stored["statement_descriptor"] = descriptors.normalize(descriptor) if descriptor is not None else None
+        details["statement_descriptor"] = stored["statement_descriptor"]
+    if "logo" in changes:
+        image = logos.parse(changes["logo"]) if changes["logo"] is not None else None
+        # The audit trail names the image by type, size and hash; the bytes are in tenant_logos only.
+        details["logo"] = image.summary() if image is not None else None
+        logos.replace(session, tenant_id=tenant_id, image=image, clock=clock)
     tenant.checkout_settings = stored
     audit.record(
         session,
@@ -115,7 +152,7 @@ def update(
         subject_id=tenant_id,
         clock=clock,
         kms=kms,
-        details={"changed": sorted(changes)},
+        details=details,
     )
     session.flush()
     return view(session, tenant_id=tenant_id)

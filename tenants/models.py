@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import models as _core_models  # noqa: F401  (brings every core model into Base.metadata)
@@ -42,7 +42,8 @@ class Tenant(Base):
     country: Mapped[str] = mapped_column(String(2))
     #: ISO 4217 currency the merchant settles in by default.
     default_currency: Mapped[str] = mapped_column(String(3))
-    #: Checkout branding and embedding: display name, brand colour, allowed widget origins, methods.
+    #: Checkout branding and embedding: display name, brand colour, statement descriptor, allowed widget
+    #: origins, methods. The logo is a blob of its own, in `tenant_logos`.
     checkout_settings: Mapped[JsonDict] = mapped_column(default=dict)
     created_at: Mapped[Timestamp]
 
@@ -92,3 +93,27 @@ class ApiKey(TenantScoped, Base):
     created_at: Mapped[Timestamp]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class TenantLogo(TenantScoped, Base):
+    """The logo on a tenant's checkout: at most one per tenant, served by Kassa (tenants/logos.py).
+
+    Kept here rather than fetched from a URL the merchant names: nothing from another origin ever loads
+    on a payment page (PCI DSS 6.4.3; the CSP's `img-src 'self'`).
+    """
+
+    __tablename__ = "tenant_logos"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: `image/png`, `image/jpeg` or `image/webp`, as the bytes themselves say (never as declared).
+    content_type: Mapped[str] = mapped_column(String(20))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Size of `data` in bytes.
+    size: Mapped[int] = mapped_column(Integer)
+    #: Hex SHA-256 of `data`: the strong ETag, and the version in the logo's URL.
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: Pixel size read from the image header: the page reserves the box before the image arrives.
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[Timestamp]

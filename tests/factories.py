@@ -79,6 +79,8 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
     from core.locality import service as locality
     from core.payments import service, sessions
     from core.risk import service as risk
+    from tenants import checkout_settings
+    from tests.branding_images import data_url, png
     from tests.payments_helpers import SHOPPER
 
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
@@ -139,6 +141,14 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             uow.session,
             tenant_id=tenant.id,
             data={"country": "*", "amount_limits": [{"currency": "EUR", "max": 1_000_000}]},
+            actor=SHOPPER,
+            clock=rt.clock,
+            kms=rt.kms,
+        )
+        checkout_settings.update(  # a tenant_logos row
+            uow.session,
+            tenant_id=tenant.id,
+            changes={"logo": data_url(png())},
             actor=SHOPPER,
             clock=rt.clock,
             kms=rt.kms,

@@ -65,6 +65,7 @@ def payment(p: Payment) -> dict[str, Any]:
         "risk": {"decision": p.risk_decision, "reasons": list(p.risk_reasons or [])}
         if p.risk_decision
         else None,
+        "statement_descriptor": p.statement_descriptor,
         "created_at": _ts(p.created_at),
         "livemode": p.livemode,
     }

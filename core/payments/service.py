@@ -99,6 +99,9 @@ class PaymentInput:
     #: The shopper's country as the checkout resolved it (the session's, else the tenant's): the
     #: locality rules of this country decide methods, limits, required fields, surcharge and 3DS.
     country: str | None = None
+    #: What the shopper's statement will show, as the checkout resolved it from the tenant's settings
+    #: (core may not read them itself); kept on the payment and sent to the processor.
+    statement_descriptor: str | None = None
 
     def __repr__(self) -> str:
         return f"PaymentInput(method={self.method!r}, card=<redacted>, client_ip={self.client_ip!r})"
@@ -202,6 +205,7 @@ def confirm(
         processor_attempts=0,
         customer_email=email,
         client_ip=data.client_ip,
+        statement_descriptor=data.statement_descriptor,
         livemode=cs.livemode,
         created_at=now,
         updated_at=now,
@@ -351,6 +355,7 @@ def process(
         if payment.action_type in (ActionType.WALLET_APPROVAL, ActionType.BANK_APPROVAL)
         else None,
         bank=payment.bank,
+        statement_descriptor=payment.statement_descriptor,
     )
     payment.processor = processor.name
     try:

@@ -137,6 +137,8 @@ class AuthorizationRequest:
     three_ds_required: bool = False
     approval: str | None = None
     bank: str | None = None
+    #: What the shopper's statement shows (core/payments/descriptors.py); None: the acquirer's default.
+    statement_descriptor: str | None = None
 
     def card_summary(self) -> dict[str, Any] | None:
         """What may be shown or stored about the card: brand, last4, expiry."""
@@ -157,7 +159,8 @@ class AuthorizationRequest:
             f"AuthorizationRequest(idempotency_key={self.idempotency_key!r}, tenant_id={self.tenant_id!r}, "
             f"amount={self.amount!r}, currency={self.currency!r}, method={self.method!r}, "
             f"capture={self.capture!r}, card={shown!r}, cvc={'***' if self.cvc else None!r}, "
-            f"three_ds={self.three_ds!r}, approval={self.approval!r}, bank={self.bank!r})"
+            f"three_ds={self.three_ds!r}, approval={self.approval!r}, bank={self.bank!r}, "
+            f"statement_descriptor={self.statement_descriptor!r})"
         )
 
     __str__ = __repr__

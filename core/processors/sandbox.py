@@ -31,6 +31,7 @@ from redis.client import Pipeline
 from core.clock import Clock, system_clock
 from core.config import ConfigurationError
 from core.jobs.queues import RedisClient
+from core.payments import descriptors
 from core.processors.base import (
     AuthorizationRequest,
     ProcessorResult,
@@ -87,6 +88,11 @@ _AUTHENTICATION_FAILED: Final = (
     "We could not verify it was you (3-D Secure failed).",
 )
 _INVALID_AMOUNT: Final = ("invalid_amount", "The amount must be a positive number of minor units.")
+_INVALID_DESCRIPTOR: Final = (
+    "invalid_statement_descriptor",
+    "The statement descriptor breaks the card networks' rules (5-22 characters: A-Z, 0-9, spaces and "
+    ".,-*&', at least one letter, upper case).",
+)
 
 
 def luhn_valid(number: str) -> bool:
@@ -227,6 +233,7 @@ class SandboxProcessor:
             "three_ds_required": request.three_ds_required,
             "approval": request.approval,
             "bank": request.bank,
+            "statement_descriptor": request.statement_descriptor,
         }
         self._network()
         with _reachable():
@@ -469,8 +476,14 @@ class SandboxProcessor:
         if request.method == "card":
             assert request.card is not None  # _check_request
             echo["card"] = {"brand": card_brand(request.card.pan), "last4": last4(request.card.pan)}
+        # As an acquirer does: the descriptor it will put on the statement, or its own default (None).
+        echo["statement_descriptor"] = request.statement_descriptor
         if request.amount <= 0:
             return _declined(_INVALID_AMOUNT, **echo)
+        if request.statement_descriptor is not None and not descriptors.is_valid(
+            request.statement_descriptor
+        ):
+            return _declined(_INVALID_DESCRIPTOR, **echo)
         card = request.method == "card"
         outcome = self._card_outcome(request) if card else _approval_outcome(request)
         if isinstance(outcome, ProcessorStatus):  # not final: nothing is created or remembered
@@ -490,6 +503,8 @@ class SandboxProcessor:
         }
         if request.card is not None:
             charge |= {"brand": card_brand(request.card.pan), "last4": last4(request.card.pan)}
+        if request.statement_descriptor is not None:
+            charge["statement_descriptor"] = request.statement_descriptor
         echo |= {"id": reference, "created": charge["created"]}
         if outcome is not None:
             return _Answer(

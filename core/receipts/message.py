@@ -54,6 +54,8 @@ class ReceiptContent:
     surcharge: int = 0
     reference: str | None = None
     description: str | None = None
+    #: What the shopper's statement shows for this payment (as sent to the processor), or None.
+    statement_descriptor: str | None = None
 
 
 @functools.cache

@@ -319,4 +319,5 @@ def _content(session: Session, receipt: Receipt) -> ReceiptContent:
         card_last4=payment.card_last4,
         reference=cs.reference,
         description=cs.description,
+        statement_descriptor=payment.statement_descriptor,
     )

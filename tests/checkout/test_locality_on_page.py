@@ -101,6 +101,7 @@ def test_a_card_surcharge_is_shown_charged_and_recorded(
     sign_in(client, tenant)
     portal = text_of(client.get(f"/portal/payments/{payment_id}"))
     assert "$25.38" in portal and "Card surcharge" in portal and "$0.38 (included)" in portal
+    assert shown["statement_descriptor"] in portal  # what the shopper's statement shows
 
 
 def test_required_fields_are_asked_for_and_enforced(

@@ -28,6 +28,7 @@ from werkzeug.test import TestResponse
 from checkout import inventory
 from checkout.script_check import Fetched, PageParser, check_page, csp_nonce_of, parse_csp
 from core.jobs.runtime import Runtime
+from tests.branding_images import data_url, png
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 from tests.payments_helpers import auth, confirm, create_session, work_until_settled
@@ -63,6 +64,15 @@ def _csrf_token(html: str) -> str:
 def _pay_page(client: FlaskClient, rt: Runtime, tenant: MadeTenant) -> PageCase:
     cs = create_session(client, tenant, description="Coffee beans", cancel_url="https://shop.example/cart")
     return PageCase(f"/pay/{cs['id']}", shows="Card number")
+
+
+def _with_logo(client: FlaskClient, rt: Runtime, tenant: MadeTenant) -> PageCase:
+    branded = client.patch(
+        "/api/v1/checkout/settings", json={"logo": data_url(png())}, headers=auth(tenant.keys.secret_key)
+    )
+    assert branded.status_code == 200, branded.json
+    cs = create_session(client, tenant)
+    return PageCase(f"/pay/{cs['id']}", shows='class="merchant-logo"')
 
 
 def _wallet_tab(client: FlaskClient, rt: Runtime, tenant: MadeTenant) -> PageCase:
@@ -161,6 +171,7 @@ def _link_amount(client: FlaskClient, rt: Runtime, tenant: MadeTenant) -> PageCa
 
 PAGES: dict[str, Callable[[FlaskClient, Runtime, MadeTenant], PageCase]] = {
     "card": _pay_page,
+    "card, with the tenant's logo": _with_logo,
     "wallet": _wallet_tab,
     "bank": _bank_tab,
     "card with validation errors": _validation_errors,

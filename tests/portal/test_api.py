@@ -50,6 +50,9 @@ def test_checkout_settings_are_read_and_changed_per_tenant(
         "object": "checkout.settings",
         "display_name": "Alpha",
         "brand_color": None,
+        "logo": None,
+        "statement_descriptor": None,
+        "effective_statement_descriptor": "ALPHA",
         "allowed_origins": [],
         "payment_methods": ["card", "wallet", "bank"],
     }
