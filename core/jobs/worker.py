@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import redis
 from rq import SimpleWorker, Worker
+from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import BaseWorker
@@ -39,18 +40,46 @@ class ThreadWorker(SimpleWorker):
         pass
 
 
+class ScheduledRetries:
+    """Puts jobs whose retry back-off is over back on their queues: RQ's scheduler, driven by the caller.
+
+    `kassa worker` runs RQ's own scheduler process (`with_scheduler=True`). A loop of burst workers must
+    not: each burst would make a scheduler with a Redis connection pool of its own, and leak it.
+    """
+
+    def __init__(self, rt: Runtime, queues: Sequence[str] = QUEUE_NAMES) -> None:
+        self.scheduler = RQScheduler(
+            [rt.queue(name) for name in queues], connection=rt.redis, serializer=JSONSerializer
+        )
+
+    def run_once(self) -> None:
+        # RQ's scheduler is untyped. One scheduler at a time holds the lock, across processes.
+        if self.scheduler.acquire_locks():  # type: ignore[no-untyped-call]
+            try:
+                self.scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+            finally:
+                self.scheduler.release_locks()  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        self.scheduler.connection.connection_pool.disconnect()
+
+
 def run_worker_thread(rt: Runtime, stop: threading.Event, *, poll: float = 0.2) -> threading.Thread:
-    """The embedded demo's worker: drains every queue in bursts until `stop` is set."""
+    """The embedded demo's worker: re-queues due retries, then drains every queue, until `stop` is set."""
 
     def loop() -> None:
         worker = make_worker(rt, worker_class=ThreadWorker)
-        while not stop.is_set():
-            try:
-                # with_scheduler: each burst first re-queues the retries whose back-off is over.
-                worker.work(burst=True, logging_level="WARNING", with_scheduler=True)
-            except Exception:
-                log.exception("embedded worker burst failed")
-            stop.wait(poll)
+        retries = ScheduledRetries(rt)
+        try:
+            while not stop.is_set():
+                try:
+                    retries.run_once()
+                    worker.work(burst=True, logging_level="WARNING")
+                except Exception:
+                    log.exception("embedded worker burst failed")
+                stop.wait(poll)
+        finally:
+            retries.close()
 
     thread = threading.Thread(target=loop, name="kassa-worker", daemon=True)
     thread.start()

@@ -20,6 +20,7 @@ from core.jobs.outbox import OutboxMessage
 from core.jobs.queues import DEFAULT, get_queue
 from core.jobs.registry import job
 from core.jobs.runtime import Runtime
+from core.jobs.worker import ScheduledRetries
 from tests.fixtures import Factories, skip_or_fail
 
 
@@ -160,10 +161,18 @@ def test_a_job_that_raises_is_retried_after_its_back_off(clean: Runtime) -> None
     with clean.db.unit_of_work() as uow:
         clean.enqueue(uow, fails_once, tenant_id=None)
     worker = SimpleWorker([clean.queue(DEFAULT)], connection=clean.redis, serializer=JSONSerializer)
-    worker.work(burst=True, with_scheduler=True)  # what `kassa worker` and the demo's worker pass
-    assert clean.redis.get(FAILS_ONCE_RUNS) == b"1"
-    assert clean.queue(DEFAULT).scheduled_job_registry.get_job_ids() != []  # waiting out its back-off
-    time.sleep(1.2)
-    worker.work(burst=True, with_scheduler=True)
+    retries = ScheduledRetries(clean, [DEFAULT])  # what the demo's worker runs before each burst
+    try:
+        worker.work(burst=True)
+        assert clean.redis.get(FAILS_ONCE_RUNS) == b"1"
+        assert clean.queue(DEFAULT).scheduled_job_registry.get_job_ids() != []  # waiting out its back-off
+        retries.run_once()
+        worker.work(burst=True)
+        assert clean.redis.get(FAILS_ONCE_RUNS) == b"1"  # not before its back-off is over
+        time.sleep(1.2)
+        retries.run_once()
+        worker.work(burst=True)
+    finally:
+        retries.close()
     assert clean.redis.get(FAILS_ONCE_RUNS) == b"2"
     assert clean.queue(DEFAULT).scheduled_job_registry.get_job_ids() == []
