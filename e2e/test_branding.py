@@ -32,7 +32,7 @@ def test_the_logo_loads_on_the_hosted_page_under_its_csp(
     response = page.goto(f"/pay/{cs['id']}")
     assert response is not None and response.status == 200
     csp = response.headers["content-security-policy"]
-    assert "img-src 'self' data:;" in csp, "the page runs under Kassa's own CSP, not a bypassed one"
+    assert "img-src 'self';" in csp, "the page runs under Kassa's own CSP, not a bypassed one"
 
     logo = page.get_by_role("img", name="Mug Makers")
     expect(logo).to_be_visible()

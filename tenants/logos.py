@@ -2,7 +2,7 @@
 
 Merchants send the image as a data URL in `PATCH /api/v1/checkout/settings`. Kassa never loads a logo
 from a URL the merchant names: a payment page may load nothing from another origin (PCI DSS 6.4.3; the
-checkout's CSP is `img-src 'self' data:`), and an image Kassa serves cannot change after it was checked.
+checkout's CSP is `img-src 'self'`), and an image Kassa serves cannot change after it was checked.
 
 What is accepted is decided by the bytes, not by the declared type: PNG, JPEG or WebP, recognized by
 their signatures and with a readable pixel size in their header. SVG is refused whatever it is called:

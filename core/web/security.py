@@ -33,7 +33,7 @@ def content_security_policy(nonce: str, frame_ancestors: str) -> str:
             "default-src 'self'",
             f"script-src 'self' 'nonce-{nonce}'",
             f"style-src 'self' 'nonce-{nonce}'",
-            "img-src 'self' data:",
+            "img-src 'self'",
             "font-src 'self'",
             "connect-src 'self'",
             "form-action 'self'",

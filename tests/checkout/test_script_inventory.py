@@ -205,7 +205,7 @@ def assert_locked_down(client: FlaskClient, response: TestResponse, frame_ancest
     assert csp["style-src"] == ["'self'", f"'nonce-{nonce}'"]
     assert csp["object-src"] == ["'none'"] and csp["base-uri"] == ["'none'"]
     assert csp["frame-ancestors"] == list(frame_ancestors), "/pay/ is never framed; /embed/ by the allowlist"
-    assert csp["font-src"] == ["'self'"] and csp["img-src"] == ["'self'", "data:"]
+    assert csp["font-src"] == ["'self'"] and csp["img-src"] == ["'self'"]
 
     html = response.get_data(as_text=True)
     parser = PageParser()
