@@ -26,9 +26,11 @@ from sqlalchemy import (
     MetaData,
     Select,
     String,
+    column,
     create_engine,
     event,
     select,
+    table,
     text,
     update,
 )
@@ -307,6 +309,13 @@ class Database:
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
+
+    def tenant_ids(self) -> list[str]:
+        """Every tenant's id, in id order, for work that visits each tenant in turn (sweepers, checks,
+        key rotation). The tenants table has no row-level security: it is the list of tenants."""
+        tenants = table("tenants", column("id", String))
+        with self.unit_of_work() as uow:
+            return list(uow.session.scalars(select(tenants.c.id).order_by(tenants.c.id)))
 
     @contextlib.contextmanager
     def unit_of_work(self, *, tenant_id: str | None = None, owner: bool = False) -> Iterator[UnitOfWork]:

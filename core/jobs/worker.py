@@ -14,7 +14,6 @@ from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import BaseWorker
-from sqlalchemy import column, select, table
 
 from core.jobs import maintenance
 from core.jobs.queues import DEFAULT, QUEUE_NAMES
@@ -112,16 +111,10 @@ def _enqueue_prune(rt: Runtime) -> object:
 
 
 def _enqueue_chain_checks(rt: Runtime) -> object:
-    from_tenants = _tenant_ids(rt)
+    from_tenants = rt.db.tenant_ids()
     for tenant_id in from_tenants:
         rt.queue(DEFAULT).enqueue_call(func=_VERIFY_CHAIN, kwargs={"tenant_id": tenant_id})
     return len(from_tenants)
-
-
-def _tenant_ids(rt: Runtime) -> list[str]:
-    tenants = table("tenants", column("id"))
-    with rt.db.unit_of_work() as uow:
-        return list(uow.session.scalars(select(tenants.c.id)))
 
 
 #: What `kassa cron` runs. The relay is work the scheduler does itself (every second); the rest are jobs.

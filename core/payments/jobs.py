@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import column, select, table
+from sqlalchemy import select
 
 from core import idempotency
 from core.jobs import runtime
@@ -50,9 +50,7 @@ def sweep_payments() -> int:
     Returns how many payments were re-queued."""
     rt = runtime.current()
     now = rt.clock.now()
-    tenants = table("tenants", column("id"))
-    with rt.db.unit_of_work() as uow:
-        tenant_ids = list(uow.session.scalars(select(tenants.c.id)))
+    tenant_ids = rt.db.tenant_ids()
     requeued = 0
     for tenant_id in tenant_ids:
         with rt.db.unit_of_work(tenant_id=tenant_id) as uow:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import column, select, table
-
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT
 from core.jobs.registry import job
@@ -52,9 +50,7 @@ def send_receipt(tenant_id: str, receipt_id: str) -> str:
 def sweep_receipts() -> int:
     """Queue again every tenant's receipts whose job was lost (`kassa cron`, every minute)."""
     rt = runtime.current()
-    tenants = table("tenants", column("id"))
-    with rt.db.unit_of_work() as uow:
-        tenant_ids = list(uow.session.scalars(select(tenants.c.id)))
+    tenant_ids = rt.db.tenant_ids()
     requeued = 0
     for tenant_id in tenant_ids:
         with rt.db.unit_of_work(tenant_id=tenant_id) as uow:

@@ -33,7 +33,6 @@ from core.vault.keys import kms_key_id, wrap_context
 from core.vault.models import DataKey
 
 # Global tables of the tenants package, named here rather than imported: core never imports tenants/.
-_TENANTS = table("tenants", column("id", String))
 _USERS = table("users", column("id", String), column("totp_secret_encrypted", LargeBinary))
 _KMS_BLOB_VERSION = b"\x01"
 
@@ -62,11 +61,6 @@ def _totp_context(user_id: str) -> str:
     return f"user.totp:{user_id}"
 
 
-def tenant_ids(db: Database) -> list[str]:
-    with db.unit_of_work() as uow:
-        return list(uow.session.scalars(select(_TENANTS.c.id).order_by(_TENANTS.c.id)))
-
-
 def _stale(blob: bytes, current: bytes) -> bool:
     try:
         return key_id_of_blob(blob) != current
@@ -78,7 +72,7 @@ def rotation_plan(db: Database, *, kms: LocalKMS) -> RotationPlan:
     """Count what is still sealed under a previous master key (the progress bar's length)."""
     current = kms.current_key_id
     data_keys = audit_details = 0
-    for tenant_id in tenant_ids(db):
+    for tenant_id in db.tenant_ids():
         # One tenant per transaction: on PostgreSQL, row-level security shows the app role no other.
         with db.unit_of_work(tenant_id=tenant_id) as uow:
             data_keys += _count(
@@ -128,7 +122,7 @@ def rotate_master_key(
         raise ValueError("batch must be at least 1")
     report = progress or (lambda _n: None)
     done = 0
-    for tenant_id in tenant_ids(db):
+    for tenant_id in db.tenant_ids():
         while True:
             with db.unit_of_work(tenant_id=tenant_id) as uow:
                 keys = list(
