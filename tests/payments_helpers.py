@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from typing import Any
@@ -103,3 +104,8 @@ def submit_pay_form(client: FlaskClient, session_id: str, **fields: str) -> Any:
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
     assert token is not None, page
     return client.post(f"/pay/{session_id}", data={"csrf_token": token.group(1), **CARD_FORM, **fields})
+
+
+def page_text(response: Any) -> str:
+    """A page's HTML with entities decoded and no-break spaces as plain ones (for `in` checks)."""
+    return html.unescape(response.get_data(as_text=True)).replace("\u00a0", " ")

@@ -20,7 +20,7 @@ from core.jobs.runtime import Runtime
 from tests.branding_images import WEBP, data_url, png
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
-from tests.payments_helpers import auth, create_session, submit_pay_form, work_until_settled
+from tests.payments_helpers import auth, create_session, page_text, submit_pay_form, work_until_settled
 from tests.smtp_server import SmtpServer
 
 SHOP = "https://shop.example"
@@ -31,10 +31,6 @@ def brand(client: FlaskClient, tenant: MadeTenant, **body: Any) -> dict[str, Any
     response = client.patch("/api/v1/checkout/settings", json=body, headers=auth(tenant.keys.secret_key))
     assert response.status_code == 200, response.json
     return dict(response.json)
-
-
-def text_of(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True)).replace("\u00a0", " ")
 
 
 def logo_tag(page: str) -> dict[str, str] | None:
@@ -184,11 +180,11 @@ def test_a_payment_links_amount_page_shows_the_logo_too(client: FlaskClient, mak
 def test_the_page_says_what_the_statement_will_show(client: FlaskClient, make: Factories) -> None:
     tenant = make.tenants(name="Mug Makers")
     cs = create_session(client, tenant)
-    assert "Appears on your statement as MUG MAKERS" in text_of(client.get(f"/pay/{cs['id']}"))
+    assert "Appears on your statement as MUG MAKERS" in page_text(client.get(f"/pay/{cs['id']}"))
     brand(client, tenant, statement_descriptor="Mugs* Berlin")
-    assert "Appears on your statement as MUGS* BERLIN" in text_of(client.get(f"/pay/{cs['id']}"))
+    assert "Appears on your statement as MUGS* BERLIN" in page_text(client.get(f"/pay/{cs['id']}"))
     german = create_session(client, tenant, locale="de")
-    assert "Erscheint auf Ihrer Abrechnung als MUGS* BERLIN" in text_of(client.get(f"/pay/{german['id']}"))
+    assert "Erscheint auf Ihrer Abrechnung als MUGS* BERLIN" in page_text(client.get(f"/pay/{german['id']}"))
 
 
 def _processor_calls(rt: Runtime, tenant: MadeTenant) -> list[dict[str, Any]]:
@@ -217,7 +213,7 @@ def test_the_descriptor_goes_with_the_payment_to_the_processor_receipt_and_email
     assert call["request"]["statement_descriptor"] == "MUG MAKERS"
     assert call["response"]["statement_descriptor"] == "MUG MAKERS"
 
-    receipt = text_of(client.get(f"/pay/{cs['id']}/receipt"))
+    receipt = page_text(client.get(f"/pay/{cs['id']}/receipt"))
     assert "On your statement" in receipt and "MUG MAKERS" in receipt
     assert "SOMETHING ELSE" not in receipt
     [delivery] = mail_to_smtp.inbox.wait_for(1)

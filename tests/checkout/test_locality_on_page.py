@@ -21,6 +21,7 @@ from tests.payments_helpers import (
     confirm,
     create_session,
     load,
+    page_text,
     submit_pay_form,
     work_until_settled,
 )
@@ -34,10 +35,6 @@ def rule(client: FlaskClient, tenant: MadeTenant, **body: Any) -> dict[str, Any]
     return dict(response.json)
 
 
-def text_of(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True)).replace("\u00a0", " ")
-
-
 def tabs(page: str) -> list[str]:
     return re.findall(r'class="method-tab"[^>]*>([^<]+)<', page)
 
@@ -48,7 +45,7 @@ def test_only_the_methods_the_rules_allow_are_offered(
     tenant = make.tenants()
     cs = create_session(client, tenant)
     rule(client, tenant, country="DE", methods=["bank", "card"])
-    page = text_of(client.get(f"/pay/{cs['id']}"))
+    page = page_text(client.get(f"/pay/{cs['id']}"))
     assert tabs(page) == ["Card", "Online banking"]  # the session's order, without the wallet
     wallet = client.get(f"/pay/{cs['id']}?method=wallet")
     assert 'aria-current="page">Card<' in wallet.get_data(as_text=True)  # an unoffered method falls back
@@ -68,10 +65,10 @@ def test_an_amount_outside_the_limits_gets_a_clear_page_and_no_payment(
     rule(client, tenant, country="*", amount_limits=[{"currency": "EUR", "max": 2000}])
     response = client.get(f"/pay/{cs['id']}")
     assert response.status_code == 422
-    page = text_of(response)
+    page = page_text(response)
     assert "This payment can't be made here" in page and "at most €20.00" in page
     assert "Nothing was charged" in page and 'name="number"' not in page
-    german = text_of(client.get(f"/pay/{cs['id']}", headers={"Accept-Language": "de"}))
+    german = page_text(client.get(f"/pay/{cs['id']}", headers={"Accept-Language": "de"}))
     assert "Dieser Shop nimmt hier Zahlungen bis 20,00 € an." in german
     stale = client.post(f"/pay/{cs['id']}", data={"csrf_token": token.group(1), **CARD_FORM})
     assert stale.status_code == 422
@@ -87,19 +84,19 @@ def test_a_card_surcharge_is_shown_charged_and_recorded(
     tenant = make.tenants(country="US", currency="USD")
     rule(client, tenant, country="US", surcharge_bps=150)
     cs = create_session(client, tenant, amount=2500, currency="USD")
-    page = text_of(client.get(f"/pay/{cs['id']}"))
+    page = page_text(client.get(f"/pay/{cs['id']}"))
     assert "Card surcharge (1.5%)" in page and "$0.38" in page  # 37.5 cents, rounded half up
     assert "Pay $25.38" in page
-    wallet = text_of(client.get(f"/pay/{cs['id']}?method=wallet"))
+    wallet = page_text(client.get(f"/pay/{cs['id']}?method=wallet"))
     assert "surcharge" not in wallet and "Pay $25.00" in wallet  # cards only
     posted = submit_pay_form(client, cs["id"], postal_code="94103")
-    assert posted.status_code == 303, text_of(posted)
+    assert posted.status_code == 303, page_text(posted)
     payment_id = posted.location.rsplit("/", 1)[1]
     assert str(work_until_settled(rt, tenant, payment_id).status) == "succeeded"
     shown = client.get(f"/api/v1/payments/{payment_id}", headers=auth(tenant.keys.secret_key)).json
     assert (shown["amount"], shown["surcharge"], shown["amount_captured"]) == (2538, 38, 2538)
     sign_in(client, tenant)
-    portal = text_of(client.get(f"/portal/payments/{payment_id}"))
+    portal = page_text(client.get(f"/portal/payments/{payment_id}"))
     assert "$25.38" in portal and "Card surcharge" in portal and "$0.38 (included)" in portal
     assert shown["statement_descriptor"] in portal  # what the shopper's statement shows
 
@@ -112,11 +109,11 @@ def test_required_fields_are_asked_for_and_enforced(
     cs = create_session(client, tenant, currency="USD")
     page = client.get(f"/pay/{cs['id']}").get_data(as_text=True)
     assert 'name="postal_code"' in page and re.search(r'<input[^>]*name="email"[^>]*required', page)
-    missing = text_of(submit_pay_form(client, cs["id"]))
+    missing = page_text(submit_pay_form(client, cs["id"]))
     assert "Enter your email address for the receipt." in missing
-    no_postal_code = text_of(submit_pay_form(client, cs["id"], email="ada@example.com"))
+    no_postal_code = page_text(submit_pay_form(client, cs["id"], email="ada@example.com"))
     assert "Enter the postal code of your billing address." in no_postal_code
-    bad_email = text_of(submit_pay_form(client, cs["id"], email="ada@", postal_code="94103"))
+    bad_email = page_text(submit_pay_form(client, cs["id"], email="ada@", postal_code="94103"))
     assert "Enter a valid email address" in bad_email
     listed = client.get(f"/api/v1/payments?checkout_session={cs['id']}", headers=auth(tenant.keys.secret_key))
     assert listed.json["data"] == []  # three refusals, nothing created
@@ -168,14 +165,16 @@ def test_the_default_language_applies_when_neither_session_nor_browser_chooses(
 ) -> None:
     tenant = make.tenants()
     cs = create_session(client, tenant)
-    assert "Card number" in text_of(client.get(f"/pay/{cs['id']}", headers={"Accept-Language": ""}))
+    assert "Card number" in page_text(client.get(f"/pay/{cs['id']}", headers={"Accept-Language": ""}))
     rule(client, tenant, country="DE", default_language="de")
     for accept in ("", "ja-JP,ja;q=0.9"):
-        page = text_of(client.get(f"/pay/{cs['id']}", headers={"Accept-Language": accept}))
+        page = page_text(client.get(f"/pay/{cs['id']}", headers={"Accept-Language": accept}))
         assert "Kartennummer" in page, accept
-    assert "Card number" in text_of(client.get(f"/pay/{cs['id']}", headers={"Accept-Language": "en-GB"}))
+    assert "Card number" in page_text(client.get(f"/pay/{cs['id']}", headers={"Accept-Language": "en-GB"}))
     french = create_session(client, tenant, locale="fr")
-    assert "Numéro de carte" in text_of(client.get(f"/pay/{french['id']}", headers={"Accept-Language": "de"}))
+    assert "Numéro de carte" in page_text(
+        client.get(f"/pay/{french['id']}", headers={"Accept-Language": "de"})
+    )
 
 
 def test_the_emailed_receipt_shows_the_surcharge_and_the_total(
@@ -190,5 +189,5 @@ def test_the_emailed_receipt_shows_the_surcharge_and_the_total(
     [delivery] = mail_to_smtp.inbox.wait_for(1)
     for text in (delivery.text("plain"), html.unescape(delivery.text("html"))):
         assert "Card surcharge" in text and "$0.30" in text and "$10.30" in text
-    receipt = text_of(client.get(f"/pay/{cs['id']}/receipt"))
+    receipt = page_text(client.get(f"/pay/{cs['id']}/receipt"))
     assert "Card surcharge" in receipt and "$0.30" in receipt and "$10.30" in receipt
