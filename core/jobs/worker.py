@@ -48,7 +48,10 @@ class ScheduledRetries:
 
     def __init__(self, rt: Runtime, queues: Sequence[str] = QUEUE_NAMES) -> None:
         self.scheduler = RQScheduler(
-            [rt.queue(name) for name in queues], connection=rt.redis, serializer=JSONSerializer
+            [rt.queue(name) for name in queues],
+            connection=rt.redis,
+            serializer=JSONSerializer,
+            logging_level=logging.WARNING,  # at INFO it would log its lock at every burst
         )
 
     def run_once(self) -> None:
