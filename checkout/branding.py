@@ -78,10 +78,10 @@ def branding(
     )
 
 
-def of_tenant(session: Session, tenant: Tenant, *, logo_url: Callable[[str], str]) -> Branding:
+def of_tenant(tenant: Tenant, *, logo_url: Callable[[str], str]) -> Branding:
     """The branding a checkout page shows. `logo_url(version)` builds the URL of the logo on this page's
     surface (the session's or the payment link's), with the logo's version in it."""
-    found = logos.info(session, tenant_id=tenant.id)
+    found = logos.info(tenant.checkout_settings)
     logo = Logo(url=logo_url(found.version), width=found.width, height=found.height) if found else None
     return branding(
         tenant.checkout_settings or {},

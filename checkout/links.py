@@ -110,7 +110,7 @@ def visit(slug: str) -> Response | str:
         # The checkout layout's header shows the link's description and the test-mode note.
         "cs": link,
         "brand": branding.of_tenant(
-            uow().session, tenant, logo_url=lambda v: url_for("checkout.link_logo", slug=link.slug, v=v)
+            tenant, logo_url=lambda v: url_for("checkout.link_logo", slug=link.slug, v=v)
         ),
         "amount_text": _("You choose the amount"),
         "embedded": False,

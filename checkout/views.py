@@ -100,7 +100,7 @@ def _context(cs: CheckoutSession) -> dict[str, Any]:
     return {
         "cs": cs,
         "brand": branding.of_tenant(
-            uow().session, tenant, logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v)
+            tenant, logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v)
         ),
         "amount_text": money.format_amount(cs.amount, cs.currency, locale),
         "rules": rules,

@@ -46,7 +46,7 @@ def statement_descriptor_of(tenant: Tenant) -> str:
 def view(session: Session, *, tenant_id: str) -> dict[str, Any]:
     tenant = tenant_by_id(session, tenant_id)
     stored = tenant.checkout_settings or {}
-    logo = logos.info(session, tenant_id=tenant_id)
+    logo = logos.info(stored)
     return {
         "object": "checkout.settings",
         "display_name": stored.get("display_name", tenant.name),
@@ -142,6 +142,7 @@ def update(
         # The audit trail names the image by type, size and hash; the bytes are in tenant_logos only.
         details["logo"] = image.summary() if image is not None else None
         logos.replace(session, tenant_id=tenant_id, image=image, clock=clock)
+        stored["logo"] = logos.LogoInfo.of(image).settings_entry() if image is not None else None
     tenant.checkout_settings = stored
     audit.record(
         session,

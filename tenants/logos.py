@@ -75,6 +75,14 @@ class LogoInfo:
         """The settings object's `logo`: never the data itself."""
         return {"content_type": self.content_type, "bytes": self.size, "sha256": self.sha256}
 
+    @classmethod
+    def of(cls, image: Image) -> LogoInfo:
+        return cls(image.content_type, len(image.data), image.sha256, image.width, image.height)
+
+    def settings_entry(self) -> dict[str, Any]:
+        """What the tenant's checkout settings keep of the logo (see `info`)."""
+        return {**self.summary(), "width": self.width, "height": self.height}
+
     @property
     def version(self) -> str:
         """A short form of the hash for the logo's URL: a new logo gets a new URL, so caches never serve
@@ -202,12 +210,17 @@ def _row(session: Session, tenant_id: str, *, with_data: bool) -> TenantLogo | N
     return session.scalar(query)
 
 
-def info(session: Session, *, tenant_id: str) -> LogoInfo | None:
-    """The tenant's logo without its bytes (what a page needs to link it), or None."""
-    row = _row(session, tenant_id, with_data=False)
-    if row is None:
+def info(checkout_settings: dict[str, Any] | None) -> LogoInfo | None:
+    """The tenant's logo without its bytes (what a page needs to link it), or None.
+
+    Read from the tenant's checkout settings, where `replace`'s caller keeps a copy of the row's
+    metadata in the same transaction: every checkout page shows the logo, and the tenant row is loaded
+    anyway, so the page costs no query of `tenant_logos` (only serving the image does).
+    """
+    entry = (checkout_settings or {}).get("logo")
+    if not entry:
         return None
-    return LogoInfo(row.content_type, row.size, row.sha256, row.width, row.height)
+    return LogoInfo(entry["content_type"], entry["bytes"], entry["sha256"], entry["width"], entry["height"])
 
 
 def load(session: Session, *, tenant_id: str) -> tuple[LogoInfo, bytes] | None:
