@@ -28,6 +28,7 @@ from core.payments.models import CheckoutSession
 from core.web.request import uow
 from core.web.security import allow_framing
 from tenants import checkout_settings
+from tenants.lookup import tenant_by_id
 from tenants.models import KeyKind, KeyMode
 from tenants.resolution import owner_of_key
 
@@ -91,7 +92,7 @@ def enter(cs: CheckoutSession) -> None:
     """In embed mode, for the session just loaded: frame for its tenant's origins, find the parent."""
     if not is_embedded():
         return
-    allowed = checkout_settings.view(uow().session, tenant_id=cs.tenant_id)["allowed_origins"]
+    allowed = checkout_settings.allowed_origins_of(tenant_by_id(uow().session, cs.tenant_id))
     allow_framing(allowed)
     g.embed_origin = _parent_origin(request.args.get(ORIGIN_ARG), allowed)
     key = request.args.get(KEY_ARG)

@@ -13,7 +13,6 @@ from typing import Any
 import segno
 from babel.numbers import format_decimal
 from flask import Response, abort, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import StringField
@@ -28,6 +27,7 @@ from core.errors import InvalidInput, NotFound
 from core.links import service as links
 from core.links.models import PaymentLink
 from core.ratelimit import RateLimiter
+from core.web.i18n import current_locale
 from core.web.request import bind_tenant, client_ip, runtime, uow
 from tenants import checkout_settings
 from tenants.lookup import tenant_by_id
@@ -90,7 +90,7 @@ def visit(slug: str) -> Response | str:
     link = _load(slug)
     if link.amount is not None:
         return _open(link, None)
-    locale = str(get_locale() or "en")
+    locale = current_locale()
     form = AmountForm(session_id=f"link:{link.slug}")
     if request.method == "POST" and form.validate_on_submit():
         try:

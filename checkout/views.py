@@ -11,7 +11,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from babel.numbers import format_percent
 from flask import Response, abort, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -27,6 +26,7 @@ from core.payments.models import CheckoutSession, Payment, PaymentStatus, Sessio
 from core.ratelimit import RateLimiter
 from core.receipts import service as receipts
 from core.web.htmx import is_htmx
+from core.web.i18n import current_locale
 from core.web.request import bind_tenant, client_ip, runtime, uow
 from tenants import checkout_settings
 from tenants.lookup import tenant_by_id
@@ -79,7 +79,7 @@ def load_session(session_id: str) -> CheckoutSession:
     sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url, kms=rt.kms)
     tenant = tenant_by_id(uow().session, cs.tenant_id)
     g.checkout_tenant = tenant
-    g.checkout_rules = service.rules_of(uow().session, cs, country=tenant.country)
+    g.checkout_rules = sessions.rules_of(uow().session, cs, country=tenant.country)
     g.checkout_locale = cs.locale
     g.checkout_default_locale = g.checkout_rules.default_language
     embed.enter(cs)
@@ -96,7 +96,7 @@ def _payment_of(cs: CheckoutSession, payment_id: str) -> Payment:
 def _context(cs: CheckoutSession) -> dict[str, Any]:
     """What every checkout template gets (load_session has read the tenant and its locality rules)."""
     tenant, rules = g.checkout_tenant, g.checkout_rules
-    locale = str(get_locale() or "en")
+    locale = current_locale()
     return {
         "cs": cs,
         "brand": branding.of_tenant(
@@ -110,7 +110,7 @@ def _context(cs: CheckoutSession) -> dict[str, Any]:
 
 def _charges(cs: CheckoutSession, rules: LocalityRules, method: str) -> dict[str, Any]:
     """The surcharge line and the total the Pay button shows for `method` (none: the plain amount)."""
-    locale = str(get_locale() or "en")
+    locale = current_locale()
     surcharge = rules.surcharge_on(cs.amount, method)
     total = cs.amount + surcharge
     return {
@@ -125,7 +125,7 @@ def _charges(cs: CheckoutSession, rules: LocalityRules, method: str) -> dict[str
 def _unavailable(cs: CheckoutSession, problem: str) -> Response:
     """The page for a checkout the locality rules don't let this shopper pay, in the shopper's words."""
     rules: LocalityRules = g.checkout_rules
-    locale = str(get_locale() or "en")
+    locale = current_locale()
     if problem == "amount_too_small":
         limit = money.format_amount(rules.min_amount or 0, cs.currency, locale)
         reason = _("This shop accepts payments of at least %(amount)s here.", amount=limit)
@@ -325,7 +325,7 @@ def receipt_email(session_id: str) -> Response | str:
                 uow().session,
                 cs=cs,
                 email=form.email.data or "",
-                locale=str(get_locale() or "en"),
+                locale=current_locale(),
                 limiter=receipts.request_limiter(rt.redis),
                 actor=_shopper(),
                 clock=rt.clock,
@@ -344,7 +344,7 @@ def receipt_email(session_id: str) -> Response | str:
 def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) -> str:
     payment = service.get(uow().session, payment_id=payment_id)
     emailed = receipts.of_payment(uow().session, payment_id=payment.id)
-    locale = str(get_locale() or "en")
+    locale = current_locale()
     return render_template(
         "checkout/receipt.html",
         payment=payment,

@@ -43,6 +43,16 @@ def statement_descriptor_of(tenant: Tenant) -> str:
     return descriptors.derive(str(stored.get("display_name") or tenant.name), slug=tenant.slug)
 
 
+def payment_methods_of(tenant: Tenant) -> list[str]:
+    """The methods the tenant's checkout offers (all of them until it narrows them)."""
+    return list((tenant.checkout_settings or {}).get("payment_methods", METHODS))
+
+
+def allowed_origins_of(tenant: Tenant) -> list[str]:
+    """The merchant origins that may frame the tenant's embedded checkout (none until it names some)."""
+    return list((tenant.checkout_settings or {}).get("allowed_origins", []))
+
+
 def view(session: Session, *, tenant_id: str) -> dict[str, Any]:
     tenant = tenant_by_id(session, tenant_id)
     stored = tenant.checkout_settings or {}
@@ -54,20 +64,19 @@ def view(session: Session, *, tenant_id: str) -> dict[str, Any]:
         "logo": logo.summary() if logo is not None else None,
         "statement_descriptor": stored.get("statement_descriptor"),
         "effective_statement_descriptor": statement_descriptor_of(tenant),
-        "allowed_origins": list(stored.get("allowed_origins", [])),
-        "payment_methods": list(stored.get("payment_methods", METHODS)),
+        "allowed_origins": allowed_origins_of(tenant),
+        "payment_methods": payment_methods_of(tenant),
     }
 
 
 def session_context(session: Session, *, tenant_id: str, livemode: bool, base_url: str) -> SessionContext:
     """What creating a checkout session needs to know of its tenant: methods offered and country."""
     tenant = tenant_by_id(session, tenant_id)
-    stored = tenant.checkout_settings or {}
     return SessionContext(
         tenant_id=tenant_id,
         livemode=livemode,
         base_url=base_url,
-        allowed_methods=list(stored.get("payment_methods", METHODS)),
+        allowed_methods=payment_methods_of(tenant),
         country=tenant.country,
     )
 

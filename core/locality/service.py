@@ -156,14 +156,12 @@ def _limits_for(rules: Iterable[LocalityRule], currency: str) -> dict[str, Any]:
     return chosen
 
 
-def rules_for(
-    session: Session, *, country: str, amount: int, currency: str, methods: Sequence[str]
-) -> LocalityRules:
-    """The rules for a shopper in `country` paying `amount` `currency` with the session's `methods`.
+def rules_for(session: Session, *, country: str, currency: str, methods: Sequence[str]) -> LocalityRules:
+    """The rules for a shopper in `country` paying in `currency` with the session's `methods`. They are
+    returned, not judged: `LocalityRules.problem(amount)` says whether an amount may be paid.
 
     Reads the current tenant's rules (the session is tenant-bound): one indexed query of at most two rows.
     """
-    del amount  # the limits are returned, not judged here: the caller tells the shopper or the merchant
     stored = session.scalars(
         select(LocalityRule).where(LocalityRule.country.in_((ALL_COUNTRIES, country)))
     ).all()
@@ -210,6 +208,23 @@ def serialize(rule: LocalityRule) -> dict[str, Any]:
         "default_language": rule.default_language,
         "created_at": int(rule.created_at.timestamp()),
         "updated_at": int(rule.updated_at.timestamp()),
+    }
+
+
+def serialize_in_force(rules: LocalityRules) -> dict[str, Any]:
+    """The merged rules as the API shows them (`GET /api/v1/checkout/locality_rules`)."""
+    return {
+        "object": "locality_rules.in_force",
+        "country": rules.country,
+        "currency": rules.currency,
+        "methods": list(rules.methods),
+        "min_amount": rules.min_amount,
+        "max_amount": rules.max_amount,
+        "required_fields": sorted(rules.required_fields),
+        "surcharge_bps": rules.surcharge_bps,
+        "three_ds": "required" if rules.three_ds_required else "automatic",
+        "default_language": rules.default_language,
+        "banks": list(rules.banks),
     }
 
 

@@ -178,7 +178,7 @@ def confirm(
         current = get(session, payment_id=cs.payment_id)
         if current.status in IN_FLIGHT:
             return current
-    rules = rules_of(session, cs, country=data.country)
+    rules = sessions.rules_of(session, cs, country=data.country)
     if data.method not in rules.methods:
         raise InvalidInput("Choose one of the payment methods offered.", param="method")
     problem = rules.refusal(cs.amount)
@@ -245,17 +245,6 @@ def confirm(
         PROCESS_JOB, tenant_id=tenant_id, kwargs={"tenant_id": tenant_id, "payment_id": payment.id}
     )
     return payment
-
-
-def rules_of(session: Session, cs: CheckoutSession, *, country: str | None) -> locality.LocalityRules:
-    """The locality rules for this session's shopper: `country` as the caller resolved it, else the
-    session's own (one of the two is required: the rules are enforced here, not only shown on the page)."""
-    resolved = cs.country or country
-    if resolved is None:
-        raise ValueError("the shopper's country is unknown: pass the tenant's country")
-    return locality.rules_for(
-        session, country=resolved, amount=cs.amount, currency=cs.currency, methods=list(cs.payment_methods)
-    )
 
 
 def _check_required(

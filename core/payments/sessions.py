@@ -172,7 +172,7 @@ def create(
         livemode=ctx.livemode,
         payment_id=None,
     )
-    _check_locality(session, cs, country=cs.country or ctx.country)
+    _check_locality(session, cs, country=ctx.country)
     session.add(cs)
     session.flush()
     data_out = serialize.checkout_session(cs, base_url=ctx.base_url)
@@ -200,13 +200,22 @@ def create(
     return cs
 
 
+def rules_of(session: Session, cs: CheckoutSession, *, country: str | None) -> locality.LocalityRules:
+    """The locality rules for this session's shopper: the session's own country, else `country` as the
+    caller resolved it (the tenant's). One of the two is required: the payment service enforces them."""
+    resolved = cs.country or country
+    if resolved is None:
+        raise ValueError("the shopper's country is unknown: pass the tenant's country")
+    return locality.rules_for(
+        session, country=resolved, currency=cs.currency, methods=list(cs.payment_methods)
+    )
+
+
 def _check_locality(session: Session, cs: CheckoutSession, *, country: str | None) -> None:
     """Refuse, at once, a session its shopper could not pay under the tenant's locality rules."""
-    if country is None:
+    if cs.country is None and country is None:
         return
-    rules = locality.rules_for(
-        session, country=country, amount=cs.amount, currency=cs.currency, methods=list(cs.payment_methods)
-    )
+    rules = rules_of(session, cs, country=country)
     problem = rules.problem(cs.amount)
     if problem is not None:
         param = "payment_methods" if problem == "no_method" else "amount"

@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, jsonify, render_template, request
-from flask_babel import force_locale, get_locale, gettext
+from flask_babel import force_locale, gettext
 from werkzeug.exceptions import HTTPException
 
 from core.errors import KassaError
+from core.web.i18n import current_locale
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def wants_json() -> bool:
 def _page_locale() -> str:
     if request.path == "/portal" or request.path.startswith("/portal/"):
         return "en"  # the merchant portal is not translated: no German title over its English messages
-    return str(get_locale() or "en")
+    return current_locale()
 
 
 def _translated(text: str) -> str:
@@ -80,7 +81,7 @@ def _error_page(status: int, message: str) -> str:
     with force_locale(_page_locale()):
         return render_template(
             "errors/error.html",
-            lang=str(get_locale() or "en"),
+            lang=current_locale(),
             status=status,
             title=_translated(_TITLES.get(status, ERROR)),
             message=_translated(message),

@@ -21,5 +21,10 @@ def select_locale() -> str:
     )
 
 
+def current_locale() -> str:
+    """The language this request's page is in, as a string (en when there is no request)."""
+    return str(get_locale() or "en")
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["get_locale"] = get_locale

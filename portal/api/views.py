@@ -24,6 +24,7 @@ from portal.api.openapi import document
 from portal.api.pagination import page
 from portal.api.routing import json_response
 from tenants import checkout_settings
+from tenants.lookup import tenant_by_id
 
 
 def _services() -> service.Services:
@@ -338,26 +339,11 @@ def delete_locality_rule(id: str) -> Response:
 
 def locality_rules_in_force(query: dict[str, Any]) -> Response:
     """What a checkout for a shopper of `country` paying in `currency` offers and asks, all layers merged."""
-    settings = checkout_settings.view(uow().session, tenant_id=caller().tenant_id)
+    tenant = tenant_by_id(uow().session, caller().tenant_id)
     rules = locality.rules_for(
         uow().session,
         country=validate_country(query["country"]),
-        amount=0,
         currency=money.validate_currency(query["currency"]),
-        methods=settings["payment_methods"],
+        methods=checkout_settings.payment_methods_of(tenant),
     )
-    return json_response(
-        {
-            "object": "locality_rules.in_force",
-            "country": rules.country,
-            "currency": rules.currency,
-            "methods": list(rules.methods),
-            "min_amount": rules.min_amount,
-            "max_amount": rules.max_amount,
-            "required_fields": sorted(rules.required_fields),
-            "surcharge_bps": rules.surcharge_bps,
-            "three_ds": "required" if rules.three_ds_required else "automatic",
-            "default_language": rules.default_language,
-            "banks": list(rules.banks),
-        }
-    )
+    return json_response(locality.serialize_in_force(rules))

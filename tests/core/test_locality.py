@@ -33,9 +33,7 @@ def rules(
     rt: Runtime, tenant_id: str, country: str, currency: str = "EUR", methods: list[str] = ALL
 ) -> LocalityRules:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        return locality.rules_for(
-            uow.session, country=country, amount=2500, currency=currency, methods=methods
-        )
+        return locality.rules_for(uow.session, country=country, currency=currency, methods=methods)
 
 
 def test_built_in_defaults(clean: Runtime, make: Factories) -> None:
