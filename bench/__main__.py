@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import click
 
-from bench import hosted_page, payments
+from bench import hosted_page, payments, request_cost
 
 #: Every benchmark, in the order a bare `python -m bench` runs them.
-BENCHMARKS: dict[str, click.Command] = {"payments": payments.command, "hosted_page": hosted_page.command}
+BENCHMARKS: dict[str, click.Command] = {
+    "payments": payments.command,
+    "hosted_page": hosted_page.command,
+    "request_cost": request_cost.command,
+}
 
 
 @click.group(
