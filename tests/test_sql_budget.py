@@ -1,0 +1,106 @@
+"""SQL statements per hot path, counted, so a regression shows in CI without timing anything.
+
+On this stack a page's speed is decided by its round trips to the database, not by Python: every statement
+below is one. The budgets are today's counts on PostgreSQL (and on SQLite, which has no `set_config` and
+no row locks); a change that adds a statement to one of these paths must raise its budget here on purpose,
+and say why in its commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from core.jobs.runtime import Runtime
+from tests.factories import MadeTenant
+from tests.fixtures import Factories, is_postgres
+from tests.payments_helpers import CARD_FORM, auth, create_session, submit_pay_form, work
+
+#: path -> (PostgreSQL budget, SQLite budget)
+BUDGETS = {
+    "hosted page GET": (7, 4),
+    "session create": (22, 15),
+    "confirm POST": (26, 22),
+    "payment job": (39, 33),
+}
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        self.statements.append(statement)
+
+
+@contextmanager
+def counting(rt: Runtime) -> Iterator[Counter]:
+    counter = Counter()
+    engines = {id(e): e for e in (rt.db.engine, rt.db.owner_engine)}
+    for engine in engines.values():
+        event.listen(engine, "before_cursor_execute", counter)
+    try:
+        yield counter
+    finally:
+        for engine in engines.values():
+            event.remove(engine, "before_cursor_execute", counter)
+
+
+def _over_budget(rt: Runtime, counted: dict[str, Counter]) -> list[str]:
+    problems = []
+    for path, counter in counted.items():
+        pg_budget, sqlite_budget = BUDGETS[path]
+        budget = pg_budget if is_postgres(rt.settings) else sqlite_budget
+        if len(counter.statements) > budget:
+            listing = "\n".join(
+                f"  {i + 1}. {s.split(chr(10))[0][:120]}" for i, s in enumerate(counter.statements)
+            )
+            problems.append(
+                f"{path} sent {len(counter.statements)} SQL statements, budget {budget}:\n{listing}"
+            )
+    return problems
+
+
+def _warm(client: FlaskClient, tenant: MadeTenant) -> str:
+    """One session paid end to end first, so caches of the process are what they are in production."""
+    first = create_session(client, tenant)
+    submit_pay_form(client, first["id"])
+    return str(create_session(client, tenant)["id"])
+
+
+def test_hot_paths_stay_within_their_sql_budgets(
+    client: FlaskClient, clean: Runtime, make: Factories
+) -> None:
+    tenant = make.tenants()
+    session_id = _warm(client, tenant)
+    work(clean)
+
+    counted: dict[str, Counter] = {}
+    with counting(clean) as counted["hosted page GET"]:
+        assert client.get(f"/pay/{session_id}").status_code == 200
+
+    with counting(clean) as counted["session create"]:
+        answer = client.post(
+            "/api/v1/checkout/sessions",
+            json={"amount": 2500, "currency": "EUR"},
+            headers={**auth(tenant.keys.secret_key), "Idempotency-Key": "budget-1"},
+        )
+    assert answer.status_code == 201, answer.json
+    created = answer.json
+
+    page = client.get(f"/pay/{created['id']}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert token is not None
+    with counting(clean) as counted["confirm POST"]:
+        response = client.post(f"/pay/{created['id']}", data={"csrf_token": token.group(1), **CARD_FORM})
+    assert response.status_code in (200, 302, 303), response.get_data(as_text=True)
+
+    with counting(clean) as counted["payment job"]:
+        work(clean)
+
+    problems = _over_budget(clean, counted)
+    assert not problems, "\n".join(problems)
