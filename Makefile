@@ -9,7 +9,7 @@ PO_FILES := $(wildcard translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
 .DEFAULT_GOAL := help
-.PHONY: help install assets translations translations-update demo test lint typecheck imports pytest bench clean
+.PHONY: help install assets translations translations-update demo test lint typecheck imports pytest bench bench-quick clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,8 +62,11 @@ pytest: install ## The test suite only
 
 test: lint typecheck imports pytest ## Everything CI checks (PostgreSQL/Redis/Chromium when DATABASE_URL/REDIS_URL are set)
 
-bench: install ## Benchmarks on PostgreSQL + Redis (needs DATABASE_URL, REDIS_URL; see bench/README.md)
-	$(BIN)/python -m bench $(BENCH_ARGS)
+bench: install ## Every figure beside its ceiling, one run, PostgreSQL + Redis (DATABASE_URL, REDIS_URL; bench/README.md)
+	$(BIN)/python -m bench $(or $(BENCH_ARGS),suite)
+
+bench-quick: install ## A ~1-minute subset of `make bench`, for before/after figures in notes
+	$(BIN)/python -m bench suite --seconds 4 --rounds 1 --payments 100 --confirm-pool 1000
 
 clean: ## Remove the virtualenv, node_modules, vendored assets and the demo database
 	rm -rf $(VENV) node_modules static/vendor instance .pytest_cache .mypy_cache .ruff_cache
