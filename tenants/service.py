@@ -306,12 +306,19 @@ def check_password(session: Session, *, email: str, password: str) -> User:
     return user
 
 
-#: A hash of a random password, made on first use: an unknown email is checked against it.
+#: The argon2id hash of a random password nobody knows, made with this hasher's parameters: an unknown
+#: email is checked against it. A constant, not made on first use: the first unknown email after a
+#: restart would otherwise cost a hash and a verification, twice a known one's.
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$QfXU9++qxv7PwfqiIqTuag$C5RdHUfhuyKQL0m85la50XLPbMZ37hlwBYb40zUf/B0"
+)
 _dummy: list[str] = []
 
 
 def _dummy_hash() -> str:
-    if not _dummy:
+    if not _passwords.check_needs_rehash(_DUMMY_HASH):
+        return _DUMMY_HASH
+    if not _dummy:  # the hasher's parameters changed: a dummy made with the new ones
         _dummy.append(_passwords.hash(secrets.token_urlsafe(16)))
     return _dummy[0]
 
