@@ -238,6 +238,9 @@ def login_code() -> Response | str:
         rt = runtime()
         if lockout.accept_totp(uow().session, user=user, code=form.code.data, kms=rt.kms, clock=rt.clock):
             return _complete_sign_in(user)
+        # The refused code's UPDATE matched nothing but opened a write transaction; end it before the
+        # failure is counted in a transaction of its own (SQLite allows one writer at a time).
+        uow().rollback()
         _code_failed(form, user)
         return render_template("portal/login_code.html", form=form)
     return render_template("portal/login_code.html", form=form)

@@ -10,7 +10,7 @@ from core.clock import FrozenClock
 from core.jobs.runtime import Runtime
 from tests.factories import PASSWORD
 from tests.fixtures import Factories
-from tests.portal.test_portal_sessions import clock, is_signed_in, sign_in  # noqa: F401  (fixture)
+from tests.portal.test_portal_sessions import is_signed_in, sign_in
 from tests.portal.test_sign_in import post_form
 
 
@@ -18,7 +18,7 @@ def test_disabling_a_user_ends_their_sessions_at_once_and_is_audited(
     app: Flask,
     make: Factories,
     clock: FrozenClock,
-    clean: Runtime,  # noqa: F811
+    clean: Runtime,
 ) -> None:
     tenant = make.tenants()
     laptop, phone = app.test_client(), app.test_client()
@@ -52,7 +52,7 @@ def test_a_user_of_two_tenants_is_disabled_in_both(
     app: Flask,
     make: Factories,
     clock: FrozenClock,
-    clean: Runtime,  # noqa: F811
+    clean: Runtime,
 ) -> None:
     first, second = make.tenants(), make.tenants()
     added = app.test_cli_runner().invoke(

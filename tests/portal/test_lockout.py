@@ -7,7 +7,6 @@ import socket
 import statistics
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Literal
 
 import pyotp
@@ -30,13 +29,6 @@ from tests.fixtures import Factories
 from tests.portal.test_sign_in import post_form
 
 LOCKED = "This account is locked for 30 minutes after too many failed sign-in attempts."
-
-
-@pytest.fixture
-def clock(clean: Runtime, monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
-    frozen = FrozenClock(datetime.now(UTC).replace(microsecond=0))
-    monkeypatch.setattr(clean, "clock", frozen)
-    return frozen
 
 
 def from_ip(app: Flask, ip: str) -> FlaskClient:

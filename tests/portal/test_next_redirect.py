@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from core.clock import FrozenClock
 from portal.views.auth import safe_next
 from tests.fixtures import Factories
-from tests.portal.test_portal_sessions import clock, sign_in  # noqa: F401  (fixture)
+from tests.portal.test_portal_sessions import sign_in
 
 HOSTILE = [
     "//evil.example/portal/",
@@ -32,7 +32,7 @@ HOSTILE = [
 def test_a_deep_link_survives_the_password_and_code_steps(
     client: FlaskClient,
     make: Factories,
-    clock: FrozenClock,  # noqa: F811
+    clock: FrozenClock,
 ) -> None:
     tenant = make.tenants()
     bounced = client.get("/portal/payments?status=failed")
@@ -50,7 +50,7 @@ def test_a_next_off_this_site_lands_on_the_portal_home(
     client: FlaskClient,
     make: Factories,
     clock: FrozenClock,
-    target: str,  # noqa: F811
+    target: str,
 ) -> None:
     tenant = make.tenants()
     page = client.get(f"/portal/login?next={quote(target, safe='')}").get_data(as_text=True)

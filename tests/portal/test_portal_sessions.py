@@ -3,11 +3,9 @@ everywhere" and disabling a user end them all. Time moves with a FrozenClock, ne
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pyotp
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -21,13 +19,6 @@ from tests.fixtures import Factories
 from tests.portal.test_sign_in import csrf_token, post_form
 
 COOKIE = "kassa_session"
-
-
-@pytest.fixture
-def clock(clean: Runtime, monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
-    frozen = FrozenClock(datetime.now(UTC).replace(microsecond=0))
-    monkeypatch.setattr(clean, "clock", frozen)
-    return frozen
 
 
 def sign_in(client: FlaskClient, tenant: MadeTenant, clock: FrozenClock, *, next_url: str = "") -> str:
