@@ -252,6 +252,48 @@ def users_create(tenant_ref: str, email: str, role: str, password: str, totp_sec
     click.echo(f"User {user.id} ({user.email}) is {role} of {tenant.slug}.")
 
 
+@users_group.command(
+    "disable", help="Disable a user in every tenant: no more sign-in, and every open session ends now."
+)
+@click.option("--email", required=True)
+@with_appcontext
+def users_disable(email: str) -> None:
+    from core.audit.service import Actor
+    from core.errors import KassaError
+    from tenants.sign_in import disable_user
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as uow:
+            user, ended = disable_user(
+                uow.session, email=email, actor=Actor.system("cli"), clock=rt.clock, kms=rt.kms
+            )
+    except KassaError as exc:
+        _fail(exc.message)
+        return
+    click.echo(f"User {user.id} ({user.email}) is disabled; {ended} open session(s) ended.")
+
+
+@users_group.command("enable", help="Let a disabled or locked-out user sign in again.")
+@click.option("--email", required=True)
+@with_appcontext
+def users_enable(email: str) -> None:
+    from core.audit.service import Actor
+    from core.errors import KassaError
+    from tenants.sign_in import enable_user
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as uow:
+            user = enable_user(
+                uow.session, email=email, actor=Actor.system("cli"), clock=rt.clock, kms=rt.kms
+            )
+    except KassaError as exc:
+        _fail(exc.message)
+        return
+    click.echo(f"User {user.id} ({user.email}) can sign in again.")
+
+
 # --- kassa audit ---------------------------------------------------------------------------------------
 
 

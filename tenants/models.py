@@ -63,7 +63,36 @@ class User(Base):
     #: Last accepted TOTP time step: a code is accepted once.
     totp_last_step: Mapped[int | None]
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Wrong passwords and codes since the last sign-in or lock (tenants/sign_in.py): the 10th locks.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Sign-in is refused until then (PCI DSS 8.3.4), whatever the password.
+    locked_until: Mapped[datetime | None]
     created_at: Mapped[Timestamp]
+
+
+class PortalSession(Base):
+    """A signed-in portal session, kept server-side so it can be revoked (tenants/portal_sessions.py).
+
+    Global like `users` (a person may belong to several tenants), so no `tenant_id` column and no RLS:
+    the tenant the session acts for is `active_tenant`. The browser's cookie holds only the token; the
+    table holds only its SHA-256, so a leaked copy of the table opens no session.
+    """
+
+    __tablename__ = "portal_sessions"
+
+    #: SHA-256 hex of the 256-bit token in the cookie.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(40), ForeignKey("users.id"), index=True)
+    #: The tenant the user acts for in this session (one of their memberships).
+    active_tenant: Mapped[str] = mapped_column(String(40), ForeignKey("tenants.id"))
+    created_at: Mapped[Timestamp]
+    #: Last request seen, updated at most once a minute: the idle timeout counts from here.
+    last_seen_at: Mapped[Timestamp]
+    revoked_at: Mapped[datetime | None]
+    #: Why it ended early: `sign_out`, `sign_out_everywhere`, `user_disabled`, `totp_changed`, ...
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
 
 
 class Membership(TenantScoped, Base):

@@ -274,28 +274,51 @@ def user_id_for_email(session: Session, email: str) -> str | None:
     return session.scalar(select(User.id).where(User.email == email.strip().lower()))
 
 
+class AccountDisabled(AuthenticationFailed):
+    code = "account_disabled"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This account is disabled. Ask an owner of your merchant account to enable it again."
+        )
+
+
 def check_password(session: Session, *, email: str, password: str) -> User:
-    """The user with this email and password; else `AuthenticationFailed` (one message for both cases)."""
+    """The user with this email and password; else `AuthenticationFailed` (one message for both cases).
+
+    Exactly one argon2 verification either way (an unknown email is checked against a dummy hash), so
+    the time taken does not tell a guesser whether the email exists. A disabled user hears so only
+    after giving the right password: a guesser learns nothing from it.
+    """
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     failure = AuthenticationFailed("Email or password is incorrect.")
-    if user is None or user.disabled:
+    if user is None:
         _burn_time(password)
         raise failure
     try:
         _passwords.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         raise failure from None
+    if user.disabled:
+        raise AccountDisabled()
     if _passwords.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
 
 
-#: A hash of a random password, made on first use: an unknown email is checked against it.
+#: The argon2id hash of a random password nobody knows, made with this hasher's parameters: an unknown
+#: email is checked against it. A constant, not made on first use: the first unknown email after a
+#: restart would otherwise cost a hash and a verification, twice a known one's.
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$QfXU9++qxv7PwfqiIqTuag$C5RdHUfhuyKQL0m85la50XLPbMZ37hlwBYb40zUf/B0"
+)
 _dummy: list[str] = []
 
 
 def _dummy_hash() -> str:
-    if not _dummy:
+    if not _passwords.check_needs_rehash(_DUMMY_HASH):
+        return _DUMMY_HASH
+    if not _dummy:  # the hasher's parameters changed: a dummy made with the new ones
         _dummy.append(_passwords.hash(secrets.token_urlsafe(16)))
     return _dummy[0]
 
@@ -311,7 +334,10 @@ def has_totp(user: User) -> bool:
 
 
 def check_totp(user: User, *, code: str, kms: KMS, clock: Clock) -> bool:
-    """Accept a current code once (a replayed code inside its 30 s window is refused)."""
+    """Accept a current code once (a replayed code inside its 30 s window is refused) on this ORM object.
+
+    Not atomic across concurrent requests: sign-in uses `tenants.sign_in.accept_totp`, which is.
+    """
     if user.totp_secret_encrypted is None:
         return False
     code = code.strip().replace(" ", "")
@@ -328,8 +354,3 @@ def check_totp(user: User, *, code: str, kms: KMS, clock: Clock) -> bool:
             user.totp_last_step = step
             return True
     return False
-
-
-def set_totp_secret(user: User, *, secret: str, kms: KMS) -> None:
-    user.totp_secret_encrypted = kms.encrypt(secret.encode(), context=_totp_context(user.id))
-    user.totp_last_step = None

@@ -1,15 +1,24 @@
-"""The signed-in portal user: who they are and which tenant they act for."""
+"""The signed-in portal user: who they are and which tenant they act for.
+
+Resumed on every request from the server-side session (tenants/portal_sessions.py) whose token is the
+only thing the session cookie holds once signed in: a revoked, idle or too old session is no session.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-from flask import session
+from flask import Request, session
 from flask_login import UserMixin
 from sqlalchemy import select
 
-from core.web.request import bind_tenant, uow
+from core.web.request import bind_tenant, runtime, uow
+from tenants import portal_sessions
 from tenants.models import Membership, Role, User
+
+#: The key of the server-side session's token in Flask's (signed) session cookie.
+SESSION_KEY: Final = "sid"
 
 
 @dataclass
@@ -20,17 +29,22 @@ class PortalUser(UserMixin):  # type: ignore[misc]
     role: Role
 
 
-def load_user(user_id: str) -> PortalUser | None:
-    """flask-login's loader: the user, if still enabled and still a member of the session's tenant."""
-    tenant_id = session.get("tenant_id")
-    if not tenant_id:
+def load_from_request(_request: Request) -> PortalUser | None:
+    """flask-login's request loader: the user of a session that still holds, if still enabled and
+    still a member of the session's tenant."""
+    token = session.get(SESSION_KEY)
+    if not isinstance(token, str):
         return None
-    bind_tenant(tenant_id)
     db = uow().session
-    user = db.get(User, user_id)
+    active = portal_sessions.resume(db, token=token, clock=runtime().clock)
+    if active is None:
+        session.pop(SESSION_KEY, None)
+        return None
+    bind_tenant(active.tenant_id)
+    user = db.get(User, active.user_id)
     if user is None or user.disabled:
         return None
-    membership = db.scalar(select(Membership).where(Membership.user_id == user_id))
+    membership = db.scalar(select(Membership).where(Membership.user_id == user.id))
     if membership is None:
         return None
-    return PortalUser(id=user.id, email=user.email, tenant_id=tenant_id, role=membership.role)
+    return PortalUser(id=user.id, email=user.email, tenant_id=active.tenant_id, role=membership.role)

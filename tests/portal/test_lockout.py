@@ -1,0 +1,188 @@
+"""An account locks after 10 failed attempts for 30 minutes, whichever IPs they come from and whether
+Redis is up or not; the per-IP limit stays against spraying and fails closed."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import pyotp
+import pytest
+import redis
+from argon2 import PasswordHasher
+from flask import Flask
+from flask.testing import FlaskClient
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import select
+
+from core.audit.models import AuditEvent
+from core.clock import FrozenClock
+from core.jobs.runtime import Runtime
+from portal.views import auth
+from tenants import service as accounts
+from tests.factories import PASSWORD, MadeTenant
+from tests.fixtures import Factories
+from tests.portal.test_sign_in import post_form
+
+LOCKED = "This account is locked for 30 minutes after too many failed sign-in attempts."
+
+
+def from_ip(app: Flask, ip: str) -> FlaskClient:
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = ip
+    return browser
+
+
+def attempt(browser: FlaskClient, email: str, password: str):  # type: ignore[no-untyped-def]
+    return post_form(browser, "/portal/login", {"email": email, "password": password})
+
+
+def lock(app: Flask, tenant: MadeTenant) -> None:
+    for n in range(10):
+        response = attempt(from_ip(app, f"198.51.100.{n + 1}"), tenant.owner_email, f"wrong password {n}")
+        expected = LOCKED if n == 9 else "Email or password is incorrect."
+        assert expected in response.get_data(as_text=True), n
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def redis_down(clean: Runtime, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Point the runtime at a port where no Redis listens."""
+
+    def down() -> None:
+        unreachable = redis.Redis(
+            port=closed_port(), socket_connect_timeout=0.5, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )
+        monkeypatch.setattr(clean, "redis", unreachable)
+
+    return down
+
+
+def test_ten_wrong_passwords_from_ten_ips_lock_the_account_for_thirty_minutes(
+    app: Flask, make: Factories, clock: FrozenClock, clean: Runtime
+) -> None:
+    tenant = make.tenants()
+    lock(app, tenant)
+    right = attempt(from_ip(app, "203.0.113.7"), tenant.owner_email, PASSWORD)
+    assert right.status_code == 403 and LOCKED in right.get_data(as_text=True)  # the right one, refused
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        actions = uow.session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+    assert actions.count("user.locked") == 1
+    clock.advance(minutes=29)
+    assert LOCKED in attempt(from_ip(app, "203.0.113.8"), tenant.owner_email, PASSWORD).get_data(as_text=True)
+    clock.advance(minutes=2)
+    browser = from_ip(app, "203.0.113.9")
+    response = attempt(browser, tenant.owner_email, PASSWORD)
+    assert response.status_code == 302 and response.location.endswith("/portal/login/code")
+    code = pyotp.TOTP(tenant.totp_secret).at(clock.now())
+    assert post_form(browser, "/portal/login/code", {"code": code}).location.endswith("/portal/")
+
+
+def test_wrong_authentication_codes_count_towards_the_lock(
+    app: Flask, make: Factories, clock: FrozenClock
+) -> None:
+    tenant = make.tenants()
+    for n in range(5):
+        attempt(from_ip(app, f"198.51.100.{n + 1}"), tenant.owner_email, "wrong password")
+    wrong = "000000" if pyotp.TOTP(tenant.totp_secret).at(clock.now()) != "000000" else "111111"
+    browser = from_ip(app, "198.51.100.77")
+    assert attempt(browser, tenant.owner_email, PASSWORD).status_code == 302
+    for _ in range(4):
+        post_form(browser, "/portal/login/code", {"code": wrong})
+    response = post_form(browser, "/portal/login/code", {"code": wrong})  # the 10th failure
+    assert response.status_code == 302 and response.location.endswith("/portal/login")
+    assert LOCKED in browser.get("/portal/login").get_data(as_text=True)
+
+
+def test_redis_down_does_not_lift_the_lock(
+    app: Flask, make: Factories, clock: FrozenClock, redis_down: Callable[[], None]
+) -> None:
+    tenant = make.tenants()
+    lock(app, tenant)
+    redis_down()
+    response = attempt(from_ip(app, "203.0.113.7"), tenant.owner_email, PASSWORD)
+    assert response.status_code == 403 and LOCKED in response.get_data(as_text=True)
+
+
+def test_with_redis_down_sign_in_is_refused_not_left_uncounted(
+    app: Flask, make: Factories, clock: FrozenClock, redis_down: Callable[[], None]
+) -> None:
+    tenant = make.tenants()
+    redis_down()
+    browser = from_ip(app, "203.0.113.7")
+    response = attempt(browser, tenant.owner_email, PASSWORD)
+    assert response.status_code == 503
+    assert "Sign-in is unavailable for a moment. Try again shortly." in response.get_data(as_text=True)
+    assert browser.get("/portal/login/code").status_code == 302  # no half-signed-in state either
+
+
+def test_one_ip_guessing_at_many_accounts_is_limited(
+    app: Flask, make: Factories, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth, "MAX_FAILURES_PER_IP", 3)
+    tenants = [make.tenants() for _ in range(4)]
+    browser = from_ip(app, "192.0.2.10")
+    for tenant in tenants[:3]:
+        attempt(browser, tenant.owner_email, "wrong password")
+    response = attempt(browser, tenants[3].owner_email, PASSWORD)
+    assert response.status_code == 429 and "Too many attempts from your network" in response.get_data(
+        as_text=True
+    )
+    other = attempt(from_ip(app, "192.0.2.11"), tenants[3].owner_email, PASSWORD)
+    assert other.status_code == 302  # another address, and the account itself is not locked
+
+
+def test_an_unknown_email_costs_one_password_verification_like_a_known_one(
+    app: Flask, make: Factories, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make.tenants()
+    verifications: list[str] = []
+    hashes: list[str] = []
+
+    class CountingHasher(PasswordHasher):  # the real argon2, counted
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            verifications.append(str(hash))
+            return super().verify(hash, password)
+
+        def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+            hashes.append("hash")
+            return super().hash(password, salt=salt)
+
+    monkeypatch.setattr(accounts, "_passwords", CountingHasher())
+    monkeypatch.setattr(accounts, "_dummy", [])  # as in a freshly started process
+    attempt(from_ip(app, "192.0.2.1"), "nobody@shop.example", "some password")
+    assert len(verifications) == 1 and not hashes  # the first unknown email: no extra hashing either
+    attempt(from_ip(app, "192.0.2.2"), tenant.owner_email, "some password")
+    assert len(verifications) == 2
+    assert verifications[0] != verifications[1]  # the unknown email was checked against a dummy hash
+
+    def timed(email: str, n: int) -> float:
+        started = time.perf_counter()
+        attempt(from_ip(app, f"192.0.2.{100 + n}"), email, "some password")
+        return time.perf_counter() - started
+
+    unknown = statistics.median(timed("nobody@shop.example", n) for n in range(3))
+    known = statistics.median(timed(tenant.owner_email, 10 + n) for n in range(3))
+    assert 1 / 3 < unknown / known < 3, (unknown, known)  # generous: argon2 dominates both
+
+
+def test_a_disabled_user_is_told_so_after_the_right_password_only(
+    app: Flask, make: Factories, clock: FrozenClock, clean: Runtime
+) -> None:
+    tenant = make.tenants()
+    result = app.test_cli_runner().invoke(args=["users", "disable", "--email", tenant.owner_email])
+    assert result.exit_code == 0, result.output
+    wrong = attempt(from_ip(app, "192.0.2.1"), tenant.owner_email, "wrong password")
+    assert "Email or password is incorrect." in wrong.get_data(as_text=True)
+    right = attempt(from_ip(app, "192.0.2.2"), tenant.owner_email, PASSWORD)
+    assert right.status_code == 403
+    assert "This account is disabled." in right.get_data(as_text=True)
