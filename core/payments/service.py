@@ -59,6 +59,7 @@ from core.processors.base import (
 )
 from core.receipts import service as receipts
 from core.risk import service as risk
+from core.risk import test_cards
 from core.vault import service as vault
 
 #: Seconds before each retry after a transient processor error; then the payment fails.
@@ -340,18 +341,21 @@ def process(
         return payment  # an early duplicate of a scheduled retry: the scheduled one will run
     processor = processor_for(payment.livemode)
     worker = Actor.system("worker")
+    card = None
+    if payment.method is PaymentMethod.CARD and payment.card_token_id is not None:
+        card = vault.reveal(session, tenant_id=tenant_id, token_id=payment.card_token_id, kms=svc.kms)
+    # Which documented test card, if any: screening treats them as test mode's own (core/risk/test_cards).
+    screened = _risk_input(payment, test_card=test_cards.documented(card.pan) if card else None)
     if payment.risk_decision is None:
-        verdict = risk.screen(session, svc.redis, risk=_risk_input(payment), clock=svc.clock)
+        verdict = risk.screen(session, svc.redis, risk=screened, clock=svc.clock)
         payment.risk_decision = str(verdict.decision)
         payment.risk_reasons = list(verdict.reasons)
         if verdict.decision is risk.Decision.BLOCK:
             return _fail(
                 session, payment, "risk_blocked", "This payment was blocked by risk screening.", svc=svc
             )
-    card = None
     cvc = None
-    if payment.method is PaymentMethod.CARD and payment.card_token_id is not None:
-        card = vault.reveal(session, tenant_id=tenant_id, token_id=payment.card_token_id, kms=svc.kms)
+    if card is not None and payment.card_token_id is not None:
         cvc = vault.peek_cvc(svc.redis, tenant_id=tenant_id, token_id=payment.card_token_id, kms=svc.kms)
     request = AuthorizationRequest(
         idempotency_key=payment.id,
@@ -386,10 +390,10 @@ def process(
     payment.next_attempt_at = None
     if result.reference:
         payment.processor_reference = result.reference
-    return _apply(session, payment, result, svc=svc)
+    return _apply(session, payment, result, screened=screened, svc=svc)
 
 
-def _risk_input(payment: Payment) -> risk.RiskInput:
+def _risk_input(payment: Payment, *, test_card: str | None) -> risk.RiskInput:
     return risk.RiskInput(
         tenant_id=payment.tenant_id,
         session_id=payment.checkout_session_id,
@@ -402,10 +406,14 @@ def _risk_input(payment: Payment) -> risk.RiskInput:
         bin=payment.card_bin,
         # The same attempt re-run after a crash must not count twice towards velocity limits.
         attempt_id=payment.id,
+        livemode=payment.livemode,
+        test_card=test_card,
     )
 
 
-def _apply(session: Session, payment: Payment, result: ProcessorResult, *, svc: Services) -> Payment:
+def _apply(
+    session: Session, payment: Payment, result: ProcessorResult, *, screened: risk.RiskInput, svc: Services
+) -> Payment:
     status = result.status
     if status is ProcessorStatus.CAPTURED:
         payment.amount_captured = _moved(result, requested=payment.amount)
@@ -427,7 +435,7 @@ def _apply(session: Session, payment: Payment, result: ProcessorResult, *, svc: 
         _emit(session, payment, "payment.authorized", svc.clock)
         _complete_session(session, payment, svc=svc)
     elif status is ProcessorStatus.DECLINED:
-        risk.record_decline(svc.redis, risk=_risk_input(payment), clock=svc.clock)
+        risk.record_decline(svc.redis, risk=screened, clock=svc.clock)
         return _fail(
             session,
             payment,

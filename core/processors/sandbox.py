@@ -79,6 +79,11 @@ class TestCards:
     EXPIRED: Final = "4000000000000069"
     THREE_DS: Final = "4000002760003184"
     PROCESSOR_ERROR: Final = "4000000000000119"
+    # Risk test cards (core/risk/test_cards.py): screening decides their outcome in test mode; the
+    # sandbox approves them like any other number.
+    RISK_ALWAYS_BLOCKED: Final = "4100000000000019"
+    RISK_ELEVATED: Final = "4000000000004954"
+    RISK_VELOCITY: Final = "4000000000006975"
 
 
 #: Test card -> (decline code, message the shopper reads).
