@@ -53,7 +53,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from core.errors import NotFound
+from core.errors import KassaError, NotFound
 from core.ids import has_prefix
 
 T = TypeVar("T")
@@ -319,7 +319,8 @@ class Database:
 
     @contextlib.contextmanager
     def unit_of_work(self, *, tenant_id: str | None = None, owner: bool = False) -> Iterator[UnitOfWork]:
-        """Open a transaction for `tenant_id`; commit on success, roll back on error.
+        """Open a transaction for `tenant_id`; commit on success, roll back on error
+        (but commit with a `KassaError` whose `keeps_effects` says the work done before it stands).
 
         `owner=True` connects as the owner role: only administrative CLI commands use it.
         """
@@ -330,6 +331,12 @@ class Database:
         try:
             yield uow
             uow.commit()
+        except KassaError as exc:
+            if exc.keeps_effects:
+                uow.commit()
+            else:
+                uow.rollback()
+            raise
         except BaseException:
             uow.rollback()
             raise

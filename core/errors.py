@@ -9,6 +9,9 @@ class KassaError(Exception):
     status = 400
     type = "invalid_request_error"
     code = "invalid_request"
+    #: True: the work done before the error stands and is committed with the error answer (it records
+    #: something that already happened outside Kassa, e.g. money the processor moved). False: rolled back.
+    keeps_effects = False
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)

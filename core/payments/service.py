@@ -4,6 +4,12 @@ Money-moving rules live here: one session yields at most one successful payment;
 be retried within its session; the processor is called with the payment id as idempotency key, so a
 retried or re-run job never charges twice; every state change writes its history row, its event, its
 audit entry and (when money moves) its ledger journal in the same transaction.
+
+Kassa books what the processor moved, never what it asked for: the amount in the processor's answer. A
+crash between the processor's answer and our commit leaves money moved that Kassa has not recorded; the
+retry (same idempotency key) learns what the processor did, from its replayed answer or from the
+`IdempotencyKeyReused` refusal of a retry with another amount, books that, and refuses a request whose
+amount differs (`ProcessorAmountMismatch`, committed with the booking).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
 from core.db import get_by_id
-from core.errors import InvalidInput, KassaError
+from core.errors import Conflict, InvalidInput, KassaError
 from core.geo import is_email
 from core.ids import new_id
 from core.jobs.queues import RedisClient
@@ -45,6 +51,7 @@ from core.payments.models import (
 from core.payments.states import InvalidTransition, record, transition
 from core.processors.base import (
     AuthorizationRequest,
+    IdempotencyKeyReused,
     Processor,
     ProcessorResult,
     ProcessorStatus,
@@ -52,6 +59,7 @@ from core.processors.base import (
 )
 from core.receipts import service as receipts
 from core.risk import service as risk
+from core.risk import test_cards
 from core.vault import service as vault
 
 #: Seconds before each retry after a transient processor error; then the payment fails.
@@ -80,6 +88,23 @@ class ProcessorDown(KassaError):
     status = 503
     type = "api_error"
     code = "processor_unavailable"
+
+
+class ProcessorAmountMismatch(Conflict):
+    """The processor had already moved another amount under this request's idempotency key (an earlier
+    request reached it, then failed before our commit). What it moved is now booked; this request is not
+    carried out. The booking is committed with the error: it records money that has already moved."""
+
+    code = "processor_amount_mismatch"
+    keeps_effects = True
+
+
+class ProcessorAmountUnknown(KassaError):
+    """The processor replayed an answer that does not say what it moved: nothing is booked."""
+
+    status = 502
+    type = "api_error"
+    code = "processor_amount_unknown"
 
 
 @dataclass(frozen=True)
@@ -316,18 +341,21 @@ def process(
         return payment  # an early duplicate of a scheduled retry: the scheduled one will run
     processor = processor_for(payment.livemode)
     worker = Actor.system("worker")
+    card = None
+    if payment.method is PaymentMethod.CARD and payment.card_token_id is not None:
+        card = vault.reveal(session, tenant_id=tenant_id, token_id=payment.card_token_id, kms=svc.kms)
+    # Which documented test card, if any: screening treats them as test mode's own (core/risk/test_cards).
+    screened = _risk_input(payment, test_card=test_cards.documented(card.pan) if card else None)
     if payment.risk_decision is None:
-        verdict = risk.screen(session, svc.redis, risk=_risk_input(payment), clock=svc.clock)
+        verdict = risk.screen(session, svc.redis, risk=screened, clock=svc.clock)
         payment.risk_decision = str(verdict.decision)
         payment.risk_reasons = list(verdict.reasons)
         if verdict.decision is risk.Decision.BLOCK:
             return _fail(
                 session, payment, "risk_blocked", "This payment was blocked by risk screening.", svc=svc
             )
-    card = None
     cvc = None
-    if payment.method is PaymentMethod.CARD and payment.card_token_id is not None:
-        card = vault.reveal(session, tenant_id=tenant_id, token_id=payment.card_token_id, kms=svc.kms)
+    if card is not None and payment.card_token_id is not None:
         cvc = vault.peek_cvc(svc.redis, tenant_id=tenant_id, token_id=payment.card_token_id, kms=svc.kms)
     request = AuthorizationRequest(
         idempotency_key=payment.id,
@@ -362,10 +390,10 @@ def process(
     payment.next_attempt_at = None
     if result.reference:
         payment.processor_reference = result.reference
-    return _apply(session, payment, result, svc=svc)
+    return _apply(session, payment, result, screened=screened, svc=svc)
 
 
-def _risk_input(payment: Payment) -> risk.RiskInput:
+def _risk_input(payment: Payment, *, test_card: str | None) -> risk.RiskInput:
     return risk.RiskInput(
         tenant_id=payment.tenant_id,
         session_id=payment.checkout_session_id,
@@ -378,18 +406,22 @@ def _risk_input(payment: Payment) -> risk.RiskInput:
         bin=payment.card_bin,
         # The same attempt re-run after a crash must not count twice towards velocity limits.
         attempt_id=payment.id,
+        livemode=payment.livemode,
+        test_card=test_card,
     )
 
 
-def _apply(session: Session, payment: Payment, result: ProcessorResult, *, svc: Services) -> Payment:
+def _apply(
+    session: Session, payment: Payment, result: ProcessorResult, *, screened: risk.RiskInput, svc: Services
+) -> Payment:
     status = result.status
     if status is ProcessorStatus.CAPTURED:
-        payment.amount_captured = payment.amount
+        payment.amount_captured = _moved(result, requested=payment.amount)
         ledger.record_capture(
             session,
             tenant_id=payment.tenant_id,
             payment_id=payment.id,
-            amount=payment.amount,
+            amount=payment.amount_captured,
             currency=payment.currency,
             clock=svc.clock,
         )
@@ -403,7 +435,7 @@ def _apply(session: Session, payment: Payment, result: ProcessorResult, *, svc: 
         _emit(session, payment, "payment.authorized", svc.clock)
         _complete_session(session, payment, svc=svc)
     elif status is ProcessorStatus.DECLINED:
-        risk.record_decline(svc.redis, risk=_risk_input(payment), clock=svc.clock)
+        risk.record_decline(svc.redis, risk=screened, clock=svc.clock)
         return _fail(
             session,
             payment,
@@ -526,29 +558,34 @@ def _complete_session(session: Session, payment: Payment, *, svc: Services) -> N
 def capture(
     session: Session, *, payment_id: str, amount: object, processor: Processor, actor: Actor, svc: Services
 ) -> Payment:
+    """Capture an authorized payment, all of it or `amount`; books what the processor says it captured."""
     payment = get(session, payment_id=payment_id, lock=True)
     if payment.status is not PaymentStatus.AUTHORIZED:
         raise InvalidTransition(f"Only an authorized payment can be captured; this one is {payment.status}.")
     to_capture = payment.amount if amount is None else _amount(amount, maximum=payment.amount)
-    try:
-        result = processor.capture(
+    result, reused = _ask(
+        lambda: processor.capture(
             idempotency_key=f"{payment.id}:capture",
             reference=payment.processor_reference or "",
             amount=to_capture,
             currency=payment.currency,
         )
-    except ProcessorUnavailable:
-        raise ProcessorDown(
-            "The payment processor did not answer. Retry the request; it is safe to."
-        ) from None
+    )
     if result.status is not ProcessorStatus.CAPTURED:
+        if reused:
+            raise ProcessorAmountMismatch(
+                "An earlier capture request of this payment, for another amount, reached the processor, "
+                f"which refused it ({result.message or result.code}). Nothing was captured.",
+                param="amount",
+            )
         raise KassaError(result.message or "The processor refused the capture.")
-    payment.amount_captured = to_capture
+    captured = _moved(result, requested=to_capture)
+    payment.amount_captured = captured
     ledger.record_capture(
         session,
         tenant_id=payment.tenant_id,
         payment_id=payment.id,
-        amount=to_capture,
+        amount=captured,
         currency=payment.currency,
         clock=svc.clock,
     )
@@ -560,9 +597,47 @@ def capture(
         actions.PAYMENT_CAPTURED,
         actor=actor,
         svc=svc,
-        details={"amount": to_capture, "request": result.raw_request, "response": result.raw_response},
+        details={
+            "amount": captured,
+            "requested": to_capture,
+            "request": result.raw_request,
+            "response": result.raw_response,
+        },
     )
+    if captured != to_capture:
+        raise ProcessorAmountMismatch(
+            "An earlier capture of this payment reached the processor but was not recorded here: the "
+            f"processor captured {captured} {payment.currency}, not the {to_capture} asked now. The payment "
+            f"now shows the {captured} captured; nothing more was captured.",
+            param="amount",
+        )
     return payment
+
+
+def _ask(call: Callable[[], ProcessorResult]) -> tuple[ProcessorResult, bool]:
+    """The processor's answer, and whether it refused the call as a reuse of its idempotency key with
+    another amount (the answer is then the first call's: what the processor did under the key)."""
+    try:
+        return call(), False
+    except ProcessorUnavailable:
+        raise ProcessorDown(
+            "The payment processor did not answer. Retry the request; it is safe to."
+        ) from None
+    except IdempotencyKeyReused as refused:
+        return refused.original, True
+
+
+def _moved(result: ProcessorResult, *, requested: int) -> int:
+    """What the processor moved: the amount its answer reports. A fresh answer that reports none is taken
+    to be for the amount asked; a replayed one may be any earlier request's, so nothing is booked on it."""
+    if result.amount is not None:
+        return result.amount
+    if result.replayed:
+        raise ProcessorAmountUnknown(
+            "The processor replayed an earlier answer without saying what it moved; nothing was recorded. "
+            "Reconcile this payment with the processor's records."
+        )
+    return requested
 
 
 def cancel(
@@ -612,7 +687,7 @@ def refund(
     svc: Services,
 ) -> Refund:
     """Refund part or all of a payment. The payment row is locked, so concurrent refunds queue and the
-    total can never exceed what was captured."""
+    total can never exceed what was captured. The refund books what the processor says it refunded."""
     if reason is not None and reason not in REFUND_REASONS:
         raise InvalidInput(f"reason must be one of {', '.join(REFUND_REASONS)}.", param="reason")
     payment = get(session, payment_id=payment_id, lock=True)
@@ -633,26 +708,31 @@ def refund(
         )
     refund_id = new_id("re")
     # Deterministic under the payment's row lock: if we crash after the processor refunded but before our
-    # commit, the retry asks again with the same key and the processor replays instead of paying twice.
+    # commit, the retry asks again with the same key and the processor replays instead of paying twice
+    # (or, asked for another amount, refuses and tells us what it refunded: that is what we record).
     ordinal = 1 + len(session.scalars(select(Refund.id).where(Refund.payment_id == payment.id)).all())
-    try:
-        result = processor.refund(
+    result, reused = _ask(
+        lambda: processor.refund(
             idempotency_key=f"{payment.id}:refund:{ordinal}",
             reference=payment.processor_reference or "",
             amount=to_refund,
             currency=payment.currency,
         )
-    except ProcessorUnavailable:
-        raise ProcessorDown(
-            "The payment processor did not answer. Retry the request; it is safe to."
-        ) from None
+    )
+    succeeded = result.status is ProcessorStatus.REFUNDED
+    if succeeded:
+        refunded = _moved(result, requested=to_refund)
+    else:
+        # Nothing moved; the failed refund is recorded as the request that reached the processor asked.
+        asked = result.raw_request.get("amount") if reused else to_refund
+        refunded = asked if isinstance(asked, int) else to_refund
     made = Refund(
         tenant_id=payment.tenant_id,
         id=refund_id,
         payment_id=payment.id,
-        amount=to_refund,
+        amount=refunded,
         currency=payment.currency,
-        status=RefundStatus.SUCCEEDED if result.status is ProcessorStatus.REFUNDED else RefundStatus.FAILED,
+        status=RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED,
         reason=reason if isinstance(reason, str) else None,
         processor_reference=result.reference,
         created_at=svc.clock.now(),
@@ -660,7 +740,7 @@ def refund(
     session.add(made)
     session.flush()
     if made.status is RefundStatus.SUCCEEDED:
-        payment.amount_refunded += to_refund
+        payment.amount_refunded += refunded
         full = payment.amount_refunded == payment.amount_captured
         transition(
             session,
@@ -673,7 +753,7 @@ def refund(
             session,
             tenant_id=payment.tenant_id,
             refund_id=refund_id,
-            amount=to_refund,
+            amount=refunded,
             currency=payment.currency,
             clock=svc.clock,
         )
@@ -699,12 +779,27 @@ def refund(
         kms=svc.kms,
         details={
             "payment": payment.id,
-            "amount": to_refund,
+            "amount": refunded,
+            "requested": to_refund,
             "status": str(made.status),
             "request": result.raw_request,
             "response": result.raw_response,
         },
     )
+    if reused and not succeeded:
+        raise ProcessorAmountMismatch(
+            f"An earlier refund request of this payment, for {refunded} {payment.currency}, reached the "
+            f"processor, which declined it ({result.message or result.code}); it is now recorded as the "
+            f"failed refund {made.id}. Nothing was refunded for this request: send it again to refund.",
+            param="amount",
+        )
+    if refunded != to_refund:
+        raise ProcessorAmountMismatch(
+            "An earlier refund of this payment reached the processor but was not recorded here: the "
+            f"processor refunded {refunded} {payment.currency}, not the {to_refund} asked now. That refund "
+            f"is now recorded as {made.id}; nothing more was refunded. To refund more, send a new request.",
+            param="amount",
+        )
     return made
 
 

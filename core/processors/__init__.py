@@ -3,6 +3,7 @@
 from core.processors.base import (
     AuthorizationRequest,
     CardLike,
+    IdempotencyKeyReused,
     LiveModeUnavailable,
     Processor,
     ProcessorResult,
@@ -16,6 +17,7 @@ from core.processors.sandbox import SandboxConfig, SandboxProcessor, TestCards
 __all__ = [
     "AuthorizationRequest",
     "CardLike",
+    "IdempotencyKeyReused",
     "LiveModeUnavailable",
     "Processor",
     "ProcessorResult",

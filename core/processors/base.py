@@ -5,6 +5,13 @@ rolls back or the caller dies. That is why every money-moving call carries an id
 processor (not Kassa's database) uses to answer a repeated call with the first call's result instead of a
 second charge, refund or payout.
 
+A key names one request, parameters included: a processor never answers a call whose amount (or currency,
+charge, destination) differs from the first call's under the same key with that first answer, as if it
+were this call's. It raises `IdempotencyKeyReused`, carrying the first answer, and moves nothing. (After a
+crash between the processor's answer and Kassa's commit, a retry with another amount would otherwise make
+Kassa book the new amount while the processor moved the first.) Every answer that moved money reports the
+amount it moved (`ProcessorResult.amount`), and Kassa books that amount, never the one it asked for.
+
 Nothing here may carry a card number or CVC into a result: `raw_request` and `raw_response` go to the
 (encrypted) audit trail, and the audit trail holds last4 and brand only.
 """
@@ -50,6 +57,9 @@ class ProcessorResult:
     reference: str | None
     code: str | None = None
     message: str | None = None
+    #: What the operation moved, in minor units, as the processor reports it: the amount authorized or
+    #: captured (authorize, capture), refunded (refund) or paid out (payout). None when it moved nothing.
+    amount: int | None = None
     #: What was sent and received, for the audit trail: never a PAN or CVC (last4 and brand only).
     raw_request: dict[str, Any] = field(default_factory=dict)
     raw_response: dict[str, Any] = field(default_factory=dict)
@@ -58,6 +68,18 @@ class ProcessorResult:
     def replayed(self) -> bool:
         """True when the processor answered from its idempotency memory (no new money movement)."""
         return bool(self.raw_response.get("idempotent_replayed"))
+
+
+class IdempotencyKeyReused(Exception):
+    """The processor has already answered this idempotency key for a request with other parameters (another
+    amount, currency, charge or destination). It refused this call and moved nothing for it; `original` is
+    its first answer under the key, the one that did (or did not) move money, marked as replayed.
+
+    A real acquirer's adapter builds `original` from the acquirer's records of the key (or the charge)."""
+
+    def __init__(self, message: str, *, original: ProcessorResult) -> None:
+        super().__init__(message)
+        self.original = original
 
 
 class ProcessorUnavailable(Exception):
@@ -167,7 +189,8 @@ class AuthorizationRequest:
 
 
 class Processor(Protocol):
-    """An acquirer. Every call with an idempotency key it has answered finally is answered the same way."""
+    """An acquirer. Every call with an idempotency key it has answered finally is answered the same way, if
+    its parameters are the first call's; with other parameters it raises `IdempotencyKeyReused`."""
 
     name: str
 

@@ -9,6 +9,11 @@ Exactly-once: a final answer (authorized, captured, declined, …) is written un
 one Redis transaction (WATCH/MULTI) together with the charge it creates, so of two concurrent calls with
 one key exactly one creates the charge and the other replays it. Non-final answers (requires_action,
 pending_approval) are not remembered: the follow-up call, carrying the shopper's answer, decides.
+
+Like a real acquirer (Stripe answers `idempotency_error`), it remembers each key's request parameters
+(amount, currency, charge; a payout's destination hashed) with the answer and refuses a call that reuses
+the key with other parameters: `IdempotencyKeyReused`, carrying the first answer, and nothing moves. So a
+key never conflates two different requests, and every answer that moved money reports its `amount`.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from core.jobs.queues import RedisClient
 from core.payments import descriptors
 from core.processors.base import (
     AuthorizationRequest,
+    IdempotencyKeyReused,
     ProcessorResult,
     ProcessorStatus,
     ProcessorTimeout,
@@ -73,6 +79,11 @@ class TestCards:
     EXPIRED: Final = "4000000000000069"
     THREE_DS: Final = "4000002760003184"
     PROCESSOR_ERROR: Final = "4000000000000119"
+    # Risk test cards (core/risk/test_cards.py): screening decides their outcome in test mode; the
+    # sandbox approves them like any other number.
+    RISK_ALWAYS_BLOCKED: Final = "4100000000000019"
+    RISK_ELEVATED: Final = "4000000000004954"
+    RISK_VELOCITY: Final = "4000000000006975"
 
 
 #: Test card -> (decline code, message the shopper reads).
@@ -161,6 +172,8 @@ class _Answer:
     code: str | None = None
     message: str | None = None
     response: dict[str, Any] = field(default_factory=dict)
+    #: The amount this answer moved (authorized, captured, refunded, paid out); None: nothing moved.
+    amount: int | None = None
     #: Charge reference -> fields to write with the answer, in the same transaction.
     charge_writes: dict[str, dict[Any, str | int]] = field(default_factory=dict)
 
@@ -171,6 +184,7 @@ class _Answer:
             "code": self.code,
             "message": self.message,
             "response": self.response,
+            "amount": self.amount,
         }
 
 
@@ -245,10 +259,14 @@ class SandboxProcessor:
                     attempts = int(pipe.execute()[0])
                 if attempts == 1:
                     raise ProcessorUnavailable("sandbox acquirer error on the first attempt (test card 0119)")
-            stored, replayed = self._once(
-                "authorize", request.idempotency_key, watch=(), decide=lambda _: self._decide(request)
+            return self._once(
+                "authorize",
+                request.idempotency_key,
+                params={"amount": request.amount, "currency": request.currency.upper()},
+                raw_request=raw_request,
+                watch=(),
+                decide=lambda _: self._decide(request),
             )
-        return _result(stored, replayed, raw_request)
 
     def capture(self, *, idempotency_key: str, reference: str, amount: int, currency: str) -> ProcessorResult:
         raw_request = {
@@ -275,15 +293,20 @@ class SandboxProcessor:
                 ProcessorStatus.CAPTURED,
                 reference,
                 response={"status": "captured", "captured": amount, **echo},
+                amount=amount,
                 charge_writes={reference: {"status": "captured", "captured": amount}},
             )
 
         self._network()
         with _reachable():
-            stored, replayed = self._once(
-                "capture", idempotency_key, watch=(self._charge_key(reference),), decide=decide
+            return self._once(
+                "capture",
+                idempotency_key,
+                params={"reference": reference, "amount": amount, "currency": currency.upper()},
+                raw_request=raw_request,
+                watch=(self._charge_key(reference),),
+                decide=decide,
             )
-        return _result(stored, replayed, raw_request)
 
     def cancel(self, *, idempotency_key: str, reference: str) -> ProcessorResult:
         raw_request = {"operation": "cancel", "idempotency_key": idempotency_key, "reference": reference}
@@ -307,10 +330,14 @@ class SandboxProcessor:
 
         self._network()
         with _reachable():
-            stored, replayed = self._once(
-                "cancel", idempotency_key, watch=(self._charge_key(reference),), decide=decide
+            return self._once(
+                "cancel",
+                idempotency_key,
+                params={"reference": reference},
+                raw_request=raw_request,
+                watch=(self._charge_key(reference),),
+                decide=decide,
             )
-        return _result(stored, replayed, raw_request)
 
     def refund(self, *, idempotency_key: str, reference: str, amount: int, currency: str) -> ProcessorResult:
         raw_request = {
@@ -345,15 +372,20 @@ class SandboxProcessor:
                     "refunded_total": refunded + amount,
                     **echo,
                 },
+                amount=amount,
                 charge_writes={reference: {"refunded": refunded + amount}},
             )
 
         self._network()
         with _reachable():
-            stored, replayed = self._once(
-                "refund", idempotency_key, watch=(self._charge_key(reference),), decide=decide
+            return self._once(
+                "refund",
+                idempotency_key,
+                params={"reference": reference, "amount": amount, "currency": currency.upper()},
+                raw_request=raw_request,
+                watch=(self._charge_key(reference),),
+                decide=decide,
             )
-        return _result(stored, replayed, raw_request)
 
     def payout(
         self, *, idempotency_key: str, amount: int, currency: str, destination: str
@@ -377,12 +409,19 @@ class SandboxProcessor:
                 ProcessorStatus.PAID_OUT,
                 payout_reference,
                 response={"id": payout_reference, "status": "paid_out", **echo},
+                amount=amount,
             )
 
         self._network()
         with _reachable():
-            stored, replayed = self._once("payout", idempotency_key, watch=(), decide=decide)
-        return _result(stored, replayed, raw_request)
+            return self._once(
+                "payout",
+                idempotency_key,
+                params={"amount": amount, "currency": currency.upper(), "destination": _hash(destination)},
+                raw_request=raw_request,
+                watch=(),
+                decide=decide,
+            )
 
     # -- what the sandbox remembers (tests and benchmarks assert on it) ----------------------------
 
@@ -434,14 +473,18 @@ class SandboxProcessor:
         operation: str,
         idempotency_key: str,
         *,
+        params: dict[str, Any],
+        raw_request: dict[str, Any],
         watch: tuple[str, ...],
         decide: Callable[[Pipeline], _Answer],
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> ProcessorResult:
         """Replay the final answer stored for (operation, key), or decide one and store it atomically.
 
-        Returns (stored answer, replayed). WATCH makes the check and the write one step: if another call
-        stores an answer for this key (or changes a watched charge) in between, EXEC fails and we look
-        again, so a key gets exactly one final answer and a charge moves under one answer at a time.
+        WATCH makes the check and the write one step: if another call stores an answer for this key (or
+        changes a watched charge) in between, EXEC fails and we look again, so a key gets exactly one
+        final answer and a charge moves under one answer at a time. The answer is stored with `params`,
+        the request's parameters: a later call under the key with other parameters is refused
+        (`IdempotencyKeyReused`), never answered with the first call's answer.
         """
         key_hash = _hash(idempotency_key)
         result_key = self._key("result", operation, key_hash)
@@ -452,12 +495,12 @@ class SandboxProcessor:
                     pipe.watch(result_key, *watch)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                     existing = pipe.get(result_key)
                     if existing is not None:
-                        return json.loads(existing), True
+                        return _replay(operation, json.loads(existing), params, raw_request)
                     answer = decide(pipe)
                     if not answer.status.is_final:
-                        return answer.stored(), False
+                        return _result(answer.stored(), False, raw_request)
                     pipe.multi()
-                    pipe.set(result_key, json.dumps(answer.stored()), ex=TTL_SECONDS)
+                    pipe.set(result_key, json.dumps(answer.stored() | {"params": params}), ex=TTL_SECONDS)
                     for reference, fields in answer.charge_writes.items():
                         pipe.hset(self._charge_key(reference), mapping=fields)
                         pipe.expire(self._charge_key(reference), TTL_SECONDS)
@@ -465,7 +508,7 @@ class SandboxProcessor:
                         pipe.incr(count_key)
                         pipe.expire(count_key, TTL_SECONDS)
                     pipe.execute()
-                    return answer.stored(), False
+                    return _result(answer.stored(), False, raw_request)
                 except redis.WatchError:
                     continue
         raise ProcessorUnavailable("sandbox acquirer busy: too much contention on one idempotency key")
@@ -522,6 +565,7 @@ class SandboxProcessor:
             status,
             reference,
             response={"status": str(status), "captured": captured, **echo},
+            amount=request.amount,
             charge_writes={reference: {**charge, "status": str(status), "captured": captured}},
         )
 
@@ -601,6 +645,36 @@ def _result(stored: Mapping[str, Any], replayed: bool, raw_request: dict[str, An
         reference=stored["reference"],
         code=stored["code"],
         message=stored["message"],
+        amount=_amount_of(stored),
         raw_request=raw_request,
         raw_response=response,
+    )
+
+
+def _amount_of(stored: Mapping[str, Any]) -> int | None:
+    if "amount" in stored:
+        return stored["amount"]  # type: ignore[no-any-return]
+    # An answer stored before amounts were: a money-moving one echoes the amount it moved.
+    moved = stored["status"] in {str(s) for s in _COUNTED - {ProcessorStatus.CANCELED}}
+    amount = stored["response"].get("amount") if moved else None
+    return amount if isinstance(amount, int) else None
+
+
+def _replay(
+    operation: str, stored: Mapping[str, Any], params: Mapping[str, Any], raw_request: dict[str, Any]
+) -> ProcessorResult:
+    """The stored answer for a repeated call, or `IdempotencyKeyReused` when the call is another request."""
+    first = stored.get("params", params)  # an answer stored before parameters were kept: as it stands
+    if first == params:
+        return _result(stored, True, raw_request)
+    differ = ", ".join(
+        f"{name} {first.get(name)!r} then {params.get(name)!r}"
+        for name in params
+        if first.get(name) != params.get(name)
+    )
+    original = _result(stored, True, {"operation": operation, **first})
+    raise IdempotencyKeyReused(
+        f"Keys for idempotent requests can only be used with the same parameters they were first used "
+        f"with ({operation}: {differ}); nothing was done for this request.",
+        original=original,
     )

@@ -7,6 +7,10 @@ IPs and card fingerprints only as SHA-256 hashes.
 
 Redis is a dependency screening can live without: when it is down, `screen()` still answers on the
 database rules and adds `velocity_unavailable` (a REVIEW, never a BLOCK of its own).
+
+Test mode is for developers: a test-mode payment with a documented test card (core/risk/test_cards.py)
+skips the counters (it is neither counted nor blocked by them); the risk test cards answer their outcome
+instead.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import countries
 from core.ids import new_id
 from core.jobs.queues import RedisClient
+from core.risk import test_cards
 from core.risk.models import DEFAULT_SETTINGS, SETTINGS_ID, BlockKind, RiskBlock, RiskSettings
 
 log = logging.getLogger(__name__)
@@ -70,10 +75,13 @@ class Reason(StrEnum):
     CARD_TESTING_IP = "card_testing_ip"
     CARD_TESTING_CARD = "card_testing_card"
     VELOCITY_UNAVAILABLE = "velocity_unavailable"
+    #: Test mode only: the always-blocked and the elevated-risk test cards.
+    TEST_CARD_ALWAYS_BLOCKED = "test_card_always_blocked"
+    TEST_CARD_ELEVATED_RISK = "test_card_elevated_risk"
 
     @property
     def decision(self) -> Decision:
-        if self in (Reason.AMOUNT_NEEDS_REVIEW, Reason.VELOCITY_UNAVAILABLE):
+        if self in (Reason.AMOUNT_NEEDS_REVIEW, Reason.VELOCITY_UNAVAILABLE, Reason.TEST_CARD_ELEVATED_RISK):
             return Decision.REVIEW
         return Decision.BLOCK
 
@@ -98,9 +106,27 @@ class RiskInput:
     #: Names this attempt (the payment id) so that screening or recording it again, as a job run twice
     #: does, counts it once. None: every call is a new attempt.
     attempt_id: str | None = None
+    #: The payment's mode: only test mode knows test cards.
+    livemode: bool = True
+    #: The documented test card the payment used (`test_cards.documented(pan)`), or None. Public numbers,
+    #: but card-shaped: kept out of reprs like the rest.
+    test_card: str | None = field(default=None, repr=False)
 
     def attempt(self) -> str:
         return self.attempt_id or f"anon_{secrets.token_hex(8)}"
+
+    @property
+    def sandbox_card(self) -> str | None:
+        """The test card, in test mode only: such a payment skips the counters (module docstring)."""
+        return None if self.livemode else self.test_card
+
+
+#: The risk test cards' outcomes (the velocity card's is the real velocity rule's reason).
+_TEST_CARD_REASONS: Final = {
+    test_cards.ALWAYS_BLOCKED: Reason.TEST_CARD_ALWAYS_BLOCKED,
+    test_cards.ELEVATED_RISK: Reason.TEST_CARD_ELEVATED_RISK,
+    test_cards.VELOCITY: Reason.VELOCITY_CARD,
+}
 
 
 @dataclass(frozen=True)
@@ -131,6 +157,12 @@ def screen(session: Session, redis_client: RedisClient, *, risk: RiskInput, cloc
     elif settings["review_amount"] and risk.amount >= settings["review_amount"]:
         reasons.append(Reason.AMOUNT_NEEDS_REVIEW)
     reasons += _block_list_reasons(session, risk=risk, blocked_countries=settings["blocked_countries"])
+    test_card = risk.sandbox_card
+    if test_card is not None:
+        # A developer's test card: no counter counts or blocks it; a risk test card answers its outcome.
+        if test_card in _TEST_CARD_REASONS:
+            reasons.append(_TEST_CARD_REASONS[test_card])
+        return decide(reasons)
     try:
         reasons += _counter_reasons(redis_client, risk=risk, settings=settings, clock=clock)
     except redis.RedisError as exc:
@@ -143,8 +175,10 @@ def record_decline(redis_client: RedisClient, *, risk: RiskInput, clock: Clock =
     """Count a declined attempt toward card-testing detection (per session; per IP and card per hour).
 
     Pass the clock `screen()` got: both must agree on the hour. Recording one `attempt_id` twice counts
-    once. Best effort: Redis down loses the count.
+    once. Best effort: Redis down loses the count. A test-mode test card's decline is not counted.
     """
+    if risk.sandbox_card is not None:
+        return
     attempt = risk.attempt()
     hour = _hour(clock)
     keys: list[tuple[str, int]] = [

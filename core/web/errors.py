@@ -101,6 +101,8 @@ def error_response(status: int, *, code: str, message: str, type_: str, param: s
 
 
 def _kassa_error(exc: KassaError) -> Response:
+    if exc.keeps_effects:
+        g.commit_on_error = True  # core/web/request.py commits the request's work with this answer
     return error_response(exc.status, code=exc.code, message=exc.message, type_=exc.type, param=exc.param)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Response, request
+from flask import Response, g, request
 
 from core import idempotency
 from core.errors import InvalidInput, KassaError
@@ -37,19 +37,23 @@ def guarded(run: Callable[[], Response]) -> Response:
         response = Response(stored.body, status=stored.status, mimetype="application/json")
         response.headers["Idempotent-Replayed"] = "true"
         return response
+    kept = False  # an error whose effects stand (KassaError.keeps_effects) is stored with them
     try:
         response = run()
     except KassaError as exc:
         response = error_response(
             exc.status, code=exc.code, message=exc.message, type_=exc.type, param=exc.param
         )
+        kept = exc.keeps_effects
+        if kept:
+            g.commit_on_error = True  # the request's work stands with its error answer (core/web/request.py)
     except BaseException:
         _end_request_transaction()
         with rt.db.unit_of_work(tenant_id=tenant_id) as release_uow:
             idempotency.release(release_uow.session, key=key)
         raise
     body = response.get_data(as_text=True)
-    if response.status_code < 400:
+    if response.status_code < 400 or kept:
         # Stored in the request's own transaction: the answer is kept exactly when its effects are.
         idempotency.complete(uow().session, key=key, status=response.status_code, body=body)
     elif response.status_code < 500:

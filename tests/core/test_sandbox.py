@@ -20,6 +20,7 @@ from core.config import ConfigurationError
 from core.jobs.runtime import Runtime
 from core.processors import (
     AuthorizationRequest,
+    IdempotencyKeyReused,
     LiveModeUnavailable,
     ProcessorResult,
     ProcessorStatus,
@@ -403,6 +404,44 @@ def test_concurrent_refunds_never_exceed_the_captured_amount(sandbox: SandboxPro
     refunded = [r for r in results if r.status is ProcessorStatus.REFUNDED]
     assert len(results) == 10 and len(refunded) == 3
     assert sandbox.charge(ref)["refunded"] == "900"
+
+
+@pytest.mark.parametrize("operation", ["capture", "refund"])
+def test_a_key_reused_with_another_amount_is_refused_and_moves_nothing(
+    sandbox: SandboxProcessor, operation: str
+) -> None:
+    # Like a real acquirer: one key names one request. The refusal carries the first answer, so the
+    # caller learns what moved under the key (a retry after a crash), and nothing moves for this call.
+    ref = _authorized(sandbox, amount=1000) if operation == "capture" else _captured(sandbox, amount=1000)
+    call = sandbox.capture if operation == "capture" else sandbox.refund
+    key = new_key()
+    first = call(idempotency_key=key, reference=ref, amount=500, currency="EUR")
+    assert first.amount == 500 and not first.replayed
+    with pytest.raises(IdempotencyKeyReused, match="amount 500 then 1000") as refused:
+        call(idempotency_key=key, reference=ref, amount=1000, currency="EUR")
+    original = refused.value.original
+    assert (original.status, original.reference, original.amount) == (first.status, first.reference, 500)
+    assert original.replayed and original.raw_request["amount"] == 500
+    with pytest.raises(IdempotencyKeyReused, match="currency 'EUR' then 'USD'"):
+        call(idempotency_key=key, reference=ref, amount=500, currency="USD")
+    assert sandbox.operations(operation, key) == 1
+    charge = sandbox.charge(ref)
+    assert charge["captured" if operation == "capture" else "refunded"] == "500"
+    same = call(idempotency_key=key, reference=ref, amount=500, currency="EUR")
+    assert same.replayed and same.amount == 500
+
+
+def test_every_answer_that_moved_money_says_how_much(sandbox: SandboxProcessor) -> None:
+    authorized = sandbox.authorize(card_request(TestCards.SUCCESS, capture=False, amount=1200))
+    assert (authorized.status, authorized.amount) == (ProcessorStatus.AUTHORIZED, 1200)
+    captured = sandbox.authorize(card_request(TestCards.SUCCESS, amount=800))
+    assert (captured.status, captured.amount) == (ProcessorStatus.CAPTURED, 800)
+    declined = sandbox.authorize(card_request(TestCards.DECLINED))
+    assert declined.amount is None
+    paid = sandbox.payout(
+        idempotency_key=new_key(), amount=300, currency="EUR", destination="DE89370400440532013000"
+    )
+    assert paid.amount == 300
 
 
 def test_a_payout_is_paid_once_per_key(sandbox: SandboxProcessor) -> None:

@@ -82,7 +82,7 @@ def test_payments_survive_twenty_sigkilled_workers(
         skip_or_fail("needs PostgreSQL and a real Redis shared by worker processes (bash .ci/run)")
     tenant = make.tenants()
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
-        # Twenty payments with one test card in a minute would rightly trip velocity screening.
+        # Velocity off: the test must not depend on test mode exempting the test cards from it.
         risk.update_settings(
             uow.session,
             tenant_id=tenant.id,
