@@ -1,6 +1,6 @@
 """portal sessions kept server-side; per-account sign-in lockout
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-01
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 import core.db
 
-revision = "0013"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
