@@ -184,3 +184,25 @@ def test_without_javascript_a_card_number_with_spaces_pays(
         context.close()
     paid = client.get(f"/api/v1/payments?checkout_session={cs['id']}", headers=auth(tenant.keys.secret_key))
     assert [(p["status"], p["card"]["brand"]) for p in paid.json["data"]] == [("succeeded", "amex")]
+
+
+@pytest.mark.parametrize("width", [390, 320])
+def test_the_method_tabs_stay_on_one_row_on_a_phone_and_in_the_widget(
+    page: Page, client: FlaskClient, make: Factories, width: int
+) -> None:
+    tenant = make.tenants()
+    allowed = client.patch(
+        "/api/v1/checkout/settings",
+        json={"allowed_origins": ["https://shop.example"]},
+        headers=auth(tenant.keys.secret_key),
+    )
+    assert allowed.status_code == 200, allowed.json
+    cs = create_session(client, tenant)
+    page.set_viewport_size({"width": width, "height": 800})
+    for url in (f"/pay/{cs['id']}", f"/embed/{cs['id']}?origin=https://shop.example"):
+        page.goto(url)
+        boxes = [tab.bounding_box() for tab in page.locator(".method-tab").all()]
+        assert len(boxes) == 3 and all(boxes)
+        assert len({round(box["y"]) for box in boxes if box}) == 1, (url, boxes)
+        assert max(box["x"] + box["width"] for box in boxes if box) <= width, (url, boxes)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width, "no sideways scrolling"
