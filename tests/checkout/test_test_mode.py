@@ -43,6 +43,13 @@ def _test_mode_pages(client: FlaskClient, rt: Runtime, make: Factories) -> dict[
     assert str(work_until_settled(rt, tenant, confirm(rt, tenant, paid)).status) == "succeeded"
     pages["receipt"] = f"/pay/{paid}/receipt"
     pages["embedded receipt (the widget)"] = f"/embed/{paid}/receipt?origin={SHOP}"
+    link = client.post(
+        "/api/v1/payment_links",
+        json={"amount": None, "currency": "EUR", "description": "Donation"},
+        headers=auth(tenant.keys.secret_key),
+    )
+    assert link.status_code == 201, link.json
+    pages["payment link, shopper's amount"] = f"/l/{link.json['url'].rsplit('/l/', 1)[1]}"
     pending = create_session(client, tenant)["id"]  # last: nothing works the queue after it
     pages["processing"] = f"/pay/{pending}/payments/{confirm(rt, tenant, pending)}"
     return pages
