@@ -12,6 +12,8 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp, Validatio
 
 from checkout.csrf import CheckoutCSRF
 
+#: The shopper's email on the payment forms: the phone's email keyboard, no autocorrection.
+EMAIL_ATTRIBUTES = {"autocomplete": "email", "inputmode": "email", "spellcheck": "false"}
 _EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
 
 
@@ -29,12 +31,23 @@ class CardForm(CheckoutForm):
     number = StringField(
         _l("Card number"),
         validators=[DataRequired(message=_l("Enter the card number.")), Length(max=30)],
-        render_kw={"autocomplete": "cc-number", "inputmode": "numeric", "placeholder": "1234 1234 1234 1234"},
+        render_kw={
+            "autocomplete": "cc-number",
+            "inputmode": "numeric",
+            "placeholder": "1234 1234 1234 1234",
+            "spellcheck": "false",
+            "autocorrect": "off",
+        },
     )
     expiry = StringField(
         _l("Expiry date"),
         validators=[DataRequired(message=_l("Enter the expiry date as MM / YY.")), Length(max=9)],
-        render_kw={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": _l("MM / YY")},
+        render_kw={
+            "autocomplete": "cc-exp",
+            "inputmode": "numeric",
+            "placeholder": _l("MM / YY"),
+            "maxlength": "9",
+        },
         description=_l("MM / YY"),
     )
     cvc = StringField(
@@ -43,24 +56,33 @@ class CardForm(CheckoutForm):
             DataRequired(message=_l("Enter the security code.")),
             Regexp(r"^\s*\d{3,4}\s*$", message=_l("The security code is 3 or 4 digits.")),
         ],
-        render_kw={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": _l("CVC")},
+        render_kw={
+            "autocomplete": "cc-csc",
+            "inputmode": "numeric",
+            "placeholder": _l("CVC"),
+            "maxlength": "4",
+            # static/checkout/card.js: the hint and maxlength follow the brand (the vault checks it too).
+            "data-hint-amex": _l("4 digits on the front"),
+        },
+        description=_l("3 digits on the back"),
     )
     name = StringField(
         _l("Cardholder name"),
         validators=[DataRequired(message=_l("Enter the name on the card.")), Length(max=100)],
-        render_kw={"autocomplete": "cc-name"},
+        render_kw={"autocomplete": "cc-name", "spellcheck": "false"},
     )
     postal_code = StringField(
         _l("Postal code"), validators=[Optional(), Length(max=12)], render_kw={"autocomplete": "postal-code"}
     )
-    email = StringField(
-        _l("Email"), validators=[Optional(), Length(max=320)], render_kw={"autocomplete": "email"}
-    )
+    email = StringField(_l("Email"), validators=[Optional(), Length(max=320)], render_kw=EMAIL_ATTRIBUTES)
     submit = SubmitField(_l("Pay"))
 
     def validate_expiry(self, field: Any) -> None:
-        if not _EXPIRY.match(field.data or ""):
+        match = _EXPIRY.match(field.data or "")
+        if not match:
             raise ValidationError(_l("Enter the expiry date as MM / YY."))
+        if not 1 <= int(match.group(1)) <= 12:
+            raise ValidationError(_l("Expiry month must be a number from 1 to 12."))
 
     def expiry_parts(self) -> tuple[int, int]:
         match = _EXPIRY.match(self.expiry.data or "")
@@ -70,17 +92,13 @@ class CardForm(CheckoutForm):
 
 class WalletForm(CheckoutForm):
     method = HiddenField(default="wallet")
-    email = StringField(
-        _l("Email"), validators=[Optional(), Length(max=320)], render_kw={"autocomplete": "email"}
-    )
+    email = StringField(_l("Email"), validators=[Optional(), Length(max=320)], render_kw=EMAIL_ATTRIBUTES)
     submit = SubmitField(_l("Pay"))
 
 
 class BankForm(CheckoutForm):
     method = HiddenField(default="bank")
-    email = StringField(
-        _l("Email"), validators=[Optional(), Length(max=320)], render_kw={"autocomplete": "email"}
-    )
+    email = StringField(_l("Email"), validators=[Optional(), Length(max=320)], render_kw=EMAIL_ATTRIBUTES)
     submit = SubmitField(_l("Pay"))
 
 

@@ -6,6 +6,7 @@ fragment instead of the page's meta refresh.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -26,6 +27,8 @@ from core.payments.models import CheckoutSession, Payment, PaymentStatus, Sessio
 from core.ratelimit import RateLimiter
 from core.receipts import service as receipts
 from core.risk import test_cards
+from core.vault.cards import IIN_RANGES
+from core.vault.models import CardBrand
 from core.web.htmx import is_htmx
 from core.web.i18n import current_locale
 from core.web.request import bind_tenant, client_ip, runtime, uow
@@ -56,6 +59,27 @@ DECLINE_TEXT = {
         "The payment could not be completed right now. Please try again in a few minutes."
     ),
 }
+
+
+#: The card brands the page shows marks of (static/checkout/brands/<brand>.svg), with their names.
+CARD_BRANDS: dict[str, str] = {
+    CardBrand.VISA: "Visa",
+    CardBrand.MASTERCARD: "Mastercard",
+    CardBrand.AMEX: "American Express",
+    CardBrand.DISCOVER: "Discover",
+    CardBrand.JCB: "JCB",
+    CardBrand.DINERS: "Diners Club",
+    CardBrand.UNIONPAY: "UnionPay",
+    CardBrand.MAESTRO: "Maestro",
+}
+#: The marks shown while no brand is detected (all of them would crowd the number field).
+SHOWN_BRANDS = (CardBrand.VISA, CardBrand.MASTERCARD, CardBrand.AMEX, CardBrand.MAESTRO)
+#: The vault's brand table as the page's script reads it: [[brand, prefix length, first, last], ...].
+CARD_RANGES = json.dumps([[str(b), n, lo, hi] for b, n, lo, hi in IIN_RANGES], separators=(",", ":"))
+
+
+def _card_page() -> dict[str, Any]:
+    return {"card_brands": CARD_BRANDS.items(), "shown_brands": SHOWN_BRANDS, "card_ranges": CARD_RANGES}
 
 
 def _services() -> service.Services:
@@ -190,8 +214,18 @@ def pay(session_id: str) -> Response | str:
                 DECLINE_TEXT.get(failed.failure_code or "", _l("The payment was declined. Try again."))
             )
             embed.notify("failure", code=failed.failure_code, message=failure)
+            # The shopper tries again: keep the email they gave (the card's name comes back in the browser,
+            # static/checkout/card.js: Kassa does not store it).
+            if request.method == "GET" and not cs.customer_email and failed.customer_email:
+                form.email.data = failed.customer_email
     return render_template(
-        "checkout/pay.html", form=form, method=method, failure=failure, **_charges(cs, rules, method), **ctx
+        "checkout/pay.html",
+        form=form,
+        method=method,
+        failure=failure,
+        **_card_page(),
+        **_charges(cs, rules, method),
+        **ctx,
     )
 
 

@@ -276,3 +276,61 @@ def test_a_shopper_pays_with_the_keyboard_alone(page: Page, client: FlaskClient,
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Payment successful")).to_be_visible(timeout=15_000)
     expect(page.get_by_text("···· 4242")).to_be_visible()
+
+
+# --- live mode: no TEST MODE badge, the same pages ----------------------------------------------------------
+
+
+def test_the_live_mode_pages_are_accessible_and_show_no_test_mode_badge(
+    audited: Page, client: FlaskClient, make: Factories, clean: Runtime, axe_source: str
+) -> None:
+    from tests.live_mode import create_live_session
+
+    tenant = make.tenants(name="Bean There")
+    cs = create_live_session(
+        clean, tenant, description="Coffee beans", cancel_url="https://shop.example/cart"
+    )
+    audited.goto(f"/pay/{cs}")
+    expect(audited.get_by_label("Card number")).to_be_visible()
+    expect(audited.locator(".test-mode-badge")).to_have_count(0)
+    assert_accessible(audited, axe_source, "the live card tab")
+
+    pay(audited)
+    expect(audited.get_by_text("Enter the card number.")).to_be_visible()
+    assert_accessible(audited, axe_source, "the live card tab with validation errors")
+
+    fill_card(audited, "4242 4242 4242 4242")
+    pay(audited)  # no live processor here: the payment waits for it
+    expect(audited.get_by_role("heading", name="Processing your payment")).to_be_visible()
+    expect(audited.locator(".test-mode-badge")).to_have_count(0)
+    assert_accessible(audited, axe_source, "the live processing page")
+
+    audited.goto(f"/pay/{create_live_session(clean, tenant)}")
+    for tab in ("Wallet", "Online banking"):
+        audited.get_by_role("link", name=tab).click()
+        expect(audited.get_by_role("link", name=tab)).to_have_attribute("aria-current", "page")
+        expect(audited.locator(".test-mode-badge")).to_have_count(0)
+        assert_accessible(audited, axe_source, f"the live {tab} tab")
+
+
+def test_the_test_mode_badge_and_the_bank_list_are_accessible(
+    audited: Page, client: FlaskClient, make: Factories, axe_source: str
+) -> None:
+    tenant = make.tenants()
+    allowed = client.patch(
+        "/api/v1/checkout/settings",
+        json={"allowed_origins": ["https://shop.example"]},
+        headers=auth(tenant.keys.secret_key),
+    )
+    assert allowed.status_code == 200, allowed.json
+    cs = create_session(client, tenant)
+    audited.goto(f"/embed/{cs['id']}?origin=https://shop.example")  # the widget's page, on its own
+    expect(audited.locator(".test-mode-badge")).to_have_text("Test mode · No real money is charged.")
+    expect(audited.locator(".test-mode-badge")).to_be_visible()
+    assert_accessible(audited, axe_source, "the embed page in test mode")
+
+    audited.goto(f"/pay/{cs['id']}?method=bank")
+    pay(audited)
+    banks = audited.get_by_role("group", name="Bank").get_by_role("radio")
+    expect(banks.first).to_be_checked(timeout=15_000)
+    assert_accessible(audited, axe_source, "the bank list")

@@ -119,11 +119,21 @@ def test_wallet_and_online_banking(
     page.get_by_role("link", name=tab).click()
     pay(page)
     if tab == "Online banking":
-        expect(page.get_by_label("Bank")).to_be_visible(timeout=15_000)
-        page.get_by_label("Bank").select_option(index=1)
+        # A list of named banks, picked with the keyboard: Tab onto the list, an arrow key to the next.
+        banks = page.get_by_role("group", name="Bank").get_by_role("radio")
+        expect(banks.first).to_be_checked(timeout=15_000)
+        assert banks.count() > 1
+        second = page.locator(".bank-option .bank-name").nth(1).inner_text().strip()
+        banks.first.focus()
+        page.keyboard.press("ArrowDown")
+        expect(page.get_by_role("radio", name=second)).to_be_checked()
+        expect(page.get_by_role("radio", name=second)).to_be_focused()
     page.get_by_role("button", name=button).click()
     if outcome == "succeeded":
         expect(page.get_by_role("heading", name="Payment successful")).to_be_visible(timeout=15_000)
+        method = f"Online banking · {second}" if tab == "Online banking" else "Wallet"
+        receipt_row = page.locator(".receipt dl div", has=page.get_by_text("Payment method", exact=True))
+        expect(receipt_row.locator("dd")).to_have_text(method)
     else:
         expect(page.get_by_role("alert")).to_contain_text("not approved", timeout=15_000)
     assert payments_of(client, tenant, cs["id"])[0]["status"] == outcome

@@ -96,6 +96,8 @@ def test_the_widget_pays_on_another_origin_and_tells_the_page(
     frame = page.frame_locator("#checkout iframe")
     expect(frame.get_by_text("Mug Makers", exact=True)).to_be_visible(timeout=10_000)
     page.wait_for_function("window.events.some(e => e.type === 'ready')")
+    # A test-mode session says so inside the widget, on every step, as on the hosted page.
+    expect(frame.get_by_text("Test mode", exact=True)).to_be_visible()
 
     frame.get_by_label("Card number").fill("4242 4242 4242 4242")
     frame.get_by_label("Expiry date").fill("12 / 34")
@@ -106,6 +108,7 @@ def test_the_widget_pays_on_another_origin_and_tells_the_page(
     page.wait_for_function("window.events.some(e => e.type === 'success')", timeout=20_000)
     # The flow ended inside the iframe, on Kassa's receipt; the merchant page itself never navigated.
     expect(frame.get_by_role("heading", name="Payment successful")).to_be_visible()
+    expect(frame.get_by_text("Test mode", exact=True)).to_be_visible()
     assert page.url.startswith(f"{merchant}/?session=")
 
     seen = events(page)

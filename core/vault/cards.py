@@ -130,7 +130,15 @@ _IIN_RANGES: Final[tuple[tuple[CardBrand, int, int, int], ...]] = (
     # 622126-622925 is co-branded Discover/UnionPay; those cards are issued in China, so UnionPay.
     (CardBrand.UNIONPAY, 2, 62, 62),
     (CardBrand.UNIONPAY, 2, 81, 81),
+    # Maestro (debit): what is left of 50 and 56-69 once the ranges above have matched.
+    (CardBrand.MAESTRO, 2, 50, 50),
+    (CardBrand.MAESTRO, 2, 56, 58),
+    (CardBrand.MAESTRO, 2, 63, 63),
+    (CardBrand.MAESTRO, 2, 67, 67),
 )
+#: The same table for the checkout page's script (static/checkout/card.js), which shows the brand as the
+#: shopper types: rendered into the page, so the page and the server always agree.
+IIN_RANGES: Final = _IIN_RANGES
 
 
 def detect_brand(pan: str) -> str:

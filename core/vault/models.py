@@ -28,6 +28,7 @@ class CardBrand(StrEnum):
     JCB = "jcb"
     DINERS = "diners"
     UNIONPAY = "unionpay"
+    MAESTRO = "maestro"
     UNKNOWN = "unknown"
 
 

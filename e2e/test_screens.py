@@ -1,0 +1,127 @@
+"""The screenshots of docs/screens/ (docs/screens/README.md): the checkout's pages at 1280 and 390 px wide.
+
+Not a check: run it to refresh the pictures after changing how a page looks, then look at each one.
+
+    KASSA_SCREENS=1 PYTHONPATH=$PWD .venv/bin/pytest -q e2e/test_screens.py
+
+Each picture is taken in real Chromium from a live server with the worker behind it, in test mode.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from playwright.sync_api import Browser, Page, expect
+
+from core.jobs.runtime import Runtime
+from tests.fixtures import Factories
+from tests.payments_helpers import create_session
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.usefixtures("background_worker"),
+    pytest.mark.skipif(
+        not os.environ.get("KASSA_SCREENS"), reason="refreshes docs/screens/: KASSA_SCREENS=1"
+    ),
+]
+
+SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
+WIDTHS = {1280: 800, 390: 844}
+
+
+def fill_card(page: Page, number: str, name: str = "Ada Lovelace") -> None:
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiry date").fill("12 / 34")
+    page.get_by_label("Security code").fill("123")
+    page.get_by_label("Cardholder name").fill(name)
+
+
+def pay(page: Page) -> None:
+    page.get_by_role("button", name=re.compile(r"^Pay")).click()
+
+
+def _card(page: Page) -> None:
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiry date").fill("1234")
+    page.get_by_label("Cardholder name").fill("Ada Lovelace")
+    page.get_by_label("Security code").focus()
+
+
+def _wallet(page: Page) -> None:
+    page.get_by_role("link", name="Wallet").click()
+
+
+def _bank(page: Page) -> None:
+    page.get_by_role("link", name="Online banking").click()
+
+
+def _bank_approval(page: Page) -> None:
+    page.get_by_role("link", name="Online banking").click()
+    pay(page)
+    expect(page.get_by_role("radio").first).to_be_checked(timeout=15_000)
+
+
+def _form_error(page: Page) -> None:
+    page.get_by_label("Card number").fill("3782 822463 10005")
+    page.get_by_label("Expiry date").fill("13 / 99")
+    pay(page)
+    expect(page.get_by_text("Enter the name on the card.")).to_be_visible()
+
+
+def _decline(page: Page) -> None:
+    fill_card(page, "4000 0000 0000 0002")
+    pay(page)
+    expect(page.get_by_role("alert")).to_contain_text("Your card was declined.", timeout=15_000)
+
+
+def _three_ds(page: Page) -> None:
+    fill_card(page, "4000 0027 6000 3184")
+    pay(page)
+    expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible(timeout=15_000)
+
+
+PAGES: dict[str, Callable[[Page], None]] = {
+    "card": _card,
+    "wallet": _wallet,
+    "bank": _bank,
+    "bank-approval": _bank_approval,
+    "form-error": _form_error,
+    "decline": _decline,
+    "3ds": _three_ds,
+}
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("name", list(PAGES))
+def test_screenshot(
+    browser: Browser,
+    live_server: str,
+    client: FlaskClient,
+    make: Factories,
+    clean: Runtime,
+    name: str,
+    width: int,
+) -> None:
+    tenant = make.tenants(name="Bean There")
+    cs = create_session(
+        client, tenant, description="Coffee beans, 1 kg", cancel_url="https://shop.example/cart"
+    )
+    context = browser.new_context(
+        base_url=live_server,
+        viewport={"width": width, "height": WIDTHS[width]},
+        device_scale_factor=1,
+        locale="en-GB",
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"/pay/{cs['id']}")
+        PAGES[name](page)
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=width < 1000)
+    finally:
+        context.close()
