@@ -54,6 +54,8 @@ def render(page: errors.ErrorPage) -> str:
         brand = branding.of_tenant(tenant, logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v))
         context["amount_text"] = money.format_amount(cs.amount, cs.currency, current_locale())
     title = TITLES.get(page.status)
+    # A specific message ("This payment link is not valid. Ask the shop…") says what a 404 hint would.
+    repeats = page.status == 404 and page.message != errors.NO_SUCH_RESOURCE
     return render_template(
         "checkout/error.html",
         brand=brand,
@@ -61,7 +63,7 @@ def render(page: errors.ErrorPage) -> str:
         status=page.status,
         title=str(title) if title is not None else errors.translated_title(page.status),
         message=_(page.message) if page.message else "",
-        hint=str(HINTS.get(page.status, "")),
+        hint="" if repeats else str(HINTS.get(page.status, "")),
         request_id=page.request_id,
         # A session's cancel_url is the way back to the shop it came from.
         shop_url=getattr(cs, "cancel_url", None),
