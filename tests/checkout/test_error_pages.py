@@ -249,3 +249,25 @@ def test_the_portal_error_page_stays_english(client: FlaskClient) -> None:
         shows=("<h1>Not found</h1>", "No such resource.", "Request id:"),
         checkout=False,
     )
+
+
+def test_when_the_checkout_page_cannot_be_drawn_the_shared_page_shows(
+    rt: Runtime, clean: Runtime, translations: Path
+) -> None:
+    from flask import g
+
+    from wsgi import create_app
+
+    app = create_app(rt.settings, runtime=rt)
+
+    @app.get("/pay/broken-for-test")
+    def broken() -> str:
+        # Neither is a tenant or a session: drawing the shop's branding fails inside the error page.
+        g.checkout_tenant, g.checkout_session = object(), object()
+        raise RuntimeError("secret internals")
+
+    app.test_client_class = CheckedClient
+    response = app.test_client().get("/pay/broken-for-test")
+    shows = ("<h1>Something went wrong</h1>", "Request id:")
+    assert_page(response, status=500, lang="en", shows=shows, checkout=False)
+    assert "secret internals" not in text_of(response)
