@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import shlex
+import sys
 import threading
 
 import click
@@ -219,6 +221,13 @@ def demo_checkout(rt: Runtime, tenant: Tenant, *, base_url: str) -> str:
         return f"{base_url}/pay/{cs.id}"
 
 
+def totp_command() -> str:
+    """A shell command that prints the current code. It names the interpreter running the demo (the
+    project's .venv under `make demo`): a bare `python` outside the venv has no pyotp."""
+    code = f"import pyotp; print(pyotp.TOTP('{DEMO_TOTP_SECRET}').now())"
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+
+
 def run_demo(rt: Runtime, *, host: str, port: int, shop_port: int = 5001) -> None:
     settings = rt.settings
     click.echo("Migrating the demo database …")
@@ -248,8 +257,7 @@ def run_demo(rt: Runtime, *, host: str, port: int, shop_port: int = 5001) -> Non
                 f"    Email:       {DEMO_EMAIL}",
                 f"    Password:    {DEMO_PASSWORD}",
                 f"    Authentication code: TOTP of secret {DEMO_TOTP_SECRET}",
-                f'      (add it to an authenticator app, or run: python -c "import pyotp; '
-                f"print(pyotp.TOTP('{DEMO_TOTP_SECRET}').now())\"; "
+                f"      (add it to an authenticator app, or run: {totp_command()}; "
                 f"now: {pyotp.TOTP(DEMO_TOTP_SECRET).now()})",
                 f"  API:           {base}/api/v1   (Authorization: Bearer {secret})",
                 f"  Publishable:   {publishable}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from checkout import inventory
+from checkout import errors, inventory
 from checkout.blueprint import bp
 from core.web.extensions import csrf
 
@@ -15,3 +15,4 @@ def init_app(app: Flask) -> None:
     csrf.exempt(bp)
     app.register_blueprint(bp)
     inventory.init_app(app)
+    errors.init_app(app)

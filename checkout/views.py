@@ -7,9 +7,11 @@ fragment instead of the page's meta refresh.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from babel.dates import format_datetime
 from babel.numbers import format_percent
 from flask import Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -103,7 +105,7 @@ def load_session(session_id: str) -> CheckoutSession:
     cs = sessions.get(uow().session, session_id=session_id)
     sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url, kms=rt.kms)
     tenant = tenant_by_id(uow().session, cs.tenant_id)
-    g.checkout_tenant = tenant
+    g.checkout_tenant, g.checkout_session = tenant, cs
     g.checkout_rules = sessions.rules_of(uow().session, cs, country=tenant.country)
     g.checkout_locale = cs.locale
     g.checkout_default_locale = g.checkout_rules.default_language
@@ -382,20 +384,30 @@ def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) 
     payment = service.get(uow().session, payment_id=payment_id)
     emailed = receipts.of_payment(uow().session, payment_id=payment.id)
     locale = current_locale()
+    paid_at = payment.updated_at if payment.updated_at.tzinfo else payment.updated_at.replace(tzinfo=UTC)
+    context = {
+        **_context(cs),
+        # The header shows what was charged: the session's amount plus any card surcharge.
+        "amount_text": money.format_amount(payment.amount, payment.currency, locale),
+    }
     return render_template(
         "checkout/receipt.html",
         payment=payment,
         receipts=emailed,
+        receipt_on_its_way=any(r.status != "failed" for r in emailed),
         form=form,
-        # What was charged: the session's amount plus any card surcharge.
-        paid_text=money.format_amount(payment.amount, payment.currency, locale),
         surcharge_text=money.format_amount(payment.surcharge, payment.currency, locale)
         if payment.surcharge
         else None,
+        # In the shopper's words and with its zone ("1. Dezember 2026, 06:59:03 UTC"): no bare UTC clock.
+        paid_at_text=format_datetime(paid_at, "long", tzinfo=UTC, locale=locale),
+        paid_at_iso=paid_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        # Back to the shop: the session's cancel_url is its way back (in the widget, the shop is around us).
+        shop_url=None if embed.is_embedded() else cs.cancel_url,
         # What this payment was sent with; the tenant's current one for a payment made before descriptors.
         statement_descriptor=payment.statement_descriptor
         or checkout_settings.statement_descriptor_of(g.checkout_tenant),
-        **_context(cs),
+        **context,
     )
 
 

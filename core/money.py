@@ -102,22 +102,37 @@ def from_decimal(value: Decimal, currency: str, *, param: str = "amount") -> int
     return -minor if sign else minor
 
 
-def _example(currency: str) -> str:
-    code = currency if isinstance(currency, str) and currency in _cldr_currencies() else "EUR"
-    return (
-        f"in the currency's minor unit, e.g. {_EXAMPLE_AMOUNT} for {to_decimal(_EXAMPLE_AMOUNT, code)} {code}"
+def amount_text(amount: int, currency: str) -> str:
+    """An amount for a message people read in English (API errors, logs, the CLI): (700, "EUR") ->
+    "7.00 EUR", (1050, "JPY") -> "1,050 JPY", (1050, "KWD") -> "1.050 KWD". Every message that names an
+    amount goes through this or `format_amount`: "700 EUR" for 7.00 EUR misstates money by 100x."""
+    text = format_currency(
+        to_decimal(amount, currency), currency, format="#,##0.00 ¤¤", currency_digits=True, locale="en"
     )
+    return str(text).replace("\u00a0", " ")
+
+
+def _known(currency: object) -> str:
+    return currency if isinstance(currency, str) and currency in _cldr_currencies() else "EUR"
+
+
+def _example(currency: str) -> str:
+    example = amount_text(_EXAMPLE_AMOUNT, _known(currency))
+    return f"an integer in the currency's minor unit, e.g. {_EXAMPLE_AMOUNT} for {example}"
 
 
 def validate_amount(amount: object, currency: str, *, param: str = "amount", minimum: int = 1) -> int:
     """`amount` as an int of minor units within [minimum, MAX_AMOUNT], else `InvalidInput` for `param`."""
     # bool is an int subclass (True == 1); a float or a string is a caller who thinks in major units.
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidInput(f"{param} must be an integer {_example(currency)}", param=param)
+        raise InvalidInput(f"{param} must be {_example(currency)}", param=param)
+    code = _known(currency)
     if amount < minimum:
-        raise InvalidInput(f"{param} must be at least {minimum}, {_example(currency)}", param=param)
+        least = amount_text(minimum, code)
+        raise InvalidInput(f"{param} must be at least {least}: {_example(currency)}", param=param)
     if amount > MAX_AMOUNT:
-        raise InvalidInput(f"{param} must be at most {MAX_AMOUNT}, {_example(currency)}", param=param)
+        most = amount_text(MAX_AMOUNT, code)
+        raise InvalidInput(f"{param} must be at most {most}: {_example(currency)}", param=param)
     return amount
 
 

@@ -63,8 +63,9 @@ def audited(browser: Browser, live_server: str, clean: Runtime) -> Iterator[Page
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     yield tab
     context.close()
-    # The expired page answers 410 and the unavailable page 422 on purpose; Chromium logs any error status.
-    errors = [e for e in errors if "status of 410" not in e and "status of 422" not in e]
+    # The expired page answers 410, the unavailable page 422 and the error pages 404, 429 and 500 on purpose;
+    # Chromium logs any error status.
+    errors = [e for e in errors if not re.search(r"status of (410|422|404|429|500)\b", e)]
     assert not errors, f"browser console errors: {errors}"
 
 
@@ -198,6 +199,44 @@ def test_the_expired_page_is_accessible(
     assert response is not None and response.status == 410
     expect(audited.get_by_role("heading", name="This payment link has expired")).to_be_visible()
     assert_accessible(audited, axe_source, "the expired page")
+
+
+def test_the_receipt_after_emailing_it_is_accessible(
+    audited: Page, client: FlaskClient, make: Factories, axe_source: str
+) -> None:
+    tenant = make.tenants(name="Bean There")
+    open_checkout(audited, client, tenant, cancel_url="https://shop.example/cart", reference="order-18")
+    fill_card(audited, "4242 4242 4242 4242")
+    pay(audited)
+    expect(audited.get_by_role("heading", name="Payment successful")).to_be_visible(timeout=15_000)
+    expect(audited.get_by_role("link", name="Return to Bean There")).to_be_visible()
+    audited.get_by_role("textbox", name="Email").fill("grace@example.com")
+    audited.get_by_role("button", name="Send receipt").click()
+    expect(audited.get_by_role("status")).to_contain_text("grace@example.com")
+    expect(audited.get_by_role("heading", name="Email me a receipt")).to_have_count(0)
+    assert_accessible(audited, axe_source, "the receipt with a receipt on its way")
+    audited.get_by_text("Send it to another address").click()
+    expect(audited.get_by_role("textbox", name="Email")).to_be_visible()
+    assert_accessible(audited, axe_source, "the receipt with the folded form opened")
+
+
+def test_the_error_pages_are_accessible(
+    audited: Page, client: FlaskClient, make: Factories, axe_source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from checkout import links as link_views
+    from tests.checkout.test_payment_links import create_link, slug_of
+
+    response = audited.goto("/pay/cs_01m80kjchcrwx3wm7cpn2751z4")
+    assert response is not None and response.status == 404
+    expect(audited.get_by_role("heading", name="Not found")).to_be_visible()
+    assert_accessible(audited, axe_source, "the unknown-link page")
+
+    link = create_link(client, make.tenants())
+    monkeypatch.setattr(link_views, "VISITS_PER_IP_HOUR", 0)
+    response = audited.goto(f"/l/{slug_of(link)}")
+    assert response is not None and response.status == 429
+    expect(audited.get_by_role("link", name="Try again")).to_be_visible()
+    assert_accessible(audited, axe_source, "the rate-limit page")
 
 
 def test_the_locality_pages_are_accessible(

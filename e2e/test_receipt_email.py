@@ -34,6 +34,9 @@ def test_a_paid_checkout_emails_its_receipt_and_the_page_sends_another(
     plain = delivery.text("plain")
     assert "€25.00" in plain and "Visa ···· 4242" in plain and "4242424242424242" not in plain
 
+    # One is on its way: the form is folded away under a summary, and opens for another address.
+    expect(page.get_by_role("heading", name="Email me a receipt")).to_have_count(0)
+    page.get_by_text("Send it to another address").click()
     page.get_by_label("Email", exact=True).fill("grace@example.com")
     page.get_by_role("button", name="Send receipt").click()
     expect(page.get_by_text("Your receipt is on its way to grace@example.com.")).to_be_visible()

@@ -20,7 +20,7 @@ from core.clock import Clock
 from core.errors import Conflict, InvalidInput, KassaError
 from core.ids import new_id
 from core.ledger.models import Account, Entry, Journal, Pricing
-from core.money import exponent, validate_amount, validate_currency
+from core.money import amount_text, exponent, validate_amount, validate_currency
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +321,8 @@ def release_pending(
     _lock_balances(session, tenant_id=tenant_id, currency=currency)
     pending = _owed(session, tenant_id=tenant_id, account=Account.MERCHANT_PENDING, currency=currency)
     if amount > pending:
-        raise Conflict(f"cannot release {amount} {currency}: only {pending} {currency} is pending")
+        asked, held = amount_text(amount, currency), amount_text(pending, currency)
+        raise Conflict(f"cannot release {asked}: only {held} is pending")
     lines = [
         Line(Account.MERCHANT_PENDING, currency, amount),
         Line(Account.MERCHANT_AVAILABLE, currency, -amount),

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import money
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.service import Actor
@@ -562,7 +563,11 @@ def capture(
     payment = get(session, payment_id=payment_id, lock=True)
     if payment.status is not PaymentStatus.AUTHORIZED:
         raise InvalidTransition(f"Only an authorized payment can be captured; this one is {payment.status}.")
-    to_capture = payment.amount if amount is None else _amount(amount, maximum=payment.amount)
+    to_capture = (
+        payment.amount
+        if amount is None
+        else _amount(amount, maximum=payment.amount, currency=payment.currency)
+    )
     result, reused = _ask(
         lambda: processor.capture(
             idempotency_key=f"{payment.id}:capture",
@@ -668,11 +673,13 @@ def cancel(
     return payment
 
 
-def _amount(value: object, *, maximum: int) -> int:
+def _amount(value: object, *, maximum: int, currency: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidInput("amount must be a positive whole number of minor units.", param="amount")
     if value > maximum:
-        raise InvalidInput(f"amount cannot exceed {maximum}.", param="amount")
+        raise InvalidInput(
+            f"amount cannot exceed the {money.amount_text(maximum, currency)} authorized.", param="amount"
+        )
     return value
 
 
@@ -702,8 +709,8 @@ def refund(
         to_refund = amount
     if to_refund > remaining or to_refund < 1:
         raise RefundExceedsPayment(
-            f"Refund of {to_refund} exceeds the {remaining} {payment.currency} "
-            "left to refund on this payment.",
+            f"Refund of {money.amount_text(to_refund, payment.currency)} exceeds the "
+            f"{money.amount_text(remaining, payment.currency)} left to refund on this payment.",
             param="amount",
         )
     refund_id = new_id("re")

@@ -6,13 +6,19 @@ language; under /portal, which is English throughout, it stays English. Its titl
 extracted for translation (babel.cfg) and translated as the page renders; the error's message is translated
 when the catalog has it (checkout/messages.py lists the core errors a shopper can meet) and shown as it
 stands otherwise.
+
+A surface may draw its own page for its paths (`register_page`): the checkout shows its errors in its card
+layout, with the shop's branding and a next step (checkout/errors.py). This module still decides the status,
+the message, the locale and that no trace is ever shown.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask_babel import force_locale, gettext
 from werkzeug.exceptions import HTTPException
 
@@ -62,6 +68,33 @@ _HINTS = {
 }
 
 
+@dataclass(frozen=True)
+class ErrorPage:
+    """What an error page shows, in English (a renderer translates it as it renders, under the page's
+    locale)."""
+
+    status: int
+    message: str
+    request_id: str | None
+
+
+#: Draws the page for an error on a surface's paths.
+PageRenderer = Callable[[ErrorPage], str]
+_RENDERERS = "kassa_error_pages"
+
+
+def register_page(app: Flask, prefixes: tuple[str, ...], renderer: PageRenderer) -> None:
+    """Errors under these path prefixes get `renderer`'s page instead of the shared one."""
+    app.extensions.setdefault(_RENDERERS, []).append((prefixes, renderer))
+
+
+def _renderer() -> PageRenderer | None:
+    for prefixes, renderer in current_app.extensions.get(_RENDERERS, ()):
+        if request.path.startswith(prefixes):
+            return renderer  # type: ignore[no-any-return]
+    return None
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
@@ -77,8 +110,20 @@ def _translated(text: str) -> str:
     return gettext(text) if text else text
 
 
+def translated_title(status: int) -> str:
+    """The shared page's title for `status`, in the current locale."""
+    return _translated(_TITLES.get(status, ERROR))
+
+
 def _error_page(status: int, message: str) -> str:
     with force_locale(_page_locale()):
+        renderer = _renderer()
+        if renderer is not None:
+            try:
+                return renderer(ErrorPage(status=status, message=message, request_id=g.get("request_id")))
+            except Exception:
+                # The surface's page needs more of the app (branding, the session) than may work right now.
+                log.exception("the error page of this surface failed; showing the shared one")
         return render_template(
             "errors/error.html",
             lang=current_locale(),

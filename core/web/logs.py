@@ -1,4 +1,8 @@
-"""JSON logs with request id and tenant id, and a filter that masks anything shaped like a card number."""
+"""JSON logs with request id and tenant id, and a filter that masks anything shaped like a card number.
+
+A line is plain JSON: terminal colour codes that a library adds for humans (Werkzeug's dev server colours
+each request line by status) are taken out, as they would land in the JSON as `\u001b[33m` noise.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,14 @@ from stdnum import luhn
 
 #: 12-19 digits, optionally grouped by spaces or dashes: the shapes a PAN is typed or logged in.
 _CANDIDATE = re.compile(r"(?<![\d])(?:\d[ -]?){11,18}\d(?![\d])")
+
+
+#: ANSI escape sequences (CSI, e.g. `ESC[1;31m`, and the two-character ones): colours and cursor moves.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
 
 
 def mask_pans(text: str) -> str:
@@ -46,9 +58,16 @@ class CardNumberFilter(logging.Filter):
 
 
 class MaskingJsonFormatter(JsonFormatter):
-    """JSON lines, with card numbers masked in the finished line (message, extras and traceback alike)."""
+    """JSON lines, with card numbers masked in the finished line (message, extras and traceback alike) and
+    no terminal escape codes."""
 
     def format(self, record: logging.LogRecord) -> str:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed log call must not take the request down
+            message = str(record.msg)
+        # Before JSON encoding: once encoded, ESC is `\u001b` and no longer looks like an escape code.
+        record.msg, record.args = strip_ansi(message), None
         return mask_pans(super().format(record))
 
 

@@ -14,9 +14,10 @@ from flask import Blueprint, Response, jsonify, request
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
+from core import money
 from core.errors import InvalidInput
 from portal.api import idempotency
-from portal.api.schemas import ID_PARAM, SCHEMAS
+from portal.api.schemas import AMOUNT, ID_PARAM, SCHEMAS
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,29 @@ def _param_of(error: ValidationError) -> str | None:
     return str(error.absolute_path[0]) if error.absolute_path else None
 
 
-def _explain(error: ValidationError, param: str | None) -> str:
+def _amount_bound(error: ValidationError, param: str | None, body: dict[str, Any]) -> str:
+    """An amount schema's minimum or maximum in money, never as a bare count of minor units: in the body's
+    currency when it names one (a refund's or a capture's is the payment's: EUR stands in)."""
+    try:
+        currency = money.validate_currency(body.get("currency"))
+    except InvalidInput:
+        currency = "EUR"
+    bound = money.amount_text(int(error.validator_value), currency)
+    word = "at least" if error.validator == "minimum" else "at most"
+    example = money.amount_text(1050, currency)
+    return (
+        f"{param} must be {word} {bound}: an integer in the currency's minor unit, e.g. 1050 for {example}."
+    )
+
+
+def _explain(error: ValidationError, param: str | None, body: dict[str, Any] | None = None) -> str:
+    # A nullable amount is `anyOf: [amount, null]`: the amount branch's bound is the one to explain.
+    for candidate in [error, *(error.context or ())]:
+        if (
+            candidate.validator in ("minimum", "maximum")
+            and candidate.schema.get("description") == (AMOUNT["description"])
+        ):
+            return _amount_bound(candidate, param, body or {})
     if error.validator == "required":
         return f"{param} is required."
     if error.validator == "additionalProperties":
@@ -131,7 +154,7 @@ def validate_body(schema: str) -> dict[str, Any]:
     error = next(iter(errors), None)
     if error is not None:
         param = _param_of(error)
-        raise InvalidInput(_explain(error, param), param=param)
+        raise InvalidInput(_explain(error, param, body), param=param)
     return body
 
 

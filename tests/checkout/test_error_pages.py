@@ -29,18 +29,24 @@ from tests.payments_helpers import auth, create_session
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 CARD = {"number": "4242 4242 4242 4242", "expiry": "12 / 34", "cvc": "123", "name": "Ada Lovelace"}
 #: What the English page says, none of which may be left on a translated one.
-ENGLISH = ("Not found", "Conflict", "Request id", "Check the address", "Something went wrong")
+ENGLISH = ("Not found", "Conflict", "Request id", "Check the link", "Something went wrong", "Try again")
 
 
 def text_of(response: Any) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
-def assert_page(response: Any, *, status: int, lang: str, shows: tuple[str, ...]) -> None:
+def assert_page(
+    response: Any, *, status: int, lang: str, shows: tuple[str, ...], checkout: bool = True
+) -> None:
     text = text_of(response)
     assert response.status_code == status
     assert response.mimetype == "text/html"
     assert f'<html lang="{lang}">' in text
+    # The checkout's own card layout and stylesheet, not the portal's full-width page.
+    assert ('<main id="main" class="checkout-card">' in text) is checkout
+    assert ("css/checkout.css" in text) is checkout
+    assert "Traceback" not in text
     for expected in shows:
         assert expected in text, f"{expected!r} is not on the {lang} error page"
     if lang != "en":
@@ -60,7 +66,7 @@ def test_a_session_that_expires_while_the_shopper_types_says_so_in_german(
     client: FlaskClient, make: Factories, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant = make.tenants()
-    cs = create_session(client, tenant, locale="de")
+    cs = create_session(client, tenant, locale="de", cancel_url="https://shop.example/cart")
     form = client.get(f"/pay/{cs['id']}").get_data(as_text=True)
     token = CSRF.search(form)
     assert token is not None
@@ -91,12 +97,17 @@ def test_a_session_that_expires_while_the_shopper_types_says_so_in_german(
         status=409,
         lang="de",
         shows=(
-            "<h1>Konflikt</h1>",
-            "<title>Konflikt · Kassa</title>",
+            "<h1>Diese Zahlung kann nicht fortgesetzt werden</h1>",
+            f"<title>Diese Zahlung kann nicht fortgesetzt werden · {tenant.tenant.name}</title>",
             "Diese Bezahlsitzung ist abgelaufen. Bitten Sie den Shop um einen neuen Zahlungslink.",
-            "Anfrage-ID:",
+            # the shop's branding and amount, and the ways on: the page again, or back to the shop
+            f'<p class="merchant-name">{tenant.tenant.name}</p>',
+            '<p class="amount" id="amount">25,00\u00a0€</p>',
+            f'href="/pay/{cs["id"]}">Erneut versuchen</a>',
+            f'href="https://shop.example/cart">Zurück zu {tenant.tenant.name}</a>',
         ),
     )
+    assert "Anfrage-ID" not in text_of(response)  # a request id is for reporting a server error
 
 
 def test_an_expired_sessions_page_is_german_too(client: FlaskClient, make: Factories) -> None:
@@ -127,9 +138,22 @@ def test_an_unknown_checkout_link_is_a_french_404_under_accept_language_fr(
         shows=(
             "<h1>Introuvable</h1>",
             "Ce lien de paiement n'est pas valide. Demandez-en un nouveau à la boutique.",
-            "Vérifiez l'adresse.",
-            "Identifiant de requête\u00a0:",
+            '<p class="merchant-name">Kassa</p>',  # no session, no shop: Kassa's own name
         ),
+    )
+    # The message says what to do; no hint repeats it, and no request id for a wrong link.
+    assert "Vérifiez" not in text_of(response) and "Identifiant de requête" not in text_of(response)
+
+
+def test_an_unknown_checkout_address_is_a_checkout_404_with_a_hint(client: FlaskClient) -> None:
+    response = client.get(
+        "/pay/cs_01m80kjchcrwx3wm7cpn2751z4/no/such/step", headers={"Accept-Language": "nl"}
+    )
+    assert_page(
+        response,
+        status=404,
+        lang="nl",
+        shows=("<h1>Niet gevonden</h1>", "Controleer de link of vraag de winkel om een nieuwe."),
     )
 
 
@@ -139,8 +163,9 @@ def test_an_unknown_checkout_link_without_a_known_language_is_english(client: Fl
         response,
         status=404,
         lang="en",
-        shows=("<h1>Not found</h1>", "This payment link is not valid.", "Request id:"),
+        shows=("<h1>Not found</h1>", "This payment link is not valid."),
     )
+    assert "Try again" not in text_of(response)  # the same link will not work a moment later
 
 
 def test_too_many_visits_to_a_payment_link_is_a_spanish_429(
@@ -153,7 +178,11 @@ def test_too_many_visits_to_a_payment_link_is_a_spanish_429(
         response,
         status=429,
         lang="es",
-        shows=("<h1>Demasiadas solicitudes</h1>", "Espera un poco y vuelve a intentarlo."),
+        shows=(
+            "<h1>Demasiadas solicitudes</h1>",
+            "Espera un poco y vuelve a intentarlo.",
+            f'href="/l/{slug_of(link)}">Reintentar</a>',
+        ),
     )
     assert "request count" not in text_of(response)  # Werkzeug's stock English description
 
@@ -173,9 +202,19 @@ def test_an_unexpected_error_is_a_dutch_500(rt: Runtime, clean: Runtime, transla
         response,
         status=500,
         lang="nl",
-        shows=("Er is iets misgegaan", "Er is een onverwachte fout opgetreden.", "Verzoek-ID:"),
+        shows=(
+            "<h1>Er is iets misgegaan</h1>",
+            "Er is een onverwachte fout opgetreden.",
+            "Probeer het zo opnieuw.",
+            'href="/pay/boom-for-test">Opnieuw proberen</a>',
+            "Verzoek-ID:",
+        ),
     )
-    assert "secret internals" not in text_of(response)
+    assert "secret internals" not in text_of(response) and "RuntimeError" not in text_of(response)
+    # The error page keeps every security header (CheckedClient checks them all) and is not cached.
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "script-src 'self' 'nonce-" in response.headers["Content-Security-Policy"]
 
 
 # --- what stays English ---------------------------------------------------------------------------------
@@ -204,5 +243,31 @@ def test_the_api_answers_english_json_errors(
 def test_the_portal_error_page_stays_english(client: FlaskClient) -> None:
     response = client.get("/portal/no-such-page", headers={"Accept-Language": "de"})
     assert_page(
-        response, status=404, lang="en", shows=("<h1>Not found</h1>", "No such resource.", "Request id:")
+        response,
+        status=404,
+        lang="en",
+        shows=("<h1>Not found</h1>", "No such resource.", "Request id:"),
+        checkout=False,
     )
+
+
+def test_when_the_checkout_page_cannot_be_drawn_the_shared_page_shows(
+    rt: Runtime, clean: Runtime, translations: Path
+) -> None:
+    from flask import g
+
+    from wsgi import create_app
+
+    app = create_app(rt.settings, runtime=rt)
+
+    @app.get("/pay/broken-for-test")
+    def broken() -> str:
+        # Neither is a tenant or a session: drawing the shop's branding fails inside the error page.
+        g.checkout_tenant, g.checkout_session = object(), object()
+        raise RuntimeError("secret internals")
+
+    app.test_client_class = CheckedClient
+    response = app.test_client().get("/pay/broken-for-test")
+    shows = ("<h1>Something went wrong</h1>", "Request id:")
+    assert_page(response, status=500, lang="en", shows=shows, checkout=False)
+    assert "secret internals" not in text_of(response)

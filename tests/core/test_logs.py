@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+import socket
+import threading
+import urllib.error
+import urllib.request
+
+from flask import Flask
+from werkzeug.serving import make_server
 
 from core.web.logs import configure_logging, mask_pans
 
@@ -39,3 +47,39 @@ def test_json_log_lines_never_carry_a_card_number() -> None:
     assert lines[0]["message"] == "declined card ************4242"
     assert lines[0]["level"] == "WARNING"
     assert "************4242" in lines[1]["exc_info"]
+
+
+def test_werkzeugs_coloured_request_lines_are_plain_json(app: Flask) -> None:
+    """The demo's dev server (Werkzeug) colours request lines by status; the JSON line carries none."""
+    stream = io.StringIO()
+    handler = configure_logging("INFO", stream=stream)
+    port_holder = socket.socket()
+    port_holder.bind(("127.0.0.1", 0))
+    port = port_holder.getsockname()[1]
+    port_holder.close()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for path in ("/healthz", "/pay/cs_unknown", "/portal"):
+            # 404 and 3xx are what Werkzeug logs in colour
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        logging.getLogger().removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    requests = [line["message"] for line in lines if line["name"] == "werkzeug"]
+    assert any("/pay/cs_unknown" in m and " 404 " in m for m in requests), requests
+    assert "\x1b" not in stream.getvalue() and "\\u001b" not in stream.getvalue()
+
+
+def test_escape_codes_are_removed_from_any_message() -> None:
+    stream = io.StringIO()
+    handler = configure_logging("INFO", stream=stream)
+    try:
+        logging.getLogger("kassa.test").warning("\x1b[1m\x1b[31m%s\x1b[0m done", "GET /x")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert json.loads(stream.getvalue())["message"] == "GET /x done"

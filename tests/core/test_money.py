@@ -62,7 +62,7 @@ def test_valid_amounts_pass_through(amount: int) -> None:
 
 def test_a_lower_minimum_admits_zero() -> None:
     assert validate_amount(0, "EUR", minimum=0) == 0
-    with pytest.raises(InvalidInput, match="at least 0"):
+    with pytest.raises(InvalidInput, match=r"at least 0\.00 EUR"):
         validate_amount(-1, "EUR", minimum=0)
 
 
@@ -78,7 +78,7 @@ def test_bad_amounts_are_refused_in_minor_units_terms(junk: object) -> None:
 
 
 def test_the_example_is_in_the_currency_at_hand() -> None:
-    with pytest.raises(InvalidInput, match=r"e\.g\. 1050 for 1050 JPY"):
+    with pytest.raises(InvalidInput, match=r"e\.g\. 1050 for 1,050 JPY"):
         validate_amount(10.5, "JPY")
     with pytest.raises(InvalidInput, match=r"e\.g\. 1050 for 1\.050 KWD"):
         validate_amount("1.050", "KWD")

@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 
 import pyotp
+import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -161,3 +163,38 @@ def test_a_replayed_session_cookie_does_not_reset_the_code_attempts(
         post_form(client, "/portal/login/code", {"code": wrong})
     client.set_cookie("kassa_session", cookie.value)
     assert client.get("/portal/login/code").status_code == 302
+
+
+def test_a_user_the_cli_created_on_a_test_domain_signs_in(
+    app: Flask, client: FlaskClient, make: Factories, clean: Runtime
+) -> None:
+    tenant = make.tenants()
+    secret = pyotp.random_base32()
+    created = app.test_cli_runner().invoke(
+        args=[
+            *("users", "create", "--tenant", tenant.id, "--email", "Owner@Shop.test", "--role", "admin"),
+            *("--password", PASSWORD, "--totp-secret", secret),
+        ]
+    )
+    assert created.exit_code == 0, created.output
+    response = post_form(client, "/portal/login", {"email": "owner@shop.test", "password": PASSWORD})
+    assert response.status_code == 302 and response.location.endswith("/portal/login/code")
+    response = post_form(client, "/portal/login/code", {"code": pyotp.TOTP(secret).now()})
+    assert response.status_code == 302 and response.location.endswith("/portal/")
+
+
+@pytest.mark.parametrize("address", ["owner", "owner@shop", "owner@@shop.test", "own er@shop.test"])
+def test_the_sign_in_form_refuses_what_the_cli_refuses(
+    app: Flask, client: FlaskClient, make: Factories, address: str
+) -> None:
+    tenant = make.tenants()
+    cli = app.test_cli_runner().invoke(
+        args=[
+            *("users", "create", "--tenant", tenant.id, "--email", address, "--role", "admin"),
+            *("--password", PASSWORD),
+        ]
+    )
+    assert cli.exit_code == 1 and "is not an email address" in cli.output
+    response = post_form(client, "/portal/login", {"email": address, "password": PASSWORD})
+    assert response.status_code == 200
+    assert "Enter a valid email address, like name@example.com." in response.get_data(as_text=True)

@@ -1,15 +1,15 @@
-"""The screenshots of docs/screens/ (docs/screens/README.md): the checkout's pages at 1280 and 390 px wide.
+"""The screenshots of docs/screens/: the checkout's pages at 1280 and 390 px wide.
 
-Not a check: run it to refresh the pictures after changing how a page looks, then look at each one.
+Not a check, and not collected by the suite (its name does not start with test_): run it by name to refresh
+the pictures after changing how a page looks, then look at each one:
 
-    KASSA_SCREENS=1 PYTHONPATH=$PWD .venv/bin/pytest -q e2e/test_screens.py
+    PYTHONPATH=$PWD .venv/bin/pytest -q -p no:cacheprovider e2e/screens.py
 
 Each picture is taken in real Chromium from a live server with the worker behind it, in test mode.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,15 +20,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from core.jobs.runtime import Runtime
 from tests.fixtures import Factories
-from tests.payments_helpers import create_session
+from tests.payments_helpers import auth, create_session
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.usefixtures("background_worker"),
-    pytest.mark.skipif(
-        not os.environ.get("KASSA_SCREENS"), reason="refreshes docs/screens/: KASSA_SCREENS=1"
-    ),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("background_worker")]
 
 SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
 WIDTHS = {1280: 800, 390: 844}
@@ -125,3 +119,52 @@ def test_screenshot(
         page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=width < 1000)
     finally:
         context.close()
+
+
+def test_receipt_expired_and_404_screenshots(
+    browser: Browser, live_server: str, clean: Runtime, client: FlaskClient, make: Factories
+) -> None:
+    tenant = make.tenants(name="Bean There")
+    headers = auth(tenant.keys.secret_key)
+    branded = client.patch("/api/v1/checkout/settings", json={"brand_color": "#5c2d91"}, headers=headers)
+    assert branded.status_code == 200
+    paid = create_session(
+        client,
+        tenant,
+        description="Coffee beans, 1 kg",
+        reference="order-1042",
+        cancel_url="https://shop.example/",
+    )
+    expired = create_session(
+        client, tenant, description="Coffee beans, 1 kg", cancel_url="https://shop.example/"
+    )
+    assert (
+        client.post(f"/api/v1/checkout/sessions/{expired['id']}/expire", json={}, headers=headers).status_code
+        == 200
+    )
+
+    context = browser.new_context(base_url=live_server)
+    page = context.new_page()
+    page.goto(f"/pay/{paid['id']}")
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiry date").fill("12 / 34")
+    page.get_by_label("Security code").fill("123")
+    page.get_by_label("Cardholder name").fill("Ada Lovelace")
+    page.get_by_role("button", name=re.compile(r"^Pay")).click()
+    expect(page.get_by_role("heading", name="Payment successful")).to_be_visible(timeout=15_000)
+    page.get_by_role("textbox", name="Email").fill("ada@example.com")
+    page.get_by_role("button", name="Send receipt").click()
+    expect(page.get_by_role("status")).to_contain_text("ada@example.com")
+    receipt_url = page.url
+    pages = {
+        "receipt": receipt_url,
+        "expired": f"/pay/{expired['id']}",
+        "not-found": "/pay/cs_01m80kjchcrwx3wm7cpn2751z4",
+    }
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900 if width > 400 else 844})
+        for name, url in pages.items():
+            page.goto(url)
+            page.screenshot(path=str(SCREENS / f"{name}-{width}.png"), full_page=True)
+    context.close()
