@@ -612,8 +612,9 @@ def capture(
     if captured != to_capture:
         raise ProcessorAmountMismatch(
             "An earlier capture of this payment reached the processor but was not recorded here: the "
-            f"processor captured {captured} {payment.currency}, not the {to_capture} asked now. The payment "
-            f"now shows the {captured} captured; nothing more was captured.",
+            f"processor captured {money.amount_text(captured, payment.currency)}, not the "
+            f"{money.amount_text(to_capture, payment.currency)} asked now. The payment now shows the "
+            f"{money.amount_text(captured, payment.currency)} captured; nothing more was captured.",
             param="amount",
         )
     return payment
@@ -795,15 +796,16 @@ def refund(
     )
     if reused and not succeeded:
         raise ProcessorAmountMismatch(
-            f"An earlier refund request of this payment, for {refunded} {payment.currency}, reached the "
-            f"processor, which declined it ({result.message or result.code}); it is now recorded as the "
-            f"failed refund {made.id}. Nothing was refunded for this request: send it again to refund.",
+            "An earlier refund request of this payment, for "
+            f"{money.amount_text(refunded, payment.currency)}, reached the processor, which declined it "
+            f"({result.message or result.code}); it is now recorded as the failed refund {made.id}. Nothing was refunded for this request: send it again to refund.",
             param="amount",
         )
     if refunded != to_refund:
         raise ProcessorAmountMismatch(
             "An earlier refund of this payment reached the processor but was not recorded here: the "
-            f"processor refunded {refunded} {payment.currency}, not the {to_refund} asked now. That refund "
+            f"processor refunded {money.amount_text(refunded, payment.currency)}, not the "
+            f"{money.amount_text(to_refund, payment.currency)} asked now. That refund "
             f"is now recorded as {made.id}; nothing more was refunded. To refund more, send a new request.",
             param="amount",
         )

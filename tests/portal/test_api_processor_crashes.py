@@ -87,7 +87,7 @@ def test_a_capture_retried_with_another_amount_after_a_crash_books_what_the_proc
     assert retry.status_code == 409, retry.json
     error = retry.json["error"]
     assert (error["code"], error["param"]) == ("processor_amount_mismatch", "amount")
-    assert "captured 500 EUR, not the 1000" in error["message"]
+    assert "captured 5.00 EUR, not the 10.00 EUR" in error["message"]
     payment = client.get(f"/api/v1/payments/{payment_id}", headers=key).json
     processor = sandbox_charge(clean, tenant, payment_id)
     assert processor == {"captured": 500, "refunded": 0}
@@ -126,7 +126,7 @@ def test_a_refund_retried_with_another_amount_after_a_crash_books_what_the_proce
     assert retry.status_code == 409, retry.json
     error = retry.json["error"]
     assert error["code"] == "processor_amount_mismatch"
-    assert "refunded 100 EUR, not the 900" in error["message"]
+    assert "refunded 1.00 EUR, not the 9.00 EUR" in error["message"]
     refunds = client.get(f"/api/v1/refunds?payment={payment_id}", headers=key).json["data"]
     assert [(r["amount"], r["status"]) for r in refunds] == [(100, "succeeded")]
     assert refunds[0]["id"] in error["message"]
