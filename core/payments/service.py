@@ -798,7 +798,8 @@ def refund(
         raise ProcessorAmountMismatch(
             "An earlier refund request of this payment, for "
             f"{money.amount_text(refunded, payment.currency)}, reached the processor, which declined it "
-            f"({result.message or result.code}); it is now recorded as the failed refund {made.id}. Nothing was refunded for this request: send it again to refund.",
+            f"({result.message or result.code}); it is now recorded as the failed refund {made.id}. "
+            "Nothing was refunded for this request: send it again to refund.",
             param="amount",
         )
     if refunded != to_refund:
