@@ -18,6 +18,7 @@ them and refuses, naming the bootstrap, when they are wrong. A superuser owner (
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from sqlalchemy.exc import DBAPIError
 
 from core.config import APP_ROLE, ConfigurationError, Settings
 from core.db import make_engine
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 #: Tables the application role may read and append to but never change: the evidence.
@@ -133,6 +136,20 @@ def _set_password(connection: Connection, name: str, password: str) -> None:
     connection.execute(text(sql))
 
 
+def _try_set_password(connection: Connection, name: str, password: str) -> None:
+    """Set an existing role's password where the owner may (PostgreSQL 15 lets a CREATEROLE role do it;
+    16 and later only for roles it administers); else leave it to `kassa db bootstrap-roles`."""
+    try:
+        with connection.begin_nested():
+            _set_password(connection, name, password)
+    except DBAPIError as exc:
+        log.warning(
+            "could not set the password of %s (%s): kassa db bootstrap-roles sets it as a superuser",
+            name,
+            type(exc.orig).__name__,
+        )
+
+
 def _app_problems(attributes: dict[str, bool]) -> list[str]:
     wrong = {
         "SUPERUSER": attributes["rolsuper"],
@@ -210,7 +227,7 @@ def check_roles(connection: Connection, settings: Settings) -> Roles:
                 f"{app} {APP_ATTRIBUTES} as a superuser)."
             )
         if app_url.password:
-            _set_password(connection, app, app_url.password)
+            _try_set_password(connection, app, app_url.password)
     for role in (owner, definer):
         if _is_member(connection, app, role):
             raise RolesNotReady(
@@ -305,6 +322,13 @@ def bootstrap_roles(settings: Settings, admin_url: str) -> list[str]:
                     done.append(f"corrected the role {name} ({attributes})")
                 else:
                     done.append(f"the role {name} exists")
+                if (
+                    found is not None
+                    and name == app
+                    and (password := make_url(settings.app_database_url).password)
+                ):
+                    _set_password(connection, app, password)
+                    done.append(f"set the password of {app} from DATABASE_APP_URL")
             owner_found = _role(connection, owner)
             plain_owner = owner_found is not None and not owner_found["rolsuper"]
             if plain_owner and not _is_member(connection, owner, definer):
