@@ -321,7 +321,8 @@ class Database:
     def unit_of_work(self, *, tenant_id: str | None = None, owner: bool = False) -> Iterator[UnitOfWork]:
         """Open a transaction for `tenant_id`; commit on success, roll back on error.
 
-        `owner=True` connects as the owner role: only administrative CLI commands use it.
+        `owner=True` connects as the owner role. Nothing in the application needs it: FORCE ROW LEVEL
+        SECURITY binds the (non-superuser) owner as it binds the application role.
         """
         bind = self.owner_engine if owner else self.engine
         session = self.session_factory(bind=bind)
