@@ -130,12 +130,50 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True)
 @with_appcontext
 def db_upgrade(revision: str) -> None:
-    from core.migrate import upgrade
+    from core.migrate import RolesNotReady, upgrade
 
     settings = _runtime().settings
     click.echo(f"Migrating {_safe_url(settings.database_url)} to {revision} …")
-    upgrade(settings, revision)
+    try:
+        upgrade(settings, revision)
+    except RolesNotReady as exc:
+        _fail(str(exc))
     click.echo("Database is up to date.")
+
+
+@db_group.command(
+    "bootstrap-roles",
+    help="Once, as a superuser: create the owner role of DATABASE_URL, the NOLOGIN BYPASSRLS definer role "
+    "(granted to the owner) and the application role, or correct their attributes. Idempotent.",
+)
+@click.option(
+    "--admin-url",
+    envvar="DATABASE_ADMIN_URL",
+    required=True,
+    help="A superuser's URL (default: $DATABASE_ADMIN_URL); used for this command only.",
+)
+@with_appcontext
+def db_bootstrap_roles(admin_url: str) -> None:
+    from core.config import with_driver
+    from core.migrate import bootstrap_roles
+
+    settings = _runtime().settings
+    try:
+        done = bootstrap_roles(settings, with_driver(admin_url))
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    for line in done:
+        click.echo(line)
+    click.echo(
+        f"Roles ready. Next: CREATE DATABASE … OWNER {_owner(settings)} (if needed), then, as the owner, "
+        "kassa db upgrade."
+    )
+
+
+def _owner(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).username or "?"
 
 
 def _safe_url(url: str) -> str:

@@ -21,6 +21,8 @@ DEFAULT_DATABASE_URL = "sqlite:///instance/kassa.sqlite3"
 #: `fakeredis://` selects the in-process Redis stand-in: one shared server per process.
 FAKE_REDIS_URL = "fakeredis://"
 APP_ROLE = "kassa_app"
+#: The NOLOGIN BYPASSRLS role that owns the SECURITY DEFINER lookup functions and nothing else.
+DEFINER_ROLE = "kassa_definer"
 #: Development mail: each message becomes an .eml file in instance/mail (core/mail); refused in production.
 DEV_MAIL_URL = "file:instance/mail"
 DEV_MAIL_FROM = "Kassa <receipts@localhost>"
@@ -38,6 +40,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     #: Application-role URL: every web request and job. Derived from `database_url` when unset.
     database_app_url: str | None = None
+    #: The role that owns the cross-tenant SECURITY DEFINER functions (`kassa db bootstrap-roles`).
+    definer_role: str = DEFINER_ROLE
     redis_url: str = FAKE_REDIS_URL
     secret_key: str = DEV_SECRET_KEY
     #: Base64 of 32 random bytes; wraps the per-tenant data keys (see core/kms.py).
@@ -67,6 +71,7 @@ class Settings:
         settings = cls(
             database_url=with_driver(env.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
             database_app_url=with_driver(env.get("DATABASE_APP_URL", "")) or None,
+            definer_role=env.get("DATABASE_DEFINER_ROLE", "").strip() or DEFINER_ROLE,
             redis_url=env.get("REDIS_URL", FAKE_REDIS_URL),
             secret_key=env.get("KASSA_SECRET_KEY", DEV_SECRET_KEY),
             master_key=env.get("KASSA_MASTER_KEY", DEV_MASTER_KEY),

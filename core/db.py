@@ -322,7 +322,8 @@ class Database:
         """Open a transaction for `tenant_id`; commit on success, roll back on error
         (but commit with a `KassaError` whose `keeps_effects` says the work done before it stands).
 
-        `owner=True` connects as the owner role: only administrative CLI commands use it.
+        `owner=True` connects as the owner role. Nothing in the application needs it: FORCE ROW LEVEL
+        SECURITY binds the (non-superuser) owner as it binds the application role.
         """
         bind = self.owner_engine if owner else self.engine
         session = self.session_factory(bind=bind)

@@ -7,6 +7,7 @@ servers; KASSA_REQUIRE_ALL=1 turns a skipped PostgreSQL, Redis or browser test i
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,9 +19,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-from core.config import Settings, with_driver
+from core.config import DEFINER_ROLE, Settings, with_driver
 from core.db import Base
 from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
@@ -69,6 +70,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         database_url=_database_url(tmp_path_factory),
         database_app_url=with_driver(os.environ.get("DATABASE_APP_URL", "")) or None,
+        definer_role=os.environ.get("DATABASE_DEFINER_ROLE", "").strip() or DEFINER_ROLE,
         redis_url=os.environ.get("REDIS_URL", "fakeredis://"),
         secret_key="test-secret-key-" + "x" * 32,
         base_url="http://127.0.0.1",
@@ -112,6 +114,59 @@ def _truncate(rt: Runtime) -> None:
         else:
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
+
+
+_INSPECTORS: dict[str, Engine] = {}
+
+
+def admin_url(settings: Settings) -> str | None:
+    """A superuser's URL for tests that need one (DATABASE_ADMIN_URL, set by .ci/run), pointed at the
+    suite's database; else the owner's, when the owner is the superuser (a developer's local run)."""
+    url = with_driver(os.environ.get("DATABASE_ADMIN_URL", ""))
+    if not url:
+        return (
+            settings.database_url if is_postgres(settings) and _is_superuser(settings.database_url) else None
+        )
+    from sqlalchemy.engine import make_url
+
+    return (
+        make_url(url)
+        .set(database=make_url(settings.database_url).database)
+        .render_as_string(hide_password=False)
+    )
+
+
+@functools.cache
+def _is_superuser(url: str) -> bool:
+    from core.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return bool(
+                conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
+            )
+    finally:
+        engine.dispose()
+
+
+def inspector(rt: Runtime) -> Engine:
+    """An engine that sees every row of every tenant, for tests that inspect or tamper with the database
+    (the application never has one). On SQLite the owner's; on PostgreSQL a superuser's (`admin_url`),
+    because FORCE ROW LEVEL SECURITY hides every tenant row from the non-superuser owner."""
+    if not rt.db.is_postgres:
+        return rt.db.owner_engine
+    url = admin_url(rt.settings)
+    if url is None:
+        pytest.fail(
+            "this test inspects every tenant's rows: set DATABASE_ADMIN_URL to a superuser's URL "
+            "(the owner role is not one, and row-level security binds it)"
+        )
+    if url not in _INSPECTORS:
+        from core.db import make_engine
+
+        _INSPECTORS[url] = make_engine(url)
+    return _INSPECTORS[url]
 
 
 @pytest.fixture

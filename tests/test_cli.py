@@ -12,6 +12,7 @@ from sqlalchemy import text
 from core.config import Settings
 from core.jobs.runtime import Runtime
 from tenants.resolution import owner_of_key
+from tests.fixtures import inspector
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +84,7 @@ def test_audit_verify_passes_then_fails_after_an_edit(app: Flask, clean: Runtime
     )
     result = runner.invoke(args=["audit", "verify", "--tenant", "acme"])
     assert result.exit_code == 0 and "acme: ok" in result.output
-    with clean.db.owner_engine.begin() as conn:
+    with inspector(clean).begin() as conn:
         conn.execute(text("UPDATE audit_events SET action = 'api_key.revoked' WHERE seq = 2"))
     result = runner.invoke(args=["audit", "verify", "--tenant", "acme"])
     assert result.exit_code == 1 and "acme: BROKEN" in result.output and "edited" in result.output

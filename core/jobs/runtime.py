@@ -50,7 +50,7 @@ class Runtime:
         *,
         tenant_id: str | None,
         kwargs: dict[str, str | int | bool | None] | None = None,
-    ) -> outbox.OutboxMessage:
+    ) -> outbox.Message:
         """Write a job to the outbox in `uow`; after the commit, try to hand it to RQ at once."""
         return outbox.add(
             uow, func, clock=self.clock, tenant_id=tenant_id, kwargs=kwargs, on_commit=self._relay_now
@@ -60,10 +60,10 @@ class Runtime:
         """A JobSink writing into `uow`'s outbox, handed to services."""
         return OutboxSink(self, uow)
 
-    def _relay_now(self, ids: list[str]) -> None:
+    def _relay_now(self, tenant_id: str | None, ids: list[str]) -> None:
         # Best effort on the request's own edge: whatever fails here the cron relay picks up.
         try:
-            outbox.relay(self.db, self.redis, clock=self.clock, ids=ids)
+            outbox.relay(self.db, self.redis, clock=self.clock, tenant_id=tenant_id, ids=ids)
         except Exception:
             log.exception("immediate outbox relay failed; the cron relay will retry")
 

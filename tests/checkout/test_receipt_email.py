@@ -16,7 +16,7 @@ from core.receipts import service as receipts
 from core.receipts.models import Receipt
 from tests.checkout.test_embed import SHOP, allow, embed_script
 from tests.factories import MadeTenant
-from tests.fixtures import Factories
+from tests.fixtures import Factories, inspector
 from tests.payments_helpers import confirm, create_session, work, work_until_settled
 from tests.smtp_server import SmtpServer, free_port
 
@@ -45,12 +45,11 @@ def ask_for_receipt(client: FlaskClient, receipt_url: str, email: str) -> TestRe
 
 
 def send_jobs(rt: Runtime) -> int:
-    """Receipt jobs written to the outbox (not tenant-scoped, so countable without a tenant)."""
-    with rt.db.unit_of_work() as uow:
+    """Receipt jobs written to the outbox, every tenant's."""
+    with inspector(rt).connect() as conn:
+        outbox = OutboxMessage.__table__
         return int(
-            uow.session.scalar(
-                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.job == receipts.SEND_JOB)
-            )
+            conn.scalar(select(func.count()).select_from(outbox).where(outbox.c.job == receipts.SEND_JOB))
             or 0
         )
 

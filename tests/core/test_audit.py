@@ -6,7 +6,7 @@ from core.audit import service as audit
 from core.audit.models import AuditEvent
 from core.audit.service import Actor
 from core.jobs.runtime import Runtime
-from tests.fixtures import Factories
+from tests.fixtures import Factories, inspector
 
 
 def _events(rt: Runtime, tenant_id: str) -> list[AuditEvent]:
@@ -44,7 +44,7 @@ def test_details_are_stored_encrypted(make: Factories, clean: Runtime) -> None:
 
 def _tamper(rt: Runtime, sql: str, **params: object) -> None:
     # As the owner role: the application role may not UPDATE or DELETE audit rows at all (tested on PG).
-    with rt.db.owner_engine.begin() as conn:
+    with inspector(rt).begin() as conn:
         conn.execute(text(sql), params)
 
 

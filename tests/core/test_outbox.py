@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -14,14 +15,17 @@ from rq import SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from core.clock import FrozenClock
+from core.db import TenantMismatch
 from core.jobs import maintenance, outbox, runtime
-from core.jobs.outbox import OutboxMessage
+from core.jobs.outbox import OutboxMessage, SystemOutboxMessage
 from core.jobs.queues import DEFAULT, get_queue
 from core.jobs.registry import job
 from core.jobs.runtime import Runtime
 from core.jobs.worker import ScheduledRetries
-from tests.fixtures import Factories, skip_or_fail
+from tests.fixtures import Factories, inspector, skip_or_fail
 
 
 def _free_port() -> int:
@@ -84,9 +88,13 @@ def _write_job(rt: Runtime, tenant_id: str) -> str:
         return message.id
 
 
-def _pending(rt: Runtime) -> list[OutboxMessage]:
-    with rt.db.unit_of_work() as uow:
-        return list(uow.session.scalars(select(OutboxMessage).where(OutboxMessage.delivered_at.is_(None))))
+def _pending(rt: Runtime) -> list[OutboxMessage | SystemOutboxMessage]:
+    """Every tenant's undelivered rows and the system ones (read as the tests' inspector)."""
+    with Session(inspector(rt)) as session:
+        return [
+            *session.scalars(select(OutboxMessage).where(OutboxMessage.delivered_at.is_(None))),
+            *session.scalars(select(SystemOutboxMessage).where(SystemOutboxMessage.delivered_at.is_(None))),
+        ]
 
 
 @pytest.mark.redis
@@ -173,3 +181,42 @@ def test_a_job_that_raises_is_retried_after_its_back_off(clean: Runtime) -> None
         retries.close()
     assert clean.redis.get(FAILS_ONCE_RUNS) == b"2"
     assert clean.queue(DEFAULT).scheduled_job_registry.get_job_ids() == []
+
+
+def test_one_relay_pass_moves_every_tenants_jobs_and_the_system_ones(make: Factories, clean: Runtime) -> None:
+    # The cron relay runs as the application role with no tenant in context; row-level security hides
+    # each tenant's rows from it, so it finds them through kassa_outbox_due and marks them per tenant.
+    a, b = make.tenants(), make.tenants()
+    written = {_write_job(clean, a.id), _write_job(clean, b.id)}
+    with clean.db.unit_of_work() as uow:
+        written.add(outbox.add(uow, maintenance.prune_outbox, clock=clean.clock).id)
+    assert {m.id for m in _pending(clean)} == written
+    assert outbox.relay(clean.db, clean.redis, clock=clean.clock) == 3
+    assert _pending(clean) == []
+    assert set(clean.queue(DEFAULT).job_ids) == written
+    assert outbox.relay(clean.db, clean.redis, clock=clean.clock) == 0
+
+
+def test_a_job_of_one_tenant_cannot_be_written_in_another_tenants_transaction(
+    make: Factories, clean: Runtime
+) -> None:
+    a, b = make.tenants(), make.tenants()
+    with pytest.raises(TenantMismatch), clean.db.unit_of_work(tenant_id=a.id) as uow:
+        outbox.add(uow, maintenance.verify_audit_chain, clock=clean.clock, tenant_id=b.id)
+    assert _pending(clean) == []
+
+
+def test_pruning_deletes_every_tenants_old_delivered_rows_only(make: Factories, clean: Runtime) -> None:
+    a, b = make.tenants(), make.tenants()
+    for tenant in (a, b):
+        _write_job(clean, tenant.id)
+    with clean.db.unit_of_work() as uow:
+        outbox.add(uow, maintenance.prune_outbox, clock=clean.clock)
+    assert outbox.relay(clean.db, clean.redis, clock=clean.clock) == 3
+    waiting = _write_job(clean, a.id)  # not delivered: never pruned
+    later = FrozenClock(datetime.now(UTC) + timedelta(days=8))
+    assert outbox.prune(clean.db, clock=later) == 3
+    assert [m.id for m in _pending(clean)] == [waiting]
+    with Session(inspector(clean)) as session:
+        left = session.scalars(select(OutboxMessage.id)).all()
+        assert list(left) == [waiting] and session.scalars(select(SystemOutboxMessage.id)).all() == []

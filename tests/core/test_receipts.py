@@ -20,7 +20,7 @@ from core.receipts import service as receipts
 from core.receipts.jobs import send_receipt, sweep_receipts
 from core.receipts.models import Receipt, ReceiptStatus
 from tests.factories import MadeTenant
-from tests.fixtures import Factories
+from tests.fixtures import Factories, inspector
 from tests.payments_helpers import confirm, create_session, work, work_until_settled
 from tests.smtp_server import Delivery, SmtpServer, free_port
 
@@ -138,7 +138,7 @@ def test_while_the_smtp_server_is_down_the_receipt_waits_then_a_retry_delivers_i
         send_receipt(tenant.id, receipt.id)
     [receipt] = receipts_of(clean, tenant, payment_id)
     assert (receipt.status, receipt.attempts) == (ReceiptStatus.QUEUED, 2)
-    with clean.db.unit_of_work() as uow:
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         waiting = uow.session.scalars(
             select(OutboxMessage).where(
                 OutboxMessage.job == receipts.SEND_JOB, OutboxMessage.delivered_at.is_(None)
@@ -232,7 +232,7 @@ def test_a_crash_after_the_server_took_the_message_resends_it_with_the_same_mess
                 kms=clean.kms,
             )
             raise RuntimeError("worker killed before its commit")
-        with clean.db.owner_engine.begin() as conn:
+        with inspector(clean).begin() as conn:
             conn.execute(OutboxMessage.__table__.delete().where(OutboxMessage.job == receipts.SEND_JOB))
         assert receipts_of(clean, tenant, payment_id)[0].status is ReceiptStatus.QUEUED
 

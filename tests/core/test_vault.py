@@ -32,7 +32,7 @@ from core.vault.service import CardDetails
 from tenants.models import User
 from tenants.service import check_totp
 from tests.factories import MadeTenant
-from tests.fixtures import Factories
+from tests.fixtures import Factories, inspector
 from wsgi import create_app
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -418,7 +418,7 @@ def test_sealed_blobs_open_only_for_their_tenant_purpose_and_aad(make: Factories
 
 def _every_database_value(rt: Runtime) -> Iterator[tuple[str, object]]:
     # As the owner role, so row-level security hides nothing on PostgreSQL.
-    with rt.db.owner_engine.connect() as conn:
+    with inspector(rt).connect() as conn:
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(table.select()):
                 for value in row:

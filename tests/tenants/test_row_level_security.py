@@ -20,9 +20,9 @@ from core.config import Settings
 from core.db import tenant_tables
 from core.ids import new_id
 from core.jobs.runtime import Runtime
-from core.migrate import APPEND_ONLY
+from core.migrate import APPEND_ONLY, app_role_name
 from tests.factories import MadeTenant, seed_every_table
-from tests.fixtures import Factories
+from tests.fixtures import Factories, inspector
 
 pytestmark = pytest.mark.postgres
 
@@ -50,7 +50,7 @@ def _count(conn: Connection, table: str, where: str = "TRUE", **params: Any) -> 
 
 
 def _owner_count(rt: Runtime, table: str, tenant_id: str) -> int:
-    with rt.db.owner_engine.connect() as conn:
+    with inspector(rt).connect() as conn:
         return _count(conn, table, "tenant_id = :t", t=tenant_id)
 
 
@@ -171,7 +171,7 @@ def test_the_application_role_cannot_bypass_security(pg: Settings, clean: Runtim
         owned = conn.execute(
             text("SELECT count(*) FROM pg_tables WHERE tableowner = current_user")
         ).scalar_one()
-    assert role == "kassa_app"
+    assert role == app_role_name(clean.settings)
     assert (flags[0], flags[1]) == (False, False)
     assert owned == 0
 

@@ -12,7 +12,7 @@ from tenants.models import ApiKey, KeyKind, Role, User
 from tenants.resolution import memberships_of, owner_of_key
 from tenants.service import check_password, check_totp, create_tenant, create_user
 from tests.factories import PASSWORD
-from tests.fixtures import Factories
+from tests.fixtures import Factories, inspector
 
 
 def _create(rt: Runtime, **fields: str) -> None:
@@ -56,7 +56,7 @@ def test_secret_keys_are_stored_only_as_hashes(make: Factories, clean: Runtime) 
     secret = next(k for k in keys if k.kind is KeyKind.SECRET)
     assert a.keys.secret_key.startswith("sk_test_") and a.keys.publishable_key.startswith("pk_test_")
     assert secret.display == f"sk_test_…{a.keys.secret_key[-4:]}"
-    with clean.db.owner_engine.connect() as conn:
+    with inspector(clean).connect() as conn:
         dump = " ".join(str(v) for row in conn.execute(text("SELECT * FROM api_keys")) for v in row)
         audit_dump = b"".join(
             bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode()
