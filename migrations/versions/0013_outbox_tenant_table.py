@@ -1,8 +1,8 @@
 """outbox: a tenant table like the others ((tenant_id, id), forced RLS), system jobs in system_outbox,
 and the relay's two SECURITY DEFINER functions
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from sqlalchemy.dialects import postgresql
 import core.db
 from core.rls import disable_tenant_rls, enable_tenant_rls
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
