@@ -264,8 +264,13 @@ def audit_group() -> None:
     "verify", help="Check tenants' audit chains; exit 1 if any event was edited, removed or moved."
 )
 @click.option("--tenant", "tenant_ref", default=None, help="Tenant slug or id (default: every tenant).")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Sign the current end of intact chains that have no signed head yet (once, after upgrading).",
+)
 @with_appcontext
-def audit_verify(tenant_ref: str | None) -> None:
+def audit_verify(tenant_ref: str | None, adopt: bool) -> None:
     from core.audit import service as audit
     from core.errors import KassaError
     from tenants.lookup import all_tenants, tenant_by_ref
@@ -282,7 +287,9 @@ def audit_verify(tenant_ref: str | None) -> None:
         results = []
         for tenant in bar:
             with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-                results.append((tenant, audit.verify(uow.session, tenant_id=tenant.id)))
+                if adopt and audit.adopt_head(uow.session, tenant_id=tenant.id, kms=rt.kms, clock=rt.clock):
+                    click.echo(f"{tenant.slug}: signed the current end of its chain", err=True)
+                results.append((tenant, audit.verify(uow.session, tenant_id=tenant.id, kms=rt.kms)))
     for tenant, problems in results:
         if problems:
             broken += 1
@@ -341,8 +348,8 @@ def keys_rotate(batch: int) -> None:
         return
     left = rotation_plan(rt.db, kms=rt.kms)
     click.echo(
-        f"Re-wrapped {done} key(s): {plan.data_keys} data key(s) and {plan.totp_secrets} TOTP seed(s) were "
-        "under a previous master key."
+        f"Re-wrapped {done} key(s): {plan.data_keys} data key(s), {plan.totp_secrets} TOTP seed(s) and "
+        f"{plan.audit_heads} signed audit head(s) were under a previous master key."
     )
     if left.total:
         click.echo(

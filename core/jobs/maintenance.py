@@ -20,10 +20,17 @@ def prune_outbox() -> int:
 
 @job(queue=DEFAULT, retry_intervals=(60,))
 def verify_audit_chain(tenant_id: str) -> bool:
-    """Check one tenant's audit chain; a break is logged as an error for the on-call engineer."""
+    """Check one tenant's audit chain; a break is logged as an error for the on-call engineer.
+
+    An intact chain's signed head is logged too: the log store then holds a copy of each day's head
+    outside the database, against which a head rolled back to an older (authentic) state shows.
+    """
     rt = runtime.current()
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        problems = audit.verify(uow.session, tenant_id=tenant_id)
+        problems = audit.verify(uow.session, tenant_id=tenant_id, kms=rt.kms)
+        head = audit.current_head(uow.session, tenant_id=tenant_id)
     for problem in problems:
         log.error("audit chain broken", extra={"tenant_id": tenant_id, "problem": problem})
+    if not problems and head is not None:
+        log.info("audit chain intact", extra={"tenant_id": tenant_id, "audit_head": head})
     return not problems

@@ -26,7 +26,7 @@ def test_every_setup_step_is_audited_in_one_chain_per_tenant(make: Factories, cl
     ]
     assert [e.seq for e in _events(clean, b.id)] == [1, 2, 3, 4, 5]
     with clean.db.unit_of_work(tenant_id=a.id) as uow:
-        assert audit.verify(uow.session, tenant_id=a.id) == []
+        assert audit.verify(uow.session, tenant_id=a.id, kms=clean.kms) == []
 
 
 def test_details_are_stored_encrypted(make: Factories, clean: Runtime) -> None:
@@ -50,7 +50,7 @@ def _tamper(rt: Runtime, sql: str, **params: object) -> None:
 
 def _verify(rt: Runtime, tenant_id: str) -> list[str]:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        return audit.verify(uow.session, tenant_id=tenant_id)
+        return audit.verify(uow.session, tenant_id=tenant_id, kms=rt.kms)
 
 
 def test_an_edited_event_breaks_the_chain(make: Factories, clean: Runtime) -> None:
