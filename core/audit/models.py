@@ -58,7 +58,11 @@ class AuditHead(TenantScoped, Base):
     """
 
     __tablename__ = "audit_heads"
+    #: One head per tenant; `id` keeps the tenant tables' `(tenant_id, id)` primary key shape.
+    __table_args__ = (UniqueConstraint("tenant_id"),)
 
+    #: An `aud_…` id of its own.
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
     #: `seq` and `hash` of the newest event.
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))

@@ -83,7 +83,7 @@ def record(
     a chain never forks, and replaces the advisory lock and the read of the newest event), the INSERT of
     the event and the UPDATE of the head.
     """
-    head = session.get(AuditHead, tenant_id, with_for_update=True)
+    head = _head(session, tenant_id, for_update=True)
     last = (head.seq, head.hash) if head is not None else _unsigned_tail(session, tenant_id)
     sealed = None
     if details is not None:
@@ -120,7 +120,7 @@ def record(
     if head is not None:
         _sign(head, seq=event.seq, hash_=event.hash, kms=kms, clock=clock)
     elif last is None and action == actions.TENANT_CREATED:
-        head = AuditHead(tenant_id=tenant_id)
+        head = AuditHead(tenant_id=tenant_id, id=new_id("aud"))
         _sign(head, seq=event.seq, hash_=event.hash, kms=kms, clock=clock)
         session.add(head)
     # else: a chain with no head (its head deleted, with or without its events, or older than signed
@@ -128,6 +128,11 @@ def record(
     # only `adopt_head`, run by an operator, signs another.
     session.flush()
     return event
+
+
+def _head(session: Session, tenant_id: str, *, for_update: bool = False) -> AuditHead | None:
+    query = select(AuditHead).where(AuditHead.tenant_id == tenant_id)
+    return session.scalar(query.with_for_update() if for_update else query)
 
 
 def _unsigned_tail(session: Session, tenant_id: str) -> tuple[int, str] | None:
@@ -225,7 +230,7 @@ def _walk(session: Session, tenant_id: str) -> tuple[list[str], AuditEvent | Non
 def _check_head(
     session: Session, *, tenant_id: str, last: AuditEvent | None, count: int, kms: KMS
 ) -> list[str]:
-    head = session.get(AuditHead, tenant_id)
+    head = _head(session, tenant_id)
     if head is None:
         if last is None:
             return [
@@ -271,20 +276,20 @@ def _check_head(
 
 def current_head(session: Session, *, tenant_id: str) -> str | None:
     """`seq:hash:mac` of the tenant's signed head (not secret), or None."""
-    head = session.get(AuditHead, tenant_id)
+    head = _head(session, tenant_id)
     return f"{head.seq}:{head.hash}:{head.mac}" if head is not None else None
 
 
 def adopt_head(session: Session, *, tenant_id: str, kms: KMS, clock: Clock) -> AuditHead | None:
     """Sign the current end of a chain that has no head (recorded before heads were signed): once, by an
     operator. None, and nothing signed, if the chain has a head already, is empty or is broken."""
-    if session.get(AuditHead, tenant_id) is not None:
+    if _head(session, tenant_id) is not None:
         return None
     _unsigned_tail(session, tenant_id)  # takes the chain's lock
     problems, last, _count = _walk(session, tenant_id)
     if problems or last is None:
         return None
-    head = AuditHead(tenant_id=tenant_id)
+    head = AuditHead(tenant_id=tenant_id, id=new_id("aud"))
     _sign(head, seq=last.seq, hash_=last.hash, kms=kms, clock=clock)
     session.add(head)
     session.flush()

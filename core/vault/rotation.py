@@ -164,7 +164,9 @@ def _resign_audit_heads(db: Database, *, kms: LocalKMS, report: Callable[[int], 
     for tenant_id in db.tenant_ids():
         with db.unit_of_work(tenant_id=tenant_id) as uow:
             # FOR UPDATE: an audited action meanwhile moves the head under the current key itself.
-            head = uow.session.get(AuditHead, tenant_id, with_for_update=True)
+            head = uow.session.scalar(
+                select(AuditHead).where(AuditHead.tenant_id == tenant_id).with_for_update()
+            )
             if head is None or head.key_id == kms.current_key_id.hex():
                 continue
             try:

@@ -23,13 +23,15 @@ def upgrade() -> None:
     op.create_table(
         "audit_heads",
         sa.Column("tenant_id", sa.String(length=40), nullable=False),
+        sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("mac", sa.String(length=64), nullable=False),
         sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_audit_heads_tenant_id_tenants")),
-        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_audit_heads")),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_audit_heads")),
+        sa.UniqueConstraint("tenant_id", name=op.f("uq_audit_heads_tenant_id")),
     )
     enable_tenant_rls("audit_heads")
     # Several generations of a data key per purpose; one of them (not retired) seals.
