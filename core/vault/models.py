@@ -74,6 +74,16 @@ class VaultCard(TenantScoped, Base):
         ),
         # Risk screening counts payments per card fingerprint.
         Index("ix_vault_cards_tenant_id_fingerprint", "tenant_id", "fingerprint"),
+        # Re-encryption finds the cards under a retired key; deleting that key checks none is left.
+        Index("ix_vault_cards_data_key", "tenant_id", "data_key_id"),
+        # The retention purge looks only at cards that still hold a number.
+        Index(
+            "ix_vault_cards_unpurged",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("pan_encrypted IS NOT NULL"),
+            sqlite_where=text("pan_encrypted IS NOT NULL"),
+        ),
     )
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)

@@ -51,9 +51,22 @@ def upgrade() -> None:
         batch_op.alter_column("pan_encrypted", existing_type=sa.LargeBinary(), nullable=True)
         batch_op.alter_column("data_key_id", existing_type=sa.String(length=40), nullable=True)
         batch_op.add_column(sa.Column("purged_at", core.db.UTCDateTime(timezone=True), nullable=True))
+    _unpurged = sa.text("pan_encrypted IS NOT NULL")
+    op.create_index("ix_vault_cards_data_key", "vault_cards", ["tenant_id", "data_key_id"])
+    op.create_index(
+        "ix_vault_cards_unpurged",
+        "vault_cards",
+        ["tenant_id", "created_at"],
+        postgresql_where=_unpurged,
+        sqlite_where=_unpurged,
+    )
+    op.create_index("ix_payments_card_token", "payments", ["tenant_id", "card_token_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_payments_card_token", table_name="payments")
+    op.drop_index("ix_vault_cards_unpurged", table_name="vault_cards")
+    op.drop_index("ix_vault_cards_data_key", table_name="vault_cards")
     with op.batch_alter_table("vault_cards") as batch_op:
         batch_op.drop_column("purged_at")
         batch_op.alter_column("data_key_id", existing_type=sa.String(length=40), nullable=False)
