@@ -57,8 +57,9 @@ def purge_card_data(tenant_id: str) -> int:
 
 @job(queue=DEFAULT, retry_intervals=(60, 300), timeout=3600)
 def rotate_tenant_data_keys(tenant_id: str) -> int:
-    """Rotate one tenant's data keys once its card key is older than `KASSA_DATA_KEY_MAX_AGE_DAYS`, and
-    re-encrypt every card still under a retired key (also after an interrupted rotation)."""
+    """Rotate one tenant's data keys once its card or audit key is older than
+    `KASSA_DATA_KEY_MAX_AGE_DAYS`, and re-encrypt every card still under a retired key (also after an
+    interrupted rotation)."""
     rt = runtime.current()
     max_age = timedelta(days=rt.settings.data_key_max_age_days)
     if lifetimes.start_rotation(rt.db, tenant_id=tenant_id, kms=rt.kms, clock=rt.clock, max_age=max_age):

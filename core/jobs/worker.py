@@ -136,7 +136,7 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("re-queue stuck payments, expire sessions", 15.0, _enqueue_sweep),
     Scheduled("re-queue stuck receipts", 60.0, _enqueue_receipt_sweep),
     Scheduled("purge card numbers past retention", 3600.0, _per_tenant(_PURGE_CARDS)),
-    # Each job rotates only a tenant whose card key is older than KASSA_DATA_KEY_MAX_AGE_DAYS.
+    # Each job rotates only a tenant whose card or audit key is older than KASSA_DATA_KEY_MAX_AGE_DAYS.
     Scheduled("rotate data keys past their max age", 3600.0, _per_tenant(_ROTATE_DATA_KEYS)),
 )
 

@@ -15,7 +15,7 @@ and a retired card key that no card refers to any more is destroyed (its row del
 opened with it again. A retired audit key stays: audit details are covered by the hash chain and cannot
 be re-encrypted. The fingerprint key is never rotated, so fingerprints keep their value. `kassa keys
 rotate --data-keys` runs the three steps with a progress bar; `kassa cron` enqueues `rotate_tenant_data_keys`
-for each tenant whose card key is older than `data_key_max_age_days`.
+for each tenant whose card or audit key is older than `data_key_max_age_days`.
 
 Each step can be interrupted and run again; a second run finds nothing to do.
 """
@@ -116,10 +116,14 @@ def purge_expired_cards(
 # --- data keys ------------------------------------------------------------------------------------------
 
 
-def card_key_age(session: Session, *, tenant_id: str, clock: Clock) -> timedelta | None:
-    """How long the tenant's active card key has sealed; None if it has none yet."""
-    key = find_data_key(session, tenant_id=tenant_id, purpose=KeyPurpose.CARD)
-    return None if key is None else clock.now() - key.created_at
+def oldest_key_age(session: Session, *, tenant_id: str, clock: Clock) -> timedelta | None:
+    """How long the oldest of the tenant's active card and audit keys has sealed; None if it has neither."""
+    created = [
+        key.created_at
+        for purpose in ROTATED_PURPOSES
+        if (key := find_data_key(session, tenant_id=tenant_id, purpose=purpose)) is not None
+    ]
+    return clock.now() - min(created) if created else None
 
 
 def rotate_data_keys(session: Session, *, tenant_id: str, kms: KMS, clock: Clock) -> list[str]:
@@ -285,14 +289,15 @@ def finish_rotation(
 
 
 def _is_due(session: Session, *, tenant_id: str, max_age: timedelta | None, clock: Clock) -> bool:
-    age = card_key_age(session, tenant_id=tenant_id, clock=clock)
+    age = oldest_key_age(session, tenant_id=tenant_id, clock=clock)
     return age is not None and (max_age is None or age >= max_age)
 
 
 def start_rotation(
     db: Database, *, tenant_id: str, kms: KMS, clock: Clock, max_age: timedelta | None = None
 ) -> bool:
-    """Rotate the tenant's data keys if its card key is older than `max_age` (None: whatever its age)."""
+    """Rotate the tenant's card and audit keys if the older of them has sealed for `max_age` (None:
+    whatever their age); True if it did."""
     with db.unit_of_work(tenant_id=tenant_id) as uow:
         if not _is_due(uow.session, tenant_id=tenant_id, max_age=max_age, clock=clock):
             return False

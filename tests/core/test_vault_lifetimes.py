@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from core.audit import service as audit
 from core.audit.models import AuditEvent
-from core.clock import FrozenClock
+from core.clock import FrozenClock, system_clock
 from core.jobs.runtime import Runtime
 from core.jobs.worker import SCHEDULE
 from core.kms import DecryptionFailed
@@ -24,6 +24,7 @@ from core.vault.models import DataKey, KeyPurpose, VaultCard
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 from tests.payments_helpers import auth, confirm, create_session, load, work, work_until_settled
+from tests.portal.test_sign_in import sign_in
 
 
 def _cron(rt: Runtime, name: str) -> None:
@@ -116,6 +117,12 @@ def test_card_numbers_past_retention_are_purged_and_refunds_still_work(
     # run purges nothing.
     _cron(clean, "purge card numbers past retention")
     assert _cards(clean, tenant)[recent.card_token_id].pan_encrypted is not None
+
+    # The portal's payment page too (signed in on today's clock: the TOTP code is today's).
+    monkeypatch.setattr(clean, "clock", system_clock)
+    sign_in(client, tenant)
+    portal = client.get(f"/portal/payments/{old_payment}").get_data(as_text=True)
+    assert "4242" in portal and "visa" in portal.lower()
 
 
 def test_a_card_whose_payment_is_not_final_is_kept_however_old(
