@@ -211,6 +211,7 @@ def _cvc_context(tenant_id: str, token_id: str) -> str:
 #: First byte of a sealed CVC: `version | master key id (8) | salt (16) | nonce (12) | ciphertext+tag`.
 _CVC_VERSION: Final = b"\x02"
 _CVC_SALT: Final = 16
+_LEGACY_KMS_BLOB: Final = b"\x01"
 #: The KMS purpose key CVCs are sealed under: never the card data key, nor the key `kms.encrypt` uses.
 CVC_PURPOSE: Final = "cvc"
 
@@ -235,6 +236,10 @@ def seal_cvc(cvc: str, *, tenant_id: str, token_id: str, kms: KMS) -> bytes:
 
 
 def open_cvc(blob: bytes, *, tenant_id: str, token_id: str, kms: KMS) -> str:
+    if blob[:1] == _LEGACY_KMS_BLOB:
+        # Stashed before CVCs had a key of their own: sealed by the KMS itself. Gone 15 minutes after an
+        # upgrade (their TTL); kept readable so a payment in flight across the upgrade keeps its CVC.
+        return kms.decrypt(blob, context=_cvc_context(tenant_id, token_id)).decode()
     if len(blob) < 1 + 8 + _CVC_SALT + 12 + 16 or blob[:1] != _CVC_VERSION:
         raise DecryptionFailed("not a sealed CVC")
     key_id, salt = blob[1:9], blob[9 : 9 + _CVC_SALT]

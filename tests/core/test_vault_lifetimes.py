@@ -259,3 +259,11 @@ def test_the_cvc_is_sealed_under_its_own_purpose_key_never_the_card_or_kms_key(
     with pytest.raises(DecryptionFailed):
         vault.peek_cvc(clean.redis, tenant_id=tenant.id, token_id=other, kms=clean.kms)
     assert clean.kms.purpose_key("cvc") != clean.kms.purpose_key("audit-head")
+
+
+def test_a_cvc_stashed_before_the_upgrade_still_opens(make: Factories, clean: Runtime) -> None:
+    tenant = make.tenants()
+    token = "tok_01m8r61czh692r2mfhgyb47qnd"
+    legacy = clean.kms.encrypt(b"737", context=f"vault.cvc:{tenant.id}:{token}")  # the old format
+    clean.redis.set(f"kassa:vault:cvc:{tenant.id}:{token}", legacy)
+    assert vault.peek_cvc(clean.redis, tenant_id=tenant.id, token_id=token, kms=clean.kms) == "737"
