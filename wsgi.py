@@ -344,8 +344,13 @@ def audit_group() -> None:
     "verify", help="Check tenants' audit chains; exit 1 if any event was edited, removed or moved."
 )
 @click.option("--tenant", "tenant_ref", default=None, help="Tenant slug or id (default: every tenant).")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Sign the current end of intact chains that have no signed head yet (once, after upgrading).",
+)
 @with_appcontext
-def audit_verify(tenant_ref: str | None) -> None:
+def audit_verify(tenant_ref: str | None, adopt: bool) -> None:
     from core.audit import service as audit
     from core.errors import KassaError
     from tenants.lookup import all_tenants, tenant_by_ref
@@ -362,7 +367,9 @@ def audit_verify(tenant_ref: str | None) -> None:
         results = []
         for tenant in bar:
             with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-                results.append((tenant, audit.verify(uow.session, tenant_id=tenant.id)))
+                if adopt and audit.adopt_head(uow.session, tenant_id=tenant.id, kms=rt.kms, clock=rt.clock):
+                    click.echo(f"{tenant.slug}: signed the current end of its chain", err=True)
+                results.append((tenant, audit.verify(uow.session, tenant_id=tenant.id, kms=rt.kms)))
     for tenant, problems in results:
         if problems:
             broken += 1
@@ -394,11 +401,20 @@ def keys_group() -> None:
 @click.option(
     "--batch", default=200, show_default=True, type=click.IntRange(1, 10_000), help="Rows per commit."
 )
+@click.option(
+    "--data-keys",
+    is_flag=True,
+    help="Instead: give every tenant new card and audit data keys, re-encrypt its cards, destroy the old "
+    "card keys (kassa cron does this by itself past KASSA_DATA_KEY_MAX_AGE_DAYS).",
+)
 @with_appcontext
-def keys_rotate(batch: int) -> None:
+def keys_rotate(batch: int, data_keys: bool) -> None:
     from core.vault.service import RotationFailed, rotate_master_key, rotation_plan
 
     rt = _runtime()
+    if data_keys:
+        _rotate_data_keys(rt, batch)
+        return
     if not rt.settings.previous_master_keys:
         _fail(
             "KASSA_PREVIOUS_MASTER_KEYS is empty, so there is nothing to rotate from. To rotate: "
@@ -421,8 +437,8 @@ def keys_rotate(batch: int) -> None:
         return
     left = rotation_plan(rt.db, kms=rt.kms)
     click.echo(
-        f"Re-wrapped {done} key(s): {plan.data_keys} data key(s) and {plan.totp_secrets} TOTP seed(s) were "
-        "under a previous master key."
+        f"Re-wrapped {done} key(s): {plan.data_keys} data key(s), {plan.totp_secrets} TOTP seed(s) and "
+        f"{plan.audit_heads} signed audit head(s) were under a previous master key."
     )
     if left.total:
         click.echo(
@@ -440,6 +456,31 @@ def keys_rotate(batch: int) -> None:
             "Nothing is left under a previous master key. Once every process runs with the new "
             "KASSA_MASTER_KEY, you may remove KASSA_PREVIOUS_MASTER_KEYS and retire the old key."
         )
+
+
+def _rotate_data_keys(rt: Runtime, batch: int) -> None:
+    from core.vault import lifetimes
+
+    tenant_ids = rt.db.tenant_ids()
+    started = sum(
+        lifetimes.start_rotation(rt.db, tenant_id=t, kms=rt.kms, clock=rt.clock) for t in tenant_ids
+    )
+    click.echo(
+        f"New card and audit data keys for {started} tenant(s); the old ones seal nothing more.\n"
+        "Re-encrypting the cards under the new keys, one batch per commit (safe to interrupt and run again)."
+    )
+    total = lifetimes.cards_to_reencrypt(rt.db, tenant_ids=tenant_ids)
+    cards = destroyed = 0
+    with click.progressbar(length=total, label="Re-encrypting cards", file=sys.stderr) as bar:
+        for tenant_id in tenant_ids:
+            done, gone = lifetimes.finish_rotation(
+                rt.db, tenant_id=tenant_id, kms=rt.kms, clock=rt.clock, batch=batch, progress=bar.update
+            )
+            cards, destroyed = cards + done, destroyed + gone
+    click.echo(
+        f"Re-encrypted {cards} card(s) and destroyed {destroyed} retired card key(s). Retired audit keys "
+        "stay to read older audit details (the hash chain covers them)."
+    )
 
 
 # --- kassa checkout ------------------------------------------------------------------------------------

@@ -60,6 +60,11 @@ class Settings:
     mail_url: str = DEV_MAIL_URL
     #: The From header of emailed receipts.
     mail_from: str = DEV_MAIL_FROM
+    #: Days a card number is kept after its payment's last state change (the refund window; no saved-card
+    #: use yet), then purged (`core/vault/lifetimes.py`). Brand, last four and fingerprint stay.
+    card_retention_days: int = 180
+    #: Days a tenant's card data key seals before `kassa cron` rotates it (and re-encrypts its cards).
+    data_key_max_age_days: int = 365
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -85,6 +90,8 @@ class Settings:
             trusted_proxies=_int(env, "KASSA_TRUSTED_PROXIES", 0),
             mail_url=env.get("KASSA_MAIL_URL") or DEV_MAIL_URL,
             mail_from=env.get("KASSA_MAIL_FROM") or DEV_MAIL_FROM,
+            card_retention_days=_int(env, "KASSA_CARD_RETENTION_DAYS", 180),
+            data_key_max_age_days=_int(env, "KASSA_DATA_KEY_MAX_AGE_DAYS", 365),
         )
         settings.validate()
         return settings
@@ -173,6 +180,11 @@ class Settings:
             # The scheme only: the URL may carry the SMTP password, and this message ends up in logs.
             raise ConfigurationError(
                 f"KASSA_MAIL_URL must start with smtp://, smtps:// or file:; got {self.mail_scheme}:."
+            )
+        if self.card_retention_days < 1 or self.data_key_max_age_days < 1:
+            raise ConfigurationError(
+                "KASSA_CARD_RETENTION_DAYS and KASSA_DATA_KEY_MAX_AGE_DAYS must be whole numbers of days, "
+                "1 or more."
             )
         if self.is_production:
             self.check_production()

@@ -29,6 +29,14 @@ class KMS(Protocol):
 
     def decrypt(self, blob: bytes, *, context: str) -> bytes: ...
 
+    @property
+    def current_key_id(self) -> bytes: ...
+
+    def purpose_key(self, purpose: str, *, key_id: bytes | None = None) -> bytes:
+        """A 32-byte key for one purpose only (`cvc`, `audit-head`), from the master key `key_id`
+        (default: the current one); `DecryptionFailed` for a master key this process does not hold."""
+        ...
+
 
 def key_id_of(master_key: bytes) -> bytes:
     """A short, non-secret name for a master key (first 8 bytes of its SHA-256)."""
@@ -51,6 +59,9 @@ class LocalKMS:
             raise ValueError("master key must be 32 bytes")
         self._current = key_id_of(master_key)
         self._keys = {key_id_of(k): self._derive(k) for k in (*previous, master_key)}
+        # Kept only to derive purpose keys; never used to seal directly.
+        self._masters = {key_id_of(k): k for k in (*previous, master_key)}
+        self._purpose_keys: dict[tuple[bytes, str], bytes] = {}
 
     @staticmethod
     def _derive(master_key: bytes) -> AESGCM:
@@ -60,6 +71,21 @@ class LocalKMS:
     @property
     def current_key_id(self) -> bytes:
         return self._current
+
+    def purpose_key(self, purpose: str, *, key_id: bytes | None = None) -> bytes:
+        # HKDF with the purpose as its info: keys of different purposes are independent, and none is the
+        # key `encrypt` seals with, so each has its own GCM nonce budget (and a leak of one is one purpose).
+        name = (self._current if key_id is None else key_id, purpose)
+        cached = self._purpose_keys.get(name)
+        if cached is not None:
+            return cached
+        master = self._masters.get(name[0])
+        if master is None:
+            raise DecryptionFailed("sealed under a master key this process does not hold")
+        info = b"kassa-purpose-v1:" + purpose.encode()
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
+        self._purpose_keys[name] = derived
+        return derived
 
     def encrypt(self, plaintext: bytes, *, context: str) -> bytes:
         nonce = os.urandom(_NONCE)

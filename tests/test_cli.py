@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import text
+from flask.testing import FlaskCliRunner
+from sqlalchemy import select, text
 
+from core.audit import service as audit
+from core.audit.models import AuditEvent
 from core.config import Settings
 from core.jobs.runtime import Runtime
 from tenants.resolution import owner_of_key
@@ -88,6 +91,133 @@ def test_audit_verify_passes_then_fails_after_an_edit(app: Flask, clean: Runtime
         conn.execute(text("UPDATE audit_events SET action = 'api_key.revoked' WHERE seq = 2"))
     result = runner.invoke(args=["audit", "verify", "--tenant", "acme"])
     assert result.exit_code == 1 and "acme: BROKEN" in result.output and "edited" in result.output
+
+
+def _acme_with_a_chain(app: Flask) -> tuple[FlaskCliRunner, str]:
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=[
+            "tenants", "create", "--name", "Acme", "--slug", "acme", "--country", "DE", "--currency", "EUR",
+            "--json",
+        ]
+    )  # fmt: skip
+    tenant_id = json.loads(result.output)["tenant_id"]
+    result = runner.invoke(args=["audit", "verify", "--tenant", "acme"])
+    assert result.exit_code == 0 and "acme: ok" in result.output, result.output
+    return runner, tenant_id
+
+
+def _as_owner(rt: Runtime, sql: str, **params: object) -> None:
+    # An attacker with write access to the database (not to the master key): on PostgreSQL a superuser,
+    # because row-level security hides every tenant row from the plain owner role.
+    with inspector(rt).begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def _broken(runner: FlaskCliRunner, *expected: str) -> str:
+    result = runner.invoke(args=["audit", "verify", "--tenant", "acme"])
+    assert result.exit_code == 1 and "acme: BROKEN" in result.output, result.output
+    for words in expected:
+        assert words in result.output, result.output
+    assert "Restore the named events from a backup" in result.output
+    return result.output
+
+
+def _rehash_from(rt: Runtime, tenant_id: str, seq: int) -> None:
+    """What an attacker who knows the (public) hash algorithm does: recompute every hash from `seq` on."""
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        events = list(uow.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+        uow.session.expunge_all()
+    prev = events[seq - 2].hash if seq > 1 else audit.GENESIS
+    for event in events[seq - 1 :]:
+        event.prev_hash = prev
+        event.hash = prev = audit._digest(event)
+        _as_owner(
+            rt,
+            "UPDATE audit_events SET prev_hash = :p, hash = :h WHERE tenant_id = :t AND id = :i",
+            p=event.prev_hash,
+            h=event.hash,
+            t=tenant_id,
+            i=event.id,
+        )
+
+
+def test_audit_verify_reports_a_deleted_newest_event(app: Flask, clean: Runtime) -> None:
+    runner, tenant_id = _acme_with_a_chain(app)
+    _as_owner(
+        clean,
+        "DELETE FROM audit_events WHERE tenant_id = :t AND seq = (SELECT max(seq) FROM audit_events "
+        "WHERE tenant_id = :t)",
+        t=tenant_id,
+    )
+    _broken(runner, "signed head is at seq 3", "the newest 1 event(s) (seq 3 to 3) were deleted")
+
+
+def test_audit_verify_reports_an_edited_chain_whose_hashes_were_recomputed(
+    app: Flask, clean: Runtime
+) -> None:
+    runner, tenant_id = _acme_with_a_chain(app)
+    _as_owner(
+        clean,
+        "UPDATE audit_events SET actor_id = 'someone-else' WHERE tenant_id = :t AND seq = 2",
+        t=tenant_id,
+    )
+    _rehash_from(clean, tenant_id, 2)
+    # The chain is consistent again; only the signed head tells.
+    _broken(runner, "(seq 3) is not the one the head signed", "chain was rewritten")
+
+
+def test_audit_verify_reports_reordered_events(app: Flask, clean: Runtime) -> None:
+    runner, tenant_id = _acme_with_a_chain(app)
+    for old, new in ((2, 100), (3, 2), (100, 3)):
+        _as_owner(
+            clean,
+            "UPDATE audit_events SET seq = :n WHERE tenant_id = :t AND seq = :o",
+            n=new,
+            o=old,
+            t=tenant_id,
+        )
+    _broken(runner, "does not follow the previous event")
+    _rehash_from(clean, tenant_id, 2)
+    _broken(runner, "chain was rewritten")
+
+
+def test_audit_verify_reports_a_deleted_chain_with_or_without_its_head(app: Flask, clean: Runtime) -> None:
+    runner, tenant_id = _acme_with_a_chain(app)
+    _as_owner(clean, "DELETE FROM audit_events WHERE tenant_id = :t", t=tenant_id)
+    _broken(runner, "the chain is empty but the signed head is at seq 3: every event was deleted")
+    _as_owner(clean, "DELETE FROM audit_heads WHERE tenant_id = :t", t=tenant_id)
+    _broken(runner, "no events and no signed head")
+
+
+def test_a_head_moved_back_by_the_database_alone_fails_its_signature(app: Flask, clean: Runtime) -> None:
+    runner, tenant_id = _acme_with_a_chain(app)
+    _as_owner(clean, "DELETE FROM audit_events WHERE tenant_id = :t AND seq = 3", t=tenant_id)
+    _as_owner(
+        clean,
+        "UPDATE audit_heads SET seq = 2, "
+        "hash = (SELECT hash FROM audit_events WHERE tenant_id = :t AND seq = 2) WHERE tenant_id = :t",
+        t=tenant_id,
+    )
+    _broken(runner, "the signed head (seq 2) fails its signature check")
+
+
+def test_a_chain_without_a_head_is_reported_until_an_operator_adopts_it(app: Flask, clean: Runtime) -> None:
+    runner, tenant_id = _acme_with_a_chain(app)
+    _as_owner(clean, "DELETE FROM audit_heads WHERE tenant_id = :t", t=tenant_id)
+    _broken(runner, "3 event(s) but no signed head", "kassa audit verify --adopt")
+    # Audited actions go on, but do not sign a head again by themselves.
+    user = ["users", "create", "--tenant", "acme", "--email", "bo@acme.example", "--role", "admin"]
+    runner.invoke(args=[*user, "--password", "correct horse battery staple"])
+    _broken(runner, "event(s) but no signed head")
+    result = runner.invoke(args=["audit", "verify", "--tenant", "acme", "--adopt"])
+    assert result.exit_code == 0 and "signed the current end" in result.output and "acme: ok" in result.output
+    _as_owner(clean, "DELETE FROM audit_events WHERE tenant_id = :t AND seq = 1", t=tenant_id)
+    _as_owner(clean, "DELETE FROM audit_heads WHERE tenant_id = :t", t=tenant_id)
+    result = runner.invoke(args=["audit", "verify", "--tenant", "acme", "--adopt"])
+    assert (
+        result.exit_code == 1 and "signed the current end" not in result.output
+    )  # a broken chain is not adopted
 
 
 def test_the_kassa_console_script_runs_against_the_configured_database(

@@ -46,3 +46,28 @@ class AuditEvent(TenantScoped, Base):
     #: SHA-256 hex of the previous event's `hash` ("0"*64 for the first), and of this event.
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(TenantScoped, Base):
+    """The newest event of a tenant's chain, signed under a key the database does not hold.
+
+    The chain alone is unkeyed: whoever can write the table can delete its tail, or rewrite events and
+    recompute every hash after them. The head's `mac` is an HMAC of (tenant, seq, hash) under a key
+    derived from the master key (`KMS.purpose_key("audit-head")`), so the database alone cannot make a
+    head that matches a shortened or rewritten chain.
+    """
+
+    __tablename__ = "audit_heads"
+    #: One head per tenant; `id` keeps the tenant tables' `(tenant_id, id)` primary key shape.
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    #: An `aud_…` id of its own.
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: `seq` and `hash` of the newest event.
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    #: Hex id of the master key whose purpose key signed `mac` (current or one being rotated away from).
+    key_id: Mapped[str] = mapped_column(String(16))
+    #: Hex HMAC-SHA256 of `kassa-audit-head-v1 | tenant | seq | hash`.
+    mac: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[Timestamp]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,14 +11,17 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core.audit.models import ActorType, AuditEvent, Outcome
+from core.audit import actions
+from core.audit.models import ActorType, AuditEvent, AuditHead, Outcome
 from core.clock import Clock
 from core.ids import new_id
-from core.kms import KMS
+from core.kms import KMS, DecryptionFailed
 from core.vault import keys as vault_keys
 
 GENESIS = "0" * 64
 AUDIT_PURPOSE = "audit"
+#: The KMS purpose key that signs chain heads: derived from the master key, never stored.
+HEAD_PURPOSE = "audit-head"
 
 
 @dataclass(frozen=True)
@@ -73,16 +77,14 @@ def record(
     outcome: Outcome = Outcome.SUCCESS,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the tenant's chain, in the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        # One writer per tenant chain at a time; released at commit, so a chain never forks.
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:t, 7))"), {"t": tenant_id})
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash)
-        .where(AuditEvent.tenant_id == tenant_id)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
+    """Append one event to the tenant's chain and move its signed head, in the caller's transaction.
+
+    Three statements on PostgreSQL: the head row read FOR UPDATE (it serializes the tenant's writers, so
+    a chain never forks, and replaces the advisory lock and the read of the newest event), the INSERT of
+    the event and the UPDATE of the head.
+    """
+    head = _head(session, tenant_id, for_update=True)
+    last = (head.seq, head.hash) if head is not None else _unsigned_tail(session, tenant_id)
     sealed = None
     if details is not None:
         plaintext = json.dumps(details, sort_keys=True, default=str).encode()
@@ -100,7 +102,7 @@ def record(
     event = AuditEvent(
         tenant_id=tenant_id,
         id=new_id("aud"),
-        seq=(last.seq + 1) if last else 1,
+        seq=(last[0] + 1) if last else 1,
         occurred_at=clock.now(),
         actor_type=actor.type,
         actor_id=actor.id,
@@ -111,12 +113,73 @@ def record(
         origin_ip=actor.origin_ip,
         request_id=actor.request_id,
         details_encrypted=sealed,
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=last[1] if last else GENESIS,
     )
     event.hash = _digest(event)
     session.add(event)
+    if head is not None:
+        _sign(head, seq=event.seq, hash_=event.hash, kms=kms, clock=clock)
+    elif last is None and action == actions.TENANT_CREATED:
+        head = AuditHead(tenant_id=tenant_id, id=new_id("aud"))
+        _sign(head, seq=event.seq, hash_=event.hash, kms=kms, clock=clock)
+        session.add(head)
+    # else: a chain with no head (its head deleted, with or without its events, or older than signed
+    # heads) stays unsigned, so `verify` keeps saying so: only a new tenant's chain starts a head, and
+    # only `adopt_head`, run by an operator, signs another.
     session.flush()
     return event
+
+
+def _head(session: Session, tenant_id: str, *, for_update: bool = False) -> AuditHead | None:
+    query = select(AuditHead).where(AuditHead.tenant_id == tenant_id)
+    return session.scalar(query.with_for_update() if for_update else query)
+
+
+def _unsigned_tail(session: Session, tenant_id: str) -> tuple[int, str] | None:
+    """(seq, hash) of the newest event of a chain that has no head (a new tenant's: none)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # No head row to lock yet: one writer per tenant chain at a time, released at commit.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:t, 7))"), {"t": tenant_id})
+    row = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash)
+        .where(AuditEvent.tenant_id == tenant_id)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def _head_message(tenant_id: str, seq: int, hash_: str) -> bytes:
+    return b"\x00".join((b"kassa-audit-head-v1", tenant_id.encode(), str(seq).encode(), hash_.encode()))
+
+
+def _head_mac(kms: KMS, *, key_id: bytes, tenant_id: str, seq: int, hash_: str) -> str:
+    key = kms.purpose_key(HEAD_PURPOSE, key_id=key_id)
+    return hmac.new(key, _head_message(tenant_id, seq, hash_), hashlib.sha256).hexdigest()
+
+
+def _sign(head: AuditHead, *, seq: int, hash_: str, kms: KMS, clock: Clock) -> None:
+    key_id = kms.current_key_id
+    head.seq, head.hash, head.key_id, head.updated_at = seq, hash_, key_id.hex(), clock.now()
+    head.mac = _head_mac(kms, key_id=key_id, tenant_id=head.tenant_id, seq=seq, hash_=hash_)
+
+
+def head_is_authentic(head: AuditHead, *, kms: KMS) -> bool:
+    """Whether the head's MAC is right under the master key it names; `DecryptionFailed` if that key is
+    not held by this process."""
+    expected = _head_mac(
+        kms, key_id=bytes.fromhex(head.key_id), tenant_id=head.tenant_id, seq=head.seq, hash_=head.hash
+    )
+    return hmac.compare_digest(expected, head.mac)
+
+
+def resign_head(head: AuditHead, *, kms: KMS, clock: Clock) -> bool:
+    """Sign an authentic head again under the current master key (master-key rotation); False, and no
+    change, if it does not verify under its own key: re-signing it would launder a tampered head."""
+    if not head_is_authentic(head, kms=kms):
+        return False
+    _sign(head, seq=head.seq, hash_=head.hash, kms=kms, clock=clock)
+    return True
 
 
 def read_details(session: Session, event: AuditEvent, *, kms: KMS) -> dict[str, Any] | None:
@@ -134,10 +197,19 @@ def read_details(session: Session, event: AuditEvent, *, kms: KMS) -> dict[str, 
     return data
 
 
-def verify(session: Session, *, tenant_id: str) -> list[str]:
-    """Walk the tenant's chain; return a description of every break (empty: the chain is intact)."""
+def verify(session: Session, *, tenant_id: str, kms: KMS) -> list[str]:
+    """Walk the tenant's chain and check its end against the signed head; return a description of every
+    break, each naming the event (or the sequence numbers) and what is wrong (empty: intact)."""
+    problems, last, count = _walk(session, tenant_id)
+    problems.extend(_check_head(session, tenant_id=tenant_id, last=last, count=count, kms=kms))
+    return problems
+
+
+def _walk(session: Session, tenant_id: str) -> tuple[list[str], AuditEvent | None, int]:
+    """The chain's own breaks, its newest event and its length."""
     problems: list[str] = []
     expected_prev, expected_seq = GENESIS, 1
+    count, last = 0, None
     rows = session.scalars(
         select(AuditEvent).where(AuditEvent.tenant_id == tenant_id).order_by(AuditEvent.seq)
     )
@@ -151,4 +223,74 @@ def verify(session: Session, *, tenant_id: str) -> list[str]:
         if _digest(event) != event.hash:
             problems.append(f"event {event.id} (seq {event.seq}): content does not match its hash (edited)")
         expected_prev, expected_seq = event.hash, event.seq + 1
-    return problems
+        count, last = count + 1, event
+    return problems, last, count
+
+
+def _check_head(
+    session: Session, *, tenant_id: str, last: AuditEvent | None, count: int, kms: KMS
+) -> list[str]:
+    head = _head(session, tenant_id)
+    if head is None:
+        if last is None:
+            return [
+                "no events and no signed head: every tenant records tenant.created when it is made, so "
+                "the whole chain and its head were deleted"
+            ]
+        return [
+            f"{count} event(s) but no signed head: the audit_heads row was deleted (the newest events may "
+            "be gone with it), or the chain was recorded before heads were signed (migration 0015). After "
+            "checking the chain against a backup, sign its current end with `kassa audit verify --adopt`"
+        ]
+    try:
+        authentic = head_is_authentic(head, kms=kms)
+    except DecryptionFailed:
+        return [
+            f"the head is signed with master key {head.key_id}, which this process does not hold: add "
+            "that key to KASSA_PREVIOUS_MASTER_KEYS (and finish `kassa keys rotate`), then verify again"
+        ]
+    if not authentic:
+        return [
+            f"the signed head (seq {head.seq}) fails its signature check: the audit_heads row was "
+            "altered outside Kassa, so the end of the chain cannot be trusted"
+        ]
+    if last is None:
+        return [f"the chain is empty but the signed head is at seq {head.seq}: every event was deleted"]
+    if last.seq < head.seq:
+        return [
+            f"the chain ends at event {last.id} (seq {last.seq}) but the signed head is at seq {head.seq}: "
+            f"the newest {head.seq - last.seq} event(s) (seq {last.seq + 1} to {head.seq}) were deleted"
+        ]
+    if last.seq > head.seq:
+        return [
+            f"events after the signed head (seq {head.seq + 1} to {last.seq}, newest {last.id}) were "
+            "added outside Kassa, or the head was rolled back"
+        ]
+    if last.hash != head.hash:
+        return [
+            f"the newest event {last.id} (seq {last.seq}) is not the one the head signed: the chain was "
+            "rewritten (events edited, replaced or reordered and their hashes recomputed)"
+        ]
+    return []
+
+
+def current_head(session: Session, *, tenant_id: str) -> str | None:
+    """`seq:hash:mac` of the tenant's signed head (not secret), or None."""
+    head = _head(session, tenant_id)
+    return f"{head.seq}:{head.hash}:{head.mac}" if head is not None else None
+
+
+def adopt_head(session: Session, *, tenant_id: str, kms: KMS, clock: Clock) -> AuditHead | None:
+    """Sign the current end of a chain that has no head (recorded before heads were signed): once, by an
+    operator. None, and nothing signed, if the chain has a head already, is empty or is broken."""
+    if _head(session, tenant_id) is not None:
+        return None
+    _unsigned_tail(session, tenant_id)  # takes the chain's lock
+    problems, last, _count = _walk(session, tenant_id)
+    if problems or last is None:
+        return None
+    head = AuditHead(tenant_id=tenant_id, id=new_id("aud"))
+    _sign(head, seq=last.seq, hash_=last.hash, kms=kms, clock=clock)
+    session.add(head)
+    session.flush()
+    return head

@@ -97,6 +97,8 @@ class Scheduled:
 
 _PRUNE = spec_for(maintenance.prune_outbox).name
 _VERIFY_CHAIN = spec_for(maintenance.verify_audit_chain).name
+_PURGE_CARDS = spec_for(maintenance.purge_card_data).name
+_ROTATE_DATA_KEYS = spec_for(maintenance.rotate_tenant_data_keys).name
 _SWEEP = spec_for("core.payments.jobs.sweep_payments").name
 _RECEIPT_SWEEP = spec_for("core.receipts.jobs.sweep_receipts").name
 
@@ -113,11 +115,17 @@ def _enqueue_prune(rt: Runtime) -> object:
     return rt.queue(DEFAULT).enqueue_call(func=_PRUNE, kwargs={})
 
 
-def _enqueue_chain_checks(rt: Runtime) -> object:
-    from_tenants = rt.db.tenant_ids()
-    for tenant_id in from_tenants:
-        rt.queue(DEFAULT).enqueue_call(func=_VERIFY_CHAIN, kwargs={"tenant_id": tenant_id})
-    return len(from_tenants)
+def _per_tenant(job_name: str) -> Callable[[Runtime], object]:
+    def enqueue(rt: Runtime) -> object:
+        tenant_ids = rt.db.tenant_ids()
+        for tenant_id in tenant_ids:
+            rt.queue(DEFAULT).enqueue_call(func=job_name, kwargs={"tenant_id": tenant_id})
+        return len(tenant_ids)
+
+    return enqueue
+
+
+_enqueue_chain_checks = _per_tenant(_VERIFY_CHAIN)
 
 
 #: What `kassa cron` runs. The relay is work the scheduler does itself (every second); the rest are jobs.
@@ -127,6 +135,9 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("verify audit chains", 86400.0, _enqueue_chain_checks),
     Scheduled("re-queue stuck payments, expire sessions", 15.0, _enqueue_sweep),
     Scheduled("re-queue stuck receipts", 60.0, _enqueue_receipt_sweep),
+    Scheduled("purge card numbers past retention", 3600.0, _per_tenant(_PURGE_CARDS)),
+    # Each job rotates only a tenant whose card or audit key is older than KASSA_DATA_KEY_MAX_AGE_DAYS.
+    Scheduled("rotate data keys past their max age", 3600.0, _per_tenant(_ROTATE_DATA_KEYS)),
 )
 
 

@@ -105,6 +105,8 @@ class Payment(TenantScoped, Base):
         ForeignKeyConstraint(["tenant_id", "card_token_id"], ["vault_cards.tenant_id", "vault_cards.id"]),
         Index("ix_payments_session", "tenant_id", "checkout_session_id"),
         Index("ix_payments_status", "tenant_id", "status", "updated_at"),
+        # The card retention purge asks, per token, whether a payment still needs its number.
+        Index("ix_payments_card_token", "tenant_id", "card_token_id"),
     )
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)

@@ -100,14 +100,20 @@ def _check_tenant(session: Session, tenant_id: str) -> None:
 
 
 def find_data_key(session: Session, *, tenant_id: str, purpose: KeyPurpose) -> DataKey | None:
+    """The tenant's active (sealing) data key for `purpose`, or None."""
     _check_tenant(session, tenant_id)
-    return session.scalar(select(DataKey).where(DataKey.tenant_id == tenant_id, DataKey.purpose == purpose))
+    return session.scalar(
+        select(DataKey).where(
+            DataKey.tenant_id == tenant_id, DataKey.purpose == purpose, DataKey.retired_at.is_(None)
+        )
+    )
 
 
 def ensure_data_key(
     session: Session, *, tenant_id: str, purpose: KeyPurpose, kms: KMS, clock: Clock
 ) -> DataKey:
-    """The tenant's data key for `purpose`, made on first use. Two racing callers end with the same key."""
+    """The tenant's active data key for `purpose`, made on first use (or after the active one was retired).
+    Two racing callers end with the same key."""
     existing = find_data_key(session, tenant_id=tenant_id, purpose=purpose)
     if existing is not None:
         return existing
@@ -121,6 +127,7 @@ def ensure_data_key(
         "kms_key_id": kms_key_id(wrapped),
         "created_at": clock.now(),
         "rotated_at": None,
+        "retired_at": None,
     }
     # INSERT ... ON CONFLICT DO NOTHING rather than a savepoint and IntegrityError: pysqlite's savepoints
     # would commit the outer transaction early, and this reads the same on both databases. The loser's
@@ -134,17 +141,19 @@ def ensure_data_key(
 
 def _insert_ignoring_duplicate(session: Session, values: dict[str, object]) -> Insert:
     dialect = session.get_bind().dialect.name
+    # The conflict target is the partial unique index of active keys (one per tenant and purpose).
+    active = DataKey.retired_at.is_(None)
     if dialect == "postgresql":
         return (
             postgresql.insert(DataKey)
             .values(**values)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "purpose"])
+            .on_conflict_do_nothing(index_elements=["tenant_id", "purpose"], index_where=active)
         )
     if dialect == "sqlite":
         return (
             sqlite.insert(DataKey)
             .values(**values)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "purpose"])
+            .on_conflict_do_nothing(index_elements=["tenant_id", "purpose"], index_where=active)
         )
     raise NotImplementedError(f"the vault supports PostgreSQL and SQLite, not {dialect}")
 

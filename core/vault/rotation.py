@@ -6,7 +6,10 @@ then rewrites what the master key seals directly:
 
 * every tenant's data keys (`vault_data_keys.wrapped_key`): decrypted with the old master key and sealed
   again under the current one. The card ciphertexts they protect stay byte for byte as they were;
-* every portal user's TOTP seed (`users.totp_secret_encrypted`), sealed by the KMS with no data key.
+* every portal user's TOTP seed (`users.totp_secret_encrypted`), sealed by the KMS with no data key;
+* every tenant's signed audit head (`audit_heads.mac`), an HMAC under the master key's `audit-head`
+  purpose key: checked under the key that signed it, then signed again under the current one. A head that
+  does not verify is left as it is (re-signing it would launder a tampered chain) and named at the end.
 
 Each batch is its own transaction, so a rotation can be interrupted and run again; a second run finds
 nothing to do. Readers keep working throughout, because they hold both keys.
@@ -25,7 +28,8 @@ from typing import Any
 from sqlalchemy import LargeBinary, Select, String, column, func, select, table, update
 from sqlalchemy.orm import Session
 
-from core.audit.models import AuditEvent
+from core.audit import service as audit
+from core.audit.models import AuditEvent, AuditHead
 from core.clock import Clock, system_clock
 from core.db import Database
 from core.kms import DecryptionFailed, LocalKMS, key_id_of_blob
@@ -49,11 +53,13 @@ class RotationPlan:
     totp_secrets: int
     #: Audit events whose details a previous master key sealed directly (not re-encryptable: hash chain).
     audit_details: int
+    #: Signed audit heads whose MAC a previous master key's purpose key made.
+    audit_heads: int = 0
 
     @property
     def total(self) -> int:
-        """What `rotate_master_key` will re-wrap."""
-        return self.data_keys + self.totp_secrets
+        """What `rotate_master_key` will re-wrap (or re-sign)."""
+        return self.data_keys + self.totp_secrets + self.audit_heads
 
 
 def _totp_context(user_id: str) -> str:
@@ -71,7 +77,7 @@ def _stale(blob: bytes, current: bytes) -> bool:
 def rotation_plan(db: Database, *, kms: LocalKMS) -> RotationPlan:
     """Count what is still sealed under a previous master key (the progress bar's length)."""
     current = kms.current_key_id
-    data_keys = audit_details = 0
+    data_keys = audit_details = audit_heads = 0
     for tenant_id in db.tenant_ids():
         # One tenant per transaction: on PostgreSQL, row-level security shows the app role no other.
         with db.unit_of_work(tenant_id=tenant_id) as uow:
@@ -93,13 +99,21 @@ def rotation_plan(db: Database, *, kms: LocalKMS) -> RotationPlan:
                     func.substr(details, 2, 8) != current,
                 ),
             )
+            audit_heads += _count(
+                uow.session,
+                select(func.count())
+                .select_from(AuditHead)
+                .where(AuditHead.tenant_id == tenant_id, AuditHead.key_id != current.hex()),
+            )
     totp_secrets = 0
     with db.unit_of_work() as uow:
         blobs = uow.session.scalars(
             select(_USERS.c.totp_secret_encrypted).where(_USERS.c.totp_secret_encrypted.is_not(None))
         )
         totp_secrets = sum(1 for blob in blobs if _stale(blob, current))
-    return RotationPlan(data_keys=data_keys, totp_secrets=totp_secrets, audit_details=audit_details)
+    return RotationPlan(
+        data_keys=data_keys, totp_secrets=totp_secrets, audit_details=audit_details, audit_heads=audit_heads
+    )
 
 
 def _count(session: Session, query: Select[Any]) -> int:
@@ -114,7 +128,8 @@ def rotate_master_key(
     progress: Callable[[int], None] | None = None,
     clock: Clock = system_clock,
 ) -> int:
-    """Re-wrap every data key and TOTP seed not under `kms`'s current key; return how many were re-wrapped.
+    """Re-wrap every data key and TOTP seed, and re-sign every audit head, not under `kms`'s current key;
+    return how many were re-wrapped or re-signed.
 
     `kms` must hold the current key and every previous one. Card ciphertexts are not touched.
     """
@@ -140,6 +155,39 @@ def rotate_master_key(
             done += len(keys)
             report(len(keys))
     done += _rotate_totp_secrets(db, kms=kms, batch=batch, report=report)
+    done += _resign_audit_heads(db, kms=kms, report=report, clock=clock)
+    return done
+
+
+def _resign_audit_heads(db: Database, *, kms: LocalKMS, report: Callable[[int], None], clock: Clock) -> int:
+    done, refused = 0, []
+    for tenant_id in db.tenant_ids():
+        with db.unit_of_work(tenant_id=tenant_id) as uow:
+            # FOR UPDATE: an audited action meanwhile moves the head under the current key itself.
+            head = uow.session.scalar(
+                select(AuditHead).where(AuditHead.tenant_id == tenant_id).with_for_update()
+            )
+            if head is None or head.key_id == kms.current_key_id.hex():
+                continue
+            try:
+                resigned = audit.resign_head(head, kms=kms, clock=clock)
+            except DecryptionFailed as exc:
+                raise RotationFailed(
+                    f"The audit head of tenant {tenant_id} is signed under master key {head.key_id}, which "
+                    "neither KASSA_MASTER_KEY nor KASSA_PREVIOUS_MASTER_KEYS holds. Add that key to "
+                    "KASSA_PREVIOUS_MASTER_KEYS and run again."
+                ) from exc
+        if resigned:
+            done += 1
+            report(1)
+        else:
+            refused.append(tenant_id)
+    if refused:
+        raise RotationFailed(
+            f"The signed audit head of tenant(s) {', '.join(refused)} does not verify, so it was not signed "
+            "again (that would hide tampering). Everything else is rotated. Run `kassa audit verify`, "
+            "investigate, and keep the previous master key until those chains are dealt with."
+        )
     return done
 
 

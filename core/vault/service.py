@@ -2,8 +2,9 @@
 
 Card numbers are stored only sealed (AES-256-GCM) under the tenant's `card` data key, bound to the tenant
 and the token id. What any surface may show is a `CardSummary`: brand, last four, expiry, country.
-`reveal` is for the processor call alone. The CVC never reaches the database: it waits in Redis, sealed by
-the KMS, for at most `ttl_seconds`, and the worker discards it after the processor's final answer.
+`reveal` is for the processor call alone. The CVC never reaches the database: it waits in Redis, sealed under
+a key of its own (see `stash_cvc`), for at most `ttl_seconds`, and the worker discards it after the
+processor's final answer. Card numbers past retention are purged (core/vault/lifetimes.py).
 
 Every function takes the session (or Redis) first and the rest by keyword, flushes and never commits.
 """
@@ -11,16 +12,22 @@ Every function takes the session (or Redis) first and the rest by keyword, flush
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
+from typing import Final
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.orm import Session
 from stdnum import luhn
 
 from core.clock import Clock, system_clock
-from core.errors import InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import has_prefix, new_id
 from core.jobs.queues import RedisClient
-from core.kms import KMS
+from core.kms import KMS, DecryptionFailed
 from core.vault.cards import (
     CARD_NUMBER_INVALID,
     SANDBOX_BINS,
@@ -32,11 +39,13 @@ from core.vault.cards import (
     validate_cvc,
 )
 from core.vault.keys import data_key_id_of, keyed_digest, seal, unseal
+from core.vault.lifetimes import card_aad as _card_aad
 from core.vault.models import CardBrand, KeyPurpose, VaultCard
 from core.vault.rotation import RotationFailed, RotationPlan, rotate_master_key, rotation_plan
 
 __all__ = [
     "SANDBOX_BINS",
+    "CardDataPurged",
     "CardDetails",
     "CardSummary",
     "RotationFailed",
@@ -99,8 +108,10 @@ def _summary(card: VaultCard) -> CardSummary:
     )
 
 
-def _card_aad(tenant_id: str, token_id: str) -> bytes:
-    return f"vault_cards:{tenant_id}:{token_id}".encode()
+class CardDataPurged(Conflict):
+    """The token's card number was erased by the retention policy; only its summary is left."""
+
+    code = "card_data_purged"
 
 
 def fingerprint_of(
@@ -167,6 +178,10 @@ def card_summary(session: Session, *, tenant_id: str, token_id: str) -> CardSumm
 def reveal(session: Session, *, tenant_id: str, token_id: str, kms: KMS) -> CardDetails:
     """The card number and expiry in clear, for the processor call only. Never log or store the result."""
     card = _card(session, tenant_id=tenant_id, token_id=token_id)
+    if card.pan_encrypted is None:
+        raise CardDataPurged(
+            "This card's number was purged after its retention period; ask for the card again."
+        )
     plaintext = unseal(
         session,
         tenant_id=tenant_id,
@@ -193,6 +208,49 @@ def _cvc_context(tenant_id: str, token_id: str) -> str:
     return f"vault.cvc:{tenant_id}:{token_id}"
 
 
+#: First byte of a sealed CVC: `version | master key id (8) | salt (16) | nonce (12) | ciphertext+tag`.
+_CVC_VERSION: Final = b"\x02"
+_CVC_SALT: Final = 16
+_LEGACY_KMS_BLOB: Final = b"\x01"
+#: The KMS purpose key CVCs are sealed under: never the card data key, nor the key `kms.encrypt` uses.
+CVC_PURPOSE: Final = "cvc"
+
+
+def _cvc_aead(kms: KMS, *, key_id: bytes, salt: bytes, context: str) -> AESGCM:
+    # One key per CVC: HKDF of the `cvc` purpose key with a random salt and the token's context. No key
+    # ever seals two messages, so the 2^32-message budget of random GCM nonces can never be approached.
+    base = kms.purpose_key(CVC_PURPOSE, key_id=key_id)
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=context.encode()).derive(base)
+    return AESGCM(key)
+
+
+def seal_cvc(cvc: str, *, tenant_id: str, token_id: str, kms: KMS) -> bytes:
+    context, key_id, salt, nonce = (
+        _cvc_context(tenant_id, token_id),
+        kms.current_key_id,
+        os.urandom(16),
+        os.urandom(12),
+    )
+    sealed = _cvc_aead(kms, key_id=key_id, salt=salt, context=context).encrypt(nonce, cvc.encode(), None)
+    return _CVC_VERSION + key_id + salt + nonce + sealed
+
+
+def open_cvc(blob: bytes, *, tenant_id: str, token_id: str, kms: KMS) -> str:
+    if blob[:1] == _LEGACY_KMS_BLOB:
+        # Stashed before CVCs had a key of their own: sealed by the KMS itself. Gone 15 minutes after an
+        # upgrade (their TTL); kept readable so a payment in flight across the upgrade keeps its CVC.
+        return kms.decrypt(blob, context=_cvc_context(tenant_id, token_id)).decode()
+    if len(blob) < 1 + 8 + _CVC_SALT + 12 + 16 or blob[:1] != _CVC_VERSION:
+        raise DecryptionFailed("not a sealed CVC")
+    key_id, salt = blob[1:9], blob[9 : 9 + _CVC_SALT]
+    nonce, sealed = blob[9 + _CVC_SALT : 21 + _CVC_SALT], blob[21 + _CVC_SALT :]
+    aead = _cvc_aead(kms, key_id=key_id, salt=salt, context=_cvc_context(tenant_id, token_id))
+    try:
+        return aead.decrypt(nonce, sealed, None).decode()
+    except InvalidTag:
+        raise DecryptionFailed("sealed CVC failed authentication") from None
+
+
 def stash_cvc(
     redis: RedisClient,
     *,
@@ -202,11 +260,12 @@ def stash_cvc(
     kms: KMS,
     ttl_seconds: int = CVC_TTL_SECONDS,
 ) -> None:
-    """Keep a (validated) CVC, sealed by the KMS, until authorization or `ttl_seconds`, whichever first."""
+    """Keep a (validated) CVC, sealed under a key of its own (`seal_cvc`), until authorization or
+    `ttl_seconds`, whichever first."""
     if ttl_seconds <= 0:
         raise ValueError("ttl_seconds must be positive")
     key = _cvc_key(tenant_id, token_id)
-    redis.set(key, kms.encrypt(cvc.encode(), context=_cvc_context(tenant_id, token_id)), ex=ttl_seconds)
+    redis.set(key, seal_cvc(cvc, tenant_id=tenant_id, token_id=token_id, kms=kms), ex=ttl_seconds)
 
 
 def peek_cvc(redis: RedisClient, *, tenant_id: str, token_id: str, kms: KMS) -> str | None:
@@ -216,7 +275,7 @@ def peek_cvc(redis: RedisClient, *, tenant_id: str, token_id: str, kms: KMS) -> 
         return None
     if not isinstance(blob, bytes):  # pragma: no cover - a client built with decode_responses=True
         raise TypeError("the vault needs a Redis client that returns bytes")
-    return kms.decrypt(blob, context=_cvc_context(tenant_id, token_id)).decode()
+    return open_cvc(blob, tenant_id=tenant_id, token_id=token_id, kms=kms)
 
 
 def discard_cvc(redis: RedisClient, *, tenant_id: str, token_id: str) -> None:

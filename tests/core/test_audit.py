@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import os
+
+import pytest
 from sqlalchemy import select, text
 
 from core.audit import service as audit
 from core.audit.models import AuditEvent
 from core.audit.service import Actor
 from core.jobs.runtime import Runtime
+from core.kms import LocalKMS
+from core.vault import service as vault
 from tests.fixtures import Factories, inspector
 
 
@@ -26,7 +31,7 @@ def test_every_setup_step_is_audited_in_one_chain_per_tenant(make: Factories, cl
     ]
     assert [e.seq for e in _events(clean, b.id)] == [1, 2, 3, 4, 5]
     with clean.db.unit_of_work(tenant_id=a.id) as uow:
-        assert audit.verify(uow.session, tenant_id=a.id) == []
+        assert audit.verify(uow.session, tenant_id=a.id, kms=clean.kms) == []
 
 
 def test_details_are_stored_encrypted(make: Factories, clean: Runtime) -> None:
@@ -50,7 +55,7 @@ def _tamper(rt: Runtime, sql: str, **params: object) -> None:
 
 def _verify(rt: Runtime, tenant_id: str) -> list[str]:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        return audit.verify(uow.session, tenant_id=tenant_id)
+        return audit.verify(uow.session, tenant_id=tenant_id, kms=rt.kms)
 
 
 def test_an_edited_event_breaks_the_chain(make: Factories, clean: Runtime) -> None:
@@ -91,3 +96,37 @@ def test_recording_appends_to_the_end_of_the_chain(make: Factories, clean: Runti
         )
     events = _events(clean, a.id)
     assert events[-1].id == event.id and event.prev_hash == events[-2].hash
+
+
+def test_master_key_rotation_re_signs_heads_so_the_old_key_can_go(make: Factories, clean: Runtime) -> None:
+    a = make.tenants()
+    old_key, new_key = clean.settings.master_key_bytes(), os.urandom(32)
+    old_alone, new_alone = LocalKMS(old_key), LocalKMS(new_key)
+    with clean.db.unit_of_work(tenant_id=a.id) as uow:
+        # The head names its key: a process that holds only a new key says which one is missing.
+        (problem,) = audit.verify(uow.session, tenant_id=a.id, kms=new_alone)
+        assert old_alone.current_key_id.hex() in problem and "KASSA_PREVIOUS_MASTER_KEYS" in problem
+    rotating = LocalKMS(new_key, previous=(old_key,))
+    assert vault.rotation_plan(clean.db, kms=rotating).audit_heads == 1
+    vault.rotate_master_key(clean.db, kms=rotating)
+    assert vault.rotation_plan(clean.db, kms=rotating).total == 0
+    with clean.db.unit_of_work(tenant_id=a.id) as uow:
+        assert audit.verify(uow.session, tenant_id=a.id, kms=new_alone) == []
+
+
+def test_master_key_rotation_does_not_re_sign_a_forged_head(make: Factories, clean: Runtime) -> None:
+    a = make.tenants()
+    _tamper(clean, "DELETE FROM audit_events WHERE tenant_id = :t AND seq = 5", t=a.id)
+    _tamper(
+        clean,
+        "UPDATE audit_heads SET seq = 4, "
+        "hash = (SELECT hash FROM audit_events WHERE tenant_id = :t AND seq = 4) WHERE tenant_id = :t",
+        t=a.id,
+    )
+    rotating = LocalKMS(os.urandom(32), previous=(clean.settings.master_key_bytes(),))
+    with pytest.raises(vault.RotationFailed, match="does not verify"):
+        vault.rotate_master_key(clean.db, kms=rotating)
+    with clean.db.unit_of_work(tenant_id=a.id) as uow:
+        assert any(
+            "fails its signature check" in p for p in audit.verify(uow.session, tenant_id=a.id, kms=rotating)
+        )

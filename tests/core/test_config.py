@@ -82,3 +82,15 @@ def test_explicit_app_url_wins() -> None:
         {"DATABASE_URL": "postgresql://o@h/d", "DATABASE_APP_URL": "postgresql://app:pw@h/d"}
     )
     assert settings.app_database_url == "postgresql+psycopg://app:pw@h/d"
+
+
+def test_card_retention_and_data_key_age_come_from_the_environment() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.card_retention_days, defaults.data_key_max_age_days) == (180, 365)
+    chosen = Settings.from_env({"KASSA_CARD_RETENTION_DAYS": "30", "KASSA_DATA_KEY_MAX_AGE_DAYS": "90"})
+    assert (chosen.card_retention_days, chosen.data_key_max_age_days) == (30, 90)
+    for name, value in (("KASSA_CARD_RETENTION_DAYS", "0"), ("KASSA_DATA_KEY_MAX_AGE_DAYS", "-1")):
+        with pytest.raises(ConfigurationError, match="1 or more"):
+            Settings.from_env({name: value})
+    with pytest.raises(ConfigurationError, match="whole number"):
+        Settings.from_env({"KASSA_CARD_RETENTION_DAYS": "half a year"})

@@ -30,3 +30,15 @@ def test_a_rotated_master_key_still_opens_old_blobs() -> None:
     assert LocalKMS(new, previous=(old,)).decrypt(blob, context="c") == b"data"
     with pytest.raises(DecryptionFailed, match="does not hold"):
         LocalKMS(new).decrypt(blob, context="c")
+
+
+def test_purpose_keys_are_separate_from_each_other_and_follow_the_master_key() -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    rotating = LocalKMS(new, previous=(old,))
+    assert rotating.purpose_key("cvc") != rotating.purpose_key("audit-head")
+    assert rotating.purpose_key("cvc") == LocalKMS(new).purpose_key("cvc")
+    assert rotating.purpose_key("cvc", key_id=LocalKMS(old).current_key_id) == LocalKMS(old).purpose_key(
+        "cvc"
+    )
+    with pytest.raises(DecryptionFailed, match="does not hold"):
+        LocalKMS(new).purpose_key("cvc", key_id=LocalKMS(old).current_key_id)

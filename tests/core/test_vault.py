@@ -546,15 +546,13 @@ def test_rotation_rewraps_data_keys_and_seeds_but_not_card_data(make: Factories,
     rotating = LocalKMS(new_key, previous=(old_key,))
 
     plan = vault.rotation_plan(clean.db, kms=rotating)
-    assert (plan.data_keys, plan.totp_secrets, plan.total) == (
-        6,
-        2,
-        8,
-    )  # card + fingerprint + audit keys of two tenants
+    # card + fingerprint + audit keys of two tenants, two TOTP seeds, two signed audit heads
+    assert (plan.data_keys, plan.totp_secrets, plan.audit_heads, plan.total) == (6, 2, 2, 10)
     assert plan.audit_details == 0  # audit details are sealed under the tenant's audit data key
     batches: list[int] = []
-    assert vault.rotate_master_key(clean.db, kms=rotating, batch=1, progress=batches.append, clock=CLOCK) == 8
-    assert batches == [1] * 8
+    done = vault.rotate_master_key(clean.db, kms=rotating, batch=1, progress=batches.append, clock=CLOCK)
+    assert done == 10
+    assert batches == [1] * 10
 
     new_alone = LocalKMS(new_key)
     for tenant_id, summary in tokens.items():
@@ -639,7 +637,7 @@ def test_kassa_keys_rotate_rewraps_and_says_when_the_old_key_may_go(
     result = runner.invoke(args=["keys", "rotate", "--batch", "1"])
     assert result.exit_code == 0, result.output
     assert "Card numbers stay sealed" in result.output
-    assert "Re-wrapped 4 key(s): 3 data key(s) and 1 TOTP seed(s)" in result.output
+    assert "Re-wrapped 5 key(s): 3 data key(s), 1 TOTP seed(s) and 1 signed audit head(s)" in result.output
     # Audit details are sealed under the tenant's audit data key, so nothing pins the old master key.
     assert "you may remove KASSA_PREVIOUS_MASTER_KEYS" in result.output
     assert _reveal(clean, shop.id, token, LocalKMS(new_key)).last4 == "4242"
