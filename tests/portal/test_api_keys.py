@@ -32,7 +32,8 @@ def key_id_of(client: FlaskClient, key: str, *, kind: str = "secret") -> str:
     listed = client.get("/api/v1/api_keys", headers=auth(key))
     assert listed.status_code == 200, listed.json
     (found,) = [k for k in listed.json["data"] if k["kind"] == kind and k["status"] == "active"]
-    assert key.endswith(found["display"][-4:])
+    if kind == "secret":
+        assert key.endswith(found["display"][-4:])
     return str(found["id"])
 
 
@@ -186,3 +187,30 @@ def test_the_wrong_key_message_names_what_exists(client: FlaskClient, clean: Run
     assert set(error) == {"type", "code", "message", "param"} and error["code"] == "invalid_api_key"
     assert "kassa tenants create" in error["message"] and "kassa keys roll" in error["message"]
     assert "portal" not in error["message"].lower()
+
+
+def test_a_rolled_publishable_key_leaves_the_portal_and_the_widget(
+    client: FlaskClient, make: Factories, clean: Runtime, clock: FrozenClock
+) -> None:
+    from tests.payments_helpers import create_session
+    from tests.portal.test_sign_in import sign_in
+
+    tenant = make.tenants()
+    old = tenant.keys.publishable_key
+    pk_id = key_id_of(client, tenant.keys.secret_key, kind="publishable")
+    rolled = client.post(
+        f"/api/v1/api_keys/{pk_id}/roll", json={"overlap_seconds": 60}, headers=auth(tenant.keys.secret_key)
+    )
+    new = rolled.json["secret"]
+    assert new.startswith("pk_test_") and rolled.json["kind"] == "publishable"
+    session_id = create_session(client, tenant)["id"]
+    assert client.get(f"/embed/{session_id}?key={old}").status_code == 200  # within the overlap
+    clock.advance(seconds=60)
+    assert client.get(f"/embed/{session_id}?key={old}").status_code == 404
+    assert client.get(f"/embed/{session_id}?key={new}").status_code == 200
+    assert refusals(clean, tenant) == [
+        {"key": pk_id, "reason": "expired", "kind": "publishable", "mode": "test"}
+    ]
+    sign_in(client, tenant)
+    home = client.get("/portal/").get_data(as_text=True)
+    assert new in home and old not in home
