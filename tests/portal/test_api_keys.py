@@ -205,12 +205,12 @@ def test_a_rolled_publishable_key_leaves_the_portal_and_the_widget(
     assert new.startswith("pk_test_") and rolled.json["kind"] == "publishable"
     session_id = create_session(client, tenant)["id"]
     assert client.get(f"/embed/{session_id}?key={old}").status_code == 200  # within the overlap
+    sign_in(client, tenant)  # before time moves: the authentication code is of the real time
     clock.advance(seconds=60)
     assert client.get(f"/embed/{session_id}?key={old}").status_code == 404
     assert client.get(f"/embed/{session_id}?key={new}").status_code == 200
     assert refusals(clean, tenant) == [
         {"key": pk_id, "reason": "expired", "kind": "publishable", "mode": "test"}
     ]
-    sign_in(client, tenant)
     home = client.get("/portal/").get_data(as_text=True)
     assert new in home and old not in home
