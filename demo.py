@@ -81,13 +81,14 @@ def seed(rt: Runtime) -> tuple[Tenant, str, str]:
 
 
 def allow_origin(rt: Runtime, tenant_id: str, origin: str) -> None:
-    """Put the demo shop's origin on the demo tenant's widget allowlist (kept with any others)."""
+    """Put the demo shop's origin on the demo tenant's test-mode widget allowlist (kept with any others)."""
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        current = checkout_settings.view(uow.session, tenant_id=tenant_id)["allowed_origins"]
+        current = checkout_settings.view(uow.session, tenant_id=tenant_id, livemode=False)["allowed_origins"]
         if origin not in current:
             checkout_settings.update(
                 uow.session,
                 tenant_id=tenant_id,
+                livemode=False,
                 changes={"allowed_origins": [*current, origin]},
                 actor=Actor.system("demo"),
                 clock=rt.clock,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -253,22 +255,37 @@ def users_group() -> None:
     pass
 
 
-@users_group.command("create", help="Create a portal user (or add an existing one) as a member of a tenant.")
+@users_group.command(
+    "create",
+    help="Create a portal user as a member of a tenant, or add a person who already has an account to "
+    "another tenant. An existing person's password and TOTP seed are never changed: leave out --password "
+    "and --totp-secret for them (or give their current ones); anything else is refused.",
+)
 @click.option("--tenant", "tenant_ref", required=True, help="Tenant slug or id.")
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(["owner", "admin", "developer", "analyst"]))
-@click.option("--password", required=True, prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option(
+    "--password",
+    default=None,
+    help="The new user's password (asked for when left out). Not for an existing user: theirs is kept.",
+)
 @click.option(
     "--totp-secret", default=None, help="Base32 TOTP seed; without it the user enrolls at first sign-in."
 )
 @with_appcontext
-def users_create(tenant_ref: str, email: str, role: str, password: str, totp_secret: str | None) -> None:
+def users_create(
+    tenant_ref: str, email: str, role: str, password: str | None, totp_secret: str | None
+) -> None:
     from core.audit.service import Actor
     from core.errors import KassaError
     from tenants.lookup import tenant_by_ref
-    from tenants.service import create_user
+    from tenants.service import create_user, user_id_for_email
 
     rt = _runtime()
+    with rt.db.unit_of_work() as uow:
+        existing = user_id_for_email(uow.session, email)
+    if existing is None and password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with rt.db.unit_of_work() as uow:
             tenant = tenant_by_ref(uow.session, tenant_ref)
@@ -287,7 +304,13 @@ def users_create(tenant_ref: str, email: str, role: str, password: str, totp_sec
     except KassaError as exc:
         _fail(exc.message)
         return
-    click.echo(f"User {user.id} ({user.email}) is {role} of {tenant.slug}.")
+    if existing is None:
+        click.echo(f"User {user.id} ({user.email}) is {role} of {tenant.slug}.")
+    else:
+        click.echo(
+            f"Existing user {user.id} ({user.email}) is now {role} of {tenant.slug}; "
+            "their password and authentication app are unchanged."
+        )
 
 
 @users_group.command(
@@ -388,14 +411,19 @@ def audit_verify(tenant_ref: str | None, adopt: bool) -> None:
 # --- kassa keys ----------------------------------------------------------------------------------------
 
 
-@click.group("keys", help="The master key that wraps every tenant's data keys.")
+@click.group(
+    "keys",
+    help="Keys: `rotate` re-wraps data keys under a new master key; `list`, `roll` and `revoke` manage "
+    "tenants' API keys (pk_/sk_).",
+)
 def keys_group() -> None:
     pass
 
 
 @keys_group.command(
     "rotate",
-    help="Re-wrap every data key and TOTP seed under KASSA_MASTER_KEY, so the previous master keys "
+    help="Master key (not API keys: see `keys roll`). Re-wrap every data key and TOTP seed under "
+    "KASSA_MASTER_KEY, so the previous master keys "
     "can be retired. Card data is not re-encrypted; safe to run while Kassa runs, and to run again.",
 )
 @click.option(
@@ -481,6 +509,145 @@ def _rotate_data_keys(rt: Runtime, batch: int) -> None:
         f"Re-encrypted {cards} card(s) and destroyed {destroyed} retired card key(s). Retired audit keys "
         "stay to read older audit details (the hash chain covers them)."
     )
+
+
+# --- kassa keys: tenants' API keys ----------------------------------------------------------------------
+
+
+_DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text_value: str) -> timedelta:
+    """`0`, `90s`, `30m`, `24h`, `7d` (a bare number is seconds)."""
+    match = _DURATION.match(text_value.lower())
+    if match is None:
+        raise click.BadParameter("use a number with s, m, h or d, e.g. 24h, 30m or 0 (revoke at once).")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def _key_line(record: Any, now: Any) -> str:
+    from tenants import api_keys
+
+    status = api_keys.status_of(record, now)
+    until = f" until {record.expires_at:%Y-%m-%d %H:%M} UTC" if status == "expiring" else ""
+    return f"{record.id}  {record.mode:<4}  {record.kind:<11}  {status}{until}  {record.display}"
+
+
+@keys_group.command("list", help="List a tenant's API keys: id, mode, kind, status, and what the key shows.")
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant slug or id.")
+@with_appcontext
+def keys_list(tenant_ref: str) -> None:
+    from core.errors import KassaError
+    from tenants import api_keys
+    from tenants.lookup import tenant_by_ref
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as uow:
+            tenant = tenant_by_ref(uow.session, tenant_ref)
+            uow.bind_tenant(tenant.id)
+            now = rt.clock.now()
+            lines = [_key_line(k, now) for k in api_keys.list_keys(uow.session, livemode=None)]
+    except KassaError as exc:
+        _fail(exc.message)
+        return
+    for line in lines:
+        click.echo(line)
+
+
+@keys_group.command(
+    "roll",
+    help="Replace one of a tenant's API keys (not the master key: see `keys rotate`). Prints the new key "
+    "once; the old one keeps working for --overlap (default 24h, at most 7d), or stops at once with "
+    "--overlap 0.",
+)
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant slug or id.")
+@click.option("--key", "key_id", required=True, help="The key's id (key_…), from `kassa keys list`.")
+@click.option(
+    "--overlap", default="24h", show_default=True, help="How long the old key still works: 0, 30m, 24h, 7d."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: the new key and the old one's id and end.")
+@with_appcontext
+def keys_roll(tenant_ref: str, key_id: str, overlap: str, as_json: bool) -> None:
+    from core.audit.service import Actor
+    from core.errors import KassaError
+    from tenants import api_keys
+    from tenants.lookup import tenant_by_ref
+
+    span = _duration(overlap)
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as uow:
+            tenant = tenant_by_ref(uow.session, tenant_ref)
+            uow.bind_tenant(tenant.id)
+            rolled = api_keys.roll(
+                uow.session,
+                key_id=key_id.strip(),
+                livemode=None,
+                overlap=span,
+                actor=Actor.system("cli"),
+                clock=rt.clock,
+                kms=rt.kms,
+            )
+            new_id, old_id = rolled.new.id, rolled.old.id
+            ends = rolled.old.revoked_at or rolled.old.expires_at
+    except KassaError as exc:
+        _fail(exc.message)
+        return
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "key_id": new_id,
+                    "key": rolled.key,
+                    "replaced": old_id,
+                    "replaced_until": int(ends.timestamp()) if ends else None,
+                }
+            )
+        )
+        return
+    click.echo(f"New key:  {rolled.key}  ({new_id})")
+    if span:
+        click.echo(f"Old key {old_id} works until {ends:%Y-%m-%d %H:%M} UTC, then is refused.")
+    else:
+        click.echo(f"Old key {old_id} is revoked now.")
+    click.echo("The new key is shown only now; store it in your server's secrets.")
+
+
+@keys_group.command(
+    "revoke",
+    help="Revoke one of a tenant's API keys now: every later use is refused (401) and audited.",
+)
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant slug or id.")
+@click.option("--key", "key_id", required=True, help="The key's id (key_…), from `kassa keys list`.")
+@with_appcontext
+def keys_revoke(tenant_ref: str, key_id: str) -> None:
+    from core.audit.service import Actor
+    from core.errors import KassaError
+    from tenants import api_keys
+    from tenants.lookup import tenant_by_ref
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as uow:
+            tenant = tenant_by_ref(uow.session, tenant_ref)
+            uow.bind_tenant(tenant.id)
+            record = api_keys.revoke(
+                uow.session,
+                key_id=key_id.strip(),
+                livemode=None,
+                actor=Actor.system("cli"),
+                clock=rt.clock,
+                kms=rt.kms,
+            )
+            line = (
+                f"Key {record.id} ({record.display}) is revoked since {record.revoked_at:%Y-%m-%d %H:%M} UTC."
+            )
+    except KassaError as exc:
+        _fail(exc.message)
+        return
+    click.echo(line)
 
 
 # --- kassa checkout ------------------------------------------------------------------------------------

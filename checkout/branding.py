@@ -78,26 +78,28 @@ def branding(
     )
 
 
-def of_tenant(tenant: Tenant, *, logo_url: Callable[[str], str]) -> Branding:
-    """The branding a checkout page shows. `logo_url(version)` builds the URL of the logo on this page's
-    surface (the session's or the payment link's), with the logo's version in it."""
-    found = logos.info(tenant.checkout_settings)
+def of_tenant(tenant: Tenant, *, livemode: bool, logo_url: Callable[[str], str]) -> Branding:
+    """The branding a checkout page shows, in the page's mode (the session's or the payment link's).
+    `logo_url(version)` builds the URL of the logo on this page's surface, with the logo's version in it."""
+    stored = checkout_settings.stored_of(tenant, livemode=livemode)
+    found = logos.info(stored)
     logo = Logo(url=logo_url(found.version), width=found.width, height=found.height) if found else None
     return branding(
-        tenant.checkout_settings or {},
+        stored,
         tenant_name=tenant.name,
         logo=logo,
-        statement_descriptor=checkout_settings.statement_descriptor_of(tenant),
+        statement_descriptor=checkout_settings.statement_descriptor_of(tenant, livemode=livemode),
     )
 
 
-def logo_response(session: Session, *, tenant_id: str) -> Response:
-    """The tenant's logo as an image response (404 when it has none), for a page on Kassa's own origin.
+def logo_response(session: Session, *, tenant_id: str, livemode: bool) -> Response:
+    """The tenant's logo (of the page's mode) as an image response (404 when it has none), for a page on
+    Kassa's own origin.
 
     Cookie-less and cacheable: the page links it with `?v=<version>`, and a new logo has a new version,
     so a request naming the current version may be kept for a year; any other is revalidated by ETag.
     """
-    found = logos.load(session, tenant_id=tenant_id)
+    found = logos.load(session, tenant_id=tenant_id, livemode=livemode)
     if found is None:
         abort(404)
     info, data = found

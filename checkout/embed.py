@@ -23,14 +23,16 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 from flask_babel import gettext as _
 
+from core.audit.models import ActorType
+from core.audit.service import Actor
 from core.errors import InvalidInput, NotFound
 from core.payments.models import CheckoutSession
-from core.web.request import uow
+from core.web.request import client_ip, runtime, uow
 from core.web.security import allow_framing
-from tenants import checkout_settings
+from tenants import api_keys, checkout_settings
 from tenants.lookup import tenant_by_id
 from tenants.models import KeyKind, KeyMode
-from tenants.resolution import owner_of_key
+from tenants.resolution import lookup_key
 
 #: URL rule default that tells an embed rule (True) from its hosted-page twin (False).
 MODE_ARG = "embed"
@@ -73,9 +75,20 @@ def _parent_origin(requested: str | None, allowed: list[str]) -> str | None:
 
 def _check_key(key: str, cs: CheckoutSession) -> None:
     """The widget's publishable key must be the session's tenant's, in the session's mode."""
-    owner = owner_of_key(uow().session, key)
+    rt = runtime()
+    owner = lookup_key(uow().session, key)
+    reason = owner.refusal(rt.clock.now()) if owner is not None else None
+    if owner is not None and reason is not None and owner.tenant_id == cs.tenant_id:
+        # A revoked (or rolled and expired) publishable key: refused like any wrong key, and audited.
+        uow().rollback()
+        actor = Actor(ActorType.API_KEY, owner.key_id, origin_ip=client_ip(), request_id=g.get("request_id"))
+        with rt.db.unit_of_work(tenant_id=owner.tenant_id) as audit_uow:
+            api_keys.record_refused_use(
+                audit_uow.session, owner=owner, reason=reason, actor=actor, clock=rt.clock, kms=rt.kms
+            )
     if (
         owner is None
+        or reason is not None
         or owner.kind is not KeyKind.PUBLISHABLE
         or owner.tenant_id != cs.tenant_id
         or (owner.mode is KeyMode.LIVE) != cs.livemode
@@ -92,7 +105,9 @@ def enter(cs: CheckoutSession) -> None:
     """In embed mode, for the session just loaded: frame for its tenant's origins, find the parent."""
     if not is_embedded():
         return
-    allowed = checkout_settings.allowed_origins_of(tenant_by_id(uow().session, cs.tenant_id))
+    allowed = checkout_settings.allowed_origins_of(
+        tenant_by_id(uow().session, cs.tenant_id), livemode=cs.livemode
+    )
     allow_framing(allowed)
     g.embed_origin = _parent_origin(request.args.get(ORIGIN_ARG), allowed)
     key = request.args.get(KEY_ARG)

@@ -110,7 +110,9 @@ def visit(slug: str) -> Response | str:
         # The checkout layout's header shows the link's description and the test-mode note.
         "cs": link,
         "brand": branding.of_tenant(
-            tenant, logo_url=lambda v: url_for("checkout.link_logo", slug=link.slug, v=v)
+            tenant,
+            livemode=link.livemode,
+            logo_url=lambda v: url_for("checkout.link_logo", slug=link.slug, v=v),
         ),
         "amount_text": _("You choose the amount"),
         "embedded": False,
@@ -127,7 +129,7 @@ def visit(slug: str) -> Response | str:
 def logo(slug: str) -> Response:
     """The tenant's logo for the link's amount page (404 for an inactive link, or a tenant without one)."""
     link = _load(slug)
-    return branding.logo_response(uow().session, tenant_id=link.tenant_id)
+    return branding.logo_response(uow().session, tenant_id=link.tenant_id, livemode=link.livemode)
 
 
 def qr_code(slug: str) -> Response:

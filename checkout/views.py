@@ -127,7 +127,7 @@ def _context(cs: CheckoutSession) -> dict[str, Any]:
     return {
         "cs": cs,
         "brand": branding.of_tenant(
-            tenant, logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v)
+            tenant, livemode=cs.livemode, logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v)
         ),
         "amount_text": money.format_amount(cs.amount, cs.currency, locale),
         "rules": rules,
@@ -246,7 +246,9 @@ def _confirm(cs: CheckoutSession, form: CheckoutForm, method: str, rules: Locali
         "customer_email": (getattr(form, "email", None) and form.email.data) or None,
         "country": rules.country,
         # Resolved now and kept on the payment: what the shopper was told is what the processor gets.
-        "statement_descriptor": checkout_settings.statement_descriptor_of(g.checkout_tenant),
+        "statement_descriptor": checkout_settings.statement_descriptor_of(
+            g.checkout_tenant, livemode=cs.livemode
+        ),
     }
     if isinstance(form, CardForm):
         month, year = form.expiry_parts()
@@ -406,7 +408,7 @@ def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) 
         shop_url=None if embed.is_embedded() else cs.cancel_url,
         # What this payment was sent with; the tenant's current one for a payment made before descriptors.
         statement_descriptor=payment.statement_descriptor
-        or checkout_settings.statement_descriptor_of(g.checkout_tenant),
+        or checkout_settings.statement_descriptor_of(g.checkout_tenant, livemode=cs.livemode),
         **context,
     )
 
@@ -418,7 +420,9 @@ def logo(session_id: str) -> Response:
     if tenant_id is None:
         raise NotFound(_("This payment link is not valid. Ask the shop for a new one."))
     bind_tenant(tenant_id)
-    return branding.logo_response(uow().session, tenant_id=tenant_id)
+    # The session's mode picks the logo: a test-mode logo never shows on a live checkout.
+    cs = sessions.get(uow().session, session_id=session_id)
+    return branding.logo_response(uow().session, tenant_id=tenant_id, livemode=cs.livemode)
 
 
 def cancel(session_id: str) -> Response | str:

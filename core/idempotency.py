@@ -4,6 +4,9 @@ The key is claimed in a transaction of its own (so a concurrent request with the
 and gets 409), and the answer is stored with the request's own effects, or on its own for a 4xx answer
 whose effects were rolled back. A claim left in flight by a crashed request is taken over after
 `ABANDONED_AFTER`.
+
+Records are scoped by (tenant, mode, key): a live request never replays (or collides with) the answer to
+a test request that happened to use the same key, and the other way round.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import Integer, String, Text, delete, select
+from sqlalchemy import Boolean, Integer, String, Text, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -31,7 +34,9 @@ class IdempotencyRecord(TenantScoped, Base):
 
     __tablename__ = "idempotency_keys"
 
-    #: The client's key (scoped by tenant: two tenants may use the same key).
+    #: The mode of the key that sent the request: test and live records never meet.
+    livemode: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    #: The client's key (scoped by tenant and mode: two tenants, or two modes, may use the same key).
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     #: SHA-256 of method, path and body: the same key with another request is refused (422).
     request_hash: Mapped[str] = mapped_column(String(64))
@@ -62,13 +67,17 @@ def request_hash(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
+def _record(key: str, livemode: bool) -> Any:
+    return (IdempotencyRecord.id == key) & (IdempotencyRecord.livemode == livemode)
+
+
 def claim(
-    session: Session, *, tenant_id: str, key: str, fingerprint: str, clock: Clock
+    session: Session, *, tenant_id: str, livemode: bool, key: str, fingerprint: str, clock: Clock
 ) -> StoredResponse | None:
     """Claim `key` for this request (caller commits at once). Returns a stored answer to replay instead,
     or raises when the key belongs to another request or is still in flight."""
     now = clock.now()
-    existing = session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.id == key).with_for_update())
+    existing = session.scalar(select(IdempotencyRecord).where(_record(key, livemode)).with_for_update())
     if existing is not None:
         taken_over = existing.expires_at <= now or (
             existing.response_status is None and existing.created_at <= now - ABANDONED_AFTER
@@ -93,6 +102,7 @@ def claim(
             session.add(
                 IdempotencyRecord(
                     tenant_id=tenant_id,
+                    livemode=livemode,
                     id=key,
                     request_hash=fingerprint,
                     response_status=None,
@@ -110,19 +120,17 @@ def claim(
     return None
 
 
-def complete(session: Session, *, key: str, status: int, body: str) -> None:
-    record = session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.id == key))
+def complete(session: Session, *, livemode: bool, key: str, status: int, body: str) -> None:
+    record = session.scalar(select(IdempotencyRecord).where(_record(key, livemode)))
     if record is not None:
         record.response_status = status
         record.response_body = body
 
 
-def release(session: Session, *, key: str) -> None:
+def release(session: Session, *, livemode: bool, key: str) -> None:
     """Forget a claim whose request failed unexpectedly, so the client may retry with the same key."""
     session.execute(
-        delete(IdempotencyRecord).where(
-            IdempotencyRecord.id == key, IdempotencyRecord.response_status.is_(None)
-        )
+        delete(IdempotencyRecord).where(_record(key, livemode), IdempotencyRecord.response_status.is_(None))
     )
 
 

@@ -1,5 +1,11 @@
 """A tenant's checkout settings: display name, brand colour, logo, statement descriptor, widget origins,
-payment methods."""
+payment methods.
+
+Each mode has its own settings (`Tenant.checkout_settings` for test, `Tenant.live_checkout_settings` for
+live, and a logo per mode): an API key reads and writes its own mode's, and a checkout page shows its
+session's (or payment link's) mode. A test key cannot change what a live checkout shows, offers, allows to
+frame it, or prints on the shopper's statement.
+"""
 
 from __future__ import annotations
 
@@ -33,50 +39,65 @@ FIELDS = (
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-def statement_descriptor_of(tenant: Tenant) -> str:
-    """What the statements of this tenant's shoppers show: the descriptor it set, else one derived from
-    its display name (core/payments/descriptors.py)."""
-    stored = tenant.checkout_settings or {}
+def stored_of(tenant: Tenant, *, livemode: bool) -> dict[str, Any]:
+    """The settings document of one mode, as stored (missing keys take their defaults)."""
+    return dict((tenant.live_checkout_settings if livemode else tenant.checkout_settings) or {})
+
+
+def _store(tenant: Tenant, stored: dict[str, Any], *, livemode: bool) -> None:
+    if livemode:
+        tenant.live_checkout_settings = stored
+    else:
+        tenant.checkout_settings = stored
+
+
+def statement_descriptor_of(tenant: Tenant, *, livemode: bool) -> str:
+    """What the statements of this tenant's shoppers show in this mode: the descriptor it set, else one
+    derived from its display name (core/payments/descriptors.py)."""
+    stored = stored_of(tenant, livemode=livemode)
     chosen = stored.get("statement_descriptor")
     if chosen:
         return str(chosen)
     return descriptors.derive(str(stored.get("display_name") or tenant.name), slug=tenant.slug)
 
 
-def payment_methods_of(tenant: Tenant) -> list[str]:
-    """The methods the tenant's checkout offers (all of them until it narrows them)."""
-    return list((tenant.checkout_settings or {}).get("payment_methods", METHODS))
+def payment_methods_of(tenant: Tenant, *, livemode: bool) -> list[str]:
+    """The methods the tenant's checkout offers in this mode (all of them until it narrows them)."""
+    return list(stored_of(tenant, livemode=livemode).get("payment_methods", METHODS))
 
 
-def allowed_origins_of(tenant: Tenant) -> list[str]:
-    """The merchant origins that may frame the tenant's embedded checkout (none until it names some)."""
-    return list((tenant.checkout_settings or {}).get("allowed_origins", []))
+def allowed_origins_of(tenant: Tenant, *, livemode: bool) -> list[str]:
+    """The merchant origins that may frame the tenant's embedded checkout in this mode (none until it
+    names some)."""
+    return list(stored_of(tenant, livemode=livemode).get("allowed_origins", []))
 
 
-def view(session: Session, *, tenant_id: str) -> dict[str, Any]:
+def view(session: Session, *, tenant_id: str, livemode: bool) -> dict[str, Any]:
     tenant = tenant_by_id(session, tenant_id)
-    stored = tenant.checkout_settings or {}
+    stored = stored_of(tenant, livemode=livemode)
     logo = logos.info(stored)
     return {
         "object": "checkout.settings",
+        "livemode": livemode,
         "display_name": stored.get("display_name", tenant.name),
         "brand_color": stored.get("brand_color"),
         "logo": logo.summary() if logo is not None else None,
         "statement_descriptor": stored.get("statement_descriptor"),
-        "effective_statement_descriptor": statement_descriptor_of(tenant),
-        "allowed_origins": allowed_origins_of(tenant),
-        "payment_methods": payment_methods_of(tenant),
+        "effective_statement_descriptor": statement_descriptor_of(tenant, livemode=livemode),
+        "allowed_origins": allowed_origins_of(tenant, livemode=livemode),
+        "payment_methods": payment_methods_of(tenant, livemode=livemode),
     }
 
 
 def session_context(session: Session, *, tenant_id: str, livemode: bool, base_url: str) -> SessionContext:
-    """What creating a checkout session needs to know of its tenant: methods offered and country."""
+    """What creating a checkout session needs to know of its tenant: methods offered (in the session's
+    mode) and country."""
     tenant = tenant_by_id(session, tenant_id)
     return SessionContext(
         tenant_id=tenant_id,
         livemode=livemode,
         base_url=base_url,
-        allowed_methods=payment_methods_of(tenant),
+        allowed_methods=payment_methods_of(tenant, livemode=livemode),
         country=tenant.country,
     )
 
@@ -105,15 +126,23 @@ def normalize_origin(value: object) -> str:
 
 
 def update(
-    session: Session, *, tenant_id: str, changes: dict[str, Any], actor: Actor, clock: Clock, kms: KMS
+    session: Session,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    changes: dict[str, Any],
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
 ) -> dict[str, Any]:
+    """Change the settings of one mode (`livemode`: the caller's key's); the other mode's are untouched."""
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
         raise InvalidInput(
             f"Unknown field {unknown[0]!r}; settable fields are {', '.join(FIELDS)}.", param=unknown[0]
         )
     tenant = tenant_by_id(session, tenant_id)
-    stored = dict(tenant.checkout_settings or {})
+    stored = stored_of(tenant, livemode=livemode)
     if "allowed_origins" in changes:
         origins = changes["allowed_origins"]
         if not isinstance(origins, list) or len(origins) > 50:
@@ -139,7 +168,7 @@ def update(
                 param="payment_methods",
             )
         stored["payment_methods"] = [m for m in METHODS if m in methods]
-    details: dict[str, Any] = {"changed": sorted(changes)}
+    details: dict[str, Any] = {"changed": sorted(changes), "livemode": livemode}
     if "statement_descriptor" in changes:
         descriptor = changes["statement_descriptor"]
         if descriptor is not None and not isinstance(descriptor, str):
@@ -150,9 +179,9 @@ def update(
         image = logos.parse(changes["logo"]) if changes["logo"] is not None else None
         # The audit trail names the image by type, size and hash; the bytes are in tenant_logos only.
         details["logo"] = image.summary() if image is not None else None
-        logos.replace(session, tenant_id=tenant_id, image=image, clock=clock)
+        logos.replace(session, tenant_id=tenant_id, livemode=livemode, image=image, clock=clock)
         stored["logo"] = logos.LogoInfo.of(image).settings_entry() if image is not None else None
-    tenant.checkout_settings = stored
+    _store(tenant, stored, livemode=livemode)
     audit.record(
         session,
         tenant_id=tenant_id,
@@ -165,4 +194,4 @@ def update(
         details=details,
     )
     session.flush()
-    return view(session, tenant_id=tenant_id)
+    return view(session, tenant_id=tenant_id, livemode=livemode)

@@ -203,8 +203,8 @@ def parse(value: object) -> Image:
     return Image(content_type=actual, data=data, width=width, height=height)
 
 
-def _row(session: Session, tenant_id: str, *, with_data: bool) -> TenantLogo | None:
-    query = select(TenantLogo).where(TenantLogo.tenant_id == tenant_id)
+def _row(session: Session, tenant_id: str, *, livemode: bool, with_data: bool) -> TenantLogo | None:
+    query = select(TenantLogo).where(TenantLogo.tenant_id == tenant_id, TenantLogo.livemode == livemode)
     if not with_data:
         query = query.options(defer(TenantLogo.data))
     return session.scalar(query)
@@ -223,24 +223,25 @@ def info(checkout_settings: dict[str, Any] | None) -> LogoInfo | None:
     return LogoInfo(entry["content_type"], entry["bytes"], entry["sha256"], entry["width"], entry["height"])
 
 
-def load(session: Session, *, tenant_id: str) -> tuple[LogoInfo, bytes] | None:
-    """The tenant's logo and its bytes, to serve; None when it has none."""
-    row = _row(session, tenant_id, with_data=True)
+def load(session: Session, *, tenant_id: str, livemode: bool) -> tuple[LogoInfo, bytes] | None:
+    """The tenant's logo in this mode and its bytes, to serve; None when it has none."""
+    row = _row(session, tenant_id, livemode=livemode, with_data=True)
     if row is None:
         return None
     return LogoInfo(row.content_type, row.size, row.sha256, row.width, row.height), bytes(row.data)
 
 
-def replace(session: Session, *, tenant_id: str, image: Image | None, clock: Clock) -> None:
-    """Make `image` the tenant's logo, or remove it (None). Flushes; the caller audits and commits."""
-    row = _row(session, tenant_id, with_data=False)
+def replace(session: Session, *, tenant_id: str, livemode: bool, image: Image | None, clock: Clock) -> None:
+    """Make `image` the tenant's logo in this mode, or remove it (None). Flushes; the caller audits and
+    commits."""
+    row = _row(session, tenant_id, livemode=livemode, with_data=False)
     if image is None:
         if row is not None:
             session.delete(row)
         session.flush()
         return
     if row is None:
-        row = TenantLogo(tenant_id=tenant_id, id=new_id("logo"))
+        row = TenantLogo(tenant_id=tenant_id, id=new_id("logo"), livemode=livemode)
         session.add(row)
     row.content_type = image.content_type
     row.data = image.data

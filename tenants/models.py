@@ -42,9 +42,12 @@ class Tenant(Base):
     country: Mapped[str] = mapped_column(String(2))
     #: ISO 4217 currency the merchant settles in by default.
     default_currency: Mapped[str] = mapped_column(String(3))
-    #: Checkout branding and embedding: display name, brand colour, statement descriptor, allowed widget
-    #: origins, methods. The logo is a blob of its own, in `tenant_logos`.
+    #: Test-mode checkout branding and embedding: display name, brand colour, statement descriptor,
+    #: allowed widget origins, methods, logo metadata (the bytes are in `tenant_logos`). Read it only
+    #: through tenants/checkout_settings.py, which picks the document of the mode at hand.
     checkout_settings: Mapped[JsonDict] = mapped_column(default=dict)
+    #: The same for live mode: a test key never reads or writes it (test and live are separate worlds).
+    live_checkout_settings: Mapped[JsonDict] = mapped_column(default=dict)
     created_at: Mapped[Timestamp]
 
 
@@ -120,21 +123,29 @@ class ApiKey(TenantScoped, Base):
     #: What the portal shows: the full publishable key, or `sk_test_…abcd` for a secret one.
     display: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[Timestamp]
+    #: Set when the key is revoked: from then on every use is refused (401) and audited.
     revoked_at: Mapped[datetime | None]
+    #: Set when the key is rolled with an overlap: it works until then, and is refused (and audited) after.
+    expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+    def usable_at(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
 
 class TenantLogo(TenantScoped, Base):
-    """The logo on a tenant's checkout: at most one per tenant, served by Kassa (tenants/logos.py).
+    """The logo on a tenant's checkout: at most one per tenant and mode, served by Kassa (tenants/logos.py).
 
     Kept here rather than fetched from a URL the merchant names: nothing from another origin ever loads
     on a payment page (PCI DSS 6.4.3; the CSP's `img-src 'self'`).
     """
 
     __tablename__ = "tenant_logos"
-    __table_args__ = (UniqueConstraint("tenant_id"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "livemode"),)
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: The mode whose checkout shows it: test and live each have their own logo.
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
     #: `image/png`, `image/jpeg` or `image/webp`, as the bytes themselves say (never as declared).
     content_type: Mapped[str] = mapped_column(String(20))
     data: Mapped[bytes] = mapped_column(LargeBinary)

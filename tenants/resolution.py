@@ -9,6 +9,7 @@ security, the same questions are asked with the ORM's tenant scoping lifted for 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -25,30 +26,68 @@ class KeyOwner:
     key_id: str
     kind: KeyKind
     mode: KeyMode
+    #: When the key was revoked (None: not revoked).
+    revoked_at: datetime | None = None
+    #: When a rolled key stops working (None: it does not expire).
+    expires_at: datetime | None = None
+
+    def usable_at(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    def refusal(self, now: datetime) -> str | None:
+        """Why the key is refused now ("revoked", "expired"), or None while it is usable."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return None
 
 
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def owner_of_key(session: Session, key: str) -> KeyOwner | None:
-    """The tenant of an unrevoked API key, or None. Looks only at the key's hash."""
+def lookup_key(session: Session, key: str) -> KeyOwner | None:
+    """The tenant and state of an API key, revoked and expired ones included (so a use of one can be
+    refused *and* audited in its tenant's chain), or None for an unknown key. Looks only at the hash."""
     if not key or len(key) > 200:
         return None
     digest = hash_key(key)
     if _is_postgres(session):
         row = session.execute(
-            text("SELECT tenant_id, key_id, kind, mode FROM kassa_key_owner(:h)"), {"h": digest}
+            text("SELECT tenant_id, key_id, kind, mode, revoked_at, expires_at FROM kassa_key_owner(:h)"),
+            {"h": digest},
         ).first()
     else:
         row = session.execute(
-            select(ApiKey.tenant_id, ApiKey.id, ApiKey.kind, ApiKey.mode)
-            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+            select(
+                ApiKey.tenant_id, ApiKey.id, ApiKey.kind, ApiKey.mode, ApiKey.revoked_at, ApiKey.expires_at
+            )
+            .where(ApiKey.key_hash == digest)
             .execution_options(kassa_unscoped=True)
         ).first()
     if row is None:
         return None
-    return KeyOwner(tenant_id=row[0], key_id=row[1], kind=KeyKind(row[2]), mode=KeyMode(row[3]))
+    return KeyOwner(
+        tenant_id=row[0],
+        key_id=row[1],
+        kind=KeyKind(row[2]),
+        mode=KeyMode(row[3]),
+        revoked_at=_aware(row[4]),
+        expires_at=_aware(row[5]),
+    )
+
+
+def owner_of_key(session: Session, key: str, *, now: datetime) -> KeyOwner | None:
+    """The tenant of a key usable at `now` (not revoked, not past a roll's overlap), or None."""
+    owner = lookup_key(session, key)
+    return owner if owner is not None and owner.usable_at(now) else None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def memberships_of(session: Session, user_id: str) -> list[tuple[str, Role]]:

@@ -140,6 +140,23 @@ def issue_key(
     session: Session, *, tenant_id: str, kind: KeyKind, mode: KeyMode, actor: Actor, clock: Clock, kms: KMS
 ) -> str:
     """Make a new key and return it in full: the only time a secret key is ever visible."""
+    return issue_key_record(
+        session, tenant_id=tenant_id, kind=kind, mode=mode, actor=actor, clock=clock, kms=kms
+    )[1]
+
+
+def issue_key_record(
+    session: Session,
+    *,
+    tenant_id: str,
+    kind: KeyKind,
+    mode: KeyMode,
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
+    details: dict[str, str] | None = None,
+) -> tuple[ApiKey, str]:
+    """`issue_key`, also returning the stored record (its id, display and times)."""
     prefix = "pk" if kind is KeyKind.PUBLISHABLE else "sk"
     key = f"{prefix}_{mode}_{_random(32 if kind is KeyKind.SECRET else 24)}"
     display = key if kind is KeyKind.PUBLISHABLE else f"{prefix}_{mode}_…{key[-4:]}"
@@ -152,6 +169,7 @@ def issue_key(
         display=display,
         created_at=clock.now(),
         revoked_at=None,
+        expires_at=None,
         last_used_at=None,
     )
     session.add(record)
@@ -165,9 +183,9 @@ def issue_key(
         subject_id=record.id,
         clock=clock,
         kms=kms,
-        details={"kind": str(kind), "mode": str(mode)},
+        details={"kind": str(kind), "mode": str(mode), **(details or {})},
     )
-    return key
+    return record, key
 
 
 def hash_password(password: str) -> str:
@@ -185,19 +203,30 @@ def _totp_context(user_id: str) -> str:
     return f"user.totp:{user_id}"
 
 
+def set_totp_secret(user: User, *, secret: str, kms: KMS, last_step: int | None = None) -> None:
+    """Store a TOTP seed, sealed under the KMS; `last_step` is the newest time step already used."""
+    user.totp_secret_encrypted = kms.encrypt(secret.encode(), context=_totp_context(user.id))
+    user.totp_last_step = last_step
+
+
 def create_user(
     session: Session,
     *,
     tenant_id: str,
     email: str,
     role: Role | str,
-    password: str,
+    password: str | None,
     totp_secret: str | None,
     actor: Actor,
     clock: Clock,
     kms: KMS,
 ) -> User:
-    """Create a user (or reuse one by email) and make them a member of `tenant_id` with `role`."""
+    """Create a user and make them a member of `tenant_id` with `role`; or, for an email that already has
+    an account, add that person to the tenant with their sign-in unchanged.
+
+    An existing person's password and TOTP seed are never changed here (they are theirs, and they sign in
+    to every tenant they belong to with them): give no password (or their current one) and no TOTP seed
+    (or their current one); anything else is refused with a message that says so."""
     email = email.strip().lower()
     if not is_email(email):
         raise InvalidInput(f"{email!r} is not an email address.", param="email")
@@ -207,19 +236,14 @@ def create_user(
         raise InvalidInput(
             f"Role must be one of: {', '.join(r.value for r in Role)}.", param="role"
         ) from None
-    validate_password(password)
-    if totp_secret is not None:
-        totp_secret = totp_secret.strip().replace(" ", "").upper()
-        try:
-            pyotp.TOTP(totp_secret).now()
-        except Exception:
-            raise InvalidInput("TOTP secret must be base32 (A-Z, 2-7).", param="totp_secret") from None
-        if len(totp_secret) < 16:
-            raise InvalidInput(
-                "TOTP secret must be at least 16 base32 characters (80 bits).", param="totp_secret"
-            )
     user = session.scalar(select(User).where(User.email == email))
+    if password is not None and user is None:
+        validate_password(password)
+    if totp_secret is not None:
+        totp_secret = _valid_totp_secret(totp_secret)
     if user is None:
+        if password is None:
+            raise InvalidInput(f"{email} has no account yet: a password is required.", param="password")
         user = User(
             id=new_id("usr"),
             email=email,
@@ -242,10 +266,10 @@ def create_user(
             kms=kms,
             details={"email": email},
         )
+        if totp_secret is not None:
+            set_totp_secret(user, secret=totp_secret, kms=kms)
     else:
-        user.password_hash = hash_password(password)
-    if totp_secret is not None:
-        user.totp_secret_encrypted = kms.encrypt(totp_secret.encode(), context=_totp_context(user.id))
+        _check_same_sign_in(user, password=password, totp_secret=totp_secret, kms=kms)
     existing = session.scalar(
         select(Membership).where(Membership.tenant_id == tenant_id, Membership.user_id == user.id)
     )
@@ -268,6 +292,45 @@ def create_user(
         details={"user_id": user.id, "role": str(role)},
     )
     return user
+
+
+def _valid_totp_secret(secret: str) -> str:
+    secret = secret.strip().replace(" ", "").upper()
+    try:
+        pyotp.TOTP(secret).now()
+    except Exception:
+        raise InvalidInput("TOTP secret must be base32 (A-Z, 2-7).", param="totp_secret") from None
+    if len(secret) < 16:
+        raise InvalidInput(
+            "TOTP secret must be at least 16 base32 characters (80 bits).", param="totp_secret"
+        )
+    return secret
+
+
+def _check_same_sign_in(user: User, *, password: str | None, totp_secret: str | None, kms: KMS) -> None:
+    """Refuse a password or TOTP seed for an existing account unless it is the one it already has."""
+    if password is not None:
+        try:
+            _passwords.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            raise Conflict(
+                f"{user.email} already has a Kassa account, and `users create` never changes an existing "
+                "person's password. Leave out --password to add them to this tenant with the password "
+                "they already have.",
+                param="password",
+            ) from None
+    if totp_secret is not None:
+        current = (
+            kms.decrypt(user.totp_secret_encrypted, context=_totp_context(user.id)).decode()
+            if user.totp_secret_encrypted is not None
+            else None
+        )
+        if current is None or not secrets.compare_digest(current, totp_secret):
+            raise Conflict(
+                f"{user.email} already has a Kassa account, and `users create` never changes an existing "
+                "person's authentication app. Leave out --totp-secret to add them with the one they use.",
+                param="totp_secret",
+            )
 
 
 def user_id_for_email(session: Session, email: str) -> str | None:

@@ -25,7 +25,7 @@ from core.kms import KMS
 from tenants import portal_sessions
 from tenants.models import User
 from tenants.resolution import memberships_of
-from tenants.service import _totp_context
+from tenants.service import _totp_context, set_totp_secret
 
 #: The failed attempt (wrong password or wrong code) that locks the account.
 MAX_FAILED_LOGINS: Final = 10
@@ -221,8 +221,7 @@ def enroll_totp(session: Session, *, user: User, secret: str, code: str, kms: KM
     step = _matching_step(secret, code, clock.now())
     if step is None:
         return False
-    user.totp_secret_encrypted = kms.encrypt(secret.encode(), context=_totp_context(user.id))
-    user.totp_last_step = step
+    set_totp_secret(user, secret=secret, kms=kms, last_step=step)
     session.flush()
     portal_sessions.revoke_all(session, user_id=user.id, reason=portal_sessions.TOTP_CHANGED, clock=clock)
     return True

@@ -125,7 +125,12 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             uow.session, tenant_id=tenant.id, kind="email", value="fraud@example.com", clock=rt.clock
         )
         idempotency.claim(
-            uow.session, tenant_id=tenant.id, key=f"seed-{tenant.id}", fingerprint="f" * 64, clock=rt.clock
+            uow.session,
+            tenant_id=tenant.id,
+            livemode=False,
+            key=f"seed-{tenant.id}",
+            fingerprint="f" * 64,
+            clock=rt.clock,
         )
         links.create(
             uow.session,
@@ -140,6 +145,7 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
         locality.create(
             uow.session,
             tenant_id=tenant.id,
+            livemode=False,
             data={"country": "*", "amount_limits": [{"currency": "EUR", "max": 1_000_000}]},
             actor=SHOPPER,
             clock=rt.clock,
@@ -148,6 +154,7 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
         checkout_settings.update(  # a tenant_logos row
             uow.session,
             tenant_id=tenant.id,
+            livemode=False,
             changes={"logo": data_url(png())},
             actor=SHOPPER,
             clock=rt.clock,

@@ -41,7 +41,7 @@ def test_tenants_create_prints_json_with_the_keys(app: Flask, clean: Runtime) ->
     assert data["tenant_id"].startswith("ten_")
     assert data["publishable_key"].startswith("pk_test_") and data["secret_key"].startswith("sk_test_")
     with clean.db.unit_of_work() as uow:
-        owner = owner_of_key(uow.session, data["secret_key"])
+        owner = owner_of_key(uow.session, data["secret_key"], now=clean.clock.now())
     assert owner is not None and owner.tenant_id == data["tenant_id"]
 
 

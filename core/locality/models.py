@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import JSON_TYPE, Base, IdStr, TenantScoped, Timestamp
@@ -15,9 +15,11 @@ ALL_COUNTRIES = "*"
 
 class LocalityRule(TenantScoped, Base):
     __tablename__ = "locality_rules"
-    __table_args__ = (UniqueConstraint("tenant_id", "country"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "livemode", "country"),)
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: The mode whose checkouts it governs: a test key makes and sees test rules only, a live key live ones.
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
     #: ISO 3166 alpha-2, or "*" for every country.
     country: Mapped[str] = mapped_column(String(2))
     #: Every field below: null means "not set here" (the next rule, then Kassa's defaults decide).

@@ -5,6 +5,10 @@ for US, CA and GB cards, a country's bank list, English), then the tenant's rule
 country ("*"), then its rule for the shopper's country. The hosted page and the payment service read the
 result through `rules_for()` only, so what the page shows and what the server enforces cannot differ.
 
+Rules are per mode: a test key makes, sees and changes test-mode rules, which govern test-mode checkouts
+only; live checkouts read live rules, which only a live key can change. A test key can never add a
+surcharge (or lift a limit) on live payments.
+
 3-D Secure: the built-in default is "automatic" everywhere, Strong Customer Authentication countries
 included. The issuer decides, and the sandbox models a frictionless flow for every card except its
 challenge card, which keeps the contract's "4242 4242 4242 4242 → succeeded" true in every country. A
@@ -28,7 +32,7 @@ from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
 from core.db import get_by_id
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import CHECKOUT_LOCALES, validate_country
 from core.ids import new_id
 from core.kms import KMS
@@ -156,14 +160,19 @@ def _limits_for(rules: Iterable[LocalityRule], currency: str) -> dict[str, Any]:
     return chosen
 
 
-def rules_for(session: Session, *, country: str, currency: str, methods: Sequence[str]) -> LocalityRules:
-    """The rules for a shopper in `country` paying in `currency` with the session's `methods`. They are
-    returned, not judged: `LocalityRules.problem(amount)` says whether an amount may be paid.
+def rules_for(
+    session: Session, *, livemode: bool, country: str, currency: str, methods: Sequence[str]
+) -> LocalityRules:
+    """The rules for a shopper in `country` paying in `currency` with the session's `methods`, in the
+    session's mode (`livemode`). They are returned, not judged: `LocalityRules.problem(amount)` says
+    whether an amount may be paid.
 
     Reads the current tenant's rules (the session is tenant-bound): one indexed query of at most two rows.
     """
     stored = session.scalars(
-        select(LocalityRule).where(LocalityRule.country.in_((ALL_COUNTRIES, country)))
+        select(LocalityRule).where(
+            LocalityRule.livemode == livemode, LocalityRule.country.in_((ALL_COUNTRIES, country))
+        )
     ).all()
     # "*" first, then the country's own rule, so later layers win.
     layers = sorted(stored, key=lambda rule: rule.country != ALL_COUNTRIES)
@@ -200,6 +209,7 @@ def serialize(rule: LocalityRule) -> dict[str, Any]:
         "id": rule.id,
         "object": "locality_rule",
         "country": rule.country,
+        "livemode": rule.livemode,
         "methods": rule.methods,
         "amount_limits": rule.amount_limits,
         "required_fields": rule.required_fields,
@@ -346,12 +356,23 @@ def _audit(
     )
 
 
-def get(session: Session, *, rule_id: str, lock: bool = False) -> LocalityRule:
-    return get_by_id(session, LocalityRule, rule_id, prefix="lrule", what="locality rule", lock=lock)
+def get(session: Session, *, livemode: bool, rule_id: str, lock: bool = False) -> LocalityRule:
+    """A rule of the current tenant in this mode: another mode's rule is not found, like another tenant's."""
+    rule = get_by_id(session, LocalityRule, rule_id, prefix="lrule", what="locality rule", lock=lock)
+    if rule.livemode != livemode:
+        raise NotFound(f"No such locality rule: {rule_id!r}.", param="id")
+    return rule
 
 
 def create(
-    session: Session, *, tenant_id: str, data: dict[str, Any], actor: Actor, clock: Clock, kms: KMS
+    session: Session,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    data: dict[str, Any],
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
 ) -> LocalityRule:
     _unknown(data, FIELDS)
     if "country" not in data:
@@ -359,7 +380,9 @@ def create(
             'country is required: an ISO country code like "DE", or "*" for all.', param="country"
         )
     country = _country(data["country"])
-    existing = session.scalar(select(LocalityRule).where(LocalityRule.country == country))
+    existing = session.scalar(
+        select(LocalityRule).where(LocalityRule.livemode == livemode, LocalityRule.country == country)
+    )
     if existing is not None:
         raise Conflict(
             f"A rule for {country} exists ({existing.id}); change it with "
@@ -368,7 +391,12 @@ def create(
         )
     now = clock.now()
     rule = LocalityRule(
-        tenant_id=tenant_id, id=new_id("lrule"), country=country, created_at=now, updated_at=now
+        tenant_id=tenant_id,
+        id=new_id("lrule"),
+        livemode=livemode,
+        country=country,
+        created_at=now,
+        updated_at=now,
     )
     _apply(rule, data)
     session.add(rule)
@@ -381,10 +409,17 @@ def create(
 
 
 def update(
-    session: Session, *, rule_id: str, changes: dict[str, Any], actor: Actor, clock: Clock, kms: KMS
+    session: Session,
+    *,
+    livemode: bool,
+    rule_id: str,
+    changes: dict[str, Any],
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
 ) -> LocalityRule:
     _unknown(changes, FIELDS - {"country"})
-    rule = get(session, rule_id=rule_id, lock=True)
+    rule = get(session, livemode=livemode, rule_id=rule_id, lock=True)
     _apply(rule, changes)
     rule.updated_at = clock.now()
     session.flush()
@@ -392,8 +427,10 @@ def update(
     return rule
 
 
-def delete(session: Session, *, rule_id: str, actor: Actor, clock: Clock, kms: KMS) -> LocalityRule:
-    rule = get(session, rule_id=rule_id, lock=True)
+def delete(
+    session: Session, *, livemode: bool, rule_id: str, actor: Actor, clock: Clock, kms: KMS
+) -> LocalityRule:
+    rule = get(session, livemode=livemode, rule_id=rule_id, lock=True)
     _audit(session, rule, actions.LOCALITY_RULE_DELETED, actor=actor, clock=clock, kms=kms)
     session.delete(rule)
     session.flush()

@@ -201,13 +201,18 @@ def create(
 
 
 def rules_of(session: Session, cs: CheckoutSession, *, country: str | None) -> locality.LocalityRules:
-    """The locality rules for this session's shopper: the session's own country, else `country` as the
-    caller resolved it (the tenant's). One of the two is required: the payment service enforces them."""
+    """The locality rules for this session's shopper, in the session's mode: the session's own country,
+    else `country` as the caller resolved it (the tenant's). One of the two is required: the payment
+    service enforces them."""
     resolved = cs.country or country
     if resolved is None:
         raise ValueError("the shopper's country is unknown: pass the tenant's country")
     return locality.rules_for(
-        session, country=resolved, currency=cs.currency, methods=list(cs.payment_methods)
+        session,
+        livemode=cs.livemode,
+        country=resolved,
+        currency=cs.currency,
+        methods=list(cs.payment_methods),
     )
 
 

@@ -42,7 +42,13 @@ RETRY_DELAYS: Final = (30, 120, 600, 1800, 7200)
 REQUESTS_PER_HOUR: Final = 3
 #: A queued receipt this far past its due time has lost its job (see `requeue_stuck`).
 STUCK_AFTER: Final = timedelta(minutes=5)
-_TENANTS = table("tenants", column("id", String), column("name", String), column("checkout_settings", JSON))
+_TENANTS = table(
+    "tenants",
+    column("id", String),
+    column("name", String),
+    column("checkout_settings", JSON),
+    column("live_checkout_settings", JSON),
+)
 
 
 class TooManyReceipts(KassaError):
@@ -301,10 +307,15 @@ def _content(session: Session, receipt: Receipt) -> ReceiptContent:
         session, CheckoutSession, payment.checkout_session_id, prefix="cs", what="checkout session"
     )
     tenant = session.execute(
-        select(_TENANTS.c.name, _TENANTS.c.checkout_settings).where(_TENANTS.c.id == receipt.tenant_id)
+        select(
+            _TENANTS.c.name,
+            (_TENANTS.c.live_checkout_settings if payment.livemode else _TENANTS.c.checkout_settings).label(
+                "settings"
+            ),
+        ).where(_TENANTS.c.id == receipt.tenant_id)
     ).one()
-    # The checkout's display name, as on the hosted page (checkout/branding.py).
-    shop = str((tenant.checkout_settings or {}).get("display_name") or tenant.name)
+    # The checkout's display name in the payment's mode, as on the hosted page (checkout/branding.py).
+    shop = str((tenant.settings or {}).get("display_name") or tenant.name)
     return ReceiptContent(
         shop=shop,
         amount=payment.amount,

@@ -1,4 +1,7 @@
-"""Bearer secret-key authentication: resolves the tenant and binds it for the request."""
+"""Bearer secret-key authentication: resolves the tenant and binds it for the request.
+
+A revoked key, or a rolled one past its overlap, is refused with 401 like an unknown key, and each such
+use is recorded in its tenant's audit chain (committed on its own: the request itself is refused)."""
 
 from __future__ import annotations
 
@@ -9,9 +12,17 @@ from flask import g, request
 from core.audit.models import ActorType
 from core.audit.service import Actor
 from core.errors import AuthenticationFailed
-from core.web.request import bind_tenant, client_ip, uow
+from core.web.request import bind_tenant, client_ip, runtime, uow
+from tenants import api_keys
 from tenants.models import KeyKind, KeyMode
-from tenants.resolution import owner_of_key
+from tenants.resolution import lookup_key
+
+#: What an unknown key is told: where a working key comes from (the CLI; the portal has no key pages yet).
+INVALID_KEY = (
+    "Invalid API key. Use the secret key (sk_test_…) that `kassa tenants create` printed for your "
+    "account; if it is lost, an operator can replace it with `kassa keys roll --tenant <slug> --key <id>` "
+    "(`kassa keys list --tenant <slug>` shows the ids)."
+)
 
 
 @dataclass(frozen=True)
@@ -37,11 +48,19 @@ def authenticate() -> None:
             "This is a publishable key, meant for the browser widget. "
             "Use your secret key (sk_…) on your server."
         )
-    owner = owner_of_key(uow().session, key)
+    owner = lookup_key(uow().session, key)
     if owner is None or owner.kind is not KeyKind.SECRET:
-        raise AuthenticationFailed(
-            "Invalid API key. Check it in the portal under Developers, or create a new one."
-        )
+        raise AuthenticationFailed(INVALID_KEY)
+    rt = runtime()
+    reason = owner.refusal(rt.clock.now())
+    if reason is not None:
+        uow().rollback()  # only the key was read; return the connection before taking another
+        actor = Actor(ActorType.API_KEY, owner.key_id, origin_ip=client_ip(), request_id=g.get("request_id"))
+        with rt.db.unit_of_work(tenant_id=owner.tenant_id) as audit_uow:
+            api_keys.record_refused_use(
+                audit_uow.session, owner=owner, reason=reason, actor=actor, clock=rt.clock, kms=rt.kms
+            )
+        raise AuthenticationFailed(api_keys.refusal_message(owner, reason))
     bind_tenant(owner.tenant_id)
     g.api_caller = ApiCaller(
         tenant_id=owner.tenant_id, key_id=owner.key_id, livemode=owner.mode is KeyMode.LIVE

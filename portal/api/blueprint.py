@@ -245,6 +245,37 @@ ROUTES: list[Route] = [
     ),
 ]
 
+ROUTES += [
+    Route(
+        "GET",
+        "/api_keys",
+        "listApiKeys",
+        views.list_api_keys,
+        "List the API keys of the caller's mode",
+        response=list_of("ApiKey"),
+    ),
+    Route(
+        "POST",
+        "/api_keys/{id}/roll",
+        "rollApiKey",
+        views.roll_api_key,
+        "Replace a key: a new one (shown once), the old one working for overlap_seconds",
+        body="ApiKeyRoll",
+        response="ApiKeyRolled",
+        status=201,
+        secret_fields=("secret",),
+    ),
+    Route(
+        "POST",
+        "/api_keys/{id}/revoke",
+        "revokeApiKey",
+        views.revoke_api_key,
+        "Revoke a key now: every later use is refused (401) and audited",
+        body="ApiKeyRevoke",
+        response="ApiKey",
+    ),
+]
+
 PUBLIC = {f"api.{route.operation}" for route in ROUTES if route.public}
 
 

@@ -3,6 +3,7 @@ request still in flight is a 409 (see core/idempotency.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from flask import Response, g, request
@@ -16,7 +17,7 @@ from portal.api.auth import caller
 HEADER = "Idempotency-Key"
 
 
-def guarded(run: Callable[[], Response]) -> Response:
+def guarded(run: Callable[[], Response], *, secret_fields: tuple[str, ...] = ()) -> Response:
     key = request.headers.get(HEADER)
     if key is None:
         return run()
@@ -26,12 +27,17 @@ def guarded(run: Callable[[], Response]) -> Response:
             "Idempotency-Key must be 1-255 printable characters (a UUID is ideal).", param=HEADER
         )
     rt = runtime()
-    tenant_id = caller().tenant_id
+    tenant_id, livemode = caller().tenant_id, caller().livemode
     fingerprint = idempotency.request_hash(request.method, request.path, request.get_data())
     _end_request_transaction()
     with rt.db.unit_of_work(tenant_id=tenant_id) as claim_uow:
         stored = idempotency.claim(
-            claim_uow.session, tenant_id=tenant_id, key=key, fingerprint=fingerprint, clock=rt.clock
+            claim_uow.session,
+            tenant_id=tenant_id,
+            livemode=livemode,
+            key=key,
+            fingerprint=fingerprint,
+            clock=rt.clock,
         )
     if stored is not None:
         response = Response(stored.body, status=stored.status, mimetype="application/json")
@@ -50,21 +56,36 @@ def guarded(run: Callable[[], Response]) -> Response:
     except BaseException:
         _end_request_transaction()
         with rt.db.unit_of_work(tenant_id=tenant_id) as release_uow:
-            idempotency.release(release_uow.session, key=key)
+            idempotency.release(release_uow.session, livemode=livemode, key=key)
         raise
     body = response.get_data(as_text=True)
+    if response.status_code < 400 and secret_fields:
+        body = _without(body, secret_fields)
     if response.status_code < 400 or kept:
         # Stored in the request's own transaction: the answer is kept exactly when its effects are.
-        idempotency.complete(uow().session, key=key, status=response.status_code, body=body)
+        idempotency.complete(
+            uow().session, livemode=livemode, key=key, status=response.status_code, body=body
+        )
     elif response.status_code < 500:
         _end_request_transaction()  # an error answer's effects are rolled back: only the answer is kept
         with rt.db.unit_of_work(tenant_id=tenant_id) as store_uow:
-            idempotency.complete(store_uow.session, key=key, status=response.status_code, body=body)
+            idempotency.complete(
+                store_uow.session, livemode=livemode, key=key, status=response.status_code, body=body
+            )
     else:
         _end_request_transaction()
         with rt.db.unit_of_work(tenant_id=tenant_id) as release_uow:
-            idempotency.release(release_uow.session, key=key)
+            idempotency.release(release_uow.session, livemode=livemode, key=key)
     return response
+
+
+def _without(body: str, fields: tuple[str, ...]) -> str:
+    """The answer to keep for replays: shown-once fields set to null (a secret is never stored)."""
+    data = json.loads(body)
+    for name in fields:
+        if name in data:
+            data[name] = None
+    return json.dumps(data)
 
 
 def _end_request_transaction() -> None:

@@ -38,6 +38,9 @@ class Route:
     #: The query parameters a caller must give.
     required_query: tuple[str, ...] = ()
     public: bool = False
+    #: Answer fields that are shown once (a new key): an Idempotency-Key replay answers them as null, so
+    #: the secret is never kept in the idempotency record.
+    secret_fields: tuple[str, ...] = ()
 
     @property
     def rule(self) -> str:
@@ -213,7 +216,7 @@ def _wrap(route: Route) -> Callable[..., Response]:
             return response
 
         if route.method == "POST":
-            return idempotency.guarded(run)
+            return idempotency.guarded(run, secret_fields=route.secret_fields)
         return run()
 
     return view

@@ -288,6 +288,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ],
         "properties": {
             "object": {"const": "checkout.settings"},
+            "livemode": {"type": "boolean", "description": "The mode these settings are for: the key's"},
             "display_name": {"type": "string"},
             "brand_color": {"type": ["string", "null"]},
             "logo": nullable(
@@ -443,6 +444,7 @@ SCHEMAS |= {
             "id": ID,
             "object": {"const": "locality_rule"},
             "country": {"type": "string"},
+            "livemode": {"type": "boolean", "description": "The mode whose checkouts it governs"},
             **RULE_FIELDS,
             "created_at": TIMESTAMP,
             "updated_at": TIMESTAMP,
@@ -482,6 +484,54 @@ SCHEMAS |= {
             "banks": {"type": "array", "items": {"type": "string"}},
         },
     },
+}
+
+API_KEY_PROPERTIES: dict[str, Any] = {
+    "id": ID,
+    "object": {"const": "api_key"},
+    "kind": {"enum": ["publishable", "secret"]},
+    "livemode": {"type": "boolean"},
+    "display": {"type": "string", "description": "The full publishable key, or sk_test_…abcd"},
+    "status": {
+        "enum": ["active", "expiring", "expired", "revoked"],
+        "description": "expiring: rolled, and working until expires_at",
+    },
+    "created_at": TIMESTAMP,
+    "expires_at": {"type": ["integer", "null"], "description": "Unix time a rolled key stops working"},
+    "revoked_at": {"type": ["integer", "null"]},
+}
+SCHEMAS |= {
+    "ApiKey": {
+        "type": "object",
+        "required": list(API_KEY_PROPERTIES),
+        "properties": API_KEY_PROPERTIES,
+    },
+    "ApiKeyRoll": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "overlap_seconds": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 604800,
+                "description": "How long the old key keeps working (default 86400: 24 h; 0 revokes it now)",
+            }
+        },
+    },
+    "ApiKeyRolled": {
+        "type": "object",
+        "required": [*API_KEY_PROPERTIES, "secret", "replaced"],
+        "properties": {
+            **API_KEY_PROPERTIES,
+            "secret": {
+                "type": ["string", "null"],
+                "description": "The new key in full, in this answer only (an Idempotency-Key replay "
+                "answers null here)",
+            },
+            "replaced": {"$ref": "#/components/schemas/ApiKey"},
+        },
+    },
+    "ApiKeyRevoke": {"type": "object", "additionalProperties": False, "properties": {}},
 }
 
 

@@ -23,7 +23,7 @@ from portal.api.auth import caller
 from portal.api.openapi import document
 from portal.api.pagination import page
 from portal.api.routing import json_response
-from tenants import checkout_settings
+from tenants import api_keys, checkout_settings
 from tenants.lookup import tenant_by_id
 
 
@@ -49,13 +49,22 @@ def openapi() -> Response:
 
 
 def get_checkout_settings() -> Response:
-    return json_response(checkout_settings.view(uow().session, tenant_id=caller().tenant_id))
+    who = caller()
+    return json_response(
+        checkout_settings.view(uow().session, tenant_id=who.tenant_id, livemode=who.livemode)
+    )
 
 
 def patch_checkout_settings(body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
     result = checkout_settings.update(
-        uow().session, tenant_id=who.tenant_id, changes=body, actor=who.actor(), clock=rt.clock, kms=rt.kms
+        uow().session,
+        tenant_id=who.tenant_id,
+        livemode=who.livemode,
+        changes=body,
+        actor=who.actor(),
+        clock=rt.clock,
+        kms=rt.kms,
     )
     return json_response(result)
 
@@ -305,7 +314,7 @@ def list_payment_links(query: dict[str, Any]) -> Response:
 
 
 def list_locality_rules(query: dict[str, Any]) -> Response:
-    statement = select(LocalityRule)
+    statement = select(LocalityRule).where(LocalityRule.livemode == caller().livemode)
     return json_response(
         page(uow().session, statement, id_column=LocalityRule.id, params=query, render=locality.serialize)
     )
@@ -314,36 +323,97 @@ def list_locality_rules(query: dict[str, Any]) -> Response:
 def create_locality_rule(body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
     rule = locality.create(
-        uow().session, tenant_id=who.tenant_id, data=body, actor=who.actor(), clock=rt.clock, kms=rt.kms
+        uow().session,
+        tenant_id=who.tenant_id,
+        livemode=who.livemode,
+        data=body,
+        actor=who.actor(),
+        clock=rt.clock,
+        kms=rt.kms,
     )
     return json_response(locality.serialize(rule), 201)
 
 
 def get_locality_rule(id: str) -> Response:
-    return json_response(locality.serialize(locality.get(uow().session, rule_id=id)))
+    rule = locality.get(uow().session, livemode=caller().livemode, rule_id=id)
+    return json_response(locality.serialize(rule))
 
 
 def update_locality_rule(id: str, body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
     rule = locality.update(
-        uow().session, rule_id=id, changes=body, actor=who.actor(), clock=rt.clock, kms=rt.kms
+        uow().session,
+        livemode=who.livemode,
+        rule_id=id,
+        changes=body,
+        actor=who.actor(),
+        clock=rt.clock,
+        kms=rt.kms,
     )
     return json_response(locality.serialize(rule))
 
 
 def delete_locality_rule(id: str) -> Response:
     rt, who = runtime(), caller()
-    rule = locality.delete(uow().session, rule_id=id, actor=who.actor(), clock=rt.clock, kms=rt.kms)
+    rule = locality.delete(
+        uow().session, livemode=who.livemode, rule_id=id, actor=who.actor(), clock=rt.clock, kms=rt.kms
+    )
     return json_response({"id": rule.id, "object": "locality_rule", "deleted": True})
 
 
 def locality_rules_in_force(query: dict[str, Any]) -> Response:
-    """What a checkout for a shopper of `country` paying in `currency` offers and asks, all layers merged."""
-    tenant = tenant_by_id(uow().session, caller().tenant_id)
+    """What a checkout for a shopper of `country` paying in `currency` offers and asks, all layers merged,
+    in the key's mode (a test key sees what a test checkout applies, a live key what a live one does)."""
+    who = caller()
+    tenant = tenant_by_id(uow().session, who.tenant_id)
     rules = locality.rules_for(
         uow().session,
+        livemode=who.livemode,
         country=validate_country(query["country"]),
         currency=money.validate_currency(query["currency"]),
-        methods=checkout_settings.payment_methods_of(tenant),
+        methods=checkout_settings.payment_methods_of(tenant, livemode=who.livemode),
     )
     return json_response(locality.serialize_in_force(rules))
+
+
+# --- API keys -------------------------------------------------------------------------------------------
+
+
+def list_api_keys() -> Response:
+    now = runtime().clock.now()
+    keys = api_keys.list_keys(uow().session, livemode=caller().livemode)
+    return json_response(
+        {"object": "list", "data": [api_keys.serialize(k, now=now) for k in keys], "has_more": False}
+    )
+
+
+def roll_api_key(id: str, body: dict[str, Any]) -> Response:
+    rt, who = runtime(), caller()
+    rolled = api_keys.roll(
+        uow().session,
+        key_id=id,
+        livemode=who.livemode,
+        overlap=api_keys.overlap_from_seconds(
+            body.get("overlap_seconds", int(api_keys.DEFAULT_OVERLAP.total_seconds()))
+        ),
+        actor=who.actor(),
+        clock=rt.clock,
+        kms=rt.kms,
+    )
+    now = rt.clock.now()
+    return json_response(
+        {
+            **api_keys.serialize(rolled.new, now=now),
+            "secret": rolled.key,
+            "replaced": api_keys.serialize(rolled.old, now=now),
+        },
+        201,
+    )
+
+
+def revoke_api_key(id: str, body: dict[str, Any]) -> Response:
+    rt, who = runtime(), caller()
+    record = api_keys.revoke(
+        uow().session, key_id=id, livemode=who.livemode, actor=who.actor(), clock=rt.clock, kms=rt.kms
+    )
+    return json_response(api_keys.serialize(record, now=rt.clock.now()))

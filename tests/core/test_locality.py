@@ -24,7 +24,13 @@ ALL = ["card", "wallet", "bank"]
 def add_rule(rt: Runtime, tenant_id: str, **data: Any) -> str:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         rule = locality.create(
-            uow.session, tenant_id=tenant_id, data=data, actor=SHOPPER, clock=rt.clock, kms=rt.kms
+            uow.session,
+            tenant_id=tenant_id,
+            livemode=False,
+            data=data,
+            actor=SHOPPER,
+            clock=rt.clock,
+            kms=rt.kms,
         )
         return rule.id
 
@@ -33,7 +39,9 @@ def rules(
     rt: Runtime, tenant_id: str, country: str, currency: str = "EUR", methods: list[str] = ALL
 ) -> LocalityRules:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        return locality.rules_for(uow.session, country=country, currency=currency, methods=methods)
+        return locality.rules_for(
+            uow.session, livemode=False, country=country, currency=currency, methods=methods
+        )
 
 
 def test_built_in_defaults(clean: Runtime, make: Factories) -> None:
@@ -80,6 +88,7 @@ def test_null_clears_a_field_so_the_next_layer_decides(clean: Runtime, make: Fac
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         locality.update(
             uow.session,
+            livemode=False,
             rule_id=rule_id,
             changes={"required_fields": None, "three_ds": None},
             actor=SHOPPER,

@@ -48,6 +48,7 @@ def test_checkout_settings_are_read_and_changed_per_tenant(
     assert response.status_code == 200
     assert response.json == {
         "object": "checkout.settings",
+        "livemode": False,
         "display_name": "Alpha",
         "brand_color": None,
         "logo": None,

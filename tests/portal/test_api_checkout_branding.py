@@ -69,7 +69,7 @@ def test_a_logo_is_kept_and_described_by_type_size_and_hash_never_echoed(
     encoded = base64.b64encode(image).decode()
     assert encoded[:40] not in response.get_data(as_text=True)
     details = last_settings_audit(clean, tenant)
-    assert details == {"changed": ["logo"], "logo": described}
+    assert details == {"changed": ["logo"], "livemode": False, "logo": described}
 
 
 def test_a_logo_declared_as_image_jpg_is_taken_as_jpeg(client: FlaskClient, make: Factories) -> None:
@@ -97,7 +97,7 @@ def test_a_new_logo_replaces_the_old_and_null_removes_it(
     removed = patch(client, tenant, logo=None)
     assert removed.status_code == 200 and removed.json["logo"] is None
     assert settings(client, tenant)["logo"] is None
-    assert last_settings_audit(clean, tenant) == {"changed": ["logo"], "logo": None}
+    assert last_settings_audit(clean, tenant) == {"changed": ["logo"], "livemode": False, "logo": None}
     assert patch(client, tenant, logo=None).status_code == 200  # removing no logo is fine
 
 
@@ -172,6 +172,7 @@ def test_a_statement_descriptor_is_stored_upper_cased(
     assert response.json["effective_statement_descriptor"] == stored
     assert last_settings_audit(clean, tenant) == {
         "changed": ["statement_descriptor"],
+        "livemode": False,
         "statement_descriptor": stored,
     }
 

@@ -70,12 +70,12 @@ def test_secret_keys_are_stored_only_as_hashes(make: Factories, clean: Runtime) 
 def test_keys_resolve_to_their_tenant(make: Factories, clean: Runtime) -> None:
     a, b = make.tenants(), make.tenants()
     with clean.db.unit_of_work() as uow:
-        owner_a = owner_of_key(uow.session, a.keys.secret_key)
-        owner_b = owner_of_key(uow.session, b.keys.publishable_key)
+        owner_a = owner_of_key(uow.session, a.keys.secret_key, now=clean.clock.now())
+        owner_b = owner_of_key(uow.session, b.keys.publishable_key, now=clean.clock.now())
         assert owner_a is not None and owner_a.tenant_id == a.id and owner_a.kind is KeyKind.SECRET
         assert owner_b is not None and owner_b.tenant_id == b.id and owner_b.kind is KeyKind.PUBLISHABLE
-        assert owner_of_key(uow.session, a.keys.secret_key + "x") is None
-        assert owner_of_key(uow.session, "") is None
+        assert owner_of_key(uow.session, a.keys.secret_key + "x", now=clean.clock.now()) is None
+        assert owner_of_key(uow.session, "", now=clean.clock.now()) is None
 
 
 def test_a_user_can_belong_to_several_tenants(make: Factories, clean: Runtime) -> None:
