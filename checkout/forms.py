@@ -9,12 +9,23 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.widgets import TextInput
 
 from checkout.csrf import CheckoutCSRF
 
 #: The shopper's email on the payment forms: the phone's email keyboard, no autocorrection.
 EMAIL_ATTRIBUTES = {"autocomplete": "email", "inputmode": "email", "spellcheck": "false"}
 _EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
+
+
+class CardDataInput(TextInput):
+    """A text input that never renders a value: a card number or security code the shopper typed is not
+    sent back after a form error (through proxies, logs and the browser cache); the shopper types it again.
+    """
+
+    def __call__(self, field: Any, **kwargs: Any) -> Any:
+        kwargs["value"] = ""
+        return super().__call__(field, **kwargs)
 
 
 class CheckoutForm(FlaskForm):
@@ -31,6 +42,7 @@ class CardForm(CheckoutForm):
     number = StringField(
         _l("Card number"),
         validators=[DataRequired(message=_l("Enter the card number.")), Length(max=30)],
+        widget=CardDataInput(),
         render_kw={
             "autocomplete": "cc-number",
             "inputmode": "numeric",
@@ -56,6 +68,7 @@ class CardForm(CheckoutForm):
             DataRequired(message=_l("Enter the security code.")),
             Regexp(r"^\s*\d{3,4}\s*$", message=_l("The security code is 3 or 4 digits.")),
         ],
+        widget=CardDataInput(),
         render_kw={
             "autocomplete": "cc-csc",
             "inputmode": "numeric",

@@ -7,14 +7,16 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Self
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 
-#: Development-only secrets. `Settings.check_production()` refuses to run with any of them.
+#: Development-only secrets. Refused in production, and wherever the base URL is not localhost.
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105  (a marked development default, refused in production)
 DEV_MASTER_KEY = base64.b64encode(b"kassa-dev-master-key-32-bytes!!!").decode()
 DEFAULT_DATABASE_URL = "sqlite:///instance/kassa.sqlite3"
@@ -111,6 +113,18 @@ class Settings:
         return self.environment == "production"
 
     @property
+    def is_local(self) -> bool:
+        """True when Kassa is served on this machine only (a localhost or loopback base URL): the one
+        place the development secrets and plain http are allowed."""
+        host = urlsplit(self.base_url).hostname or ""
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -188,19 +202,40 @@ class Settings:
             )
         if self.is_production:
             self.check_production()
+        elif not self.is_local:
+            self.check_public()
 
-    def check_production(self) -> None:
+    def _public_problems(self) -> list[str]:
+        """What no Kassa reachable from other machines may run with, whatever KASSA_ENV says."""
         problems = []
         if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
             problems.append("KASSA_SECRET_KEY is the development default or shorter than 32 characters")
         if self.master_key == DEV_MASTER_KEY:
             problems.append("KASSA_MASTER_KEY is the development default")
+        if not self.base_url.startswith("https://"):
+            problems.append("KASSA_BASE_URL must be an https:// URL")
+        return problems
+
+    def check_public(self) -> None:
+        """A base URL that is not localhost means other machines reach this Kassa: the development secrets
+        (public in the source) and plain http are refused even outside KASSA_ENV=production, so a
+        forgotten variable cannot put a demo-keyed Kassa on a network."""
+        problems = self._public_problems()
+        if problems:
+            # The host only: nothing else of the URL (say, credentials in it) belongs in a log line.
+            host = urlsplit(self.base_url).hostname or "no host"
+            raise ConfigurationError(
+                f"Refusing to start: KASSA_BASE_URL names {host}, not localhost, so this Kassa is reachable "
+                "from other machines, but " + "; ".join(problems) + ". Set them in the environment "
+                "(or serve on http://127.0.0.1 or http://localhost for development)."
+            )
+
+    def check_production(self) -> None:
+        problems = self._public_problems()
         if self.is_sqlite:
             problems.append("DATABASE_URL points at SQLite; production runs on PostgreSQL")
         if self.uses_fake_redis:
             problems.append("REDIS_URL is the in-process stand-in; production needs a Redis server")
-        if not self.base_url.startswith("https://"):
-            problems.append("KASSA_BASE_URL must be an https:// URL")
         if self.mail_scheme not in ("smtp", "smtps"):
             problems.append("KASSA_MAIL_URL must name an SMTP server (smtp:// or smtps://) to email receipts")
         if self.mail_from == DEV_MAIL_FROM:

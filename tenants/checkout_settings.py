@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -37,6 +36,15 @@ FIELDS = (
     "statement_descriptor",
 )
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+#: A DNS label (letters, digits, inner hyphens).
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+#: A bare origin, lower case: scheme, a DNS name, an IPv4 address or [::1], an optional port, and at most a
+#: trailing "/".
+_ORIGIN = re.compile(rf"(https?)://({_LABEL}(?:\.{_LABEL})*|\[::1\])(?::([0-9]{{1,5}}))?/?", re.ASCII)
+#: Characters that would end a source in a CSP directive or start a new one.
+_SEPARATORS = frozenset(";,'\"`")
+#: Where a plain-http origin is allowed (a merchant's page in development).
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 
 def stored_of(tenant: Tenant, *, livemode: bool) -> dict[str, Any]:
@@ -68,8 +76,9 @@ def payment_methods_of(tenant: Tenant, *, livemode: bool) -> list[str]:
 
 def allowed_origins_of(tenant: Tenant, *, livemode: bool) -> list[str]:
     """The merchant origins that may frame the tenant's embedded checkout in this mode (none until it
-    names some)."""
-    return list(stored_of(tenant, livemode=livemode).get("allowed_origins", []))
+    names some). Only bare origins: one stored before origins were checked this strictly is left out
+    (it would reach the embed page's CSP)."""
+    return [o for o in stored_of(tenant, livemode=livemode).get("allowed_origins", []) if _is_origin(o)]
 
 
 def view(session: Session, *, tenant_id: str, livemode: bool) -> dict[str, Any]:
@@ -102,27 +111,45 @@ def session_context(session: Session, *, tenant_id: str, livemode: bool, base_ur
     )
 
 
+def _bad_origin(message: str) -> InvalidInput:
+    return InvalidInput(message, param="allowed_origins")
+
+
 def normalize_origin(value: object) -> str:
-    if not isinstance(value, str) or len(value) > 255:
-        raise InvalidInput(
-            "Each allowed origin must be a string like https://shop.example.", param="allowed_origins"
+    """`value` as a bare origin, `scheme://host[:port]` in lower case; InvalidInput saying what is wrong.
+
+    Origins go verbatim into the embed page's CSP (`frame-ancestors`), so nothing but a bare origin may
+    pass: a space, `;`, `,` or a quote could add sources or whole directives to the policy."""
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise _bad_origin("Each allowed origin must be a string like https://shop.example.")
+    if any(char.isspace() or char in _SEPARATORS for char in value):
+        raise _bad_origin(
+            f"{value!r} is not one origin: it holds a space, ';', ',' or a quote. "
+            "Give each origin as its own list item, like https://shop.example."
         )
-    parts = urlsplit(value.strip())
-    host = parts.hostname or ""
-    secure_enough = parts.scheme == "https" or (
-        parts.scheme == "http" and host in ("localhost", "127.0.0.1", "::1")
-    )
-    if not parts.netloc or not secure_enough or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise InvalidInput(
-            f"{value!r} is not an origin: use scheme and host only, https (http only for localhost), "
-            "e.g. https://shop.example or http://localhost:3000.",
-            param="allowed_origins",
+    if "*" in value:
+        raise _bad_origin(f"{value!r}: wildcards are not allowed; list each origin.")
+    if "@" in value:
+        raise _bad_origin(f"{value!r}: origins cannot hold credentials.")
+    match = _ORIGIN.fullmatch(value.lower())
+    if match is None:
+        raise _bad_origin(
+            f"{value!r} is not an origin: use scheme and host only (and a port), with no path, query or "
+            "fragment, e.g. https://shop.example or http://localhost:3000."
         )
-    if parts.username or parts.password or "*" in parts.netloc:
-        raise InvalidInput(
-            f"{value!r}: origins cannot hold credentials or wildcards.", param="allowed_origins"
-        )
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+    scheme, host, port = match.groups()
+    if scheme == "http" and host not in _LOCAL_HOSTS:
+        raise _bad_origin(f"{value!r}: use https (http only for localhost, 127.0.0.1 and [::1]).")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise _bad_origin(f"{value!r}: the port must be a number from 1 to 65535.")
+    return f"{scheme}://{host}" + (f":{int(port)}" if port is not None else "")
+
+
+def _is_origin(value: object) -> bool:
+    try:
+        return normalize_origin(value) == value
+    except InvalidInput:
+        return False
 
 
 def update(

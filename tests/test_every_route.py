@@ -14,7 +14,7 @@ from core.jobs.runtime import Runtime
 from tests.fixtures import Factories
 from tests.portal.test_sign_in import sign_in
 
-SAMPLE_ARGS = {"session_id": "cs_01jd8x00000000000000000000", "filename": "css/kassa.css"}
+SAMPLE_ARGS = {"session_id": "cs_01jd8x000000000000000000000000000000", "filename": "css/kassa.css"}
 BODIES: list[object] = [None, {}, {"x": "y"}, "junk"]
 
 

@@ -26,7 +26,8 @@ from core.payments.models import CheckoutSession
 
 FIELDS = frozenset({"amount", "currency", "description", "active"})
 UPDATABLE = frozenset({"description", "active"})
-#: What a slug looks like in a URL: secrets.token_urlsafe(12) gives 16 of these characters (96 bits).
+#: What a slug looks like in a URL: new_slug() gives 22 of these characters (128 bits); links made before
+#: it gave 16 (96 bits) still open.
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 #: What a shopper may type as an amount: digits, separators and spaces (no sign, no exponent).
 _AMOUNT_TEXT = re.compile(r"^[0-9][0-9.,'\s\u00a0\u202f]{0,30}$")
@@ -35,8 +36,9 @@ METADATA_KEY = "payment_link"
 
 
 def new_slug() -> str:
-    # 96 random bits: a collision is not a practical concern, and the unique index would refuse one.
-    return secrets.token_urlsafe(12)
+    # The slug alone opens the link (`/l/<slug>`), so it carries 128 bits from the OS random source like
+    # every other id that grants access (ARCHITECTURE.md); the unique index would refuse a collision.
+    return secrets.token_urlsafe(16)
 
 
 def url_of(link: PaymentLink, *, base_url: str) -> str:

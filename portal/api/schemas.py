@@ -6,10 +6,11 @@ from typing import Any
 
 NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
 ID = {"type": "string", "maxLength": 64}
-#: A Kassa id as given to a query or a path: a prefix, "_", and 26 lower-case base32 characters.
+#: A Kassa id as given to a query or a path: a prefix, "_", and 26 lower-case base32 characters (36 for
+#: ids that alone grant access, like a checkout session's: core/ids.py).
 ID_PARAM: dict[str, Any] = {
     "type": "string",
-    "pattern": "^[a-z]+_[0-9a-z]{26}$",
+    "pattern": "^[a-z]+_[0-9a-z]{26}([0-9a-z]{10})?$",
     "description": "An object id, e.g. pay_01jd8x3m4n5p6q7r8s9t0v1w2x",
 }
 URL = {

@@ -179,7 +179,7 @@ def test_the_widgets_publishable_key_must_match_the_session(client: FlaskClient,
 
 
 def test_an_unknown_session_is_not_framed(client: FlaskClient) -> None:
-    response = client.get(f"/embed/cs_01jd8x00000000000000000000?origin={SHOP}")
+    response = client.get(f"/embed/cs_01jd8x000000000000000000000000000000?origin={SHOP}")
     assert response.status_code == 404 and frame_ancestors(response) == "'none'"
 
 

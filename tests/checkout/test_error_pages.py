@@ -124,7 +124,7 @@ def test_an_expired_sessions_page_is_german_too(client: FlaskClient, make: Facto
 
 
 @pytest.mark.parametrize(
-    "path", ["/pay/cs_01m80kjchcrwx3wm7cpn2751z4", "/pay/cs_nope/receipt", "/embed/cs_x"]
+    "path", ["/pay/cs_01m80kjchcrwx3wm7cpn2751z4f0rcc1wgg3", "/pay/cs_nope/receipt", "/embed/cs_x"]
 )
 def test_an_unknown_checkout_link_is_a_french_404_under_accept_language_fr(
     client: FlaskClient, make: Factories, path: str
@@ -158,7 +158,7 @@ def test_an_unknown_checkout_address_is_a_checkout_404_with_a_hint(client: Flask
 
 
 def test_an_unknown_checkout_link_without_a_known_language_is_english(client: FlaskClient) -> None:
-    response = client.get("/pay/cs_01m80kjchcrwx3wm7cpn2751z4", headers={"Accept-Language": "ja"})
+    response = client.get("/pay/cs_01m80kjchcrwx3wm7cpn2751z4f0rcc1wgg3", headers={"Accept-Language": "ja"})
     assert_page(
         response,
         status=404,
@@ -226,7 +226,7 @@ def test_the_api_answers_english_json_errors(
 ) -> None:
     tenant = make.tenants()
     headers = {"Accept-Language": accept_language, **auth(tenant.keys.secret_key)}
-    unknown = client.get("/api/v1/checkout/sessions/cs_01m80kjchcrwx3wm7cpn2751z4", headers=headers)
+    unknown = client.get("/api/v1/checkout/sessions/cs_01m80kjchcrwx3wm7cpn2751z4f0rcc1wgg3", headers=headers)
     assert unknown.status_code == 404 and unknown.mimetype == "application/json"
     assert unknown.json["error"]["code"] == "resource_missing"
     assert unknown.json["error"]["message"].startswith("No such checkout session")

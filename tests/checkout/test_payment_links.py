@@ -42,7 +42,7 @@ def test_create_answers_the_contract_shape(client: FlaskClient, make: Factories,
     assert link["id"].startswith("plink_")
     assert set(link) >= {"id", "url", "amount", "currency", "description", "active", "created_at", "livemode"}
     assert link["url"] == f"{rt.settings.base_url}/l/{slug_of(link)}"
-    assert re.fullmatch(r"[A-Za-z0-9_-]{16}", slug_of(link))
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", slug_of(link))  # 128 random bits: the link's only key
     assert (link["amount"], link["currency"], link["description"]) == (1500, "EUR", "Yoga class")
     assert link["active"] is True and link["livemode"] is False
 
@@ -119,7 +119,7 @@ def test_each_visit_opens_a_fresh_session(client: FlaskClient, make: Factories) 
         assert response.status_code == 303
         assert response.headers["Cache-Control"] == "no-store"
         targets.append(response.headers["Location"])
-    assert len(set(targets)) == 2 and all(re.fullmatch(r"/pay/cs_[0-9a-z]{26}", t) for t in targets)
+    assert len(set(targets)) == 2 and all(re.fullmatch(r"/pay/cs_[0-9a-z]{36}", t) for t in targets)
     made = sessions_of(client, tenant)
     assert sorted(f"/pay/{cs['id']}" for cs in made) == sorted(targets)
     for cs in made:

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from core.config import ConfigurationError, Settings
+from core.config import DEV_MASTER_KEY, DEV_SECRET_KEY, ConfigurationError, Settings
 
 GOOD_KEY = base64.b64encode(os.urandom(32)).decode()
 
@@ -94,3 +94,51 @@ def test_card_retention_and_data_key_age_come_from_the_environment() -> None:
             Settings.from_env({name: value})
     with pytest.raises(ConfigurationError, match="whole number"):
         Settings.from_env({"KASSA_CARD_RETENTION_DAYS": "half a year"})
+
+
+PUBLIC = "https://pay.example"
+
+
+@pytest.mark.parametrize(
+    "base_url", ["https://pay.example", "http://pay.example", "http://192.168.1.20:5000"]
+)
+def test_a_base_url_that_is_not_localhost_refuses_the_development_secrets(base_url: str) -> None:
+    # No KASSA_ENV: a forgotten variable must not put a Kassa with the public development keys on a network.
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({"KASSA_BASE_URL": base_url})
+    message = str(info.value)
+    assert "not localhost" in message
+    assert "KASSA_SECRET_KEY" in message and "KASSA_MASTER_KEY" in message
+    assert DEV_MASTER_KEY not in message and DEV_SECRET_KEY not in message
+
+
+def test_a_base_url_that_is_not_localhost_needs_https() -> None:
+    secrets = {"KASSA_SECRET_KEY": "s" * 48, "KASSA_MASTER_KEY": GOOD_KEY}
+    with pytest.raises(ConfigurationError, match="https://") as info:
+        Settings.from_env({**secrets, "KASSA_BASE_URL": "http://pay.example"})
+    assert "KASSA_SECRET_KEY" not in str(info.value)
+    with pytest.raises(ConfigurationError, match="KASSA_SECRET_KEY"):
+        Settings.from_env({"KASSA_MASTER_KEY": GOOD_KEY, "KASSA_BASE_URL": PUBLIC})
+    with pytest.raises(ConfigurationError, match="KASSA_MASTER_KEY"):
+        Settings.from_env({"KASSA_SECRET_KEY": "s" * 48, "KASSA_BASE_URL": PUBLIC})
+    # With real secrets and https it starts outside production (SQLite and the Redis stand-in are allowed).
+    settings = Settings.from_env({**secrets, "KASSA_BASE_URL": PUBLIC})
+    assert settings.secure_cookies and not settings.is_local
+    # Changing a built Settings checks it again.
+    with pytest.raises(ConfigurationError, match="not localhost"):
+        Settings.from_env({}).with_changes(base_url=PUBLIC)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:5000",
+        "http://localhost:8000",
+        "http://127.0.0.2",
+        "http://[::1]:5000",
+        "http://app.localhost",
+    ],
+)
+def test_localhost_runs_with_the_development_defaults(base_url: str) -> None:
+    settings = Settings.from_env({"KASSA_BASE_URL": base_url})
+    assert settings.is_local and settings.master_key == DEV_MASTER_KEY

@@ -15,7 +15,7 @@
   "use strict";
 
   var KEY = /^pk_(test|live)_[0-9A-Za-z]{8,128}$/;
-  var SESSION = /^cs_[0-9a-z]{26}$/;
+  var SESSION = /^cs_[0-9a-z]{36}$/;
   var EVENTS = ["ready", "resize", "success", "failure", "cancel"];
   var current = document.currentScript;
   var scriptOrigin = current && current.src ? new URL(current.src, window.location.href).origin : null;
