@@ -66,6 +66,14 @@ def _measure(
         cpu.append(time.process_time() - started)
         statements.append(counter.count - before_statements)
     cpu.sort()
+    if not cpu:
+        return {
+            "request": label,
+            "sql_statements": 0,
+            "sql_statements_max": 0,
+            "cpu_ms_p50": 0,
+            "cpu_ms_p90": None,
+        }
     return {
         "request": label,
         "sql_statements": statistics.median(statements),
@@ -76,11 +84,17 @@ def _measure(
 
 
 @click.command(help=__doc__.split("\n\n")[0])
-@click.option("--requests", default=200, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--requests", default=200, show_default=True, type=click.IntRange(0, 100_000))
 @click.option("--warmup", default=20, show_default=True, type=click.IntRange(0, 10_000))
 @click.option("--database-url", default=None, help="PostgreSQL database kassa_bench… (default: SQLite).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def command(requests: int, warmup: int, database_url: str | None, as_json: bool) -> None:
+@click.option(
+    "--only",
+    type=click.Choice(["page", "create"]),
+    default=None,
+    help="Measure one request only (for callgrind: run N and 0 requests, divide the difference by N).",
+)
+def command(requests: int, warmup: int, database_url: str | None, as_json: bool, only: str | None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="kassa-bench-cost-"))
     try:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_APP_URL")}
@@ -136,16 +150,15 @@ def command(requests: int, warmup: int, database_url: str | None, as_json: bool)
         engines = {id(e): e for e in (runtime.db.engine, runtime.db.owner_engine)}
         for engine in engines.values():
             event.listen(engine, "before_cursor_execute", counter)
-        figures = [
-            _measure("GET /pay/<cs>", get_page, counter, requests=requests, warmup=warmup),
-            _measure(
-                "POST /api/v1/checkout/sessions",
-                create_one,
-                counter,
-                requests=requests,
-                warmup=warmup,
-            ),
-        ]
+        figures = []
+        if only in (None, "page"):
+            figures.append(_measure("GET /pay/<cs>", get_page, counter, requests=requests, warmup=warmup))
+        if only in (None, "create"):
+            figures.append(
+                _measure(
+                    "POST /api/v1/checkout/sessions", create_one, counter, requests=requests, warmup=warmup
+                )
+            )
         backend = "PostgreSQL" if settings.database_url.startswith("postgresql") else "SQLite"
         if as_json:
             click.echo(json.dumps({"database": backend, "requests": requests, "figures": figures}, indent=2))

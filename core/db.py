@@ -150,8 +150,11 @@ class KassaSession(Session):
 
     def bind_tenant(self, tenant_id: str | None) -> None:
         """Switch the tenant context, in the ORM and (if a transaction is open) in PostgreSQL now."""
+        unchanged = "tenant_id" in self.info and self.info["tenant_id"] == tenant_id
         self.info["tenant_id"] = tenant_id
-        if self.in_transaction():
+        # The same tenant again: `after_begin` (or the bind that set it) already told PostgreSQL, and each
+        # `set_config` is a round trip on the hot paths (the page, the confirm, the relay after commit).
+        if self.in_transaction() and not unchanged:
             for conn in self._connections_for_states():
                 _set_db_tenant(conn, tenant_id)
 

@@ -98,10 +98,11 @@ def create_tenant(
     )
     session.add(tenant)
     session.flush()
-    session.info["tenant_id"] = tenant.id
     bind_tenant = getattr(session, "bind_tenant", None)
     if bind_tenant is not None:
         bind_tenant(tenant.id)
+    else:
+        session.info["tenant_id"] = tenant.id
     audit.record(
         session,
         tenant_id=tenant.id,
