@@ -51,7 +51,11 @@ def render(page: errors.ErrorPage) -> str:
     brand = NEUTRAL
     context: dict[str, Any] = {"cs": cs, "amount_text": None}
     if tenant is not None and cs is not None:
-        brand = branding.of_tenant(tenant, logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v))
+        brand = branding.of_tenant(
+            tenant,
+            livemode=cs.livemode,
+            logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v),
+        )
         context["amount_text"] = money.format_amount(cs.amount, cs.currency, current_locale())
     title = TITLES.get(page.status)
     # A specific message ("This payment link is not valid. Ask the shop…") says what a 404 hint would.
