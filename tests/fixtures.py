@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from core.config import DEFINER_ROLE, Settings, with_driver
 from core.db import Base
@@ -108,12 +110,23 @@ def rt(migrated: Settings) -> Iterator[Runtime]:
 
 def _truncate(rt: Runtime) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with rt.db.owner_engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {table}"))
+    # A browser test's live server or worker thread may still be finishing the previous test's last
+    # transaction (an outbox row, a status poll): TRUNCATE then meets its row locks and PostgreSQL may
+    # pick the TRUNCATE as the deadlock victim. Wait a moment and try again; a real hang still fails.
+    for attempt in range(5):
+        try:
+            with rt.db.owner_engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+                    conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+                else:
+                    for table in tables:
+                        conn.execute(text(f"DELETE FROM {table}"))
+            return
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 _INSPECTORS: dict[str, Engine] = {}
