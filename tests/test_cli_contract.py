@@ -103,3 +103,15 @@ def test_the_console_script_lists_every_top_level_command() -> None:
     assert result.returncode == 0, result.stderr
     listed = re.findall(r"^  (\S+)  ", result.stdout.split("Commands:", 1)[1], flags=re.MULTILINE)
     assert sorted(listed) == sorted({path.split()[1] for path in CONTRACT if path.count(" ") >= 1})
+
+
+def test_wsgi_holds_no_command_only_the_group() -> None:
+    import cli
+    import wsgi
+
+    commands = [name for name, value in vars(wsgi).items() if isinstance(value, click.Command)]
+    assert commands == ["cli"]
+    assert all(command.callback is not None for command in cli.COMMANDS)
+    assert {command.callback.__module__.split(".")[0] for command in cli.COMMANDS if command.callback} == {
+        "cli"
+    }
