@@ -51,7 +51,7 @@ lint: install ## ruff lint + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install ## mypy, strict on core/ and tenants/
+typecheck: install ## mypy, strict on core/, tenants/ and cli/
 	$(BIN)/mypy
 
 imports: install ## Layering rules (import-linter)

@@ -23,7 +23,7 @@ def test_importing_the_code_connects_to_nothing() -> None:
     code = (
         "import os; os.environ['DATABASE_URL']='postgresql://nobody@127.0.0.1:1/none';"
         "os.environ['REDIS_URL']='redis://127.0.0.1:1/0';"
-        "import wsgi, demo, core.jobs.worker, core.jobs.maintenance, portal.views, portal.api, checkout;"
+        "import wsgi, demo, cli, core.jobs.worker, core.jobs.maintenance, portal.views, portal.api, checkout;"
         "print('ok')"
     )
     result = subprocess.run(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from core.audit import service as audit
 from core.jobs import outbox, runtime
 from core.jobs.queues import DEFAULT
-from core.jobs.registry import job
+from core.jobs.registry import Cron, job
 from core.vault import lifetimes
 
 log = logging.getLogger(__name__)
@@ -66,3 +66,13 @@ def rotate_tenant_data_keys(tenant_id: str) -> int:
         log.info("data keys rotated", extra={"tenant_id": tenant_id})
     cards, _destroyed = lifetimes.finish_rotation(rt.db, tenant_id=tenant_id, kms=rt.kms, clock=rt.clock)
     return cards
+
+
+#: What `kassa cron` runs of these (core/jobs/catalogue.py collects every job module's `CRON`).
+CRON: tuple[Cron, ...] = (
+    Cron("prune delivered outbox rows", 3600.0, prune_outbox),
+    Cron("verify audit chains", 86400.0, verify_audit_chain, per_tenant=True),
+    Cron("purge card numbers past retention", 3600.0, purge_card_data, per_tenant=True),
+    # Each job rotates only a tenant whose card or audit key is older than KASSA_DATA_KEY_MAX_AGE_DAYS.
+    Cron("rotate data keys past their max age", 3600.0, rotate_tenant_data_keys, per_tenant=True),
+)

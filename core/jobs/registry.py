@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,6 +16,17 @@ class JobSpec:
     #: Seconds to wait before each RQ retry of a job that raised.
     retry_intervals: tuple[int, ...]
     timeout: int
+
+
+@dataclass(frozen=True)
+class Cron:
+    """An entry of `kassa cron`, declared by the job module it runs (its `CRON` tuple): enqueue `job`
+    every `every_seconds`, once per tenant (`tenant_id=` its id) with `per_tenant`."""
+
+    name: str
+    every_seconds: float
+    job: Callable[..., Any]
+    per_tenant: bool = False
 
 
 JOBS: dict[str, JobSpec] = {}
@@ -42,10 +51,11 @@ def spec_for(func_or_name: Callable[..., Any] | str) -> JobSpec:
         if isinstance(func_or_name, str)
         else f"{func_or_name.__module__}.{func_or_name.__qualname__}"
     )
-    if name not in JOBS and "." in name:
-        # Importing the module registers its jobs; an undecorated function still is not a job.
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name.rsplit(".", 1)[0])
+    if name not in JOBS:
+        # Jobs register when their module is imported: load the declared job modules (catalogue.py).
+        from core.jobs import catalogue
+
+        catalogue.load()
     try:
         return JOBS[name]
     except KeyError:

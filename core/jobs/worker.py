@@ -15,9 +15,9 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import BaseWorker
 
-from core.jobs import maintenance
+from core.jobs import catalogue
 from core.jobs.queues import DEFAULT, QUEUE_NAMES
-from core.jobs.registry import spec_for
+from core.jobs.registry import Cron, spec_for
 from core.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 def make_worker(
     rt: Runtime, queues: Sequence[str] = QUEUE_NAMES, *, worker_class: type[BaseWorker] = Worker
 ) -> BaseWorker:
+    catalogue.load()  # the jobs a job enqueues are looked up in the registry
     return worker_class([rt.queue(name) for name in queues], connection=rt.redis, serializer=JSONSerializer)
 
 
@@ -95,28 +96,12 @@ class Scheduled:
     action: Callable[[Runtime], object]
 
 
-_PRUNE = spec_for(maintenance.prune_outbox).name
-_VERIFY_CHAIN = spec_for(maintenance.verify_audit_chain).name
-_PURGE_CARDS = spec_for(maintenance.purge_card_data).name
-_ROTATE_DATA_KEYS = spec_for(maintenance.rotate_tenant_data_keys).name
-_SWEEP = spec_for("core.payments.jobs.sweep_payments").name
-_RECEIPT_SWEEP = spec_for("core.receipts.jobs.sweep_receipts").name
+def _enqueue(entry: Cron) -> Callable[[Runtime], object]:
+    job_name = spec_for(entry.job).name
 
-
-def _enqueue_sweep(rt: Runtime) -> object:
-    return rt.queue(DEFAULT).enqueue_call(func=_SWEEP, kwargs={})
-
-
-def _enqueue_receipt_sweep(rt: Runtime) -> object:
-    return rt.queue(DEFAULT).enqueue_call(func=_RECEIPT_SWEEP, kwargs={})
-
-
-def _enqueue_prune(rt: Runtime) -> object:
-    return rt.queue(DEFAULT).enqueue_call(func=_PRUNE, kwargs={})
-
-
-def _per_tenant(job_name: str) -> Callable[[Runtime], object]:
     def enqueue(rt: Runtime) -> object:
+        if not entry.per_tenant:
+            return rt.queue(DEFAULT).enqueue_call(func=job_name, kwargs={})
         tenant_ids = rt.db.tenant_ids()
         for tenant_id in tenant_ids:
             rt.queue(DEFAULT).enqueue_call(func=job_name, kwargs={"tenant_id": tenant_id})
@@ -125,19 +110,11 @@ def _per_tenant(job_name: str) -> Callable[[Runtime], object]:
     return enqueue
 
 
-_enqueue_chain_checks = _per_tenant(_VERIFY_CHAIN)
-
-
-#: What `kassa cron` runs. The relay is work the scheduler does itself (every second); the rest are jobs.
+#: What `kassa cron` runs. The relay is work the scheduler does itself (every second); the rest are the
+#: job modules' declared `CRON` entries (core/jobs/catalogue.py), each enqueued on `default`.
 SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("outbox relay", 1.0, lambda rt: rt.relay()),
-    Scheduled("prune delivered outbox rows", 3600.0, _enqueue_prune),
-    Scheduled("verify audit chains", 86400.0, _enqueue_chain_checks),
-    Scheduled("re-queue stuck payments, expire sessions", 15.0, _enqueue_sweep),
-    Scheduled("re-queue stuck receipts", 60.0, _enqueue_receipt_sweep),
-    Scheduled("purge card numbers past retention", 3600.0, _per_tenant(_PURGE_CARDS)),
-    # Each job rotates only a tenant whose card or audit key is older than KASSA_DATA_KEY_MAX_AGE_DAYS.
-    Scheduled("rotate data keys past their max age", 3600.0, _per_tenant(_ROTATE_DATA_KEYS)),
+    *(Scheduled(entry.name, entry.every_seconds, _enqueue(entry)) for entry in catalogue.cron_entries()),
 )
 
 

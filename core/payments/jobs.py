@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core import idempotency
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT, PAYMENTS
-from core.jobs.registry import job
+from core.jobs.registry import Cron, job
 from core.payments import service, sessions
 from core.payments.models import CheckoutSession, Payment, PaymentStatus, SessionStatus
 
@@ -82,3 +82,7 @@ def sweep_payments() -> int:
     if requeued:
         log.warning("re-queued %d stuck payment(s)", requeued)
     return requeued
+
+
+#: What `kassa cron` runs of these (core/jobs/catalogue.py).
+CRON: tuple[Cron, ...] = (Cron("re-queue stuck payments, expire sessions", 15.0, sweep_payments),)

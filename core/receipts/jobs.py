@@ -6,7 +6,7 @@ import logging
 
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT
-from core.jobs.registry import job
+from core.jobs.registry import Cron, job
 from core.mail import MailUnavailable
 from core.receipts import service
 
@@ -58,3 +58,7 @@ def sweep_receipts() -> int:
     if requeued:
         log.warning("re-queued %d stuck receipt(s)", requeued)
     return requeued
+
+
+#: What `kassa cron` runs of these (core/jobs/catalogue.py).
+CRON: tuple[Cron, ...] = (Cron("re-queue stuck receipts", 60.0, sweep_receipts),)

@@ -1,0 +1,117 @@
+"""The long-running processes: `kassa worker`, `kassa cron`, `kassa serve` and `kassa demo`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from cli.common import fail, runtime
+
+#: The project's root: gunicorn runs there (`--chdir`) to import `wsgi`.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@click.command("worker", help="Run an RQ worker on the app's Redis (all queues unless --queue is given).")
+@click.option("--queue", "queues", multiple=True, help="payments, webhooks, payouts, default (repeatable).")
+@click.option("--burst", is_flag=True, help="Drain the queues, then exit.")
+@click.option(
+    "--in-process",
+    is_flag=True,
+    help="Run each job in this process (RQ's SimpleWorker) instead of a forked work horse: about three "
+    "times the job rate, but a job that crashes the interpreter takes the worker with it (a supervisor "
+    "restarts it; the sweeper re-queues its job). Pair it with --max-jobs to recycle the process.",
+)
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Exit after this many jobs, for a supervisor to start a fresh process.",
+)
+@with_appcontext
+def worker_command(queues: tuple[str, ...], burst: bool, in_process: bool, max_jobs: int | None) -> None:
+    from rq import SimpleWorker, Worker
+
+    from core.jobs import catalogue
+    from core.jobs.queues import QUEUE_NAMES
+    from core.jobs.worker import make_worker
+
+    rt = runtime()
+    unknown = set(queues) - set(QUEUE_NAMES)
+    if unknown:
+        fail(f"Unknown queue(s): {', '.join(sorted(unknown))}. Queues are {', '.join(QUEUE_NAMES)}.")
+    if rt.settings.uses_fake_redis:
+        fail(
+            "REDIS_URL is not set: a separate worker needs a real Redis "
+            "(the demo runs its own worker thread)."
+        )
+    catalogue.load()
+    # with_scheduler: RQ keeps a failed job's retry in its scheduled registry; the scheduler (a process
+    # of one worker at a time, by Redis lock) moves it back to its queue when the back-off is over.
+    worker = make_worker(rt, queues or QUEUE_NAMES, worker_class=SimpleWorker if in_process else Worker)
+    worker.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True, max_jobs=max_jobs)
+
+
+@click.command("cron", help="Run the scheduler: outbox relay every second, housekeeping jobs on schedule.")
+@with_appcontext
+def cron_command() -> None:
+    from core.jobs import catalogue
+    from core.jobs.worker import run_cron
+
+    rt = runtime()
+    if rt.settings.uses_fake_redis:
+        fail("REDIS_URL is not set: cron would relay jobs into an in-process Redis no worker reads.")
+    catalogue.load()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo("kassa cron: running (Ctrl-C to stop)")
+    try:
+        run_cron(rt, stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@click.command("serve", help="Serve the app with gunicorn (KASSA_SURFACES picks the surfaces).")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+def serve_command(bind: str, workers: int, threads: int) -> None:
+    gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
+    args = [
+        gunicorn,
+        "wsgi:create_app()",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--chdir",
+        str(ROOT),
+        "--access-logfile",
+        "-",
+        "--forwarded-allow-ips",
+        "127.0.0.1",
+    ]
+    os.execv(gunicorn, args)  # noqa: S606  (replaces this process with gunicorn, arguments built above)
+
+
+@click.command(
+    "demo", help="Everything in one process: SQLite, in-process Redis, a worker thread, a demo tenant."
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--shop-port", default=5001, show_default=True, type=int, help="Port of the demo shop with the widget."
+)
+@with_appcontext
+def demo_command(host: str, port: int, shop_port: int) -> None:
+    from demo import run_demo
+
+    run_demo(runtime(), host=host, port=port, shop_port=shop_port)

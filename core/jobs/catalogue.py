@@ -1,0 +1,35 @@
+"""The one declared list of job modules. `kassa worker`, `kassa cron`, the embedded demo (worker and cron
+threads) and the outbox all load exactly these, so each process knows every job and every cron entry.
+
+Each module registers its jobs with `@job` (registry.py) and declares its schedule as `CRON`, a tuple of
+`registry.Cron`. A new job module is added here, and nowhere else. The modules are named, not imported at
+the top: the features' job modules import `core.jobs`, not the other way round.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from core.jobs.registry import Cron
+
+#: Every module that declares jobs, in the order `kassa cron` lists their entries.
+JOB_MODULES: tuple[str, ...] = (
+    "core.jobs.maintenance",
+    "core.payments.jobs",
+    "core.receipts.jobs",
+)
+
+
+def load() -> tuple[ModuleType, ...]:
+    """Import every job module (registering its jobs); cheap once they are imported."""
+    return tuple(importlib.import_module(name) for name in JOB_MODULES)
+
+
+def cron_entries() -> tuple[Cron, ...]:
+    """Every module's declared `CRON` entries, in `JOB_MODULES` order."""
+    entries: list[Cron] = []
+    for module in load():
+        declared: tuple[Cron, ...] = module.CRON  # every job module declares one, even if empty
+        entries.extend(declared)
+    return tuple(entries)
