@@ -1,10 +1,12 @@
-"""Every checkout URL rule, in one readable place."""
+"""Every checkout URL rule, in one readable place. Every one is public: a shopper has no account; the
+session id (or the link slug) in the URL is what grants access (core/web/access.py)."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
 from checkout import embed, links, views
+from core.web.access import public
 
 bp = Blueprint("checkout", __name__)
 
@@ -28,12 +30,12 @@ for prefix, embedded in (("/pay", False), ("/embed", True)):
         bp.add_url_rule(
             f"{prefix}/<session_id>{path}",
             endpoint,
-            view,
+            public(view),
             methods=methods,
             defaults={embed.MODE_ARG: embedded},
         )
 embed.init_blueprint(bp)
 
-bp.add_url_rule("/l/<slug>", "link", links.visit, methods=["GET", "POST"])
-bp.add_url_rule("/l/<slug>/qr.svg", "link_qr", links.qr_code)
-bp.add_url_rule("/l/<slug>/logo", "link_logo", links.logo)
+bp.add_url_rule("/l/<slug>", "link", public(links.visit), methods=["GET", "POST"])
+bp.add_url_rule("/l/<slug>/qr.svg", "link_qr", public(links.qr_code))
+bp.add_url_rule("/l/<slug>/logo", "link_logo", public(links.logo))

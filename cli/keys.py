@@ -252,3 +252,42 @@ def keys_revoke(tenant_ref: str, key_id: str) -> None:
         fail(exc.message)
         return
     click.echo(line)
+
+
+@keys_group.command(
+    "create",
+    help="Create a restricted secret key: it holds only the --permission names given (repeat the option; "
+    "see docs/security.md). Prints the key once.",
+)
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant slug or id.")
+@click.option("--mode", type=click.Choice(["test", "live"]), default="test", show_default=True)
+@click.option("--permission", "names", multiple=True, required=True, help="e.g. payments:read")
+@with_appcontext
+def keys_create(tenant_ref: str, mode: str, names: tuple[str, ...]) -> None:
+    from core.audit.service import Actor
+    from core.errors import KassaError
+    from tenants import api_keys, permissions
+    from tenants.lookup import tenant_by_ref
+    from tenants.models import KeyMode
+
+    rt = runtime()
+    try:
+        chosen = permissions.parse(names)
+        with rt.db.unit_of_work() as uow:
+            tenant = tenant_by_ref(uow.session, tenant_ref)
+            uow.bind_tenant(tenant.id)
+            record, key = api_keys.create_restricted(
+                uow.session,
+                tenant_id=tenant.id,
+                mode=KeyMode(mode),
+                permissions=chosen,
+                actor=Actor.system("cli"),
+                clock=rt.clock,
+                kms=rt.kms,
+            )
+            key_id, held = record.id, ", ".join(record.permissions or [])
+    except KassaError as exc:
+        fail(exc.message)
+        return
+    click.echo(f"Restricted key:  {key}  ({key_id})")
+    click.echo(f"It holds: {held}. The key is shown only now; store it in your server's secrets.")

@@ -21,7 +21,11 @@ def users_group() -> None:
 )
 @click.option("--tenant", "tenant_ref", required=True, help="Tenant slug or id.")
 @click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice(["owner", "admin", "developer", "analyst"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["owner", "admin", "developer", "analyst", "support", "viewer"]),
+)
 @click.option(
     "--password",
     default=None,

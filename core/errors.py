@@ -33,6 +33,14 @@ class Conflict(KassaError):
     code = "conflict"
 
 
+class PermissionDenied(KassaError):
+    """The caller is known, but its role or key does not hold the permission the route declares."""
+
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
 class AuthenticationFailed(KassaError):
     status = 401
     type = "authentication_error"

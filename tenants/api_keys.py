@@ -1,4 +1,7 @@
-"""Managing a tenant's API keys: list, roll (replace with an overlap) and revoke.
+"""Managing a tenant's API keys: create a restricted one, list, roll (replace with an overlap) and revoke.
+
+A secret key holds every permission of its mode; a restricted key (also `sk_…`) holds only the
+permissions it was created with (tenants/permissions.py), and its replacement after a roll holds the same.
 
 Rolling a key issues a new one of the same kind and mode, shown once, and leaves the old one working for
 an overlap (24 hours unless told otherwise, at most 7 days) so the merchant can deploy the new key
@@ -27,7 +30,9 @@ from core.clock import Clock
 from core.db import get_by_id
 from core.errors import Conflict, InvalidInput, NotFound
 from core.kms import KMS
+from tenants import permissions as perms
 from tenants.models import ApiKey, KeyKind, KeyMode
+from tenants.permissions import Permission
 from tenants.resolution import KeyOwner
 from tenants.service import issue_key_record
 
@@ -64,7 +69,42 @@ def serialize(record: ApiKey, *, now: datetime) -> dict[str, Any]:
         "created_at": int(record.created_at.timestamp()),
         "expires_at": int(record.expires_at.timestamp()) if record.expires_at else None,
         "revoked_at": int(record.revoked_at.timestamp()) if record.revoked_at else None,
+        # null: every permission of its mode; a list: a restricted key's permissions.
+        "permissions": perms.stored(permissions_of(record)) if record.kind is KeyKind.SECRET else None,
     }
+
+
+def permissions_of(record: ApiKey) -> frozenset[Permission]:
+    return perms.of_key(record.permissions)
+
+
+def create_restricted(
+    session: Session,
+    *,
+    tenant_id: str,
+    mode: KeyMode,
+    permissions: frozenset[Permission],
+    actor: Actor,
+    clock: Clock,
+    kms: KMS,
+) -> tuple[ApiKey, str]:
+    """A new secret key that holds only `permissions`; the full key is returned once, never stored."""
+    if not permissions:
+        raise InvalidInput("A restricted key needs at least one permission.", param="permissions")
+    names = perms.stored(permissions)
+    record, key = issue_key_record(
+        session,
+        tenant_id=tenant_id,
+        kind=KeyKind.SECRET,
+        mode=mode,
+        actor=actor,
+        clock=clock,
+        kms=kms,
+        details={"permissions": ",".join(names) if names is not None else "all"},
+    )
+    record.permissions = names
+    session.flush()
+    return record, key
 
 
 def list_keys(session: Session, *, livemode: bool | None) -> list[ApiKey]:
@@ -127,6 +167,7 @@ def roll(
         kms=kms,
         details={"rolled_from": old.id},
     )
+    new.permissions = old.permissions  # a restricted key's replacement is restricted the same way
     if overlap == timedelta(0):
         old.revoked_at = now
     else:

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import models as _core_models  # noqa: F401  (brings every core model into Base.metadata)
-from core.db import Base, IdStr, JsonDict, TenantScoped, Timestamp, str_enum
+from core.db import JSON_TYPE, Base, IdStr, JsonDict, TenantScoped, Timestamp, str_enum
 
 
 class Role(StrEnum):
@@ -17,6 +17,8 @@ class Role(StrEnum):
     ADMIN = "admin"
     DEVELOPER = "developer"
     ANALYST = "analyst"
+    SUPPORT = "support"
+    VIEWER = "viewer"
 
 
 class KeyKind(StrEnum):
@@ -128,6 +130,9 @@ class ApiKey(TenantScoped, Base):
     #: Set when the key is rolled with an overlap: it works until then, and is refused (and audited) after.
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    #: A restricted key's permissions (sorted names, tenants/permissions.py); null: every permission of
+    #: its mode (a plain secret key, a publishable key).
+    permissions: Mapped[list[str] | None] = mapped_column(JSON_TYPE, default=None)
 
     def usable_at(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)

@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from core.ids import has_prefix
 from core.payments.models import CheckoutSession
+from tenants import permissions as perms
 from tenants.models import ApiKey, KeyKind, KeyMode, Membership, Role
+from tenants.permissions import Permission
 from tenants.service import hash_key
 
 
@@ -30,6 +32,8 @@ class KeyOwner:
     revoked_at: datetime | None = None
     #: When a rolled key stops working (None: it does not expire).
     expires_at: datetime | None = None
+    #: What the key may do (every permission, unless it is a restricted key).
+    permissions: frozenset[Permission] = perms.ALL
 
     def usable_at(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
@@ -55,13 +59,22 @@ def lookup_key(session: Session, key: str) -> KeyOwner | None:
     digest = hash_key(key)
     if _is_postgres(session):
         row = session.execute(
-            text("SELECT tenant_id, key_id, kind, mode, revoked_at, expires_at FROM kassa_key_owner(:h)"),
+            text(
+                "SELECT tenant_id, key_id, kind, mode, revoked_at, expires_at, permissions "
+                "FROM kassa_key_owner(:h)"
+            ),
             {"h": digest},
         ).first()
     else:
         row = session.execute(
             select(
-                ApiKey.tenant_id, ApiKey.id, ApiKey.kind, ApiKey.mode, ApiKey.revoked_at, ApiKey.expires_at
+                ApiKey.tenant_id,
+                ApiKey.id,
+                ApiKey.kind,
+                ApiKey.mode,
+                ApiKey.revoked_at,
+                ApiKey.expires_at,
+                ApiKey.permissions,
             )
             .where(ApiKey.key_hash == digest)
             .execution_options(kassa_unscoped=True)
@@ -75,6 +88,7 @@ def lookup_key(session: Session, key: str) -> KeyOwner | None:
         mode=KeyMode(row[3]),
         revoked_at=_aware(row[4]),
         expires_at=_aware(row[5]),
+        permissions=perms.of_key(row[6]),
     )
 
 

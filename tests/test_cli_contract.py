@@ -26,6 +26,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "kassa db upgrade": ("--revision",),
     "kassa demo": ("--host", "--port", "--shop-port"),
     "kassa keys": (),
+    "kassa keys create": ("--mode", "--permission", "--tenant"),
     "kassa keys list": ("--tenant",),
     "kassa keys revoke": ("--key", "--tenant"),
     "kassa keys roll": ("--json", "--key", "--overlap", "--tenant"),

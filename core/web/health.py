@@ -6,18 +6,21 @@ from flask import Blueprint, Response, jsonify, redirect, url_for
 from sqlalchemy import text
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from core.web.access import public
 from core.web.request import runtime
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/favicon.ico")
+@public
 def favicon() -> WerkzeugResponse:
     # Browsers ask for /favicon.ico on any page (JSON ones too); answer with the SVG icon, not a 404.
     return redirect(url_for("static", filename="favicon.svg"), code=301)
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> Response:
     rt = runtime()
     checks: dict[str, str] = {}

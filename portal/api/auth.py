@@ -15,6 +15,7 @@ from core.errors import AuthenticationFailed
 from core.web.request import bind_tenant, client_ip, runtime, uow
 from tenants import api_keys
 from tenants.models import KeyKind, KeyMode
+from tenants.permissions import Permission
 from tenants.resolution import lookup_key
 
 #: What an unknown key is told: where a working key comes from (the CLI; the portal has no key pages yet).
@@ -30,6 +31,8 @@ class ApiCaller:
     tenant_id: str
     key_id: str
     livemode: bool
+    #: What the key may do: every permission for a secret key, the chosen subset for a restricted one.
+    permissions: frozenset[Permission] = frozenset()
 
     def actor(self) -> Actor:
         return Actor(ActorType.API_KEY, self.key_id, origin_ip=client_ip(), request_id=g.get("request_id"))
@@ -63,7 +66,10 @@ def authenticate() -> None:
         raise AuthenticationFailed(api_keys.refusal_message(owner, reason))
     bind_tenant(owner.tenant_id)
     g.api_caller = ApiCaller(
-        tenant_id=owner.tenant_id, key_id=owner.key_id, livemode=owner.mode is KeyMode.LIVE
+        tenant_id=owner.tenant_id,
+        key_id=owner.key_id,
+        livemode=owner.mode is KeyMode.LIVE,
+        permissions=owner.permissions,
     )
 
 

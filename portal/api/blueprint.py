@@ -1,4 +1,7 @@
-"""Every REST API route, in one readable table (URL rules, validation and OpenAPI come from it)."""
+"""Every REST API route, in one readable table (URL rules, validation, access and OpenAPI come from it).
+
+Each route names the permission its caller's key must hold (tenants/permissions.py), or is `public`;
+tests/test_route_permissions.py fails for a route that declares neither."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from portal.api.auth import authenticate
 from portal.api.pagination import QUERY as PAGE
 from portal.api.routing import Route, register
 from portal.api.schemas import CURRENCY, ID_PARAM, list_of
+from tenants.permissions import Permission as P
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -39,6 +43,7 @@ ROUTES: list[Route] = [
         "getCheckoutSettings",
         views.get_checkout_settings,
         "Read the checkout settings",
+        permission=P.PAYMENTS_READ,
         response="CheckoutSettings",
     ),
     Route(
@@ -47,6 +52,7 @@ ROUTES: list[Route] = [
         "updateCheckoutSettings",
         views.patch_checkout_settings,
         "Change the checkout settings",
+        permission=P.SETTINGS_WRITE,
         body="CheckoutSettingsPatch",
         response="CheckoutSettings",
     ),
@@ -56,6 +62,7 @@ ROUTES: list[Route] = [
         "createCheckoutSession",
         views.create_session,
         "Create a checkout session",
+        permission=P.PAYMENTS_CAPTURE,
         body="CheckoutSessionCreate",
         response="CheckoutSession",
         status=201,
@@ -66,6 +73,7 @@ ROUTES: list[Route] = [
         "listCheckoutSessions",
         views.list_sessions,
         "List checkout sessions",
+        permission=P.PAYMENTS_READ,
         response=list_of("CheckoutSession"),
         query={**PAGE, "status": {"enum": ["open", "complete", "expired"]}},
     ),
@@ -75,6 +83,7 @@ ROUTES: list[Route] = [
         "getCheckoutSession",
         views.get_session,
         "Retrieve a checkout session",
+        permission=P.PAYMENTS_READ,
         response="CheckoutSession",
     ),
     Route(
@@ -83,6 +92,7 @@ ROUTES: list[Route] = [
         "expireCheckoutSession",
         views.expire_session,
         "Expire an open checkout session",
+        permission=P.PAYMENTS_CAPTURE,
         body="PaymentCancel",
         response="CheckoutSession",
     ),
@@ -92,6 +102,7 @@ ROUTES: list[Route] = [
         "listPayments",
         views.list_payments,
         "List payments",
+        permission=P.PAYMENTS_READ,
         response=list_of("Payment"),
         query={
             **PAGE,
@@ -101,13 +112,22 @@ ROUTES: list[Route] = [
             "created_lte": {"type": "integer", "minimum": 0, "maximum": 32503680000},
         },
     ),
-    Route("GET", "/payments/{id}", "getPayment", views.get_payment, "Retrieve a payment", response="Payment"),
+    Route(
+        "GET",
+        "/payments/{id}",
+        "getPayment",
+        views.get_payment,
+        "Retrieve a payment",
+        permission=P.PAYMENTS_READ,
+        response="Payment",
+    ),
     Route(
         "POST",
         "/payments/{id}/capture",
         "capturePayment",
         views.capture_payment,
         "Capture an authorized payment",
+        permission=P.PAYMENTS_CAPTURE,
         body="PaymentCapture",
         response="Payment",
     ),
@@ -117,6 +137,7 @@ ROUTES: list[Route] = [
         "cancelPayment",
         views.cancel_payment,
         "Cancel an authorized payment",
+        permission=P.PAYMENTS_CAPTURE,
         body="PaymentCancel",
         response="Payment",
     ),
@@ -126,6 +147,7 @@ ROUTES: list[Route] = [
         "createRefund",
         views.create_refund,
         "Refund a payment",
+        permission=P.PAYMENTS_REFUND,
         body="RefundCreate",
         response="Refund",
         status=201,
@@ -136,12 +158,27 @@ ROUTES: list[Route] = [
         "listRefunds",
         views.list_refunds,
         "List refunds",
+        permission=P.PAYMENTS_READ,
         response=list_of("Refund"),
         query={**PAGE, "payment": ID_QUERY},
     ),
-    Route("GET", "/refunds/{id}", "getRefund", views.get_refund, "Retrieve a refund", response="Refund"),
     Route(
-        "GET", "/balance", "getBalance", views.get_balance, "The balance, from the ledger", response="Balance"
+        "GET",
+        "/refunds/{id}",
+        "getRefund",
+        views.get_refund,
+        "Retrieve a refund",
+        permission=P.PAYMENTS_READ,
+        response="Refund",
+    ),
+    Route(
+        "GET",
+        "/balance",
+        "getBalance",
+        views.get_balance,
+        "The balance, from the ledger",
+        permission=P.PAYOUTS_READ,
+        response="Balance",
     ),
     Route(
         "GET",
@@ -149,16 +186,26 @@ ROUTES: list[Route] = [
         "listEvents",
         views.list_events,
         "List events",
+        permission=P.PAYMENTS_READ,
         response=list_of("Event"),
         query={**PAGE, "type": EVENT_TYPE, "object": ID_QUERY},
     ),
-    Route("GET", "/events/{id}", "getEvent", views.get_event, "Retrieve an event", response="Event"),
+    Route(
+        "GET",
+        "/events/{id}",
+        "getEvent",
+        views.get_event,
+        "Retrieve an event",
+        permission=P.PAYMENTS_READ,
+        response="Event",
+    ),
     Route(
         "POST",
         "/payment_links",
         "createPaymentLink",
         views.create_payment_link,
         "Create a payment link",
+        permission=P.PAYMENTS_CAPTURE,
         body="PaymentLinkCreate",
         response="PaymentLink",
         status=201,
@@ -169,6 +216,7 @@ ROUTES: list[Route] = [
         "listPaymentLinks",
         views.list_payment_links,
         "List payment links",
+        permission=P.PAYMENTS_READ,
         response=list_of("PaymentLink"),
         query={**PAGE, "active": {"enum": ["true", "false"]}},
     ),
@@ -178,6 +226,7 @@ ROUTES: list[Route] = [
         "getPaymentLink",
         views.get_payment_link,
         "Retrieve a payment link",
+        permission=P.PAYMENTS_READ,
         response="PaymentLink",
     ),
     Route(
@@ -186,6 +235,7 @@ ROUTES: list[Route] = [
         "updatePaymentLink",
         views.update_payment_link,
         "Activate, deactivate or describe a payment link",
+        permission=P.PAYMENTS_CAPTURE,
         body="PaymentLinkUpdate",
         response="PaymentLink",
     ),
@@ -195,6 +245,7 @@ ROUTES: list[Route] = [
         "listLocalityRules",
         views.list_locality_rules,
         "List the tenant's locality rules",
+        permission=P.PAYMENTS_READ,
         response=list_of("LocalityRule"),
         query=PAGE,
     ),
@@ -204,6 +255,7 @@ ROUTES: list[Route] = [
         "createLocalityRule",
         views.create_locality_rule,
         'Create the rule for a country (or "*" for all)',
+        permission=P.SETTINGS_WRITE,
         body="LocalityRuleCreate",
         response="LocalityRule",
         status=201,
@@ -214,6 +266,7 @@ ROUTES: list[Route] = [
         "getLocalityRulesInForce",
         views.locality_rules_in_force,
         "The rules a checkout applies for a country and currency (built-in defaults and the tenant's rules)",
+        permission=P.PAYMENTS_READ,
         response="LocalityRulesInForce",
         query={"country": {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "currency": CURRENCY},
         required_query=("country", "currency"),
@@ -224,6 +277,7 @@ ROUTES: list[Route] = [
         "getLocalityRule",
         views.get_locality_rule,
         "Retrieve a locality rule",
+        permission=P.PAYMENTS_READ,
         response="LocalityRule",
     ),
     Route(
@@ -232,6 +286,7 @@ ROUTES: list[Route] = [
         "updateLocalityRule",
         views.update_locality_rule,
         "Change a locality rule (null clears a field)",
+        permission=P.SETTINGS_WRITE,
         body="LocalityRuleUpdate",
         response="LocalityRule",
     ),
@@ -241,6 +296,7 @@ ROUTES: list[Route] = [
         "deleteLocalityRule",
         views.delete_locality_rule,
         "Delete a locality rule",
+        permission=P.SETTINGS_WRITE,
         response="LocalityRuleDeleted",
     ),
 ]
@@ -252,6 +308,7 @@ ROUTES += [
         "listApiKeys",
         views.list_api_keys,
         "List the API keys of the caller's mode",
+        permission=P.API_KEYS_MANAGE,
         response=list_of("ApiKey"),
     ),
     Route(
@@ -260,6 +317,7 @@ ROUTES += [
         "rollApiKey",
         views.roll_api_key,
         "Replace a key: a new one (shown once), the old one working for overlap_seconds",
+        permission=P.API_KEYS_MANAGE,
         body="ApiKeyRoll",
         response="ApiKeyRolled",
         status=201,
@@ -271,6 +329,7 @@ ROUTES += [
         "revokeApiKey",
         views.revoke_api_key,
         "Revoke a key now: every later use is refused (401) and audited",
+        permission=P.API_KEYS_MANAGE,
         body="ApiKeyRevoke",
         response="ApiKey",
     ),

@@ -17,6 +17,8 @@ _ERRORS = {
     400: "Invalid request: a missing, unknown or malformed parameter (named in `error.param`), or a "
     "request the object's state does not allow",
     401: "No valid secret key in 'Authorization: Bearer sk_…'",
+    403: "The key does not hold the permission this operation needs (`x-kassa-permission`): a "
+    "restricted key holds only the permissions it was created with",
     404: "No such object (ids of another tenant or of the other mode are not found either)",
     409: "A request with this Idempotency-Key is still in flight, or the object's state conflicts",
     422: "This Idempotency-Key was used with another request",
@@ -61,7 +63,7 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
 
 
 def _error_codes(route: Route) -> list[int]:
-    codes = [400, 401]
+    codes = [400, 401, 403]
     if "{id}" in route.path or route.body == "RefundCreate":
         codes.append(404)
     if route.method == "POST":
@@ -105,7 +107,11 @@ def document() -> dict[str, Any]:
     for route in ROUTES:
         if route.public:
             continue
-        operation: dict[str, Any] = {"operationId": route.operation, "summary": route.summary}
+        operation: dict[str, Any] = {
+            "operationId": route.operation,
+            "summary": route.summary,
+            "x-kassa-permission": str(route.permission),
+        }
         parameters = _parameters(route)
         if parameters:
             operation["parameters"] = parameters

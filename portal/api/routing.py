@@ -15,9 +15,12 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from core import money
-from core.errors import InvalidInput
+from core.errors import InvalidInput, PermissionDenied
+from core.web.access import PUBLIC, declare
 from portal.api import idempotency
+from portal.api.auth import caller
 from portal.api.schemas import AMOUNT, ID_PARAM, SCHEMAS
+from tenants.permissions import Permission, can
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class Route:
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The query parameters a caller must give.
     required_query: tuple[str, ...] = ()
+    #: What the caller's key must hold (tenants/permissions.py); checked before the handler runs. Every
+    #: route names one or is `public`: a route with neither is refused (403) and fails a test.
+    permission: Permission | None = None
     public: bool = False
     #: Answer fields that are shown once (a new key): an Idempotency-Key replay answers them as null, so
     #: the secret is never kept in the idempotency record.
@@ -202,6 +208,9 @@ def register(bp: Blueprint, routes: list[Route]) -> None:
 def _wrap(route: Route) -> Callable[..., Response]:
     @wraps(route.handler)
     def view(**path_args: str) -> Response:
+        if not route.public:
+            check_access(route)
+
         def run() -> Response:
             kwargs: dict[str, Any] = dict(path_args)
             if route.body is not None:
@@ -219,7 +228,23 @@ def _wrap(route: Route) -> Callable[..., Response]:
             return idempotency.guarded(run, secret_fields=route.secret_fields)
         return run()
 
+    access = PUBLIC if route.public else route.permission
+    if access is not None:
+        declare(view, access)
     return view
+
+
+def check_access(route: Route) -> None:
+    """Refuse a caller whose key lacks the route's permission (and any caller of an undeclared route).
+    It does not depend on the object named in the URL, so it tells nothing about another tenant's."""
+    if route.permission is None:
+        raise PermissionDenied(f"{route.method} {route.path} declares no permission, so no key may use it.")
+    if not can(caller(), route.permission):
+        raise PermissionDenied(
+            f"This API key does not hold the {route.permission} permission that {route.method} "
+            f"/api/v1{route.path} needs. Use a key that holds it (a secret key holds every permission of "
+            "its mode; a restricted key only those it was created with)."
+        )
 
 
 def json_response(data: Any, status: int = 200) -> Response:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tenants.permissions import Permission
+
 NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
 ID = {"type": "string", "maxLength": 64}
 #: A Kassa id as given to a query or a path: a prefix, "_", and 26 lower-case base32 characters (36 for
@@ -500,6 +502,11 @@ API_KEY_PROPERTIES: dict[str, Any] = {
     "created_at": TIMESTAMP,
     "expires_at": {"type": ["integer", "null"], "description": "Unix time a rolled key stops working"},
     "revoked_at": {"type": ["integer", "null"]},
+    "permissions": {
+        "type": ["array", "null"],
+        "items": {"enum": [p.value for p in Permission]},
+        "description": "A restricted key's permissions; null: every permission of its mode",
+    },
 }
 SCHEMAS |= {
     "ApiKey": {

@@ -8,7 +8,7 @@ from flask import Response
 from sqlalchemy import select
 
 from core import money
-from core.errors import NotFound
+from core.errors import NotFound, PermissionDenied
 from core.geo import validate_country
 from core.ids import has_prefix
 from core.ledger import service as ledger
@@ -387,8 +387,21 @@ def list_api_keys() -> Response:
     )
 
 
+def _may_manage(key_id: str) -> None:
+    # A restricted key never rolls (so obtains) or revokes a key that holds more than it does.
+    who = caller()
+    record = api_keys.get_key(uow().session, key_id=key_id, livemode=who.livemode)
+    if not api_keys.permissions_of(record) <= who.permissions:
+        raise PermissionDenied(
+            f"API key {key_id} holds permissions this key does not; only a key holding all of them may "
+            "roll or revoke it.",
+            param="id",
+        )
+
+
 def roll_api_key(id: str, body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
+    _may_manage(id)
     rolled = api_keys.roll(
         uow().session,
         key_id=id,
@@ -413,6 +426,7 @@ def roll_api_key(id: str, body: dict[str, Any]) -> Response:
 
 def revoke_api_key(id: str, body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
+    _may_manage(id)
     record = api_keys.revoke(
         uow().session, key_id=id, livemode=who.livemode, actor=who.actor(), clock=rt.clock, kms=rt.kms
     )

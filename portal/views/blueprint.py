@@ -1,19 +1,81 @@
-"""Every portal URL rule, in one readable place."""
+"""Every portal URL rule, in one readable table, each with who may reach it.
+
+An entry's access is `PUBLIC` (signing in and out), `SIGNED_IN` (any member, for their own account and
+the home page) or a permission (tenants/permissions.py): a signed-out visitor is sent to sign in, and a
+member whose role lacks the permission gets a 403 page before the view runs. tests/test_route_permissions.py
+fails for a rule that declares none.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
 from flask import Blueprint, redirect, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from core.errors import PermissionDenied
+from core.web.access import PUBLIC, SIGNED_IN, declare
 from portal.views import account, auth, dashboard, payments
 from portal.views.forms import LogoutForm
+from tenants.permissions import Permission, can
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 
+@dataclass(frozen=True)
+class PortalRoute:
+    rule: str
+    endpoint: str
+    view: Callable[..., Any]
+    #: PUBLIC, SIGNED_IN or the Permission the member's role must hold.
+    access: str
+    methods: tuple[str, ...] = ("GET",)
+
+
+ROUTES: list[PortalRoute] = [
+    PortalRoute("/login", "login", auth.login, PUBLIC, ("GET", "POST")),
+    PortalRoute("/login/code", "login_code", auth.login_code, PUBLIC, ("GET", "POST")),
+    PortalRoute("/login/enroll", "enroll", auth.enroll, PUBLIC, ("GET", "POST")),
+    PortalRoute("/logout", "logout", auth.logout, PUBLIC, ("POST",)),
+    PortalRoute("/logout/everywhere", "logout_everywhere", auth.logout_everywhere, SIGNED_IN, ("POST",)),
+    PortalRoute("/account", "account", account.account, SIGNED_IN),
+    PortalRoute("/", "home", dashboard.home, SIGNED_IN),
+    PortalRoute("/payments", "payments", payments.payment_list, Permission.PAYMENTS_READ),
+    PortalRoute("/payments/<payment_id>", "payment", payments.payment_detail, Permission.PAYMENTS_READ),
+    PortalRoute(
+        "/payments/<payment_id>/refund",
+        "refund",
+        payments.refund,
+        Permission.PAYMENTS_REFUND,
+        ("POST",),
+    ),
+]
+
+
+def guarded(route: PortalRoute) -> Callable[..., Any]:
+    """The view behind its access step: sign-in for anything not public, then the permission."""
+    if route.access == PUBLIC:
+        return declare(route.view, PUBLIC)
+    permission = None if route.access == SIGNED_IN else Permission(route.access)
+
+    @wraps(route.view)
+    def view(**kwargs: Any) -> Any:
+        if permission is not None and not can(current_user, permission):
+            raise PermissionDenied(f"Your role ({current_user.role}) does not allow this ({permission}).")
+        return route.view(**kwargs)
+
+    return declare(login_required(view), route.access)
+
+
 def root() -> Response:
     return redirect(url_for("portal.home"))
+
+
+declare(root, PUBLIC)
 
 
 @bp.context_processor
@@ -21,14 +83,5 @@ def _portal_context() -> dict[str, object]:
     return {"logout_form": LogoutForm()}
 
 
-bp.add_url_rule("/login", "login", auth.login, methods=["GET", "POST"])
-bp.add_url_rule("/login/code", "login_code", auth.login_code, methods=["GET", "POST"])
-bp.add_url_rule("/login/enroll", "enroll", auth.enroll, methods=["GET", "POST"])
-bp.add_url_rule("/logout", "logout", auth.logout, methods=["POST"])
-bp.add_url_rule(
-    "/logout/everywhere", "logout_everywhere", login_required(auth.logout_everywhere), methods=["POST"]
-)
-bp.add_url_rule("/account", "account", login_required(account.account))
-bp.add_url_rule("/", "home", login_required(dashboard.home))
-bp.add_url_rule("/payments", "payments", login_required(payments.payment_list))
-bp.add_url_rule("/payments/<payment_id>", "payment", login_required(payments.payment_detail))
+for _route in ROUTES:
+    bp.add_url_rule(_route.rule, _route.endpoint, guarded(_route), methods=list(_route.methods))

@@ -41,5 +41,23 @@ class CodeForm(FlaskForm):
     submit = SubmitField("Verify")
 
 
+AMOUNT_HINT = "Enter an amount like 10.50, or leave it empty."
+
+
+class RefundForm(FlaskForm):
+    amount = StringField(
+        "Amount to refund",
+        validators=[
+            Length(max=24),
+            Regexp(
+                r"^\s*([0-9]+([.,][0-9]+)?)?\s*$", message="Enter an amount like 10.50, or leave it empty."
+            ),
+        ],
+        description="Leave empty to refund all that is left.",
+        render_kw={"inputmode": "decimal"},
+    )
+    submit = SubmitField("Refund")
+
+
 class LogoutForm(FlaskForm):
     submit = SubmitField("Sign out")

@@ -1,16 +1,24 @@
-"""Portal payments: the list (filter by status, newest first, cursor pages) and one payment."""
+"""Portal payments: the list (filter by status, newest first, cursor pages), one payment, and its refund
+(for roles holding payments:refund: portal/views/blueprint.py checks it before `refund` runs)."""
 
 from __future__ import annotations
 
-from flask import request
+from decimal import Decimal, InvalidOperation
+
+from flask import flash, g, redirect, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from core import money
-from core.errors import InvalidInput
+from core.audit.models import ActorType
+from core.audit.service import Actor
+from core.errors import InvalidInput, KassaError
 from core.payments import service
 from core.payments.models import Event, Payment, PaymentStatus, PaymentStatusChange, Refund
 from core.web.htmx import render_page_or_block
-from core.web.request import uow
+from core.web.request import client_ip, runtime, uow
+from portal.views.forms import AMOUNT_HINT, RefundForm
 
 PAGE_SIZE = 25
 
@@ -55,5 +63,50 @@ def payment_detail(payment_id: str) -> str:
         history=history,
         refunds=refunds,
         events=events,
+        refund_form=RefundForm() if current_user.can("payments:refund") else None,
         fmt=money.format_amount,
     )
+
+
+def _refund_amount(text: str, currency: str) -> int | None:
+    text = text.strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        return money.from_decimal(Decimal(text), currency)
+    except InvalidOperation:
+        raise InvalidInput(AMOUNT_HINT, param="amount") from None
+
+
+def refund(payment_id: str) -> Response:
+    db = uow().session
+    payment = service.get(db, payment_id=payment_id)  # another tenant's payment: 404
+    form = RefundForm()
+    back = redirect(url_for("portal.payment", payment_id=payment.id), code=303)
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return back
+    rt = runtime()
+    actor = Actor(ActorType.USER, current_user.id, origin_ip=client_ip(), request_id=g.get("request_id"))
+    try:
+        made = service.refund(
+            db,
+            payment_id=payment.id,
+            amount=_refund_amount(form.amount.data or "", payment.currency),
+            reason="requested_by_customer",
+            processor=rt.processor(payment.livemode),
+            actor=actor,
+            svc=service.Services(
+                redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow()), base_url=rt.settings.base_url
+            ),
+        )
+    except KassaError as error:
+        if error.keeps_effects or error.status >= 500:
+            raise
+        uow().rollback()
+        flash(error.message, "error")
+        return back
+    flash(f"Refunded {money.format_amount(made.amount, made.currency)} ({made.id}).", "success")
+    return back

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from core.web.request import bind_tenant, runtime, uow
 from tenants import portal_sessions
 from tenants.models import Membership, Role, User
+from tenants.permissions import Permission, permissions_of
 
 #: The key of the server-side session's token in Flask's (signed) session cookie.
 SESSION_KEY: Final = "sid"
@@ -27,6 +28,14 @@ class PortalUser(UserMixin):  # type: ignore[misc]
     email: str
     tenant_id: str
     role: Role
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        return permissions_of(self.role)
+
+    def can(self, permission: str) -> bool:
+        """For templates: `current_user.can('payments:refund')` hides what the user may not do."""
+        return permission in {p.value for p in self.permissions}
 
 
 def load_from_request(_request: Request) -> PortalUser | None:
