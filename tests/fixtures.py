@@ -27,7 +27,14 @@ from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
 from core.migrate import upgrade
 from tenants import passwords
-from tests.factories import TenantFactory
+from tests.factories import (
+    Builder,
+    CheckoutSessionFactory,
+    EventFactory,
+    PaymentFactory,
+    RefundFactory,
+    TenantFactory,
+)
 from wsgi import create_app
 
 REQUIRED_MARKERS = ("postgres", "redis", "browser")
@@ -238,12 +245,24 @@ def client(app: Flask, clean: Runtime) -> FlaskClient:
 
 @dataclass
 class Factories:
-    tenants: TenantFactory
+    """tests/factories.py bound to the test's runtime: `make.tenants()`, `make.payments(tenant=t)`, …"""
+
+    tenants: Builder
+    sessions: Builder
+    payments: Builder
+    refunds: Builder
+    events: Builder
 
 
 @pytest.fixture
 def make(clean: Runtime) -> Factories:
-    return Factories(tenants=TenantFactory(clean))
+    return Factories(
+        tenants=Builder(TenantFactory, clean),
+        sessions=Builder(CheckoutSessionFactory, clean),
+        payments=Builder(PaymentFactory, clean),
+        refunds=Builder(RefundFactory, clean),
+        events=Builder(EventFactory, clean),
+    )
 
 
 def skip_or_fail(reason: str) -> None:
