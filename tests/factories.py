@@ -64,7 +64,8 @@ def _api_actor(rt: Runtime, tenant: MadeTenant) -> Actor:
     key_hash = hash_key(tenant.keys.secret_key)
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
         key_id = uow.session.scalar(select(ApiKey.id).where(ApiKey.key_hash == key_hash))
-    return Actor(ActorType.API_KEY, key_id or "unknown", origin_ip="198.51.100.1")
+    assert key_id is not None, f"{tenant.id} has no key {tenant.keys.secret_key[:8]}…"
+    return Actor(ActorType.API_KEY, key_id, origin_ip="198.51.100.1")
 
 
 class TenantFactory(_ThroughServices):
@@ -123,7 +124,7 @@ class CheckoutSessionFactory(_ThroughServices):
     tenant: MadeTenant | None = None
     livemode = False
     amount = 2500
-    currency = "EUR"
+    currency = factory.LazyAttribute(lambda o: o.tenant.tenant.default_currency)
 
     @classmethod
     def _create(
@@ -201,9 +202,7 @@ class PaymentFactory(_ThroughServices):
         from tests.payments_helpers import load, work_until_settled
 
         if session is None:
-            session = CheckoutSessionFactory.create(
-                rt=rt, tenant=tenant, amount=amount, capture=capture, currency=tenant.tenant.default_currency
-            )
+            session = CheckoutSessionFactory.create(rt=rt, tenant=tenant, amount=amount, capture=capture)
         data = service.PaymentInput(
             method=entered.pop("method"),
             card_number=entered.pop("card_number"),

@@ -41,6 +41,7 @@ def test_a_tenant_comes_with_keys_and_an_owner_who_can_sign_in(make: Factories, 
     assert a.id != b.id and a.tenant.slug != b.tenant.slug and a.owner_email != b.owner_email
     assert (b.tenant.name, b.tenant.country, b.tenant.default_currency) == ("Corner Store", "US", "USD")
     assert a.keys.secret_key.startswith("sk_test_") and len(a.code()) == 6
+    assert make.sessions(tenant=b).currency == "USD"  # the tenant's own currency unless told
     assert audited(clean, a.id, a.id) == ["tenant.created"]
     with clean.db.unit_of_work(tenant_id=a.id) as uow:
         assert audit.verify(uow.session, tenant_id=a.id, kms=clean.kms) == []
