@@ -23,6 +23,7 @@ from core.jobs.runtime import Runtime
 from core.web import errors, health, i18n, logs, security
 from core.web import request as web_request
 from core.web.extensions import babel, csrf, htmx
+from tenants import passwords
 
 ROOT = Path(__file__).resolve().parent
 
@@ -34,6 +35,7 @@ def create_app(
     if surfaces is not None:
         settings = settings.with_changes(surfaces=tuple(surfaces))
     logs.configure_logging(settings.log_level)
+    passwords.configure(settings)  # argon2id at full cost; the cheap test hasher only where allowed
     app = Flask(__name__, static_folder=str(ROOT / "static"), template_folder=str(ROOT / "templates"))
     cookie_prefix = "__Host-" if settings.secure_cookies else ""
     app.config.update(

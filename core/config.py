@@ -30,6 +30,10 @@ DEV_MAIL_URL = "file:instance/mail"
 DEV_MAIL_FROM = "Kassa <receipts@localhost>"
 MAIL_SCHEMES = ("smtp", "smtps", "file")
 ALL_SURFACES: tuple[str, ...] = ("checkout", "portal", "api")
+#: `Settings.password_hashing`: argon2id at full cost (tenants/passwords.py), the only choice outside tests.
+PASSWORD_HASHING = "argon2id"  # noqa: S105  (a hasher's name, not a password)
+#: argon2id at argon2's minimum cost, for the test suite only: needs KASSA_ENV=test and a localhost base URL.
+CHEAP_PASSWORD_HASHING = "argon2id-cheap"  # noqa: S105  (a hasher's name, not a password)
 
 
 class ConfigurationError(Exception):
@@ -67,6 +71,9 @@ class Settings:
     card_retention_days: int = 180
     #: Days a tenant's card data key seals before `kassa cron` rotates it (and re-encrypts its cards).
     data_key_max_age_days: int = 365
+    #: Which password hasher (tenants/passwords.py). Not read from the environment: only code (the test
+    #: suite) can ask for the cheap one, and `validate` refuses it outside KASSA_ENV=test on localhost.
+    password_hashing: str = PASSWORD_HASHING
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -200,10 +207,31 @@ class Settings:
                 "KASSA_CARD_RETENTION_DAYS and KASSA_DATA_KEY_MAX_AGE_DAYS must be whole numbers of days, "
                 "1 or more."
             )
+        self.check_password_hashing()
         if self.is_production:
             self.check_production()
         elif not self.is_local:
             self.check_public()
+
+    def check_password_hashing(self) -> None:
+        """The cheap password hasher runs in the test suite only: never in production, never reachable
+        from other machines (and never by a forgotten variable: no environment variable selects it)."""
+        if self.password_hashing == PASSWORD_HASHING:
+            return
+        if self.password_hashing != CHEAP_PASSWORD_HASHING:
+            raise ConfigurationError(
+                f"password_hashing must be {PASSWORD_HASHING!r} or {CHEAP_PASSWORD_HASHING!r}; "
+                f"got {self.password_hashing!r}."
+            )
+        if self.environment != "test" or not self.is_local:
+            where = f"KASSA_ENV={self.environment}"
+            if not self.is_local:
+                where += " with a base URL that is not localhost"
+            raise ConfigurationError(
+                f"Refusing to start: the {CHEAP_PASSWORD_HASHING} password hasher is for the test suite "
+                f"only (KASSA_ENV=test on a localhost base URL), and this is {where}. "
+                f"Production hashes passwords with {PASSWORD_HASHING} at full cost."
+            )
 
     def _public_problems(self) -> list[str]:
         """What no Kassa reachable from other machines may run with, whatever KASSA_ENV says."""

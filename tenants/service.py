@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 import secrets
@@ -10,8 +9,6 @@ import string
 from dataclasses import dataclass
 
 import pyotp
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from babel.numbers import list_currencies
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,11 +21,11 @@ from core.errors import AuthenticationFailed, Conflict, InvalidInput
 from core.geo import is_email, validate_country
 from core.ids import new_id
 from core.kms import KMS
+from tenants import passwords
 from tenants.models import ApiKey, KeyKind, KeyMode, Membership, Role, Tenant, User
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _BASE62 = string.ascii_letters + string.digits
-_passwords = PasswordHasher()
 
 
 def _random(length: int) -> str:
@@ -190,7 +187,8 @@ def issue_key_record(
 
 
 def hash_password(password: str) -> str:
-    return _passwords.hash(password)
+    """argon2id with the process's hasher (`tenants.passwords`: full cost everywhere but the test suite)."""
+    return passwords.current().hash(password)
 
 
 def validate_password(password: str) -> None:
@@ -310,16 +308,13 @@ def _valid_totp_secret(secret: str) -> str:
 
 def _check_same_sign_in(user: User, *, password: str | None, totp_secret: str | None, kms: KMS) -> None:
     """Refuse a password or TOTP seed for an existing account unless it is the one it already has."""
-    if password is not None:
-        try:
-            _passwords.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            raise Conflict(
-                f"{user.email} already has a Kassa account, and `users create` never changes an existing "
-                "person's password. Leave out --password to add them to this tenant with the password "
-                "they already have.",
-                param="password",
-            ) from None
+    if password is not None and not passwords.current().verify(user.password_hash, password):
+        raise Conflict(
+            f"{user.email} already has a Kassa account, and `users create` never changes an existing "
+            "person's password. Leave out --password to add them to this tenant with the password "
+            "they already have.",
+            param="password",
+        )
     if totp_secret is not None:
         current = (
             kms.decrypt(user.totp_secret_encrypted, context=_totp_context(user.id)).decode()
@@ -356,41 +351,19 @@ def check_password(session: Session, *, email: str, password: str) -> User:
     """
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     failure = AuthenticationFailed("Email or password is incorrect.")
+    hasher = passwords.current()
     if user is None:
-        _burn_time(password)
+        # Against the configured hasher's own dummy hash, so an unknown email takes as long as a wrong
+        # password whichever hasher runs.
+        hasher.burn_time(password)
         raise failure
-    try:
-        _passwords.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        raise failure from None
+    if not hasher.verify(user.password_hash, password):
+        raise failure
     if user.disabled:
         raise AccountDisabled()
-    if _passwords.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
     return user
-
-
-#: The argon2id hash of a random password nobody knows, made with this hasher's parameters: an unknown
-#: email is checked against it. A constant, not made on first use: the first unknown email after a
-#: restart would otherwise cost a hash and a verification, twice a known one's.
-_DUMMY_HASH = (
-    "$argon2id$v=19$m=65536,t=3,p=4$QfXU9++qxv7PwfqiIqTuag$C5RdHUfhuyKQL0m85la50XLPbMZ37hlwBYb40zUf/B0"
-)
-_dummy: list[str] = []
-
-
-def _dummy_hash() -> str:
-    if not _passwords.check_needs_rehash(_DUMMY_HASH):
-        return _DUMMY_HASH
-    if not _dummy:  # the hasher's parameters changed: a dummy made with the new ones
-        _dummy.append(_passwords.hash(secrets.token_urlsafe(16)))
-    return _dummy[0]
-
-
-def _burn_time(password: str) -> None:
-    """Verify against a throwaway hash so an unknown email takes as long as a wrong password."""
-    with contextlib.suppress(VerificationError, InvalidHashError):
-        _passwords.verify(_dummy_hash(), password)
 
 
 def has_totp(user: User) -> bool:

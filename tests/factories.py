@@ -1,19 +1,31 @@
-"""Test data built through the real services (so every row is audited like production's)."""
+"""Test data built through the real services (so every row is audited like production's).
+
+factory-boy factories whose `_create` calls the services instead of inserting rows; `tests.fixtures`
+binds them to the test's runtime as `make.tenants`, `make.sessions`, `make.payments`, `make.refunds` and
+`make.events`. A test that needs a paid payment to refund says `make.payments(tenant=t)`, not the hosted
+page and the API: those have tests of their own.
+"""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
+from typing import Any
 
+import factory
 import pyotp
+from sqlalchemy import select
 
+from core.audit.models import ActorType
 from core.audit.service import Actor
+from core.db import UnitOfWork
 from core.jobs.runtime import Runtime
-from tenants.models import Tenant, User
-from tenants.service import IssuedKeys, create_tenant, create_user
+from core.payments.models import CheckoutSession, Event, Payment, Refund
+from tenants.models import ApiKey, Tenant, User
+from tenants.service import IssuedKeys, create_tenant, create_user, hash_key
 
-_counter = itertools.count(1)
 PASSWORD = "correct horse battery staple"
+#: The shopper every factory-made payment comes from.
+SHOPPER = Actor(ActorType.SHOPPER, "shopper", origin_ip="203.0.113.7")
 
 
 @dataclass
@@ -32,38 +44,315 @@ class MadeTenant:
         return pyotp.TOTP(self.totp_secret).now()
 
 
-class TenantFactory:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class _ThroughServices(factory.Factory):  # type: ignore[misc]
+    """A factory-boy factory whose rows are made by the real services, in a unit of work of the runtime
+    `rt` (so they are audited, evented and queued like production's). Only `create` exists: a row that
+    skipped the services (`build`) would be one production can never have."""
 
-    def __call__(self, *, name: str | None = None, country: str = "DE", currency: str = "EUR") -> MadeTenant:
-        n = next(_counter)
-        slug = f"shop-{n}"
-        email = f"owner{n}@{slug}.example"
-        secret = pyotp.random_base32(32)
-        with self.rt.db.unit_of_work() as uow:
+    class Meta:
+        abstract = True
+
+    rt: Runtime | None = None
+
+    @classmethod
+    def _build(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{cls.__name__} makes its rows through the services: call create (make.<kind>()).")
+
+
+def _api_actor(rt: Runtime, tenant: MadeTenant) -> Actor:
+    """The actor the API records for `tenant`'s test secret key (a factory acts as the merchant's server)."""
+    key_hash = hash_key(tenant.keys.secret_key)
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        key_id = uow.session.scalar(select(ApiKey.id).where(ApiKey.key_hash == key_hash))
+    assert key_id is not None, f"{tenant.id} has no key {tenant.keys.secret_key[:8]}…"
+    return Actor(ActorType.API_KEY, key_id, origin_ip="198.51.100.1")
+
+
+class TenantFactory(_ThroughServices):
+    """A tenant with test keys and an owner (password `PASSWORD`, a TOTP seed), via `create_tenant` and
+    `create_user`."""
+
+    class Meta:
+        model = MadeTenant
+
+    name = factory.Sequence(lambda n: f"Shop {n + 1}")
+    slug = factory.Sequence(lambda n: f"shop-{n + 1}")
+    country = "DE"
+    currency = "EUR"
+    owner_email = factory.LazyAttribute(lambda o: f"owner@{o.slug}.example")
+    password = PASSWORD
+    totp_secret = factory.LazyFunction(lambda: pyotp.random_base32(32))
+    role = "owner"
+
+    @classmethod
+    def _create(cls, model_class: type[MadeTenant], *, rt: Runtime, **f: Any) -> MadeTenant:
+        with rt.db.unit_of_work() as uow:
             tenant, keys = create_tenant(
                 uow.session,
-                name=name or f"Shop {n}",
-                slug=slug,
-                country=country,
-                currency=currency,
+                name=f["name"],
+                slug=f["slug"],
+                country=f["country"],
+                currency=f["currency"],
                 actor=Actor.system("test"),
-                clock=self.rt.clock,
-                kms=self.rt.kms,
+                clock=rt.clock,
+                kms=rt.kms,
             )
             owner = create_user(
                 uow.session,
                 tenant_id=tenant.id,
-                email=email,
-                role="owner",
-                password=PASSWORD,
-                totp_secret=secret,
+                email=f["owner_email"],
+                role=f["role"],
+                password=f["password"],
+                totp_secret=f["totp_secret"],
                 actor=Actor.system("test"),
-                clock=self.rt.clock,
-                kms=self.rt.kms,
+                clock=rt.clock,
+                kms=rt.kms,
             )
-        return MadeTenant(tenant=tenant, keys=keys, owner=owner, owner_email=email, totp_secret=secret)
+        return model_class(
+            tenant=tenant, keys=keys, owner=owner, owner_email=owner.email, totp_secret=f["totp_secret"]
+        )
+
+
+class CheckoutSessionFactory(_ThroughServices):
+    """An open checkout session of `tenant`, made like `POST /api/v1/checkout/sessions` makes it (the
+    tenant's checkout settings, its test key as the actor). Any other keyword is a field of the API's
+    body: `make.sessions(tenant=t, capture="manual", customer_email="ann@example.com")`."""
+
+    class Meta:
+        model = CheckoutSession
+
+    tenant: MadeTenant | None = None
+    livemode = False
+    amount = 2500
+    currency = factory.LazyAttribute(lambda o: o.tenant.tenant.default_currency)
+
+    @classmethod
+    def _create(
+        cls, model_class: type, *, rt: Runtime, tenant: MadeTenant, livemode: bool, **body: Any
+    ) -> CheckoutSession:
+        from core.payments import sessions
+        from tenants import checkout_settings
+
+        actor = _api_actor(rt, tenant)
+        with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+            ctx = checkout_settings.session_context(
+                uow.session, tenant_id=tenant.id, livemode=livemode, base_url=rt.settings.base_url
+            )
+            return sessions.create(uow.session, ctx=ctx, data=body, actor=actor, clock=rt.clock, kms=rt.kms)
+
+
+def _services(rt: Runtime, uow: UnitOfWork) -> Any:
+    from core.payments import service
+
+    return service.Services(
+        redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
+    )
+
+
+class PaymentFactory(_ThroughServices):
+    """A payment of `tenant`: a checkout session (or the given `session`), the shopper's confirm through
+    `core.payments.service.confirm`, then processing, as production does it. The outcome is checked, so a
+    factory that stops delivering what it says fails loudly:
+
+    - `make.payments(tenant=t)`: succeeded (the real RQ worker ran the processing job);
+    - `make.payments(tenant=t, failed=True)`: declined by the sandbox (its documented declining card);
+    - `make.payments(tenant=t, authorized=True)`: a manual-capture session, authorized, not captured;
+    - `make.payments(tenant=t, pending=True)`: confirmed, its processing job queued and not yet run;
+    - `via="service"`: processing by a direct `service.process` call (what the job runs) instead of the
+      worker; any jobs processing queues (ledger, receipts) stay queued for the test's own `work(rt)`.
+
+    Other keywords: `amount`, `capture`, `customer_email`, `card_number`, `method`, `postal_code`, …
+    """
+
+    class Meta:
+        model = Payment
+
+    class Params:
+        failed = factory.Trait(card_number="4000000000000002", expect="failed")
+        authorized = factory.Trait(capture="manual", expect="authorized")
+        pending = factory.Trait(via=None, expect="pending")
+
+    tenant: MadeTenant | None = None
+    session: CheckoutSession | None = None
+    amount = 2500
+    capture = "automatic"
+    customer_email: str | None = None
+    method = "card"
+    card_number = "4242 4242 4242 4242"
+    postal_code: str | None = None
+    via: str | None = "worker"
+    expect = "succeeded"
+
+    @classmethod
+    def _create(
+        cls,
+        model_class: type,
+        *,
+        rt: Runtime,
+        tenant: MadeTenant,
+        session: CheckoutSession | None,
+        amount: int,
+        capture: str,
+        customer_email: str | None,
+        via: str | None,
+        expect: str,
+        **entered: Any,
+    ) -> Payment:
+        from core.payments import service
+        from tests.payments_helpers import load, work_until_settled
+
+        if session is None:
+            session = CheckoutSessionFactory.create(rt=rt, tenant=tenant, amount=amount, capture=capture)
+        data = service.PaymentInput(
+            method=entered.pop("method"),
+            card_number=entered.pop("card_number"),
+            exp_month=entered.pop("exp_month", 12),
+            exp_year=entered.pop("exp_year", 2034),
+            cvc=entered.pop("cvc", "123"),
+            client_ip=entered.pop("client_ip", "203.0.113.7"),
+            customer_email=customer_email,
+            postal_code=entered.pop("postal_code"),
+            country=entered.pop("country", tenant.tenant.country),
+        )
+        if entered:
+            raise TypeError(f"PaymentFactory: unknown fields {sorted(entered)}")
+        with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+            payment_id = service.confirm(
+                uow.session,
+                tenant_id=tenant.id,
+                session_id=session.id,
+                data=data,
+                actor=SHOPPER,
+                svc=_services(rt, uow),
+            ).id
+        if via == "worker":
+            payment = work_until_settled(rt, tenant, payment_id)
+        elif via == "service":
+            with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+                service.process(
+                    uow.session,
+                    tenant_id=tenant.id,
+                    payment_id=payment_id,
+                    processor_for=rt.processor,
+                    svc=_services(rt, uow),
+                )
+            payment = load(rt, tenant, payment_id)
+        elif via is None:
+            payment = load(rt, tenant, payment_id)
+        else:
+            raise ValueError(f"via must be 'worker', 'service' or None; got {via!r}")
+        assert str(payment.status) == expect, (
+            f"PaymentFactory made a {payment.status} payment, not {expect}: {payment.failure_code}"
+        )
+        return payment
+
+
+class RefundFactory(_ThroughServices):
+    """A refund through `core.payments.service.refund` (the API's path: the tenant's test key as actor, the
+    sandbox processor). `payment` defaults to a new succeeded one of `tenant`; `amount=None` refunds what
+    is left."""
+
+    class Meta:
+        model = Refund
+
+    tenant: MadeTenant | None = None
+    payment: Payment | None = None
+    amount: int | None = None
+    reason: str | None = None
+
+    @classmethod
+    def _create(
+        cls,
+        model_class: type,
+        *,
+        rt: Runtime,
+        tenant: MadeTenant,
+        payment: Payment | None,
+        amount: int | None,
+        reason: str | None,
+    ) -> Refund:
+        from core.payments import service
+
+        if payment is None:
+            payment = PaymentFactory.create(rt=rt, tenant=tenant)
+        actor = _api_actor(rt, tenant)
+        with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+            return service.refund(
+                uow.session,
+                payment_id=payment.id,
+                amount=amount,
+                reason=reason,
+                processor=rt.processor(payment.livemode),
+                actor=actor,
+                svc=_services(rt, uow),
+            )
+
+
+class EventFactory(_ThroughServices):
+    """One more event on an object's stream through `core.payments.events.emit`, under the object's row
+    lock as every emitter holds it (so its sequence follows the last), carrying the object as the API
+    shows it: `make.events(tenant=t, subject=payment, type="payment.succeeded")`. Events otherwise come
+    with the state changes the other factories make; this one is for tests of event listing and ordering
+    that need many. `type` is required: one of the types the services emit (docs/api.md)."""
+
+    class Meta:
+        model = Event
+
+    tenant: MadeTenant | None = None
+    subject: Payment | CheckoutSession | Refund | None = None
+    type: str | None = None
+
+    @classmethod
+    def _create(
+        cls,
+        model_class: type,
+        *,
+        rt: Runtime,
+        tenant: MadeTenant,
+        subject: Payment | CheckoutSession | Refund,
+        type: str | None,
+    ) -> Event:
+        from core.payments import events, serialize, service, sessions
+
+        if type is None:
+            raise TypeError("EventFactory needs type=, e.g. 'payment.succeeded'")
+        with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+            data: dict[str, Any]
+            if isinstance(subject, Payment):
+                payment = service.get(uow.session, payment_id=subject.id, lock=True)
+                object_type, livemode, data = "payment", payment.livemode, serialize.payment(payment)
+            elif isinstance(subject, CheckoutSession):
+                cs = sessions.get(uow.session, session_id=subject.id, lock=True)
+                object_type, livemode = "checkout.session", cs.livemode
+                data = serialize.checkout_session(cs, base_url=rt.settings.base_url)
+            else:
+                payment = service.get(uow.session, payment_id=subject.payment_id, lock=True)  # as refunds do
+                refund = service.get_refund(uow.session, refund_id=subject.id)
+                object_type, livemode, data = "refund", payment.livemode, serialize.refund(refund)
+            return events.emit(
+                uow.session,
+                tenant_id=tenant.id,
+                type=type,
+                object_type=object_type,
+                object_id=subject.id,
+                data=data,
+                livemode=livemode,
+                clock=rt.clock,
+            )
+
+
+class Builder:
+    """A factory bound to a runtime: `make.payments(tenant=t, failed=True)`, `make.payments.batch(3, ...)`."""
+
+    def __init__(self, factory_class: type[_ThroughServices], rt: Runtime) -> None:
+        self.factory_class = factory_class
+        self.rt = rt
+
+    def __call__(self, **fields: Any) -> Any:
+        return self.factory_class.create(rt=self.rt, **fields)
+
+    def batch(self, size: int, **fields: Any) -> list[Any]:
+        return list(self.factory_class.create_batch(size, rt=self.rt, **fields))
 
 
 def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:

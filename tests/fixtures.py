@@ -23,12 +23,20 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
-from core.config import DEFINER_ROLE, Settings, with_driver
+from core.config import CHEAP_PASSWORD_HASHING, DEFINER_ROLE, Settings, with_driver
 from core.db import Base
 from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
 from core.migrate import upgrade
-from tests.factories import TenantFactory
+from tenants import passwords
+from tests.factories import (
+    Builder,
+    CheckoutSessionFactory,
+    EventFactory,
+    PaymentFactory,
+    RefundFactory,
+    TenantFactory,
+)
 from wsgi import create_app
 
 REQUIRED_MARKERS = ("postgres", "redis", "browser")
@@ -80,6 +88,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         log_level="WARNING",
         # Receipts from payments tests land here; the mail tests point this at their own SMTP server.
         mail_url=f"file:{tmp_path_factory.mktemp('mail')}",
+        # argon2id at argon2's minimum cost: real hashes and verifications in microseconds (at full cost
+        # argon2 was a quarter of the suite's time). Refused outside KASSA_ENV=test on localhost.
+        password_hashing=CHEAP_PASSWORD_HASHING,
     )
 
 
@@ -104,6 +115,7 @@ def migrated(settings: Settings) -> Settings:
 @pytest.fixture(scope="session")
 def rt(migrated: Settings) -> Iterator[Runtime]:
     runtime = runtime_module.configure(migrated)
+    passwords.configure(migrated)  # as create_app does: factories hash passwords without an app
     yield runtime
     runtime.db.dispose()
 
@@ -188,6 +200,7 @@ def clean(rt: Runtime) -> Runtime:
     _truncate(rt)
     rt.redis.flushdb()
     runtime_module.install(rt)
+    passwords.configure(rt.settings)  # an app made with other settings may have installed another hasher
     return rt
 
 
@@ -245,12 +258,24 @@ def client(app: Flask, clean: Runtime) -> FlaskClient:
 
 @dataclass
 class Factories:
-    tenants: TenantFactory
+    """tests/factories.py bound to the test's runtime: `make.tenants()`, `make.payments(tenant=t)`, …"""
+
+    tenants: Builder
+    sessions: Builder
+    payments: Builder
+    refunds: Builder
+    events: Builder
 
 
 @pytest.fixture
 def make(clean: Runtime) -> Factories:
-    return Factories(tenants=TenantFactory(clean))
+    return Factories(
+        tenants=Builder(TenantFactory, clean),
+        sessions=Builder(CheckoutSessionFactory, clean),
+        payments=Builder(PaymentFactory, clean),
+        refunds=Builder(RefundFactory, clean),
+        events=Builder(EventFactory, clean),
+    )
 
 
 def skip_or_fail(reason: str) -> None:

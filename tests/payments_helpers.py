@@ -11,15 +11,13 @@ from flask.testing import FlaskClient
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from core.audit.models import ActorType
-from core.audit.service import Actor
 from core.jobs.queues import QUEUE_NAMES
 from core.jobs.runtime import Runtime
 from core.payments import service
 from core.payments.models import Payment
-from tests.factories import MadeTenant
+from tests.factories import SHOPPER, MadeTenant
 
-SHOPPER = Actor(ActorType.SHOPPER, "shopper", origin_ip="203.0.113.7")
+__all__ = ["SHOPPER"]  # kept importable from here
 
 
 def auth(key: str) -> dict[str, str]:

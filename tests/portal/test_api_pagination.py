@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from core.jobs.runtime import Runtime
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
-from tests.payments_helpers import auth, confirm, create_session, work_until_settled
+from tests.payments_helpers import auth, create_session
 
 LISTS = ("/api/v1/payments", "/api/v1/events")
 #: The lists the cursor tests walk: checkout sessions too, whose ids are the longer credential shape.
@@ -40,7 +40,7 @@ def shop(client: FlaskClient, make: Factories, clean: Runtime) -> MadeTenant:
     """A tenant with five payments (pending), their sessions' and payments' events."""
     tenant = make.tenants()
     for amount in (1000, 2000, 3000, 4000, 5000):
-        confirm(clean, tenant, create_session(client, tenant, amount=amount)["id"])
+        make.payments(tenant=tenant, amount=amount, pending=True)
     return tenant
 
 
@@ -133,15 +133,11 @@ def test_a_payments_events_come_with_increasing_sequence(
     client: FlaskClient, make: Factories, clean: Runtime
 ) -> None:
     tenant = make.tenants()
-    payment_id = confirm(clean, tenant, create_session(client, tenant, amount=6000)["id"])
-    work_until_settled(clean, tenant, payment_id)
+    paid = make.payments(tenant=tenant, amount=6000)
+    payment_id = paid.id
     for amount in (1000, 2000):
-        refund = client.post(
-            "/api/v1/refunds",
-            json={"payment": payment_id, "amount": amount},
-            headers=auth(tenant.keys.secret_key),
-        )
-        assert refund.status_code == 201, refund.json
+        refund = make.refunds(tenant=tenant, payment=paid, amount=amount)
+        assert (refund.amount, str(refund.status)) == (amount, "succeeded")
     events = get(client, tenant, f"/api/v1/events?object={payment_id}").json["data"]
     oldest_first = list(reversed(events))
     assert [e["sequence"] for e in oldest_first] == [1, 2, 3, 4]

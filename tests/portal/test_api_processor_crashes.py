@@ -16,7 +16,7 @@ from core.ledger.models import Account
 from core.processors import Processor, ProcessorResult, SandboxProcessor
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
-from tests.payments_helpers import auth, confirm, create_session, load, work_until_settled
+from tests.payments_helpers import auth, load
 
 
 class Crash(BaseException):
@@ -71,9 +71,9 @@ def test_a_capture_retried_with_another_amount_after_a_crash_books_what_the_proc
 ) -> None:
     tenant = make.tenants()
     key = auth(tenant.keys.secret_key)
-    cs = create_session(client, tenant, amount=1000, capture="manual")
-    payment_id = confirm(clean, tenant, cs["id"])
-    assert str(work_until_settled(clean, tenant, payment_id).status) == "authorized"
+    authorized = make.payments(tenant=tenant, amount=1000, authorized=True)  # capture="manual"
+    assert str(authorized.status) == "authorized"
+    payment_id = authorized.id
 
     with crash_after_the_processor_answers(monkeypatch), pytest.raises(Crash):
         client.post(f"/api/v1/payments/{payment_id}/capture", json={"amount": 500}, headers=key)
@@ -109,9 +109,9 @@ def test_a_refund_retried_with_another_amount_after_a_crash_books_what_the_proce
 ) -> None:
     tenant = make.tenants()
     key = auth(tenant.keys.secret_key)
-    cs = create_session(client, tenant, amount=1000)
-    payment_id = confirm(clean, tenant, cs["id"])
-    assert str(work_until_settled(clean, tenant, payment_id).status) == "succeeded"
+    paid = make.payments(tenant=tenant, amount=1000)
+    assert str(paid.status) == "succeeded"
+    payment_id = paid.id
 
     with crash_after_the_processor_answers(monkeypatch), pytest.raises(Crash):
         client.post("/api/v1/refunds", json={"payment": payment_id, "amount": 100}, headers=key)
@@ -160,9 +160,7 @@ def test_a_retry_with_the_same_amount_after_a_crash_is_booked_once(
 ) -> None:
     tenant = make.tenants()
     key = auth(tenant.keys.secret_key)
-    cs = create_session(client, tenant, amount=1000, capture="manual")
-    payment_id = confirm(clean, tenant, cs["id"])
-    work_until_settled(clean, tenant, payment_id)
+    payment_id = make.payments(tenant=tenant, amount=1000, authorized=True).id
     with crash_after_the_processor_answers(monkeypatch), pytest.raises(Crash):
         client.post(f"/api/v1/payments/{payment_id}/capture", json={"amount": 700}, headers=key)
 

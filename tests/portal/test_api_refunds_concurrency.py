@@ -15,7 +15,7 @@ from core.ledger import service as ledger
 from core.ledger.models import Account, Journal
 from core.payments.models import Event
 from tests.fixtures import Factories
-from tests.payments_helpers import auth, confirm, create_session, work_until_settled
+from tests.payments_helpers import auth
 from tests.portal.live import all_at_once, send, serve
 
 pytestmark = pytest.mark.postgres
@@ -28,9 +28,9 @@ def test_concurrent_partial_refunds_never_exceed_the_payment(
 ) -> None:
     tenant = make.tenants()
     key = tenant.keys.secret_key
-    session = create_session(client, tenant, amount=AMOUNT)
-    payment_id = confirm(clean, tenant, session["id"])
-    assert str(work_until_settled(clean, tenant, payment_id).status) == "succeeded"
+    paid = make.payments(tenant=tenant, amount=AMOUNT)
+    assert str(paid.status) == "succeeded"
+    payment_id = paid.id
 
     with serve(app) as address:
         answers = all_at_once(

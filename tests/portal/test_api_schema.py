@@ -31,7 +31,7 @@ from schemathesis.checks import positive_data_acceptance
 from core.jobs.runtime import Runtime
 from portal.api.openapi import document
 from tests.fixtures import SECURITY_HEADERS, Factories
-from tests.payments_helpers import auth, confirm, create_session, work_until_settled
+from tests.payments_helpers import auth
 
 schema = schemathesis.openapi.from_dict(document())
 # The secret key is sent with every request (below); schemathesis need not invent or drop one.
@@ -61,14 +61,14 @@ def seeded(client: FlaskClient, clean: Runtime, make: Factories) -> Seeded:
     )
     tenant = make.tenants()
     key = auth(tenant.keys.secret_key)
-    paid = create_session(client, tenant, amount=10_000)
-    payment_id = confirm(clean, tenant, paid["id"])
-    assert str(work_until_settled(clean, tenant, payment_id).status) == "succeeded"
-    open_session = create_session(client, tenant, amount=1234)
+    paid = make.payments(tenant=tenant, amount=10_000)
+    payment_id = paid.id
+    assert str(paid.status) == "succeeded"
+    open_session = make.sessions(tenant=tenant, amount=1234)
     refund = client.post("/api/v1/refunds", json={"payment": payment_id, "amount": 100}, headers=key)
     assert refund.status_code == 201, refund.json
     events = [e["id"] for e in client.get("/api/v1/events?limit=5", headers=key).json["data"]]
-    sessions = [paid["id"], open_session["id"]]
+    sessions = [paid.checkout_session_id, open_session.id]
     links: list[str] = []
     if "/payment_links" in document()["paths"]:
         link = client.post("/api/v1/payment_links", json={"amount": 500, "currency": "EUR"}, headers=key)

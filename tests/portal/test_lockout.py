@@ -23,7 +23,7 @@ from core.audit.models import AuditEvent
 from core.clock import FrozenClock
 from core.jobs.runtime import Runtime
 from portal.views import auth
-from tenants import service as accounts
+from tenants import passwords
 from tests.factories import PASSWORD, MadeTenant
 from tests.fixtures import Factories
 from tests.portal.test_sign_in import post_form
@@ -141,29 +141,54 @@ def test_one_ip_guessing_at_many_accounts_is_limited(
     assert other.status_code == 302  # another address, and the account itself is not locked
 
 
+class CountingHasher(PasswordHasher):
+    """The real argon2, its hashes and verifications counted."""
+
+    def __init__(self, like: PasswordHasher) -> None:
+        super().__init__(
+            time_cost=like.time_cost,
+            memory_cost=like.memory_cost,
+            parallelism=like.parallelism,
+            hash_len=like.hash_len,
+            salt_len=like.salt_len,
+            type=like.type,
+        )
+        self.verified: list[str] = []
+        self.hashed = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.verified.append(str(hash))
+        return super().verify(hash, password)
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self.hashed += 1
+        return super().hash(password, salt=salt)
+
+
+def counting(like: PasswordHasher, monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
+    """Install a counting copy of `like`, as a freshly started process with it would have it."""
+    hasher = CountingHasher(like)
+    monkeypatch.setattr(passwords, "_current", [passwords.passwords_for(hasher)])
+    return hasher
+
+
+def params(password_hash: str) -> str:
+    return password_hash.split("$")[3]  # "m=65536,t=3,p=4"
+
+
 def test_an_unknown_email_costs_one_password_verification_like_a_known_one(
     app: Flask, make: Factories, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tenant = make.tenants()
-    verifications: list[str] = []
-    hashes: list[str] = []
-
-    class CountingHasher(PasswordHasher):  # the real argon2, counted
-        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
-            verifications.append(str(hash))
-            return super().verify(hash, password)
-
-        def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
-            hashes.append("hash")
-            return super().hash(password, salt=salt)
-
-    monkeypatch.setattr(accounts, "_passwords", CountingHasher())
-    monkeypatch.setattr(accounts, "_dummy", [])  # as in a freshly started process
+    hasher = counting(passwords.PRODUCTION, monkeypatch)  # production's cost: what a guesser would time
+    assert not hasher.hashed  # its dummy hash is the constant: a fresh process makes none
+    tenant = make.tenants()  # the owner's password hashed at production cost too
+    hasher.hashed = 0
     attempt(from_ip(app, "192.0.2.1"), "nobody@shop.example", "some password")
-    assert len(verifications) == 1 and not hashes  # the first unknown email: no extra hashing either
+    assert len(hasher.verified) == 1 and not hasher.hashed  # the first unknown email: no extra hashing either
     attempt(from_ip(app, "192.0.2.2"), tenant.owner_email, "some password")
-    assert len(verifications) == 2
-    assert verifications[0] != verifications[1]  # the unknown email was checked against a dummy hash
+    assert len(hasher.verified) == 2
+    assert hasher.verified[0] != hasher.verified[1]  # the unknown email was checked against a dummy hash
+    assert params(hasher.verified[0]) == params(hasher.verified[1]) == "m=65536,t=3,p=4"
 
     def timed(email: str, n: int) -> float:
         started = time.perf_counter()
@@ -173,6 +198,22 @@ def test_an_unknown_email_costs_one_password_verification_like_a_known_one(
     unknown = statistics.median(timed("nobody@shop.example", n) for n in range(3))
     known = statistics.median(timed(tenant.owner_email, 10 + n) for n in range(3))
     assert 1 / 3 < unknown / known < 3, (unknown, known)  # generous: argon2 dominates both
+
+
+def test_the_dummy_hash_follows_the_configured_hasher(
+    app: Flask, make: Factories, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite's cheap hasher: an unknown email is checked against a dummy made with the cheap
+    parameters, not production's (which would make it a hundred times slower than a known one)."""
+    hasher = counting(passwords.CHEAP, monkeypatch)
+    assert hasher.hashed == 1  # its dummy, made at install, never on the first unknown email
+    tenant = make.tenants()
+    hasher.hashed = 0
+    attempt(from_ip(app, "192.0.2.1"), "nobody@shop.example", "some password")
+    attempt(from_ip(app, "192.0.2.2"), tenant.owner_email, "some password")
+    assert not hasher.hashed and len(hasher.verified) == 2
+    unknown, known = hasher.verified
+    assert unknown != known and params(unknown) == params(known) == "m=8,t=1,p=1"
 
 
 def test_a_disabled_user_is_told_so_after_the_right_password_only(

@@ -4,7 +4,6 @@ from flask.testing import FlaskClient
 
 from core.jobs.runtime import Runtime
 from tests.fixtures import Factories
-from tests.payments_helpers import confirm, create_session, work_until_settled
 from tests.portal.test_sign_in import sign_in
 
 
@@ -12,11 +11,9 @@ def test_the_portal_lists_and_shows_the_tenants_payments(
     client: FlaskClient, make: Factories, clean: Runtime
 ) -> None:
     a, b = make.tenants(), make.tenants()
-    paid = confirm(clean, a, create_session(client, a, amount=1999)["id"])
-    work_until_settled(clean, a, paid)
-    declined = confirm(clean, a, create_session(client, a)["id"], card_number="4000000000000002")
-    work_until_settled(clean, a, declined)
-    others = confirm(clean, b, create_session(client, b)["id"])
+    paid = make.payments(tenant=a, amount=1999).id
+    declined = make.payments(tenant=a, failed=True).id
+    others = make.payments(tenant=b, pending=True).id
     sign_in(client, a)
 
     listing = client.get("/portal/payments").get_data(as_text=True)

@@ -97,19 +97,17 @@ def test_expire_an_open_session_but_not_a_paid_one(
     cs = create_session(client, tenant)
     expired = client.post(f"/api/v1/checkout/sessions/{cs['id']}/expire", json={}, headers=key)
     assert expired.status_code == 200 and expired.json["status"] == "expired"
-    paid = create_session(client, tenant)
-    work_until_settled(clean, tenant, confirm(clean, tenant, paid["id"]))
-    refused = client.post(f"/api/v1/checkout/sessions/{paid['id']}/expire", json={}, headers=key)
+    paid = make.payments(tenant=tenant).checkout_session_id
+    refused = client.post(f"/api/v1/checkout/sessions/{paid}/expire", json={}, headers=key)
     assert refused.status_code == 409
 
 
 def test_another_tenants_objects_are_not_found(client: FlaskClient, make: Factories, clean: Runtime) -> None:
     a, b = make.tenants(), make.tenants()
-    cs = create_session(client, a)
-    payment_id = confirm(clean, a, cs["id"])
-    work_until_settled(clean, a, payment_id)
+    payment = make.payments(tenant=a)
+    payment_id = payment.id
     other = auth(b.keys.secret_key)
-    for url in (f"/api/v1/checkout/sessions/{cs['id']}", f"/api/v1/payments/{payment_id}"):
+    for url in (f"/api/v1/checkout/sessions/{payment.checkout_session_id}", f"/api/v1/payments/{payment_id}"):
         response = client.get(url, headers=other)
         assert response.status_code == 404 and response.json["error"]["code"] == "resource_missing"
     refund = client.post("/api/v1/refunds", json={"payment": payment_id}, headers=other)
