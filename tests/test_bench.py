@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,11 +47,11 @@ def test_an_unreadable_wrk_report_fails_the_run() -> None:
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+    seen: list[tuple[str, str, dict[str, str], bytes]]
 
     def _answer(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.seen.append((self.command, self.path, dict(self.headers), body))
+        self.server.seen.append((self.command, self.path, dict(self.headers), body))  # type: ignore[attr-defined]
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -63,19 +62,32 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def recorder() -> Iterator[str]:
-    _Recorder.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+class _RecordingServer(http.server.ThreadingHTTPServer):
+    # Handler threads are joined on close, so every request wrk sent is recorded before we look.
+    daemon_threads = False
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Recorder)
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+
+def _record(script: Path) -> list[tuple[str, str, dict[str, str], bytes]]:
+    """Everything wrk sends with `script` for a second, to a recorder of its own."""
+    server = _RecordingServer()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = suite.run_wrk(url, seconds=1, connections=2, script=script)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.requests > 0
+    return server.seen
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
-def test_the_wrk_scripts_load_and_send_what_they_should(recorder: str, tmp_path: Path) -> None:
+def test_the_wrk_scripts_load_and_send_what_they_should(tmp_path: Path) -> None:
     lines = tmp_path / "confirm.txt"
     lines.write_text("/pay/cs_a\tcsrf_token=1.a&number=4242\n/pay/cs_b\tcsrf_token=2.b&number=4242\n")
     scripts = {
@@ -83,25 +95,19 @@ def test_the_wrk_scripts_load_and_send_what_they_should(recorder: str, tmp_path:
         "create": suite.session_create_script("run1", "sk_test_abc"),
         "confirm": suite.confirm_script(lines),
     }
+    seen = {}
     for name, source in scripts.items():
         script = tmp_path / f"{name}.lua"
         script.write_text(source)
-        _Recorder.seen = []
-        result = suite.run_wrk(recorder, seconds=1, connections=2, script=script)
-        assert result.requests > 0
-        assert _Recorder.seen, name
-        assert all(method == "POST" for method, *_ in _Recorder.seen), name
+        seen[name] = _record(script)
+        assert seen[name], name
+        assert all(method == "POST" for method, *_ in seen[name]), name
+    assert {path for _m, path, _h, _b in seen["insert"]} == {"/insert"}
     create_keys = set()
-    script = tmp_path / "create.lua"
-    _Recorder.seen = []
-    suite.run_wrk(recorder, seconds=1, connections=2, script=script)
-    for _method, path, headers, _body in _Recorder.seen:
+    for _method, path, headers, _body in seen["create"]:
         assert path == "/api/v1/checkout/sessions"
         assert headers["Authorization"] == "Bearer sk_test_abc"
         create_keys.add(headers["Idempotency-Key"])
-    assert len(create_keys) == len(_Recorder.seen), "every session create carries a key of its own"
-    script = tmp_path / "confirm.lua"
-    _Recorder.seen = []
-    suite.run_wrk(recorder, seconds=1, connections=2, script=script)
-    assert {path for _m, path, _h, _b in _Recorder.seen} == {"/pay/cs_a", "/pay/cs_b"}
-    assert all(h["X-Forwarded-For"].startswith("198.18.") for _m, _p, h, _b in _Recorder.seen)
+    assert len(create_keys) == len(seen["create"]), "every session create carries a key of its own"
+    assert {path for _m, path, _h, _b in seen["confirm"]} == {"/pay/cs_a", "/pay/cs_b"}
+    assert all(h["X-Forwarded-For"].startswith("198.18.") for _m, _p, h, _b in seen["confirm"])
