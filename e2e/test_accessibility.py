@@ -352,6 +352,54 @@ def test_the_live_mode_pages_are_accessible_and_show_no_test_mode_badge(
         assert_accessible(audited, axe_source, f"the live {tab} tab")
 
 
+def _live_processor_answers(rt: Runtime, tenant: MadeTenant, payment_id: str, result: Any) -> None:
+    """What a live acquirer's answer does to a waiting live payment, through the payment service's own
+    state machine (there is no live processor here: the worker cannot reach one)."""
+    from core.payments import service
+
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        payment = service.get(uow.session, payment_id=payment_id, lock=True)
+        svc = service.Services(
+            redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
+        )
+        screened = service._risk_input(payment, test_card=None)
+        service._apply(uow.session, payment, result, screened=screened, svc=svc)
+
+
+def test_the_live_decline_3ds_and_receipt_pages_are_accessible_and_show_no_badge(
+    audited: Page, make: Factories, clean: Runtime, axe_source: str
+) -> None:
+    from core.processors.base import ProcessorResult, ProcessorStatus
+    from tests.live_mode import create_live_session
+
+    tenant = make.tenants(name="Bean There")
+    answers = {
+        "decline": ProcessorResult(
+            ProcessorStatus.DECLINED, "live_ch_1", code="card_declined", message="Card declined."
+        ),
+        "3DS": ProcessorResult(ProcessorStatus.REQUIRES_ACTION, "live_ch_2"),
+        "receipt": ProcessorResult(ProcessorStatus.CAPTURED, "live_ch_3", amount=2500),
+    }
+    expected = {
+        "decline": lambda: expect(audited.get_by_role("alert")).to_contain_text("Your card was declined."),
+        "3DS": lambda: expect(audited.get_by_role("heading", name="Confirm it's you")).to_be_visible(),
+        "receipt": lambda: expect(audited.get_by_role("heading", name="Payment successful")).to_be_visible(),
+    }
+    for page_name, answer in answers.items():
+        cs = create_live_session(clean, tenant, description="Coffee beans")
+        audited.goto(f"/pay/{cs}")
+        fill_card(audited, "4242 4242 4242 4242")
+        pay(audited)
+        expect(audited.get_by_role("heading", name="Processing your payment")).to_be_visible()
+        payment_id = re.search(r"/payments/(pay_[0-9a-z]+)", audited.url)
+        assert payment_id is not None, audited.url
+        _live_processor_answers(clean, tenant, payment_id.group(1), answer)
+        audited.goto(f"/pay/{cs}/payments/{payment_id.group(1)}")
+        expected[page_name]()
+        expect(audited.locator(".test-mode-badge")).to_have_count(0)
+        assert_accessible(audited, axe_source, f"the live {page_name} page")
+
+
 def test_the_test_mode_badge_and_the_bank_list_are_accessible(
     audited: Page, client: FlaskClient, make: Factories, axe_source: str
 ) -> None:
