@@ -15,6 +15,7 @@ from core.payments.models import (
     Event,
     Payment,
     PaymentStatus,
+    PaymentStatusChange,
     Refund,
     SessionStatus,
 )
@@ -128,3 +129,24 @@ def list_events(
 def get_event(session: Session, *, livemode: bool, event_id: str) -> Event | None:
     """The event of this mode with this id, or None (another mode's is not found either)."""
     return session.scalar(select(Event).where(Event.id == event_id, Event.livemode == livemode))
+
+
+def status_history(session: Session, *, payment_id: str) -> list[PaymentStatusChange]:
+    """A payment's status changes, oldest first."""
+    return list(
+        session.scalars(
+            select(PaymentStatusChange)
+            .where(PaymentStatusChange.payment_id == payment_id)
+            .order_by(PaymentStatusChange.id)
+        )
+    )
+
+
+def refunds_of(session: Session, *, payment_id: str) -> list[Refund]:
+    """A payment's refunds, oldest first."""
+    return list(session.scalars(select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.id)))
+
+
+def events_of(session: Session, *, object_id: str) -> list[Event]:
+    """An object's events in the order they happened (their per-object sequence)."""
+    return list(session.scalars(select(Event).where(Event.object_id == object_id).order_by(Event.sequence)))

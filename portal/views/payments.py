@@ -7,7 +7,6 @@ from decimal import Decimal, InvalidOperation
 
 from flask import flash, g, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from core import money
@@ -15,7 +14,7 @@ from core.audit.models import ActorType
 from core.audit.service import Actor
 from core.errors import InvalidInput, KassaError
 from core.payments import queries, service
-from core.payments.models import Event, PaymentStatus, PaymentStatusChange, Refund
+from core.payments.models import PaymentStatus
 from core.web.htmx import render_page_or_block
 from core.web.request import client_ip, runtime, uow
 from portal.views.forms import AMOUNT_HINT, RefundForm
@@ -53,13 +52,9 @@ def payment_list() -> str:
 def payment_detail(payment_id: str) -> str:
     db = uow().session
     payment = service.get(db, payment_id=payment_id)
-    history = db.scalars(
-        select(PaymentStatusChange)
-        .where(PaymentStatusChange.payment_id == payment.id)
-        .order_by(PaymentStatusChange.id)
-    ).all()
-    refunds = db.scalars(select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.id)).all()
-    events = db.scalars(select(Event).where(Event.object_id == payment.id).order_by(Event.sequence)).all()
+    history = queries.status_history(db, payment_id=payment.id)
+    refunds = queries.refunds_of(db, payment_id=payment.id)
+    events = queries.events_of(db, object_id=payment.id)
     return render_page_or_block(
         "portal/payments/detail.html",
         payment=payment,

@@ -111,6 +111,12 @@ def test_refunds_and_events_take_their_mode_and_filters(clean: Runtime, make: Fa
         about_first = queries.list_events(db, livemode=False, object_id=first.id, limit=100).items
         assert about_first and {e.object_id for e in about_first} == {first.id}
 
+        assert [r.id for r in queries.refunds_of(db, payment_id=first.id)] == [refund_one.id]
+        stream = queries.events_of(db, object_id=first.id)
+        assert [e.sequence for e in stream] == sorted(e.sequence for e in stream) and len(stream) >= 2
+        history = queries.status_history(db, payment_id=first.id)
+        assert history and history[-1].status == "partially_refunded"
+
         live_event = live_events[0]
         assert queries.get_event(db, livemode=True, event_id=live_event.id) is live_event
         assert queries.get_event(db, livemode=False, event_id=live_event.id) is None
