@@ -6,9 +6,9 @@ portal/api/pagination.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -33,9 +33,6 @@ class Page(Generic[T]):
     def next_cursor(self) -> str | None:
         """The `starting_after` of the page after this one (older objects), or None on the last page."""
         return getattr(self.items[-1], "id", None) if self.has_more and self.items else None
-
-    def render(self, render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
-        return {"object": "list", "data": [render(item) for item in self.items], "has_more": self.has_more}
 
 
 def paginate(

@@ -38,4 +38,4 @@ def cursor(params: dict[str, Any]) -> dict[str, Any]:
 
 def envelope(page: Page[T], render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
     """The API's list object: `{"object": "list", "data": [...], "has_more": ...}`."""
-    return page.render(render)
+    return {"object": "list", "data": [render(item) for item in page.items], "has_more": page.has_more}
