@@ -1,14 +1,13 @@
-"""Cursor pagination: newest first; `starting_after=<id>` pages back, `ending_before=<id>` pages forward."""
+"""Cursor pagination over HTTP: the query parameters every list route takes and the list envelope it
+answers. The paging itself is core's (core/pagination.py): newest first; `starting_after=<id>` pages back,
+`ending_before=<id>` pages forward."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
-from sqlalchemy.orm import InstrumentedAttribute, Session
-
-from core.errors import InvalidInput
+from core.pagination import DEFAULT_LIMIT, Page
 from portal.api.schemas import ID_PARAM
 
 T = TypeVar("T")
@@ -28,28 +27,15 @@ QUERY: dict[str, dict[str, Any]] = {
 }
 
 
-def page(
-    session: Session,
-    query: Select[T],
-    *,
-    id_column: InstrumentedAttribute[str],
-    params: dict[str, Any],
-    render: Callable[[T], dict[str, Any]],
-) -> dict[str, Any]:
-    limit = int(params.get("limit", 10))
-    after, before = params.get("starting_after"), params.get("ending_before")
-    if after and before:
-        raise InvalidInput("Use starting_after or ending_before, not both.", param="ending_before")
-    if before:
-        rows = list(
-            session.scalars(query.where(id_column > before).order_by(id_column.asc()).limit(limit + 1))
-        )
-        has_more = len(rows) > limit
-        rows = list(reversed(rows[:limit]))
-    else:
-        if after:
-            query = query.where(id_column < after)
-        rows = list(session.scalars(query.order_by(id_column.desc()).limit(limit + 1)))
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-    return {"object": "list", "data": [render(row) for row in rows], "has_more": has_more}
+def cursor(params: dict[str, Any]) -> dict[str, Any]:
+    """The paging keywords of a core list query, from a route's validated query parameters."""
+    return {
+        "limit": int(params.get("limit", DEFAULT_LIMIT)),
+        "starting_after": params.get("starting_after"),
+        "ending_before": params.get("ending_before"),
+    }
+
+
+def envelope(page: Page[T], render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    """The API's list object: `{"object": "list", "data": [...], "has_more": ...}`."""
+    return {"object": "list", "data": [render(item) for item in page.items], "has_more": page.has_more}

@@ -7,15 +7,14 @@ from decimal import Decimal, InvalidOperation
 
 from flask import flash, g, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from core import money
 from core.audit.models import ActorType
 from core.audit.service import Actor
 from core.errors import InvalidInput, KassaError
-from core.payments import service
-from core.payments.models import Event, Payment, PaymentStatus, PaymentStatusChange, Refund
+from core.payments import queries, service
+from core.payments.models import PaymentStatus
 from core.web.htmx import render_page_or_block
 from core.web.request import client_ip, runtime, uow
 from portal.views.forms import AMOUNT_HINT, RefundForm
@@ -23,26 +22,29 @@ from portal.views.forms import AMOUNT_HINT, RefundForm
 PAGE_SIZE = 25
 
 
+#: The portal has no test/live switch yet (issue 13 adds it): it shows test mode, the only mode in which
+#: money moves today (no live processor exists). Until then live-mode objects are not listed here.
+PORTAL_LIVEMODE = False
+
+
 def payment_list() -> str:
     status = request.args.get("status") or None
     if status is not None and status not in set(PaymentStatus):
         raise InvalidInput("Unknown status filter.", param="status")
-    after = request.args.get("after") or None
-    query = select(Payment).order_by(Payment.id.desc()).limit(PAGE_SIZE + 1)
-    if status:
-        query = query.where(Payment.status == status)
-    if after:
-        query = query.where(Payment.id < after)
-    rows = list(uow().session.scalars(query))
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    page = queries.list_payments(
+        uow().session,
+        livemode=PORTAL_LIVEMODE,
+        limit=PAGE_SIZE,
+        starting_after=request.args.get("after") or None,
+        status=status,
+    )
     return render_page_or_block(
         "portal/payments/list.html",
         block="rows",
-        payments=rows,
+        payments=page.items,
         status=status,
         statuses=[s.value for s in PaymentStatus],
-        next_after=rows[-1].id if more and rows else None,
+        next_after=page.next_cursor,
         fmt=money.format_amount,
     )
 
@@ -50,13 +52,9 @@ def payment_list() -> str:
 def payment_detail(payment_id: str) -> str:
     db = uow().session
     payment = service.get(db, payment_id=payment_id)
-    history = db.scalars(
-        select(PaymentStatusChange)
-        .where(PaymentStatusChange.payment_id == payment.id)
-        .order_by(PaymentStatusChange.id)
-    ).all()
-    refunds = db.scalars(select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.id)).all()
-    events = db.scalars(select(Event).where(Event.object_id == payment.id).order_by(Event.sequence)).all()
+    history = queries.status_history(db, payment_id=payment.id)
+    refunds = queries.refunds_of(db, payment_id=payment.id)
+    events = queries.events_of(db, object_id=payment.id)
     return render_page_or_block(
         "portal/payments/detail.html",
         payment=payment,

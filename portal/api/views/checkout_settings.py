@@ -1,0 +1,33 @@
+"""Checkout settings: read and change the caller's mode's settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from core.web.request import runtime, uow
+from portal.api.auth import caller
+from portal.api.routing import json_response
+from tenants import checkout_settings
+
+
+def get_checkout_settings() -> Response:
+    who = caller()
+    return json_response(
+        checkout_settings.view(uow().session, tenant_id=who.tenant_id, livemode=who.livemode)
+    )
+
+
+def patch_checkout_settings(body: dict[str, Any]) -> Response:
+    rt, who = runtime(), caller()
+    result = checkout_settings.update(
+        uow().session,
+        tenant_id=who.tenant_id,
+        livemode=who.livemode,
+        changes=body,
+        actor=who.actor(),
+        clock=rt.clock,
+        kms=rt.kms,
+    )
+    return json_response(result)
