@@ -43,7 +43,6 @@ def payment_list() -> str:
         status=status,
         statuses=[s.value for s in PaymentStatus],
         next_after=rows[-1].id if more and rows else None,
-        fmt=money.format_amount,
     )
 
 
@@ -64,7 +63,6 @@ def payment_detail(payment_id: str) -> str:
         refunds=refunds,
         events=events,
         refund_form=RefundForm() if current_user.can("payments:refund") else None,
-        fmt=money.format_amount,
     )
 
 
