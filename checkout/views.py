@@ -122,13 +122,12 @@ def _payment_of(cs: CheckoutSession, payment_id: str) -> Payment:
 def _context(cs: CheckoutSession) -> dict[str, Any]:
     """What every checkout template gets (load_session has read the tenant and its locality rules)."""
     tenant, rules = g.checkout_tenant, g.checkout_rules
-    locale = current_locale()
     return {
         "cs": cs,
         "brand": branding.of_tenant(
             tenant, livemode=cs.livemode, logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v)
         ),
-        "amount_text": money.format_amount(cs.amount, cs.currency, locale),
+        "amount": cs.amount,
         "rules": rules,
         "embedded": bool(g.get("embedded")),
     }
@@ -385,12 +384,11 @@ def receipt_email(session_id: str) -> Response | str:
 def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) -> str:
     payment = service.get(uow().session, payment_id=payment_id)
     emailed = receipts.of_payment(uow().session, payment_id=payment.id)
-    locale = current_locale()
     paid_at = payment.updated_at if payment.updated_at.tzinfo else payment.updated_at.replace(tzinfo=UTC)
     context = {
         **_context(cs),
         # The header shows what was charged: the session's amount plus any card surcharge.
-        "amount_text": money.format_amount(payment.amount, payment.currency, locale),
+        "amount": payment.amount,
     }
     return render_template(
         "checkout/receipt.html",
