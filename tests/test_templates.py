@@ -17,6 +17,7 @@ from core.payments.models import PaymentStatus, RefundStatus, SessionStatus
 from core.web.templating import STATUS_LABELS
 from tests.fixtures import Factories
 from tests.payments_helpers import create_session
+from tests.portal.test_sign_in import sign_in
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 GERMAN = {"Accept-Language": "de"}
@@ -150,3 +151,15 @@ def test_every_page_head_has_its_charset_viewport_stylesheet_and_nonced_scripts(
     scripts = re.findall(r"<script[^>]*>", head)
     assert scripts and all(f'nonce="{nonce.group(1)}"' in s for s in scripts)
     assert "vendor/htmx.min.js" in scripts[0]
+
+
+def test_the_portal_stays_english_for_a_german_browser(client: FlaskClient, make: Factories) -> None:
+    tenant = make.tenants()
+    paid = make.payments(tenant=tenant, amount=1999).id
+    sign_in(client, tenant)
+    listing = client.get("/portal/payments", headers=GERMAN).get_data(as_text=True)
+    assert (
+        "€19.99" in listing and ">succeeded</span>" in listing and ">partially refunded</option>" in listing
+    )
+    detail = client.get(f"/portal/payments/{paid}", headers=GERMAN).get_data(as_text=True)
+    assert "<h1>€19.99 " in detail and "erfolgreich" not in detail
