@@ -20,7 +20,7 @@ from cli import COMMANDS
 from core.config import ConfigurationError, Settings
 from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
-from core.web import errors, health, i18n, logs, security
+from core.web import errors, health, i18n, logs, security, templating
 from core.web import request as web_request
 from core.web.extensions import babel, csrf, htmx
 from tenants import passwords
@@ -76,6 +76,7 @@ def create_app(
         app, locale_selector=i18n.select_locale, default_translation_directories=str(ROOT / "translations")
     )
     i18n.init_app(app)
+    templating.init_app(app)
     app.register_blueprint(health.bp)
 
     if "checkout" in settings.surfaces:

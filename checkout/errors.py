@@ -14,9 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from checkout import branding
-from core import money
 from core.web import errors
-from core.web.i18n import current_locale
 
 #: The checkout's paths: the hosted page, its embed twin and payment links.
 PREFIXES = ("/pay/", "/embed/", "/l/")
@@ -49,14 +47,14 @@ def _retry_url() -> str:
 def render(page: errors.ErrorPage) -> str:
     tenant, cs = g.get("checkout_tenant"), g.get("checkout_session")
     brand = NEUTRAL
-    context: dict[str, Any] = {"cs": cs, "amount_text": None}
+    context: dict[str, Any] = {"cs": cs, "amount": None}
     if tenant is not None and cs is not None:
         brand = branding.of_tenant(
             tenant,
             livemode=cs.livemode,
             logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v),
         )
-        context["amount_text"] = money.format_amount(cs.amount, cs.currency, current_locale())
+        context["amount"] = cs.amount
     title = TITLES.get(page.status)
     # A specific message ("This payment link is not valid. Ask the shop…") says what a 404 hint would.
     repeats = page.status == 404 and page.message != errors.NO_SUCH_RESOURCE

@@ -114,7 +114,7 @@ def visit(slug: str) -> Response | str:
             livemode=link.livemode,
             logo_url=lambda v: url_for("checkout.link_logo", slug=link.slug, v=v),
         ),
-        "amount_text": _("You choose the amount"),
+        "amount_note": _("You choose the amount"),
         "embedded": False,
         "form": form,
         "slug": link.slug,

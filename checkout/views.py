@@ -11,7 +11,6 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from babel.dates import format_datetime
 from babel.numbers import format_percent
 from flask import Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -123,29 +122,29 @@ def _payment_of(cs: CheckoutSession, payment_id: str) -> Payment:
 def _context(cs: CheckoutSession) -> dict[str, Any]:
     """What every checkout template gets (load_session has read the tenant and its locality rules)."""
     tenant, rules = g.checkout_tenant, g.checkout_rules
-    locale = current_locale()
     return {
         "cs": cs,
         "brand": branding.of_tenant(
             tenant, livemode=cs.livemode, logo_url=lambda v: url_for("checkout.logo", session_id=cs.id, v=v)
         ),
-        "amount_text": money.format_amount(cs.amount, cs.currency, locale),
+        "amount": cs.amount,
         "rules": rules,
         "embedded": bool(g.get("embedded")),
     }
 
 
 def _charges(cs: CheckoutSession, rules: LocalityRules, method: str) -> dict[str, Any]:
-    """The surcharge line and the total the Pay button shows for `method` (none: the plain amount)."""
+    """The surcharge and the total the Pay button shows for `method` (no surcharge: the plain amount), in
+    minor units of the session's currency: the template formats them (`|money`, core/web/templating.py)."""
     locale = current_locale()
     surcharge = rules.surcharge_on(cs.amount, method)
     total = cs.amount + surcharge
     return {
-        "surcharge_text": money.format_amount(surcharge, cs.currency, locale) if surcharge else None,
+        "surcharge": surcharge,
         "surcharge_percent": format_percent(
             rules.surcharge_bps / 10_000, locale=locale, decimal_quantization=False
         ),
-        "total_text": money.format_amount(total, cs.currency, locale),
+        "total": total,
     }
 
 
@@ -385,12 +384,11 @@ def receipt_email(session_id: str) -> Response | str:
 def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) -> str:
     payment = service.get(uow().session, payment_id=payment_id)
     emailed = receipts.of_payment(uow().session, payment_id=payment.id)
-    locale = current_locale()
     paid_at = payment.updated_at if payment.updated_at.tzinfo else payment.updated_at.replace(tzinfo=UTC)
     context = {
         **_context(cs),
         # The header shows what was charged: the session's amount plus any card surcharge.
-        "amount_text": money.format_amount(payment.amount, payment.currency, locale),
+        "amount": payment.amount,
     }
     return render_template(
         "checkout/receipt.html",
@@ -398,11 +396,8 @@ def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) 
         receipts=emailed,
         receipt_on_its_way=any(r.status != "failed" for r in emailed),
         form=form,
-        surcharge_text=money.format_amount(payment.surcharge, payment.currency, locale)
-        if payment.surcharge
-        else None,
-        # In the shopper's words and with its zone ("1. Dezember 2026, 06:59:03 UTC"): no bare UTC clock.
-        paid_at_text=format_datetime(paid_at, "long", tzinfo=UTC, locale=locale),
+        # `|datetime` shows it in the shopper's words with its zone ("1. Dezember 2026, 06:59:03 UTC").
+        paid_at=paid_at,
         paid_at_iso=paid_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         # Back to the shop: the session's cancel_url is its way back (in the widget, the shop is around us).
         shop_url=None if embed.is_embedded() else cs.cancel_url,

@@ -23,7 +23,7 @@ from flask_babel import force_locale, gettext
 from werkzeug.exceptions import HTTPException
 
 from core.errors import KassaError
-from core.web.i18n import current_locale
+from core.web.i18n import current_locale, page_locale
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +99,6 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
-def _page_locale() -> str:
-    if request.path == "/portal" or request.path.startswith("/portal/"):
-        return "en"  # the merchant portal is not translated: no German title over its English messages
-    return current_locale()
-
-
 def _translated(text: str) -> str:
     # gettext("") would answer the catalog's header; a text the catalog lacks comes back as it stands.
     return gettext(text) if text else text
@@ -116,7 +110,7 @@ def translated_title(status: int) -> str:
 
 
 def _error_page(status: int, message: str) -> str:
-    with force_locale(_page_locale()):
+    with force_locale(page_locale()):
         renderer = _renderer()
         if renderer is not None:
             try:

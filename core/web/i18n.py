@@ -26,5 +26,13 @@ def current_locale() -> str:
     return str(get_locale() or "en")
 
 
+def page_locale() -> str:
+    """The language a page renders in: `current_locale()`, except under /portal, which is English throughout
+    (the merchant portal is not translated: no German title or amount among its English words)."""
+    if has_request_context() and (request.path == "/portal" or request.path.startswith("/portal/")):
+        return "en"
+    return current_locale()
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["get_locale"] = get_locale

@@ -45,7 +45,6 @@ def payment_list() -> str:
         status=status,
         statuses=[s.value for s in PaymentStatus],
         next_after=page.next_cursor,
-        fmt=money.format_amount,
     )
 
 
@@ -62,7 +61,6 @@ def payment_detail(payment_id: str) -> str:
         refunds=refunds,
         events=events,
         refund_form=RefundForm() if current_user.can("payments:refund") else None,
-        fmt=money.format_amount,
     )
 
 
