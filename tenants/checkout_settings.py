@@ -20,7 +20,7 @@ from core.audit.service import Actor
 from core.clock import Clock
 from core.errors import InvalidInput
 from core.kms import KMS
-from core.payments import descriptors
+from core import descriptors
 from core.payments.sessions import SessionContext
 from tenants import logos
 from tenants.lookup import tenant_by_id

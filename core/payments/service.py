@@ -32,7 +32,7 @@ from core.db import get_by_id
 from core.errors import Conflict, InvalidInput, KassaError
 from core.geo import is_email
 from core.ids import new_id
-from core.jobs.queues import RedisClient
+from core.redis import RedisClient
 from core.jobs.sink import JobSink
 from core.kms import KMS
 from core.ledger import service as ledger

@@ -35,8 +35,8 @@ from redis.client import Pipeline
 
 from core.clock import Clock, system_clock
 from core.config import ConfigurationError
-from core.jobs.queues import RedisClient
-from core.payments import descriptors
+from core.redis import RedisClient
+from core import descriptors
 from core.processors.base import (
     AuthorizationRequest,
     IdempotencyKeyReused,

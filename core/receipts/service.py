@@ -24,7 +24,7 @@ from core.db import get_by_id
 from core.errors import InvalidInput, KassaError
 from core.geo import CHECKOUT_LOCALES, is_email
 from core.ids import new_id
-from core.jobs.queues import RedisClient
+from core.redis import RedisClient
 from core.jobs.sink import JobSink
 from core.kms import KMS
 from core.mail import Mailer, MailRejected, mask_email, mask_emails_in

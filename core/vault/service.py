@@ -26,7 +26,7 @@ from stdnum import luhn
 from core.clock import Clock, system_clock
 from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import has_prefix, new_id
-from core.jobs.queues import RedisClient
+from core.redis import RedisClient
 from core.kms import KMS, DecryptionFailed
 from core.vault.cards import (
     CARD_NUMBER_INVALID,
