@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import descriptors
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
 from core.errors import InvalidInput
 from core.kms import KMS
-from core import descriptors
 from core.payments.sessions import SessionContext
 from tenants import logos
 from tenants.lookup import tenant_by_id

@@ -90,6 +90,4 @@ def test_no_cycle_among_core_subpackages(graph: grimp.ImportGraph) -> None:
 
 def test_no_cycle_among_core_modules(graph: grimp.ImportGraph) -> None:
     cycles = _cycles(graph, depth=None)
-    assert cycles == [], "import cycles among core's modules:\n" + "\n".join(
-        " <-> ".join(c) for c in cycles
-    )
+    assert cycles == [], "import cycles among core's modules:\n" + "\n".join(" <-> ".join(c) for c in cycles)

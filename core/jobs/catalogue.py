@@ -2,8 +2,9 @@
 threads) and the outbox all load exactly these, so each process knows every job and every cron entry.
 
 Each module registers its jobs with `@job` (registry.py) and declares its schedule as `CRON`, a tuple of
-`Cron` (defined here, re-exported by registry.py). A new job module is added here, and nowhere else. The modules are named, not imported at
-the top: the features' job modules import `core.jobs`, not the other way round.
+`Cron` (defined here, re-exported by registry.py, which loads this list). A new job module is added here,
+and nowhere else. The modules are named, not imported: the features' job modules import `core.jobs`, not
+the other way round.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Cron:
     every_seconds: float
     job: Callable[..., Any]
     per_tenant: bool = False
+
 
 #: Every module that declares jobs, in the order `kassa cron` lists their entries.
 JOB_MODULES: tuple[str, ...] = (
