@@ -61,7 +61,7 @@ def _store(tenant: Tenant, stored: dict[str, Any], *, livemode: bool) -> None:
 
 def statement_descriptor_of(tenant: Tenant, *, livemode: bool) -> str:
     """What the statements of this tenant's shoppers show in this mode: the descriptor it set, else one
-    derived from its display name (core/payments/descriptors.py)."""
+    derived from its display name (core/descriptors.py)."""
     stored = stored_of(tenant, livemode=livemode)
     chosen = stored.get("statement_descriptor")
     if chosen:

@@ -154,7 +154,7 @@ class AuthorizationRequest:
     three_ds_required: bool = False
     approval: str | None = None
     bank: str | None = None
-    #: What the shopper's statement shows (core/payments/descriptors.py); None: the acquirer's default.
+    #: What the shopper's statement shows (core/descriptors.py); None: the acquirer's default.
     statement_descriptor: str | None = None
 
     def card_summary(self) -> dict[str, Any] | None:
