@@ -553,16 +553,18 @@ def _complete_session(session: Session, payment: Payment, *, svc: Services) -> N
         details={"payment": payment.id},
     )
     # In the completing transaction's outbox: a committed completion always reaches receipts, a rolled-back
-    # one never does. The receipt's id is drawn here, so a second run of the job finds it made.
-    svc.jobs.enqueue(
-        RECEIPT_JOB,
-        tenant_id=cs.tenant_id,
-        kwargs={
-            "tenant_id": cs.tenant_id,
-            "checkout_session_id": cs.id,
-            "receipt_id": new_id("rcpt"),
-        },
-    )
+    # one never does. The receipt's id is drawn here, so a second run of the job finds it made. Without an
+    # address there is no receipt to queue, so no job either (the job checks the address again).
+    if payment.customer_email or cs.customer_email:
+        svc.jobs.enqueue(
+            RECEIPT_JOB,
+            tenant_id=cs.tenant_id,
+            kwargs={
+                "tenant_id": cs.tenant_id,
+                "checkout_session_id": cs.id,
+                "receipt_id": new_id("rcpt"),
+            },
+        )
 
 
 # --- merchant actions (API / portal) --------------------------------------------------------------------
