@@ -1,4 +1,5 @@
-"""Redis connections and RQ queues (JSON-serialized: a job's arguments are ids, never objects)."""
+"""RQ queues (JSON-serialized: a job's arguments are ids, never objects). The Redis client type and its
+connection are core/redis.py, re-exported here."""
 
 from __future__ import annotations
 
