@@ -8,7 +8,7 @@ import logging
 
 import redis
 
-from core.jobs.queues import RedisClient
+from core.redis import RedisClient
 
 log = logging.getLogger(__name__)
 

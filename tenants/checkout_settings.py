@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import descriptors
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.service import Actor
 from core.clock import Clock
 from core.errors import InvalidInput
 from core.kms import KMS
-from core.payments import descriptors
 from core.payments.sessions import SessionContext
 from tenants import logos
 from tenants.lookup import tenant_by_id
@@ -61,7 +61,7 @@ def _store(tenant: Tenant, stored: dict[str, Any], *, livemode: bool) -> None:
 
 def statement_descriptor_of(tenant: Tenant, *, livemode: bool) -> str:
     """What the statements of this tenant's shoppers show in this mode: the descriptor it set, else one
-    derived from its display name (core/payments/descriptors.py)."""
+    derived from its display name (core/descriptors.py)."""
     stored = stored_of(tenant, livemode=livemode)
     chosen = stored.get("statement_descriptor")
     if chosen:

@@ -15,8 +15,8 @@ from core.audit import actions
 from core.audit.models import ActorType, AuditEvent, AuditHead, Outcome
 from core.clock import Clock
 from core.ids import new_id
+from core.keys import service as vault_keys
 from core.kms import KMS, DecryptionFailed
-from core.vault import keys as vault_keys
 
 GENESIS = "0" * 64
 AUDIT_PURPOSE = "audit"

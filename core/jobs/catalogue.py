@@ -2,16 +2,30 @@
 threads) and the outbox all load exactly these, so each process knows every job and every cron entry.
 
 Each module registers its jobs with `@job` (registry.py) and declares its schedule as `CRON`, a tuple of
-`registry.Cron`. A new job module is added here, and nowhere else. The modules are named, not imported at
-the top: the features' job modules import `core.jobs`, not the other way round.
+`Cron` (defined here, re-exported by registry.py, which loads this list). A new job module is added here,
+and nowhere else. The modules are named, not imported: the features' job modules import `core.jobs`, not
+the other way round.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
-from core.jobs.registry import Cron
+
+@dataclass(frozen=True)
+class Cron:
+    """An entry of `kassa cron`, declared by the job module it runs (its `CRON` tuple): enqueue `job`
+    every `every_seconds`, once per tenant (`tenant_id=` its id) with `per_tenant`."""
+
+    name: str
+    every_seconds: float
+    job: Callable[..., Any]
+    per_tenant: bool = False
+
 
 #: Every module that declares jobs, in the order `kassa cron` lists their entries.
 JOB_MODULES: tuple[str, ...] = (

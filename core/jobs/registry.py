@@ -6,6 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from core.jobs import catalogue
+from core.jobs.catalogue import Cron as Cron
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -16,17 +19,6 @@ class JobSpec:
     #: Seconds to wait before each RQ retry of a job that raised.
     retry_intervals: tuple[int, ...]
     timeout: int
-
-
-@dataclass(frozen=True)
-class Cron:
-    """An entry of `kassa cron`, declared by the job module it runs (its `CRON` tuple): enqueue `job`
-    every `every_seconds`, once per tenant (`tenant_id=` its id) with `per_tenant`."""
-
-    name: str
-    every_seconds: float
-    job: Callable[..., Any]
-    per_tenant: bool = False
 
 
 JOBS: dict[str, JobSpec] = {}
@@ -53,8 +45,6 @@ def spec_for(func_or_name: Callable[..., Any] | str) -> JobSpec:
     )
     if name not in JOBS:
         # Jobs register when their module is imported: load the declared job modules (catalogue.py).
-        from core.jobs import catalogue
-
         catalogue.load()
     try:
         return JOBS[name]

@@ -24,7 +24,8 @@ from core.jobs.queues import RedisClient, connect_redis, get_queue
 from core.kms import LocalKMS
 from core.mail import Mailer
 from core.mail import from_url as mailer_from_url
-from core.processors.base import Processor, get_processor
+from core.processors.base import Processor
+from core.processors.factory import get_processor
 from core.processors.sandbox import SandboxConfig
 
 log = logging.getLogger(__name__)

@@ -152,7 +152,7 @@ class Payment(TenantScoped, Base):
     next_attempt_at: Mapped[datetime | None]
     customer_email: Mapped[str | None] = mapped_column(String(320))
     client_ip: Mapped[str | None] = mapped_column(String(45))
-    #: What the shopper's statement shows (core/payments/descriptors.py), resolved from the tenant's
+    #: What the shopper's statement shows (core/descriptors.py), resolved from the tenant's
     #: checkout settings when the shopper confirmed and sent to the processor as is; null when the
     #: payment was confirmed without one.
     statement_descriptor: Mapped[str | None] = mapped_column(String(22))

@@ -1,4 +1,5 @@
-"""Processors: the acquirer interface (`base`) and the test-mode sandbox acquirer (`sandbox`)."""
+"""Processors: the acquirer interface (`base`), the test-mode sandbox acquirer (`sandbox`)
+and the factory choosing one per mode (`factory`)."""
 
 from core.processors.base import (
     AuthorizationRequest,
@@ -10,8 +11,8 @@ from core.processors.base import (
     ProcessorStatus,
     ProcessorTimeout,
     ProcessorUnavailable,
-    get_processor,
 )
+from core.processors.factory import get_processor
 from core.processors.sandbox import SandboxConfig, SandboxProcessor, TestCards
 
 __all__ = [

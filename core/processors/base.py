@@ -20,14 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
-from core.clock import Clock, system_clock
 from core.errors import KassaError
-from core.jobs.queues import RedisClient
-
-if TYPE_CHECKING:
-    from core.processors.sandbox import SandboxConfig
 
 
 class ProcessorStatus(StrEnum):
@@ -159,7 +154,7 @@ class AuthorizationRequest:
     three_ds_required: bool = False
     approval: str | None = None
     bank: str | None = None
-    #: What the shopper's statement shows (core/payments/descriptors.py); None: the acquirer's default.
+    #: What the shopper's statement shows (core/descriptors.py); None: the acquirer's default.
     statement_descriptor: str | None = None
 
     def card_summary(self) -> dict[str, Any] | None:
@@ -209,19 +204,3 @@ class Processor(Protocol):
     def payout(
         self, *, idempotency_key: str, amount: int, currency: str, destination: str
     ) -> ProcessorResult: ...
-
-
-def get_processor(
-    *,
-    livemode: bool,
-    redis: RedisClient,
-    config: SandboxConfig | None = None,
-    clock: Clock = system_clock,
-) -> Processor:
-    """The processor for a key's mode: test keys get the sandbox; live keys have no processor yet."""
-    if livemode:
-        raise LiveModeUnavailable()
-    # Imported here: the sandbox module imports this one.
-    from core.processors.sandbox import SandboxConfig, SandboxProcessor
-
-    return SandboxProcessor(redis, config=config or SandboxConfig(), clock=clock)

@@ -33,10 +33,9 @@ from typing import Any, Final
 import redis
 from redis.client import Pipeline
 
+from core import descriptors
 from core.clock import Clock, system_clock
 from core.config import ConfigurationError
-from core.jobs.queues import RedisClient
-from core.payments import descriptors
 from core.processors.base import (
     AuthorizationRequest,
     IdempotencyKeyReused,
@@ -47,6 +46,7 @@ from core.processors.base import (
     card_brand,
     last4,
 )
+from core.redis import RedisClient
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The receipt job and its sweeper, on the `default` queue."""
+"""The receipt jobs (queue a completed checkout's receipt, send one) and the sweeper, on `default`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,24 @@ from core.mail import MailUnavailable
 from core.receipts import service
 
 log = logging.getLogger(__name__)
+
+
+@job(queue=DEFAULT)
+def receipt_for_checkout(tenant_id: str, checkout_session_id: str, receipt_id: str) -> str | None:
+    """Queue the automatic receipt of a checkout that just completed (written to the outbox by the
+    completing transaction, core/payments/service.py `RECEIPT_JOB`). Safe to run twice: the receipt id
+    comes with the job, so a second run finds the receipt made."""
+    rt = runtime.current()
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        receipt = service.queue_for_completed_checkout(
+            uow.session,
+            checkout_session_id=checkout_session_id,
+            receipt_id=receipt_id,
+            clock=rt.clock,
+            kms=rt.kms,
+            jobs=rt.sink(uow),
+        )
+        return None if receipt is None else receipt.id
 
 
 @job(queue=DEFAULT, retry_intervals=())

@@ -1,8 +1,9 @@
 """Queuing and sending emailed receipts.
 
-A receipt is queued in the transaction that completes its checkout (or that takes the shopper's request on
-the receipt page), with its send job in the same transaction's outbox: a committed payment always gets its
-receipt job, a rolled-back one never does. Sending locks the row, so two runs of the job send once; a crash
+A checkout's automatic receipt is queued by the job its completing transaction wrote to the outbox
+(`receipt_for_checkout`: a committed payment always gets its receipt, a rolled-back one never does); a
+shopper's request on the receipt page is queued in the transaction that takes it. Either way the send job
+goes in the same transaction's outbox. Sending locks the row, so two runs of the job send once; a crash
 between the mail server's acceptance and our commit can send twice, with the same Message-ID.
 """
 
@@ -24,7 +25,6 @@ from core.db import get_by_id
 from core.errors import InvalidInput, KassaError
 from core.geo import CHECKOUT_LOCALES, is_email
 from core.ids import new_id
-from core.jobs.queues import RedisClient
 from core.jobs.sink import JobSink
 from core.kms import KMS
 from core.mail import Mailer, MailRejected, mask_email, mask_emails_in
@@ -32,6 +32,7 @@ from core.payments.models import CheckoutSession, Payment, PaymentStatus, Sessio
 from core.ratelimit import RateLimiter
 from core.receipts.message import ReceiptContent, compose
 from core.receipts.models import Receipt, ReceiptStatus
+from core.redis import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,10 @@ def queue(
     clock: Clock,
     kms: KMS,
     jobs: JobSink,
+    receipt_id: str | None = None,
 ) -> Receipt:
     """A new receipt of `payment` to `email`, with its send job in the same transaction's outbox."""
-    receipt_id = new_id("rcpt")
+    receipt_id = receipt_id or new_id("rcpt")
     receipt = Receipt(
         tenant_id=payment.tenant_id,
         id=receipt_id,
@@ -132,9 +134,27 @@ def queue(
 
 
 def queue_for_completed_checkout(
-    session: Session, *, cs: CheckoutSession, payment: Payment, clock: Clock, kms: KMS, jobs: JobSink
+    session: Session,
+    *,
+    checkout_session_id: str,
+    receipt_id: str,
+    clock: Clock,
+    kms: KMS,
+    jobs: JobSink,
 ) -> Receipt | None:
-    """The automatic receipt of a checkout that just completed, if the shopper or merchant gave an address."""
+    """The automatic receipt of a checkout that just completed, if the shopper or merchant gave an address.
+
+    `receipt_id` was drawn by the completing transaction (core/payments/service.py): a second run of the
+    job finds that receipt and queues nothing more."""
+    cs = get_by_id(
+        session, CheckoutSession, checkout_session_id, prefix="cs", what="checkout session", lock=True
+    )
+    if cs.status is not SessionStatus.COMPLETE or cs.payment_id is None:
+        return None
+    existing = session.scalar(select(Receipt).where(Receipt.id == receipt_id))
+    if existing is not None:
+        return existing
+    payment = get_by_id(session, Payment, cs.payment_id, prefix="pay", what="payment")
     email = payment.customer_email or cs.customer_email
     if not email:
         return None
@@ -147,6 +167,7 @@ def queue_for_completed_checkout(
         clock=clock,
         kms=kms,
         jobs=jobs,
+        receipt_id=receipt_id,
     )
 
 

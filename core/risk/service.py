@@ -35,7 +35,7 @@ from core.db import TenantMismatch
 from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import countries
 from core.ids import new_id
-from core.jobs.queues import RedisClient
+from core.redis import RedisClient
 from core.risk import test_cards
 from core.risk.models import DEFAULT_SETTINGS, SETTINGS_ID, BlockKind, RiskBlock, RiskSettings
 

@@ -34,8 +34,8 @@ from core.audit import actions
 from core.audit import service as audit
 from core.clock import Clock
 from core.db import Database
+from core.keys.service import data_key_id_of, ensure_data_key, find_data_key, seal, unseal
 from core.kms import KMS
-from core.vault.keys import data_key_id_of, ensure_data_key, find_data_key, seal, unseal
 from core.vault.models import DataKey, KeyPurpose, VaultCard
 
 # Tables of core.payments, named here rather than imported: the payments package imports the vault.

@@ -32,8 +32,8 @@ from core.audit import service as audit
 from core.audit.models import AuditEvent, AuditHead
 from core.clock import Clock, system_clock
 from core.db import Database
+from core.keys.service import kms_key_id, wrap_context
 from core.kms import DecryptionFailed, LocalKMS, key_id_of_blob
-from core.vault.keys import kms_key_id, wrap_context
 from core.vault.models import DataKey
 
 # Global tables of the tenants package, named here rather than imported: core never imports tenants/.

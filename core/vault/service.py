@@ -26,8 +26,9 @@ from stdnum import luhn
 from core.clock import Clock, system_clock
 from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import has_prefix, new_id
-from core.jobs.queues import RedisClient
+from core.keys.service import data_key_id_of, keyed_digest, seal, unseal
 from core.kms import KMS, DecryptionFailed
+from core.redis import RedisClient
 from core.vault.cards import (
     CARD_NUMBER_INVALID,
     SANDBOX_BINS,
@@ -38,7 +39,6 @@ from core.vault.cards import (
     validate_card,
     validate_cvc,
 )
-from core.vault.keys import data_key_id_of, keyed_digest, seal, unseal
 from core.vault.lifetimes import card_aad as _card_aad
 from core.vault.models import CardBrand, KeyPurpose, VaultCard
 from core.vault.rotation import RotationFailed, RotationPlan, rotate_master_key, rotation_plan

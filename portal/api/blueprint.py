@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from portal.api import openapi
 from portal.api.auth import authenticate
 from portal.api.pagination import QUERY as PAGE
 from portal.api.routing import Route, register
@@ -356,3 +357,4 @@ def _authenticate() -> None:
 
 
 register(bp, ROUTES)
+openapi.describe(ROUTES)

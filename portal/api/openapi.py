@@ -1,7 +1,11 @@
-"""The OpenAPI 3.1 document at /api/v1/openapi.json, made from the route table and the schemas."""
+"""The OpenAPI 3.1 document at /api/v1/openapi.json, made from the route table and the schemas.
+
+The route table (blueprint.py) holds this document's own route, so it hands itself over when it registers
+(`describe(ROUTES)`) instead of being imported from here: the two modules form no import cycle."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -99,12 +103,22 @@ def _responses(route: Route) -> dict[str, Any]:
     return responses
 
 
+_routes: tuple[Route, ...] = ()
+
+
+def describe(routes: Sequence[Route]) -> None:
+    """Make `routes` the table the document describes (blueprint.py, as it registers the table)."""
+    global _routes
+    _routes = tuple(routes)
+    document.cache_clear()
+
+
 @cache
 def document() -> dict[str, Any]:
-    from portal.api.blueprint import ROUTES
-
+    if not _routes:
+        raise RuntimeError("no API route table: portal.api.blueprint hands it over with describe(ROUTES)")
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in _routes:
         if route.public:
             continue
         operation: dict[str, Any] = {

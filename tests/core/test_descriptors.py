@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core import descriptors
 from core.clock import FrozenClock
 from core.errors import InvalidInput
 from core.jobs.runtime import Runtime
-from core.payments import descriptors
 from core.processors import AuthorizationRequest, ProcessorStatus, SandboxProcessor, TestCards
 
 

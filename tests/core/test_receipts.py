@@ -16,8 +16,9 @@ from core.clock import FrozenClock
 from core.jobs.outbox import OutboxMessage
 from core.jobs.runtime import Runtime
 from core.mail import MailUnavailable
+from core.payments.service import RECEIPT_JOB
 from core.receipts import service as receipts
-from core.receipts.jobs import send_receipt, sweep_receipts
+from core.receipts.jobs import receipt_for_checkout, send_receipt, sweep_receipts
 from core.receipts.models import Receipt, ReceiptStatus
 from tests.factories import MadeTenant
 from tests.fixtures import Factories, inspector
@@ -98,6 +99,25 @@ def test_running_the_job_again_sends_nothing_more(
     assert send_receipt(tenant.id, receipt.id) == "sent"
     assert send_receipt(tenant.id, receipt.id) == "sent"
     assert len(mail_to_smtp.inbox.wait_for(2, timeout=0.5)) == 1
+
+
+def test_the_completed_checkout_hand_over_run_again_queues_no_second_receipt(
+    client: FlaskClient, make: Factories, clean: Runtime, mail_to_smtp: SmtpServer
+) -> None:
+    # Payments names the receipts job in the completing transaction's outbox (it does not import receipts);
+    # the outbox delivers at least once, so the job may run twice.
+    tenant = make.tenants()
+    payment_id = pay(client, clean, tenant, customer_email=SHOPPER_EMAIL)
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        [handed_over] = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.job == RECEIPT_JOB))
+        kwargs = dict(handed_over.kwargs)
+    [receipt] = receipts_of(clean, tenant, payment_id)
+    assert kwargs["receipt_id"] == receipt.id
+    assert receipt_for_checkout(**kwargs) == receipt.id
+    work(clean)
+    assert [r.id for r in receipts_of(clean, tenant, payment_id)] == [receipt.id]
+    assert len(mail_to_smtp.inbox.wait_for(2, timeout=0.5)) == 1
+    assert audit_actions(clean, tenant).count(actions.RECEIPT_QUEUED) == 1
 
 
 def test_without_an_email_no_receipt_is_queued(

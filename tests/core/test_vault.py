@@ -24,9 +24,9 @@ from core.db import Base
 from core.errors import InvalidInput, NotFound
 from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
+from core.keys.service import ensure_data_key
 from core.kms import DecryptionFailed, LocalKMS
 from core.vault import service as vault
-from core.vault.keys import ensure_data_key
 from core.vault.models import DataKey, KeyPurpose, VaultCard
 from core.vault.service import CardDetails
 from tenants.models import User

@@ -17,9 +17,9 @@ from core.audit.models import AuditEvent
 from core.clock import FrozenClock, system_clock
 from core.jobs.runtime import Runtime
 from core.jobs.worker import SCHEDULE
+from core.keys.service import unseal
 from core.kms import DecryptionFailed
 from core.vault import service as vault
-from core.vault.keys import unseal
 from core.vault.models import DataKey, KeyPurpose, VaultCard
 from tests.factories import MadeTenant
 from tests.fixtures import Factories

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, system_clock
 from core.db import TenantMismatch
 from core.ids import new_id
+from core.keys.models import DataKey, KeyPurpose
 from core.kms import KMS, DecryptionFailed, key_id_of_blob
-from core.vault.models import DataKey, KeyPurpose
 
 #: First byte of a vault blob. The KMS's own blobs start with 0x01, so the two can be told apart.
 SEAL_VERSION: Final = b"\xa1"
