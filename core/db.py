@@ -162,7 +162,10 @@ class KassaSession(Session):
         transaction = self.get_transaction()
         if transaction is None:
             return []
-        return [conn for conn, *_ in transaction._connections.values()]
+        # `_connections` holds each connection twice (under its engine and under itself): one
+        # `set_config` per connection is enough, and each is a round trip.
+        unique = {id(conn): conn for conn, *_ in transaction._connections.values()}
+        return list(unique.values())
 
 
 def _set_db_tenant(connection: Connection, tenant_id: str | None) -> None:

@@ -24,9 +24,9 @@ from tests.payments_helpers import CARD_FORM, auth, create_session, submit_pay_f
 #: signed head row read FOR UPDATE, the event INSERT, the head UPDATE) and 3 on SQLite (no advisory lock
 #: there, so the head's read is the one the chain needed anyway, plus the INSERT and the head UPDATE).
 BUDGETS = {
-    "hosted page GET": (7, 4),
-    "session create": (22, 16),
-    "confirm POST": (26, 23),
+    "hosted page GET": (6, 4),
+    "session create": (21, 16),
+    "confirm POST": (25, 23),
     "payment job": (39, 36),
 }
 
