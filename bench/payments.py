@@ -220,24 +220,35 @@ def check_database(settings: Settings) -> str:
 # --- fixtures: tenants and checkout sessions (not timed) -----------------------------------------------
 
 
+def create_bench_tenant(rt: Runtime, *, name: str, slug_suffix: str) -> tuple[str, str]:
+    """One `bench-…` tenant with the benchmark's risk limits (every payment uses one card and one IP);
+    returns its id and its test secret key."""
+    with rt.db.unit_of_work() as uow:
+        tenant, keys = create_tenant(
+            uow.session,
+            name=name,
+            slug=f"{SLUG_PREFIX}{slug_suffix}",
+            country="DE",
+            currency="EUR",
+            actor=Actor.system("bench"),
+            clock=rt.clock,
+            kms=rt.kms,
+        )
+        risk.update_settings(uow.session, tenant_id=tenant.id, changes=RISK_LIMITS)
+        return tenant.id, keys.secret_key
+
+
+def bench_stamp() -> str:
+    """A run's mark in its tenants' slugs: the time, and a little randomness for runs in one second."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
 def create_tenants(rt: Runtime, count: int) -> list[str]:
-    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    tenant_ids = []
-    for number in range(1, count + 1):
-        with rt.db.unit_of_work() as uow:
-            tenant, _keys = create_tenant(
-                uow.session,
-                name=f"Kassa bench {stamp} #{number}",
-                slug=f"{SLUG_PREFIX}{stamp}-{number}",
-                country="DE",
-                currency="EUR",
-                actor=Actor.system("bench"),
-                clock=rt.clock,
-                kms=rt.kms,
-            )
-            risk.update_settings(uow.session, tenant_id=tenant.id, changes=RISK_LIMITS)
-            tenant_ids.append(tenant.id)
-    return tenant_ids
+    stamp = bench_stamp()
+    return [
+        create_bench_tenant(rt, name=f"Kassa bench {stamp} #{number}", slug_suffix=f"{stamp}-{number}")[0]
+        for number in range(1, count + 1)
+    ]
 
 
 def create_sessions(rt: Runtime, tenant_ids: Sequence[str], count: int) -> list[tuple[str, str]]:

@@ -55,14 +55,12 @@ from sqlalchemy import func, insert, select, text
 
 from bench import ceiling_app, payments
 from bench.hosted_page import HOST, Gunicorn, free_port, machine
-from core.audit.service import Actor
+from core.config import Settings
 from core.db import make_engine
 from core.ids import new_id
 from core.jobs import runtime as runtime_module
 from core.migrate import upgrade
 from core.payments.models import CheckoutSession, Payment, SessionStatus
-from core.risk import service as risk
-from tenants.service import create_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -222,23 +220,6 @@ def kassa_env(target: payments.Target, workdir: Path) -> dict[str, str]:
     return env
 
 
-def prepare_tenant(rt: runtime_module.Runtime) -> tuple[str, str]:
-    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    with rt.db.unit_of_work() as uow:
-        tenant, keys = create_tenant(
-            uow.session,
-            name="Kassa bench",
-            slug=f"{payments.SLUG_PREFIX}{stamp}-http",
-            country="DE",
-            currency="EUR",
-            actor=Actor.system("bench"),
-            clock=rt.clock,
-            kms=rt.kms,
-        )
-        risk.update_settings(uow.session, tenant_id=tenant.id, changes=payments.RISK_LIMITS)
-        return tenant.id, keys.secret_key
-
-
 def open_sessions(rt: runtime_module.Runtime, tenant_id: str) -> list[str]:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         return list(
@@ -364,8 +345,6 @@ def command(
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE bench_ceiling"))
     engine.dispose()
-    from core.config import Settings
-
     kassa_settings = Settings.from_env(env)
     # The workers of the payments phase open the vault this process wrote to: one environment for all.
     target = replace(target, env=env, settings=kassa_settings)
@@ -374,7 +353,9 @@ def command(
     started = time.monotonic()
     load_before = payments._load_average()
     try:
-        tenant_id, secret_key = prepare_tenant(rt)
+        tenant_id, secret_key = payments.create_bench_tenant(
+            rt, name="Kassa bench", slug_suffix=f"{payments.bench_stamp()}-http"
+        )
         pairs: dict[str, list[tuple[WrkResult, WrkResult]]] = {"page": [], "create": [], "confirm": []}
         memory: dict[str, list[float]] = {}
         ceiling_port, kassa_port = free_port(), free_port()
