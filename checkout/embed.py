@@ -23,8 +23,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 from flask_babel import gettext as _
 
-from core.audit.models import ActorType
-from core.audit.service import Actor
+from core.context import Actor, ActorType
 from core.errors import InvalidInput, NotFound
 from core.payments.models import CheckoutSession
 from core.web.request import client_ip, runtime, uow
@@ -84,7 +83,7 @@ def _check_key(key: str, cs: CheckoutSession) -> None:
         actor = Actor(ActorType.API_KEY, owner.key_id, origin_ip=client_ip(), request_id=g.get("request_id"))
         with rt.db.unit_of_work(tenant_id=owner.tenant_id) as audit_uow:
             api_keys.record_refused_use(
-                audit_uow.session, owner=owner, reason=reason, actor=actor, clock=rt.clock, kms=rt.kms
+                audit_uow.session, rt.context(audit_uow, actor), owner=owner, reason=reason
             )
     if (
         owner is None
