@@ -241,11 +241,8 @@ def created_in_transaction(session: Session, object_id: str) -> bool:
 
 @event.listens_for(KassaSession, "after_flush")
 def _remember_created(session: Session, flush_context: object) -> None:
-    new = [
-        obj.id
-        for obj in session.new
-        if isinstance(obj, TenantScoped) and isinstance(getattr(obj, "id", None), str)
-    ]
+    ids = (getattr(obj, "id", None) for obj in session.new if isinstance(obj, TenantScoped))
+    new = [object_id for object_id in ids if isinstance(object_id, str)]
     if new:
         transaction_memo(session).setdefault("created", set()).update(new)
 
