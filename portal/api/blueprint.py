@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from core.ledger.models import TxnType
 from portal.api import openapi
 from portal.api.auth import authenticate
 from portal.api.pagination import QUERY as PAGE
@@ -26,7 +27,6 @@ from portal.api.views import (
     payouts,
     refunds,
 )
-from core.ledger.models import TxnType
 from tenants.permissions import Permission as P
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
