@@ -3,27 +3,21 @@ cards, and rule on the disputes under review (or past their due date)."""
 
 from __future__ import annotations
 
-from core.audit.service import Actor
+from core.context import Actor
 from core.disputes import service
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT
 from core.jobs.registry import Cron, job
 
-
-class _JobCtx:
-    def __init__(self) -> None:
-        rt = runtime.current()
-        self.actor = Actor.system("disputes")
-        self.clock = rt.clock
-        self.kms = rt.kms
+ACTOR = Actor.system("disputes")
 
 
 @job(queue=DEFAULT)
 def run_disputes(tenant_id: str) -> int:
     """Safe to run twice: one dispute per payment (a unique index), and a closed dispute stays closed."""
     rt = runtime.current()
-    ctx = _JobCtx()
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        ctx = rt.context(uow, ACTOR)
         opened = service.open_sandbox_disputes(uow.session, ctx, tenant_id=tenant_id)
         service.decide(uow.session, ctx, tenant_id=tenant_id)
     return len(opened)

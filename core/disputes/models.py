@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import BigInteger, Boolean, ForeignKeyConstraint, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,7 +23,7 @@ class Dispute(TenantScoped, Base):
     """A shopper's bank disputing a payment: its amount and a fee leave the balance until it is won."""
 
     __tablename__ = "disputes"
-    __subject__ = "dispute"
+    __subject__: ClassVar[str] = "dispute"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "payment_id"], ["payments.tenant_id", "payments.id"]),
         # One dispute per payment (the sandbox opens at most one; a second would double-charge).

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from core.audit import actions
 from core.disputes.models import Dispute, DisputeStatus, EvidenceFile
 from core.errors import Conflict, InvalidInput, NotFound
+from core.events import EventType
 from core.ids import has_prefix, new_id
 from core.ledger import service as ledger
 from core.payments.models import Payment, PaymentStatus
@@ -53,10 +54,6 @@ _MAGIC: Final = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
 )
-
-DISPUTE_CREATED: Final = "dispute.created"
-DISPUTE_CLOSED: Final = "dispute.closed"
-DISPUTE_UPDATED: Final = "dispute.updated"
 
 
 def _is_test_card(payment: Payment, last4: str) -> bool:
@@ -123,7 +120,7 @@ def open_dispute(
         subject=dispute,
         details={"payment": payment.id, "amount": amount, "fee": dispute.fee, "inquiry": inquiry},
     )
-    emit(session, ctx, DISPUTE_CREATED, subject=dispute, data=serialize(dispute), livemode=dispute.livemode)
+    emit(session, ctx, EventType.DISPUTE_CREATED, subject=dispute, data=serialize(dispute))
     return dispute
 
 
@@ -224,7 +221,7 @@ def submit_evidence(
         subject=dispute,
         details={"fields": sorted(text), "files": [f.sha256 for f in stored]},
     )
-    emit(session, ctx, DISPUTE_UPDATED, subject=dispute, data=serialize(dispute), livemode=dispute.livemode)
+    emit(session, ctx, EventType.DISPUTE_UPDATED, subject=dispute, data=serialize(dispute))
     return dispute
 
 
@@ -278,7 +275,7 @@ def close(session: Session, ctx: Ctx, dispute: Dispute, *, won: bool) -> Dispute
     dispute.closed_at = ctx.clock.now()
     session.flush()
     audit(session, ctx, actions.DISPUTE_CLOSED, subject=dispute, details={"status": str(dispute.status)})
-    emit(session, ctx, DISPUTE_CLOSED, subject=dispute, data=serialize(dispute), livemode=dispute.livemode)
+    emit(session, ctx, EventType.DISPUTE_CLOSED, subject=dispute, data=serialize(dispute))
     return dispute
 
 

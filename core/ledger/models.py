@@ -8,6 +8,7 @@ between accounts, never made or lost. Balances are sums of entries; no balance i
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -147,7 +148,7 @@ class BalanceTransaction(TenantScoped, Base):
     """
 
     __tablename__ = "balance_transactions"
-    __subject__ = "balance_transaction"
+    __subject__: ClassVar[str] = "balance_transaction"
     __table_args__ = (
         Index("ix_balance_transactions_tenant_id_payout_id", "tenant_id", "payout_id"),
         Index("ix_balance_transactions_due", "tenant_id", "status", "available_on"),

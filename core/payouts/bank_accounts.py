@@ -254,16 +254,3 @@ def serialize(account: BankAccount) -> dict[str, object]:
         "created_at": int(account.created_at.timestamp()),
         "livemode": account.livemode,
     }
-
-
-@dataclass(frozen=True)
-class _Ref:
-    """An audit subject that is not a row of its own (a schedule, a tenant's terms)."""
-
-    tenant_id: str
-    __subject__: str
-    id: str
-
-
-def audit_ref(tenant_id: str, subject_type: str, subject_id: str) -> _Ref:
-    return _Ref(tenant_id, subject_type, subject_id)

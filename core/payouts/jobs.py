@@ -3,20 +3,14 @@ and decide them, run the payout schedule, move payouts along in the sandbox bank
 
 from __future__ import annotations
 
-from core.audit.service import Actor
+from core.context import Actor
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT
 from core.jobs.registry import Cron, job
 from core.payouts import reserves
 from core.payouts import service as payouts
 
-
-class _JobCtx:
-    def __init__(self) -> None:
-        rt = runtime.current()
-        self.actor = Actor.system("payouts")
-        self.clock = rt.clock
-        self.kms = rt.kms
+ACTOR = Actor.system("payouts")
 
 
 @job(queue=DEFAULT)
@@ -26,13 +20,12 @@ def run_payouts(tenant_id: str) -> int:
     Safe to run twice, and twice at once: the payout scan skips rows another run holds (SKIP LOCKED) and
     a scheduled run's key is unique per day and currency."""
     rt = runtime.current()
-    ctx = _JobCtx()
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        made = payouts.run_scheduled(uow.session, ctx, tenant_id=tenant_id)
+        made = payouts.run_scheduled(uow.session, rt.context(uow, ACTOR), tenant_id=tenant_id)
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        payouts.advance(uow.session, ctx, tenant_id=tenant_id)
+        payouts.advance(uow.session, rt.context(uow, ACTOR), tenant_id=tenant_id)
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        reserves.apply_risk_signals(uow.session, ctx, tenant_id=tenant_id)
+        reserves.apply_risk_signals(uow.session, rt.context(uow, ACTOR), tenant_id=tenant_id)
     return len(made)
 
 

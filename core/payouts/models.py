@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -35,7 +36,7 @@ class BankAccount(TenantScoped, Base):
     """A merchant's bank account. The number is stored only sealed under the tenant's data key."""
 
     __tablename__ = "bank_accounts"
-    __subject__ = "bank_account"
+    __subject__: ClassVar[str] = "bank_account"
     __table_args__ = (Index("ix_bank_accounts_tenant_id_currency_status", "tenant_id", "currency", "status"),)
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)
@@ -104,7 +105,7 @@ class Payout(TenantScoped, Base):
     """Money sent to the merchant's bank account: the sum of the balance transactions it contains."""
 
     __tablename__ = "payouts"
-    __subject__ = "payout"
+    __subject__: ClassVar[str] = "payout"
     __table_args__ = (
         # One payout per scheduled run and currency, as a database fact: two cron runs at the same
         # moment cannot both pay (the loser's insert fails; the SKIP LOCKED scan already kept it out).
@@ -141,7 +142,7 @@ class ReconciliationRun(TenantScoped, Base):
     """One settlement file matched against the ledger."""
 
     __tablename__ = "reconciliation_runs"
-    __subject__ = "reconciliation_run"
+    __subject__: ClassVar[str] = "reconciliation_run"
     __table_args__ = (UniqueConstraint("tenant_id", "file_date", "file_digest"),)
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)

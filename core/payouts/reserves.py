@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 from core.audit import actions
 from core.ledger import service as ledger
 from core.ledger.models import BalanceTransaction, TxnType
-from core.payouts.bank_accounts import audit_ref
-from core.payouts.edge import Ctx, audit
+from core.payouts.edge import Ctx, Ref, audit
 
 WINDOW: Final = timedelta(days=90)
 #: Dispute rate (disputes / charges) above which the reserve is raised.
@@ -70,7 +69,7 @@ def apply_risk_signals(session: Session, ctx: Ctx, *, tenant_id: str) -> bool:
         session,
         ctx,
         actions.RESERVE_RAISED,
-        subject=audit_ref(tenant_id, "settlement_terms", "default"),
+        subject=Ref("settlement_terms", "default", tenant_id),
         details={"reserve_bps": RAISED_BPS, "reserve_days": RAISED_DAYS, "reason": reason},
     )
     return True

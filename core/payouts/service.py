@@ -18,20 +18,17 @@ from sqlalchemy.orm import Session
 
 from core.audit import actions
 from core.errors import Conflict, InvalidInput, NotFound
+from core.events import EventType
 from core.ids import has_prefix, new_id
 from core.ledger import service as ledger
 from core.ledger.models import BalanceTransaction, TxnStatus, TxnType
 from core.money import amount_text, validate_amount, validate_currency
 from core.payouts import bank_accounts
-from core.payouts.edge import Ctx, audit, emit
+from core.payouts.edge import Ctx, Ref, audit, emit
 from core.payouts.models import Interval, Payout, PayoutSchedule, PayoutStatus
 
 #: How long the sandbox bank takes to confirm (or return) a payout once it is in transit.
 SANDBOX_SETTLE_AFTER: Final = timedelta(minutes=1)
-
-PAYOUT_PAID: Final = "payout.paid"
-PAYOUT_FAILED: Final = "payout.failed"
-PAYOUT_CREATED: Final = "payout.created"
 
 
 # --- schedules -------------------------------------------------------------------------------------
@@ -93,7 +90,7 @@ def set_schedule(
         session,
         ctx,
         actions.PAYOUT_SCHEDULE_UPDATED,
-        subject=bank_accounts.audit_ref(tenant_id, "payout_schedule", code),
+        subject=Ref("payout_schedule", code, tenant_id),
         details={
             "interval": str(kind),
             "weekly_anchor": row.weekly_anchor,
@@ -244,7 +241,7 @@ def create_payout(
         subject=payout,
         details={"amount": wanted, "currency": currency, "method": payout.method, "lines": len(lines)},
     )
-    emit(session, ctx, PAYOUT_CREATED, subject=payout, data=serialize(payout), livemode=livemode)
+    emit(session, ctx, EventType.PAYOUT_CREATED, subject=payout, data=serialize(payout))
     return payout
 
 
@@ -341,7 +338,7 @@ def mark_paid(session: Session, ctx: Ctx, payout: Payout) -> Payout:
     )
     payout.paid_at = ctx.clock.now()
     _status(session, ctx, payout, PayoutStatus.PAID)
-    emit(session, ctx, PAYOUT_PAID, subject=payout, data=serialize(payout), livemode=payout.livemode)
+    emit(session, ctx, EventType.PAYOUT_PAID, subject=payout, data=serialize(payout))
     return payout
 
 
@@ -362,7 +359,7 @@ def mark_failed(session: Session, ctx: Ctx, payout: Payout, *, code: str, messag
     payout.failure_code = code
     payout.failure_message = message
     _status(session, ctx, payout, PayoutStatus.FAILED, failure_code=code)
-    emit(session, ctx, PAYOUT_FAILED, subject=payout, data=serialize(payout), livemode=payout.livemode)
+    emit(session, ctx, EventType.PAYOUT_FAILED, subject=payout, data=serialize(payout))
     return payout
 
 

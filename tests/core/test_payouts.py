@@ -9,28 +9,28 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, select, text
 
-from core.audit.models import ActorType, AuditEvent
-from core.audit.service import Actor
+from core.audit.models import AuditEvent
 from core.clock import Clock, FrozenClock
 from core.config import Settings
+from core.context import Actor, ActorType, Context
 from core.db import KassaSession
 from core.disputes import service as disputes
 from core.disputes.models import DisputeStatus
 from core.errors import Conflict, InvalidInput
+from core.events.models import Event
 from core.ids import new_id
 from core.jobs.runtime import Runtime
-from core.kms import KMS
 from core.ledger import service as ledger
 from core.ledger.models import Account, BalanceTransaction, Entry, TxnStatus, TxnType
-from core.payments.models import Event
 from core.payouts import bank_accounts, reconciliation
 from core.payouts import service as payouts
 from core.payouts.models import BankAccount, Payout, PayoutStatus
@@ -45,20 +45,35 @@ DB_EXAMPLES = settings(
 )
 
 
-@dataclass
-class Ctx:
-    actor: Actor
-    clock: Clock
-    kms: KMS
+_open = threading.local()
 
 
-def _ctx(rt: Runtime, clock: Clock) -> Ctx:
-    return Ctx(Actor.system("test"), clock, rt.kms)
+class _CurrentSink:
+    """Writes jobs into the outbox of the unit of work `_tx` opened last in this thread."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def enqueue(self, func: Any, *, tenant_id: str | None, kwargs: dict[str, Any], delay: Any = None) -> None:
+        self.rt.sink(_open.uow).enqueue(func, tenant_id=tenant_id, kwargs=kwargs, delay=delay)
+
+
+def _ctx(rt: Runtime, clock: Clock) -> Context:
+    """The call edge at the test's clock, for whichever unit of work `_tx` has open."""
+    return Context(
+        actor=Actor.system("test"),
+        clock=clock,
+        kms=rt.kms,
+        jobs=_CurrentSink(rt),
+        redis=rt.redis,
+        base_url=rt.settings.base_url,
+    )
 
 
 @contextmanager
 def _tx(rt: Runtime, tenant_id: str) -> Iterator[KassaSession]:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        _open.uow = uow
         yield uow.session
 
 
@@ -66,13 +81,11 @@ def _tenant(rt: Runtime) -> str:
     with rt.db.unit_of_work() as uow:
         tenant, _ = create_tenant(
             uow.session,
+            rt.context(uow, Actor.system("test")),
             name="Payout shop",
             slug=f"payout-{next(_slugs)}-{new_id('ten')[-6:]}",
             country="DE",
             currency="EUR",
-            actor=Actor.system("test"),
-            clock=rt.clock,
-            kms=rt.kms,
         )
     return tenant.id
 
@@ -350,9 +363,9 @@ def test_a_bank_account_change_needing_approval_waits_for_a_second_person(clean:
     clock = FrozenClock(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
     t = _tenant(clean)
     first = _bank(clean, t, clock)
-    alice = Ctx(Actor(type=ActorType.USER, id="usr_alice"), clock, clean.kms)
-    bob = Ctx(Actor(type=ActorType.USER, id="usr_bob"), clock, clean.kms)
     with _tx(clean, t) as session:
+        alice = replace(_ctx(clean, clock), actor=Actor(type=ActorType.USER, id="usr_alice"))
+        bob = replace(_ctx(clean, clock), actor=Actor(type=ActorType.USER, id="usr_bob"))
         new = bank_accounts.add_bank_account(
             session,
             alice,
