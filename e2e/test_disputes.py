@@ -24,7 +24,8 @@ from tests.fixtures import Factories
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path("/tmp/kassa-pay-shots")
+# Screenshots to look at (desktop and phone width); test-results/ is not committed.
+SHOTS = Path(__file__).resolve().parent.parent / "test-results" / "payouts"
 
 
 def _available(rt: Runtime, tenant_id: str) -> int:
@@ -57,7 +58,7 @@ def test_evidence_submitted_from_the_portal_wins_the_dispute_and_the_funds_retur
     page.get_by_role("link", name=dp_id).click()
     expect(page.get_by_test_id("dispute-status")).to_have_text("needs response")
     expect(page.get_by_test_id("countdown")).to_contain_text("left")
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     for width, height in ((1280, 800), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
         page.screenshot(path=str(SHOTS / f"dispute-{width}.png"), full_page=True)

@@ -11,6 +11,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from core.geo import is_email
@@ -96,12 +97,12 @@ class ScheduleForm(FlaskForm):
     )
     interval = SelectField(
         "Schedule",
-        choices=[("daily", "Daily"), ("weekly", "Weekly"), ("monthly", "Monthly"), ("manual", "Manual")],
+        choices=[SelectChoice(v, v.title()) for v in ("daily", "weekly", "monthly", "manual")],
     )
     weekly_anchor = SelectField(
         "Weekday",
         choices=[
-            (str(i), d)
+            SelectChoice(str(i), d)
             for i, d in enumerate(
                 ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
             )
