@@ -11,13 +11,13 @@ callers pass `needs_approval=False` and the account is ACTIVE at once (docs/payo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Final
 
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from stdnum.exceptions import ValidationError
 from stdnum.us import rtn
@@ -39,9 +39,9 @@ FAILING_TEST_ACCOUNTS: Final = {
     "110000000:000111111116": ("account_closed", "The bank account has been closed."),
 }
 
-#: Called after a change with (session, tenant_id, bank_account): the owners' notice (wired by the mail
-#: module at app start; tests read the outbox). A hook, not an import: payouts sit below mail delivery.
-CHANGE_NOTIFIERS: list[Callable[[Session, BankAccount], None]] = []
+#: The job that emails the tenant's owners about a change (core/payouts/jobs.py), written to the outbox
+#: of the changing transaction: named, not imported (the jobs module imports this one).
+NOTIFY_JOB: Final = "core.payouts.jobs.notify_bank_account_change"
 
 
 @dataclass(frozen=True)
@@ -160,9 +160,14 @@ def add_bank_account(
         subject=row,
         details={"currency": currency, "last4": row.last4, "status": str(row.status)},
     )
-    for notify in CHANGE_NOTIFIERS:
-        notify(session, row)
+    _notify(ctx, row)
     return row
+
+
+def _notify(ctx: Ctx, row: BankAccount) -> None:
+    ctx.jobs.enqueue(
+        NOTIFY_JOB, tenant_id=row.tenant_id, kwargs={"bank_account_id": row.id, "status": str(row.status)}
+    )
 
 
 def _activate(session: Session, ctx: Ctx, row: BankAccount) -> None:
@@ -198,8 +203,7 @@ def approve_bank_account(session: Session, ctx: Ctx, *, tenant_id: str, bank_acc
         raise Conflict("A bank account change needs a second person's approval.")
     _activate(session, ctx, row)
     audit(session, ctx, actions.BANK_ACCOUNT_APPROVED, subject=row, details={"last4": row.last4})
-    for notify in CHANGE_NOTIFIERS:
-        notify(session, row)
+    _notify(ctx, row)
     return row
 
 
@@ -254,3 +258,32 @@ def serialize(account: BankAccount) -> dict[str, object]:
         "created_at": int(account.created_at.timestamp()),
         "livemode": account.livemode,
     }
+
+
+def owner_emails(session: Session, *, tenant_id: str) -> list[str]:
+    """The email addresses of the tenant's owners. Plain SQL: core does not import tenants/ (the layer
+    above it), and the membership rows are the tenant's own (row-level security applies)."""
+    rows = session.execute(
+        text(
+            "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id "
+            "WHERE m.tenant_id = :tenant AND m.role = 'owner' ORDER BY u.email"
+        ),
+        {"tenant": tenant_id},
+    )
+    return [str(email) for (email,) in rows]
+
+
+def change_notice(account: BankAccount, *, status: str, sender: str) -> EmailMessage:
+    what = {
+        "pending_approval": "is waiting for a second person's approval",
+        "active": "is now the account your payouts go to",
+    }.get(status, "changed")
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = sender
+    message["Subject"] = f"Kassa: payout bank account {mask(account.last4)} {account.currency}"
+    message.set_content(
+        f"The {account.currency} bank account {mask(account.last4)} ({account.account_holder}) {what}.\n\n"
+        "If you did not expect this change, sign in to the portal and check your payout settings now.\n"
+    )
+    return message

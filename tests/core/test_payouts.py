@@ -663,3 +663,22 @@ def _check_invariants(
             assert bal("available") == sum(x.net for x in mine if x.status is TxnStatus.AVAILABLE)
             assert bal("pending") == sum(x.net for x in mine if x.held_in is Account.MERCHANT_PENDING)
             assert bal("reserved") == sum(x.net for x in mine if x.held_in is Account.MERCHANT_RESERVED)
+
+
+def test_a_bank_account_change_mails_the_owners_through_the_outbox_masked(
+    make: Factories, clean: Runtime
+) -> None:
+    from core.jobs.outbox import OutboxMessage
+
+    tenant = make.tenants()
+    clock = FrozenClock(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    account = _bank(clean, tenant.id, clock)
+    with _tx(clean, tenant.id) as session:
+        jobs = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.job == bank_accounts.NOTIFY_JOB)
+        ).all()
+        assert [j.kwargs for j in jobs] == [{"bank_account_id": account.id, "status": "active"}]
+        assert bank_accounts.owner_emails(session, tenant_id=tenant.id) == [tenant.owner_email]
+    notice = bank_accounts.change_notice(account, status="active", sender="kassa@example.test")
+    body = notice.get_content()
+    assert "•••• 3000" in body and "0532013000" not in body and "0532013000" not in str(notice["Subject"])
