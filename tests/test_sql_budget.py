@@ -25,12 +25,12 @@ from tests.payments_helpers import CARD_FORM, auth, create_session, submit_pay_f
 #: there, so the head's read is the one the chain needed anyway, plus the INSERT and the head UPDATE).
 BUDGETS = {
     "hosted page GET": (6, 4),
-    "session create": (21, 16),
-    "confirm POST": (25, 23),
+    "session create": (15, 11),
+    "confirm POST": (24, 22),
     # The processing job, then the relay of its outbox and the receipts subscriber's job for the
-    # completed checkout (core/events/subscribers.py): 9 of the 50 on PostgreSQL, 8 of 46 on SQLite. The
+    # completed checkout (core/events/subscribers.py): 9 of the 47 on PostgreSQL, 8 of 44 on SQLite. The
     # capture reads the tenant's settlement terms and writes its balance transaction (+2, docs/payouts.md).
-    "payment job": (50, 46),
+    "payment job": (47, 44),
 }
 
 
