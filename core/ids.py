@@ -59,6 +59,12 @@ PREFIXES: Final = frozenset(
         "rcpt",  # emailed receipts
         "lrule",  # locality rules
         "logo",  # tenants' checkout logos
+        "txn",  # balance transactions
+        "ba",  # bank accounts
+        "dp",
+        "dpf",  # disputes and their evidence files
+        "rcn",
+        "rcd",  # reconciliation runs and their differences
     }
 )
 

@@ -2,6 +2,7 @@
 
 from core import idempotency
 from core.audit import models as audit_models
+from core.disputes import models as dispute_models
 from core.events import models as event_models
 from core.jobs import outbox as outbox_models
 from core.keys import models as key_models
@@ -9,12 +10,14 @@ from core.ledger import models as ledger_models
 from core.links import models as link_models
 from core.locality import models as locality_models
 from core.payments import models as payment_models
+from core.payouts import models as payout_models
 from core.receipts import models as receipt_models
 from core.risk import models as risk_models  # noqa: F401  (registers the risk tables)
 from core.vault import models as vault_models
 
 __all__ = [
     "audit_models",
+    "dispute_models",
     "event_models",
     "idempotency",
     "key_models",
@@ -23,6 +26,7 @@ __all__ = [
     "locality_models",
     "outbox_models",
     "payment_models",
+    "payout_models",
     "receipt_models",
     "vault_models",
 ]

@@ -32,6 +32,8 @@ JOB_MODULES: tuple[str, ...] = (
     "core.jobs.maintenance",
     "core.payments.jobs",
     "core.receipts.jobs",
+    "core.payouts.jobs",
+    "core.disputes.jobs",
 )
 
 

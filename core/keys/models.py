@@ -21,6 +21,8 @@ class KeyPurpose(StrEnum):
     FINGERPRINT = "fingerprint"
     #: Seals audit event details.
     AUDIT = "audit"
+    #: Merchants' bank account numbers (payouts).
+    BANK_ACCOUNT = "bank_account"
 
 
 class DataKey(TenantScoped, Base):

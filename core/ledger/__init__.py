@@ -1,6 +1,15 @@
 """Double-entry ledger: journals that sum to zero per currency, fees, and balances derived from entries."""
 
-from core.ledger.models import Account, Entry, Journal, Pricing
+from core.ledger.models import (
+    Account,
+    BalanceTransaction,
+    Entry,
+    Journal,
+    Pricing,
+    SettlementTerms,
+    TxnStatus,
+    TxnType,
+)
 from core.ledger.service import (
     DEFAULT_FIXED_AMOUNT,
     DEFAULT_PERCENT_BPS,
@@ -24,12 +33,16 @@ __all__ = [
     "DEFAULT_FIXED_AMOUNT",
     "DEFAULT_PERCENT_BPS",
     "Account",
+    "BalanceTransaction",
     "Balances",
     "Entry",
     "FeeTerms",
     "Journal",
     "Line",
     "Pricing",
+    "SettlementTerms",
+    "TxnStatus",
+    "TxnType",
     "UnbalancedJournal",
     "account_balance",
     "balances",

@@ -8,9 +8,11 @@ between accounts, never made or lost. Balances are sums of entries; no balance i
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKeyConstraint,
     Index,
@@ -110,4 +112,95 @@ class Pricing(TenantScoped, Base):
     fixed_amount: Mapped[int] = mapped_column(BigInteger)
     #: Null on the default row, which applies to every currency without a row of its own.
     currency: Mapped[str | None] = mapped_column(String(3))
+    updated_at: Mapped[Timestamp]
+
+
+class TxnType(StrEnum):
+    """What moved the merchant's balance (the `type` of a balance transaction)."""
+
+    CHARGE = "charge"
+    REFUND = "refund"
+    DISPUTE = "dispute"
+    DISPUTE_REVERSAL = "dispute_reversal"
+    PAYOUT = "payout"
+    PAYOUT_FAILURE = "payout_failure"
+    RESERVE_HOLD = "reserve_hold"
+    RESERVE_RELEASE = "reserve_release"
+    #: The part of the available funds a manual payout for less than all of them leaves for the next
+    #: one: a pair of equal and opposite lines, one inside the payout and one outside; no journal.
+    PAYOUT_CARRY = "payout_carry"
+
+
+class TxnStatus(StrEnum):
+    #: Not yet available: the funds sit in `held_in` until `available_on`.
+    PENDING = "pending"
+    AVAILABLE = "available"
+
+
+class BalanceTransaction(TenantScoped, Base):
+    """One movement of the merchant's balance, with its source and the payout that contains it.
+
+    The ledger journals are the truth; a balance transaction is the merchant's view of one of them,
+    written in the same transaction. Invariants (tests/core/test_balance_properties.py): the merchant's
+    available balance is the sum of `net` over AVAILABLE transactions, pending (and reserved) the sum
+    over PENDING ones held in that account, and a payout's amount is the sum of the `net` of the
+    transactions it contains (`payout_id`), not counting its own `payout` line.
+    """
+
+    __tablename__ = "balance_transactions"
+    __subject__: ClassVar[str] = "balance_transaction"
+    __table_args__ = (
+        Index("ix_balance_transactions_tenant_id_payout_id", "tenant_id", "payout_id"),
+        Index("ix_balance_transactions_due", "tenant_id", "status", "available_on"),
+        Index("ix_balance_transactions_unpaid", "tenant_id", "currency", "status", "payout_id"),
+        Index("ix_balance_transactions_source", "tenant_id", "source_id"),
+        CheckConstraint("fee >= 0", name="fee_nonnegative"),
+        CheckConstraint("net = amount - fee", name="net_is_amount_less_fee"),
+    )
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    type: Mapped[TxnType] = mapped_column(str_enum(TxnType, 24))
+    #: Signed gross amount in minor units: > 0 adds to the merchant's balance.
+    amount: Mapped[int] = mapped_column(BigInteger)
+    #: Kassa's fee on this movement (minor units, >= 0), already taken from `net`.
+    fee: Mapped[int] = mapped_column(BigInteger)
+    #: `amount - fee`: what the merchant's balance changes by.
+    net: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[TxnStatus] = mapped_column(str_enum(TxnStatus, 12))
+    #: When the funds become (or became) available for payout.
+    available_on: Mapped[Timestamp]
+    #: The ledger account the funds sit in while PENDING (merchant_pending or merchant_reserved).
+    held_in: Mapped[Account | None] = mapped_column(str_enum(Account, 32))
+    #: The object that caused it: `pay_…`, `re_…`, `dp_…`, `po_…`, or a `txn_…` for reserve lines.
+    source_id: Mapped[str] = mapped_column(String(64))
+    #: The payout that paid this line out (for a `payout` line: its own payout).
+    payout_id: Mapped[str | None] = mapped_column(String(40))
+    #: The journal that recorded the movement (none for a payout_carry pair).
+    journal_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[Timestamp]
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SettlementTerms(TenantScoped, Base):
+    """A tenant's settlement delay and rolling reserve (one row per tenant, `id` = "default")."""
+
+    __tablename__ = "ledger_settlement_terms"
+    __table_args__ = (
+        CheckConstraint("delay_days >= 0 AND delay_days <= 30", name="delay_days_range"),
+        CheckConstraint("reserve_bps >= 0 AND reserve_bps <= 10000", name="reserve_bps_range"),
+        CheckConstraint("reserve_days >= 0 AND reserve_days <= 365", name="reserve_days_range"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: Business days (Mon-Fri) between a capture and its funds becoming available: T+N.
+    delay_days: Mapped[int] = mapped_column(Integer)
+    #: Rolling reserve: this share (basis points) of each settled charge's net is held back ...
+    reserve_bps: Mapped[int] = mapped_column(Integer)
+    #: ... for this many calendar days.
+    reserve_days: Mapped[int] = mapped_column(Integer)
+    #: Why the reserve is set (shown to the merchant), e.g. "dispute rate 2.1 % above 1 %".
+    reserve_reason: Mapped[str | None] = mapped_column(String(200))
+    #: "manual" (set by staff) or "risk" (raised automatically by a risk signal).
+    reserve_source: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[Timestamp]

@@ -19,10 +19,10 @@ ELEVATED_RISK: Final = TestCards.RISK_ELEVATED
 VELOCITY: Final = TestCards.RISK_VELOCITY
 
 #: Every card number of the documented table: the sandbox's, plus the contract's settlement and dispute
-#: cards (ARCHITECTURE.md), whichever module implements those.
+#: cards (ARCHITECTURE.md) and the inquiry variant (docs/payouts.md), implemented in core/disputes.
 DOCUMENTED: Final = frozenset(
     {value for name, value in vars(TestCards).items() if name.isupper() and isinstance(value, str)}
-    | {"4000000000000077", "4000000000000259"}
+    | {"4000000000000077", "4000000000000259", "4000000000001976"}
 )
 
 

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from core.errors import PermissionDenied
 from core.web.access import PUBLIC, SIGNED_IN, declare
-from portal.views import account, auth, dashboard, payments
+from portal.views import account, auth, dashboard, payments, payouts
 from portal.views.forms import LogoutForm
 from tenants.permissions import Permission, can
 
@@ -50,6 +50,38 @@ ROUTES: list[PortalRoute] = [
         "/payments/<payment_id>/refund",
         "refund",
         payments.refund,
+        Permission.PAYMENTS_REFUND,
+        ("POST",),
+    ),
+    PortalRoute("/balance", "balance", payouts.balance, Permission.PAYOUTS_READ),
+    PortalRoute("/payouts", "payouts", payouts.payout_list, Permission.PAYOUTS_READ),
+    PortalRoute("/payouts/new", "create_payout", payouts.create_payout, Permission.PAYOUTS_MANAGE, ("POST",)),
+    PortalRoute("/payouts/settings", "payout_settings", payouts.settings, Permission.PAYOUTS_READ),
+    PortalRoute(
+        "/payouts/settings/schedule",
+        "save_schedule",
+        payouts.save_schedule,
+        Permission.PAYOUTS_MANAGE,
+        ("POST",),
+    ),
+    PortalRoute(
+        "/payouts/settings/bank_account",
+        "save_bank_account",
+        payouts.save_bank_account,
+        Permission.PAYOUTS_MANAGE,
+        ("POST",),
+    ),
+    PortalRoute("/payouts/<payout_id>", "payout", payouts.payout_detail, Permission.PAYOUTS_READ),
+    PortalRoute(
+        "/payouts/<payout_id>/transactions.csv", "payout_csv", payouts.payout_csv, Permission.PAYOUTS_READ
+    ),
+    PortalRoute("/reconciliation", "reconciliation", payouts.reconciliation_results, Permission.PAYOUTS_READ),
+    PortalRoute("/disputes", "disputes", payouts.dispute_list, Permission.PAYMENTS_READ),
+    PortalRoute("/disputes/<dispute_id>", "dispute", payouts.dispute_detail, Permission.PAYMENTS_READ),
+    PortalRoute(
+        "/disputes/<dispute_id>/evidence",
+        "dispute_evidence",
+        payouts.submit_evidence,
         Permission.PAYMENTS_REFUND,
         ("POST",),
     ),

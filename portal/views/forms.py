@@ -1,7 +1,17 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, Field, PasswordField, StringField, SubmitField
+from wtforms import (
+    EmailField,
+    Field,
+    MultipleFileField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from core.geo import is_email
@@ -61,3 +71,82 @@ class RefundForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     submit = SubmitField("Sign out")
+
+
+class PayoutForm(FlaskForm):
+    currency = StringField(
+        "Currency", validators=[Regexp(r"^\s*[A-Za-z]{3}\s*$", message="Enter a currency like EUR.")]
+    )
+    amount = StringField(
+        "Amount",
+        validators=[
+            Length(max=24),
+            Regexp(
+                r"^\s*([0-9]+([.,][0-9]+)?)?\s*$", message="Enter an amount like 10.50, or leave it empty."
+            ),
+        ],
+        description="Leave empty to pay out all that is available.",
+        render_kw={"inputmode": "decimal"},
+    )
+    submit = SubmitField("Pay out now")
+
+
+class ScheduleForm(FlaskForm):
+    currency = StringField(
+        "Currency", validators=[Regexp(r"^\s*[A-Za-z]{3}\s*$", message="Enter a currency like EUR.")]
+    )
+    interval = SelectField(
+        "Schedule",
+        choices=[SelectChoice(v, v.title()) for v in ("daily", "weekly", "monthly", "manual")],
+    )
+    weekly_anchor = SelectField(
+        "Weekday",
+        choices=[
+            SelectChoice(str(i), d)
+            for i, d in enumerate(
+                ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+            )
+        ],
+    )
+    monthly_anchor = StringField(
+        "Day of the month",
+        default="1",
+        validators=[Regexp(r"^\s*[0-9]{1,2}\s*$", message="Enter a day from 1 to 31.")],
+    )
+    minimum = StringField(
+        "Minimum payout",
+        validators=[
+            Length(max=24),
+            Regexp(r"^\s*([0-9]+([.,][0-9]+)?)?\s*$", message="Enter an amount like 10.50."),
+        ],
+        render_kw={"inputmode": "decimal"},
+    )
+    submit = SubmitField("Save schedule")
+
+
+class BankAccountForm(FlaskForm):
+    currency = StringField(
+        "Currency", validators=[Regexp(r"^\s*[A-Za-z]{3}\s*$", message="Enter a currency like EUR.")]
+    )
+    country = StringField(
+        "Bank country", validators=[Regexp(r"^\s*[A-Za-z]{2}\s*$", message="Enter a country code like DE.")]
+    )
+    account_holder = StringField("Account holder", validators=[Length(min=1, max=140)])
+    iban = StringField("IBAN", validators=[Length(max=42)], render_kw={"autocomplete": "off"})
+    account_number = StringField(
+        "Account number (US)", validators=[Length(max=17)], render_kw={"autocomplete": "off"}
+    )
+    routing_number = StringField(
+        "Routing number (US)", validators=[Length(max=9)], render_kw={"autocomplete": "off"}
+    )
+    submit = SubmitField("Save bank account")
+
+
+class EvidenceForm(FlaskForm):
+    product_description = TextAreaField("Product or service description", validators=[Length(max=20_000)])
+    customer_communication = TextAreaField("Communication with the customer", validators=[Length(max=20_000)])
+    shipping_tracking_number = StringField("Shipping tracking number", validators=[Length(max=200)])
+    refund_policy = TextAreaField("Refund policy", validators=[Length(max=20_000)])
+    uncategorized_text = TextAreaField("Other evidence", validators=[Length(max=20_000)])
+    files = MultipleFileField("Files (PDF, PNG or JPEG, 4 MB each)")
+    submit = SubmitField("Submit evidence")

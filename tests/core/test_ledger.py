@@ -177,6 +177,7 @@ def test_a_capture_owes_the_merchant_the_amount_less_the_fee(make: Factories, cl
             "available": [],
             "pending": [{"amount": 9_835, "currency": "EUR"}],
             "reserved": [],
+            "in_transit": [],
         }
 
 
@@ -290,7 +291,7 @@ def test_amounts_given_to_the_recorders_are_validated(make: Factories, clean: Ru
 # --- refunds and settlement -----------------------------------------------------------------------
 
 
-def test_a_refund_comes_out_of_available_funds_first_then_pending(make: Factories, clean: Runtime) -> None:
+def test_a_refund_comes_out_of_available_funds_even_below_zero(make: Factories, clean: Runtime) -> None:
     t = make.tenants()
     _capture(clean, t.id, 10_000)  # pending 9,835
     with _tx(clean, t.id) as session:
@@ -301,15 +302,12 @@ def test_a_refund_comes_out_of_available_funds_first_then_pending(make: Factorie
             session, tenant_id=t.id, refund_id="re_1", amount=5_000, currency="EUR", clock=CLOCK
         )
         entries = {e.account: e.amount for e in journal.entries}
-        assert entries == {
-            Account.MERCHANT_AVAILABLE: 3_000,
-            Account.MERCHANT_PENDING: 2_000,
-            Account.PROCESSOR_RECEIVABLE: -5_000,
-        }
+        assert entries == {Account.MERCHANT_AVAILABLE: 5_000, Account.PROCESSOR_RECEIVABLE: -5_000}
         assert journal.kind == "refund"
         balances = ledger.balances(session, tenant_id=t.id)
-    assert balances.available == [{"amount": 0, "currency": "EUR"}]
-    assert balances.pending == [{"amount": 9_835 - 3_000 - 2_000, "currency": "EUR"}]
+    # The negative available balance is carried to the next payout; pending settles untouched.
+    assert balances.available == [{"amount": 3_000 - 5_000, "currency": "EUR"}]
+    assert balances.pending == [{"amount": 9_835 - 3_000, "currency": "EUR"}]
 
 
 def test_a_full_refund_keeps_the_fee_so_the_merchant_owes_it(make: Factories, clean: Runtime) -> None:
@@ -319,7 +317,8 @@ def test_a_full_refund_keeps_the_fee_so_the_merchant_owes_it(make: Factories, cl
         ledger.record_refund(
             session, tenant_id=t.id, refund_id="re_all", amount=10_000, currency="EUR", clock=CLOCK
         )
-        assert ledger.balances(session, tenant_id=t.id).pending == [{"amount": -165, "currency": "EUR"}]
+        owed = ledger.balances(session, tenant_id=t.id)
+        assert owed.pending[0]["amount"] + owed.available[0]["amount"] == -165
         assert ledger.account_balance(session, tenant_id=t.id, account=Account.FEES, currency="EUR") == -165
         assert (
             ledger.account_balance(
@@ -355,6 +354,7 @@ def test_releasing_more_than_is_pending_is_refused(make: Factories, clean: Runti
             "available": [{"amount": 961, "currency": "EUR"}],
             "pending": [{"amount": 0, "currency": "EUR"}],
             "reserved": [],
+            "in_transit": [],
         }
 
 
@@ -595,8 +595,7 @@ def test_money_is_conserved_over_captures_refunds_and_releases(
             assert balance(Account.FEES) == -fees
             owed = -(balance(Account.MERCHANT_PENDING) + balance(Account.MERCHANT_AVAILABLE))
             assert owed == captured - fees - refunded
-            # Only refunds beyond what was released can push pending below zero; available never is.
-            assert balance(Account.MERCHANT_AVAILABLE) <= 0
+            # Refunds come out of available funds, which may go below zero (carried to the next payout).
         # No refund exceeds its payment, read back from the ledger rather than the model.
         for payment in model.payments:
             refunded = sum(

@@ -8,7 +8,6 @@ from typing import Any
 
 from portal.api.schemas import (
     api_keys,
-    balance,
     checkout_sessions,
     checkout_settings,
     common,
@@ -16,6 +15,7 @@ from portal.api.schemas import (
     locality_rules,
     payment_links,
     payments,
+    payouts,
     refunds,
 )
 from portal.api.schemas.common import (
@@ -37,7 +37,7 @@ _ORDER = [
     checkout_sessions.SCHEMAS,
     payments.SCHEMAS,
     refunds.SCHEMAS,
-    balance.SCHEMAS,
+    payouts.SCHEMAS,
     events.SCHEMAS,
     {"CheckoutSettings": checkout_settings.SCHEMAS["CheckoutSettings"]},
     payment_links.SCHEMAS,

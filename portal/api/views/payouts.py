@@ -1,0 +1,53 @@
+"""Payouts: list, retrieve, create a manual one; bank accounts: list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from core.errors import Conflict
+from core.payouts import bank_accounts, queries
+from core.payouts import service as payouts
+from core.web.request import uow
+from portal.api.auth import caller
+from portal.api.pagination import cursor, envelope
+from portal.api.routing import json_response
+from portal.api.views.common import same_mode
+from portal.api.views.context import api_ctx
+
+
+def list_payouts(query: dict[str, Any]) -> Response:
+    page = queries.list_payouts(
+        uow().session, livemode=caller().livemode, status=query.get("status"), **cursor(query)
+    )
+    return json_response(envelope(page, payouts.serialize))
+
+
+def get_payout(id: str) -> Response:
+    payout = payouts.get(uow().session, tenant_id=caller().tenant_id, payout_id=id)
+    return json_response(payouts.serialize(same_mode(payout, "payout", id)))
+
+
+def create_payout(body: dict[str, Any]) -> Response:
+    who = caller()
+    if who.livemode:
+        raise Conflict("Live payouts are not available yet: no live processor is connected.")
+    made = payouts.create_payout(
+        uow().session,
+        api_ctx(),
+        tenant_id=who.tenant_id,
+        currency=body["currency"],
+        amount=body.get("amount"),
+        created_by=who.actor().id,
+    )
+    assert made is not None  # a manual payout raises instead of returning None
+    return json_response(payouts.serialize(made), 201)
+
+
+def list_bank_accounts() -> Response:
+    rows = bank_accounts.list_accounts(uow().session, tenant_id=caller().tenant_id)
+    rows = [row for row in rows if row.livemode == caller().livemode]
+    return json_response(
+        {"object": "list", "data": [bank_accounts.serialize(r) for r in rows], "has_more": False}
+    )
