@@ -59,6 +59,8 @@ PREFIXES: Final = frozenset(
         "rcpt",  # emailed receipts
         "lrule",  # locality rules
         "logo",  # tenants' checkout logos
+        "whd",
+        "wha",  # webhook deliveries and their attempts
     }
 )
 

@@ -11,6 +11,7 @@ from core.payments import models as payment_models
 from core.receipts import models as receipt_models
 from core.risk import models as risk_models  # noqa: F401  (registers the risk tables)
 from core.vault import models as vault_models
+from core.webhooks import models as webhook_models
 
 __all__ = [
     "audit_models",
@@ -23,4 +24,5 @@ __all__ = [
     "payment_models",
     "receipt_models",
     "vault_models",
+    "webhook_models",
 ]

@@ -39,3 +39,16 @@ LOCALITY_RULE_DELETED: Final = "locality_rule.deleted"
 VAULT_CARDS_PURGED: Final = "vault.cards.purged"
 VAULT_DATA_KEY_ROTATED: Final = "vault.data_key.rotated"
 VAULT_DATA_KEY_DESTROYED: Final = "vault.data_key.destroyed"
+WEBHOOK_ENDPOINT_CREATED: Final = "webhook_endpoint.created"
+WEBHOOK_ENDPOINT_UPDATED: Final = "webhook_endpoint.updated"
+WEBHOOK_ENDPOINT_DELETED: Final = "webhook_endpoint.deleted"
+WEBHOOK_SECRET_ROTATED: Final = "webhook_endpoint.secret_rotated"  # noqa: S105  (an action name)
+#: Kassa switched an endpoint off (it answered 410 Gone).
+WEBHOOK_ENDPOINT_DISABLED: Final = "webhook_endpoint.disabled"
+#: A delivery used up every retry (the dead letter); the endpoint is flagged failing.
+WEBHOOK_DELIVERY_DEAD: Final = "webhook_delivery.dead"
+#: A failing endpoint answered 2xx again.
+WEBHOOK_ENDPOINT_RECOVERED: Final = "webhook_endpoint.recovered"
+WEBHOOK_DELIVERY_RESENT: Final = "webhook_delivery.resent"
+WEBHOOK_ENDPOINT_REPLAYED: Final = "webhook_endpoint.replayed"
+WEBHOOK_TEST_SENT: Final = "webhook_endpoint.test_sent"

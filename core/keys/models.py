@@ -20,6 +20,8 @@ class KeyPurpose(StrEnum):
     FINGERPRINT = "fingerprint"
     #: Seals audit event details.
     AUDIT = "audit"
+    #: Seals webhook endpoints' signing secrets (core/webhooks).
+    WEBHOOK = "webhook"
 
 
 class DataKey(TenantScoped, Base):
