@@ -432,7 +432,7 @@ ROUTES += [
     ),
     Route(
         "POST",
-        "/webhook_endpoints/{id}/deliveries/{delivery_id}/resend",
+        "/webhook_deliveries/{id}/resend",
         "resendWebhookDelivery",
         webhooks.resend_webhook_delivery,
         "Deliver one delivery again now",
