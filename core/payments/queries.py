@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
+from core.events.models import Event
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
 from core.payments.models import (
     CheckoutSession,
-    Event,
     Payment,
     PaymentStatus,
     PaymentStatusChange,
