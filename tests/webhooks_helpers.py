@@ -14,7 +14,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
-from core.audit.service import Actor
+from core.context import Actor, Context
 from core.jobs.queues import DEFAULT, WEBHOOKS
 from core.jobs.runtime import Runtime
 from core.webhooks import jobs as webhook_jobs
@@ -85,16 +85,8 @@ def receiver(**options: Any) -> Iterator[Receiver]:
         server.server_close()
 
 
-@dataclass(frozen=True)
-class TestCtx:
-    actor: Actor
-    clock: Any
-    kms: Any
-    jobs: Any
-
-
-def ctx(rt: Runtime, uow: Any, actor: Actor | None = None) -> TestCtx:
-    return TestCtx(actor=actor or Actor.system("test"), clock=rt.clock, kms=rt.kms, jobs=rt.sink(uow))
+def ctx(rt: Runtime, uow: Any, actor: Actor | None = None) -> Context:
+    return rt.context(uow, actor or Actor.system("test"))
 
 
 def open_policy() -> service.Policy:

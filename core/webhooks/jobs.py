@@ -12,17 +12,13 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Final
 
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Actor, Context
 from core.db import UnitOfWork
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT, WEBHOOKS, RedisClient
 from core.jobs.registry import Cron, job
-from core.jobs.sink import JobSink
-from core.kms import KMS
 from core.webhooks import addresses, http, service
 
 log = logging.getLogger(__name__)
@@ -31,16 +27,8 @@ ACTOR: Final = Actor.system("webhooks")
 SLOT_GRACE: Final = 10.0
 
 
-@dataclass(frozen=True)
-class _Ctx:
-    actor: Actor
-    clock: Clock
-    kms: KMS
-    jobs: JobSink
-
-
-def _ctx(rt: runtime.Runtime, uow: UnitOfWork) -> _Ctx:
-    return _Ctx(actor=ACTOR, clock=rt.clock, kms=rt.kms, jobs=rt.sink(uow))
+def _ctx(rt: runtime.Runtime, uow: UnitOfWork) -> Context:
+    return rt.context(uow, ACTOR)
 
 
 def policy(rt: runtime.Runtime) -> service.Policy:

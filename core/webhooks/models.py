@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import Boolean, ForeignKeyConstraint, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,7 +34,7 @@ class WebhookEndpoint(TenantScoped, Base):
     """A URL of the merchant's that receives the events it subscribed to, signed with its secret."""
 
     __tablename__ = "webhook_endpoints"
-    __subject__ = "webhook_endpoint"
+    __subject__: ClassVar[str] = "webhook_endpoint"
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(2048))

@@ -15,25 +15,25 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import events
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.models import Outcome
-from core.audit.service import Actor
-from core.clock import Clock, system_clock
+from core.clock import system_clock
+from core.context import Context
 from core.db import get_by_id
 from core.errors import Conflict, InvalidInput, NotFound
+from core.events.models import Event
+from core.events.types import EventType
 from core.ids import new_id
-from core.jobs.sink import JobSink
 from core.keys import service as keys
 from core.kms import KMS
-from core.payments import events
-from core.payments.models import Event
 from core.webhooks import addresses, signing
 from core.webhooks.http import Answer
 from core.webhooks.models import (
@@ -59,44 +59,12 @@ BUSY_RETRY: Final = timedelta(seconds=2)
 LOST_AFTER: Final = timedelta(minutes=2)
 MAX_OVERLAP: Final = timedelta(days=7)
 DEFAULT_OVERLAP: Final = timedelta(hours=24)
-#: Event types Kassa emits for people (the notification center), not for merchants' servers.
-INTERNAL_TYPES: Final = frozenset({"webhook_endpoint.failing"})
-#: What an endpoint may subscribe to (besides "*": every one of them).
-DELIVERABLE_TYPES: Final = (
-    "checkout.session.created",
-    "checkout.session.completed",
-    "checkout.session.expired",
-    "payment.created",
-    "payment.succeeded",
-    "payment.failed",
-    "payment.requires_action",
-    "payment.authorized",
-    "payment.canceled",
-    "payment.refunded",
-    "payment.partially_refunded",
-    "refund.created",
-    "refund.succeeded",
-    "refund.failed",
-    "payment_link.created",
-    "payment_link.updated",
-    "payout.created",
-    "payout.paid",
-    "payout.failed",
-)
+#: Event types Kassa emits for people (the notification center hears them), not for merchants' servers:
+#: an endpoint that fails is told so in the portal and by email, not by one more webhook.
+INTERNAL_TYPES: Final = frozenset({EventType.WEBHOOK_ENDPOINT_FAILING})
+#: What an endpoint may subscribe to (besides "*": every one of them): every other event type.
+DELIVERABLE_TYPES: Final = tuple(str(t) for t in EventType if t not in INTERNAL_TYPES)
 TEST_EVENT_TYPE: Final = "webhook_endpoint.test"
-
-
-class Ctx(Protocol):
-    """What an operation needs of its call (the call edge's `core.context.Context` has all of it)."""
-
-    @property
-    def actor(self) -> Actor: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def kms(self) -> KMS: ...
-    @property
-    def jobs(self) -> JobSink: ...
 
 
 @dataclass(frozen=True)
@@ -165,7 +133,7 @@ def _events(value: object) -> list[str]:
     return chosen
 
 
-def _seal(session: Session, ctx: Ctx, endpoint_id: str, tenant_id: str, secret: str) -> bytes:
+def _seal(session: Session, ctx: Context, endpoint_id: str, tenant_id: str, secret: str) -> bytes:
     return keys.seal(
         session,
         tenant_id=tenant_id,
@@ -190,30 +158,19 @@ def _unseal(session: Session, kms: KMS, endpoint: WebhookEndpoint, blob: bytes) 
 
 def _audit(
     session: Session,
-    ctx: Ctx,
+    ctx: Context,
     action: str,
     endpoint: WebhookEndpoint,
     details: dict[str, Any] | None = None,
     *,
     outcome: Outcome = Outcome.SUCCESS,
 ) -> None:
-    audit.record(
-        session,
-        tenant_id=endpoint.tenant_id,
-        actor=ctx.actor,
-        action=action,
-        subject_type=WebhookEndpoint.__subject__,
-        subject_id=endpoint.id,
-        clock=ctx.clock,
-        kms=ctx.kms,
-        outcome=outcome,
-        details=details,
-    )
+    audit.record(session, ctx, action, subject=endpoint, details=details, outcome=outcome)
 
 
 def create_endpoint(
     session: Session,
-    ctx: Ctx,
+    ctx: Context,
     *,
     tenant_id: str,
     livemode: bool,
@@ -262,7 +219,7 @@ def get_endpoint(session: Session, *, endpoint_id: str, lock: bool = False) -> W
 
 
 def update_endpoint(
-    session: Session, ctx: Ctx, *, endpoint_id: str, changes: dict[str, Any], policy: Policy
+    session: Session, ctx: Context, *, endpoint_id: str, changes: dict[str, Any], policy: Policy
 ) -> WebhookEndpoint:
     endpoint = get_endpoint(session, endpoint_id=endpoint_id, lock=True)
     before = {"url": endpoint.url, "events": list(endpoint.events), "enabled": endpoint.enabled}
@@ -298,7 +255,7 @@ def update_endpoint(
     return endpoint
 
 
-def delete_endpoint(session: Session, ctx: Ctx, *, endpoint_id: str) -> WebhookEndpoint:
+def delete_endpoint(session: Session, ctx: Context, *, endpoint_id: str) -> WebhookEndpoint:
     """Stop every delivery to it; its log stays (the row is kept, marked deleted)."""
     endpoint = get_endpoint(session, endpoint_id=endpoint_id, lock=True)
     now = ctx.clock.now()
@@ -313,7 +270,7 @@ def delete_endpoint(session: Session, ctx: Ctx, *, endpoint_id: str) -> WebhookE
 
 
 def rotate_secret(
-    session: Session, ctx: Ctx, *, endpoint_id: str, overlap: timedelta = DEFAULT_OVERLAP
+    session: Session, ctx: Context, *, endpoint_id: str, overlap: timedelta = DEFAULT_OVERLAP
 ) -> tuple[WebhookEndpoint, str]:
     """A new secret (shown once). For `overlap` the old one signs too: each delivery carries both
     signatures, so the receiver can switch secrets at its own pace. Zero overlap drops the old at once."""
@@ -362,7 +319,7 @@ def subscribes(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return "*" in endpoint.events or event_type in endpoint.events
 
 
-def fan_out(session: Session, ctx: Ctx, *, event_id: str) -> list[WebhookDelivery]:
+def fan_out(session: Session, ctx: Context, *, event_id: str) -> list[WebhookDelivery]:
     """One pending delivery per enabled endpoint of the event's mode that subscribes to its type, each
     queued. Safe to run twice: an event is delivered to an endpoint once (the unique key)."""
     event = session.scalar(select(Event).where(Event.id == event_id))
@@ -389,7 +346,7 @@ def fan_out(session: Session, ctx: Ctx, *, event_id: str) -> list[WebhookDeliver
 
 def _new_delivery(
     session: Session,
-    ctx: Ctx,
+    ctx: Context,
     endpoint: WebhookEndpoint,
     *,
     event_id: str | None,
@@ -419,7 +376,7 @@ def _new_delivery(
     return delivery
 
 
-def _queue(ctx: Ctx, delivery: WebhookDelivery, delay: timedelta | None = None) -> None:
+def _queue(ctx: Context, delivery: WebhookDelivery, delay: timedelta | None = None) -> None:
     ctx.jobs.enqueue(
         DELIVER_JOB,
         tenant_id=delivery.tenant_id,
@@ -511,7 +468,7 @@ def _excerpt(body: bytes) -> str | None:
 
 def record_attempt(
     session: Session,
-    ctx: Ctx,
+    ctx: Context,
     *,
     delivery_id: str,
     answer: Answer,
@@ -586,7 +543,7 @@ def record_attempt(
 
 
 def _dead_letter(
-    session: Session, ctx: Ctx, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime
+    session: Session, ctx: Context, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime
 ) -> None:
     _audit(
         session,
@@ -603,14 +560,7 @@ def _dead_letter(
     endpoint.updated_at = now
     session.flush()
     events.emit(
-        session,
-        tenant_id=endpoint.tenant_id,
-        type="webhook_endpoint.failing",
-        object_type=WebhookEndpoint.__subject__,
-        object_id=endpoint.id,
-        data=serialize_endpoint(endpoint),
-        livemode=endpoint.livemode,
-        clock=ctx.clock,
+        session, ctx, EventType.WEBHOOK_ENDPOINT_FAILING, subject=endpoint, data=serialize_endpoint(endpoint)
     )
 
 
@@ -626,7 +576,7 @@ def _cancel_pending(session: Session, endpoint: WebhookEndpoint, now: datetime) 
     )
 
 
-def defer(session: Session, ctx: Ctx, *, delivery_id: str) -> None:
+def defer(session: Session, ctx: Context, *, delivery_id: str) -> None:
     """The endpoint's concurrency slots are all taken: ask again shortly (no attempt is counted)."""
     delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id))
     if delivery is None or delivery.status is not DeliveryStatus.PENDING:
@@ -638,7 +588,7 @@ def defer(session: Session, ctx: Ctx, *, delivery_id: str) -> None:
 # --- resend, replay, test -----------------------------------------------------------------------------
 
 
-def resend(session: Session, ctx: Ctx, *, delivery_id: str) -> WebhookDelivery:
+def resend(session: Session, ctx: Context, *, delivery_id: str) -> WebhookDelivery:
     """Deliver again now (same `webhook-id` and body), whatever came of it before."""
     delivery = get_by_id(
         session, WebhookDelivery, delivery_id, prefix="whd", what="webhook delivery", lock=True
@@ -651,7 +601,7 @@ def resend(session: Session, ctx: Ctx, *, delivery_id: str) -> WebhookDelivery:
     return delivery
 
 
-def _restart(ctx: Ctx, delivery: WebhookDelivery) -> None:
+def _restart(ctx: Context, delivery: WebhookDelivery) -> None:
     # A fresh schedule: the attempts counted so far stay in the log. A delivery still pending gets one more
     # job; whichever runs first sends, and a later one finds its retry not yet due or the delivery done.
     now = ctx.clock.now()
@@ -662,7 +612,7 @@ def _restart(ctx: Ctx, delivery: WebhookDelivery) -> None:
     _queue(ctx, delivery)
 
 
-def replay(session: Session, ctx: Ctx, *, endpoint_id: str, since: datetime) -> list[WebhookDelivery]:
+def replay(session: Session, ctx: Context, *, endpoint_id: str, since: datetime) -> list[WebhookDelivery]:
     """Deliver again every dead (or canceled) delivery of the endpoint made since `since`."""
     endpoint = get_endpoint(session, endpoint_id=endpoint_id, lock=True)
     if not endpoint.enabled:
@@ -690,7 +640,7 @@ def replay(session: Session, ctx: Ctx, *, endpoint_id: str, since: datetime) -> 
     return list(failed)
 
 
-def send_test_event(session: Session, ctx: Ctx, *, endpoint_id: str) -> WebhookDelivery:
+def send_test_event(session: Session, ctx: Context, *, endpoint_id: str) -> WebhookDelivery:
     """A `webhook_endpoint.test` delivery of the endpoint itself, signed like any other."""
     endpoint = get_endpoint(session, endpoint_id=endpoint_id)
     if not endpoint.enabled:
@@ -702,7 +652,7 @@ def send_test_event(session: Session, ctx: Ctx, *, endpoint_id: str) -> WebhookD
     return delivery
 
 
-def requeue_lost(session: Session, ctx: Ctx) -> int:
+def requeue_lost(session: Session, ctx: Context) -> int:
     """Queue again the pending deliveries whose job was lost (a worker killed mid-attempt, Redis flushed)."""
     now = ctx.clock.now()
     lost = session.scalars(

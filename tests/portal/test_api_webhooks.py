@@ -6,7 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 from standardwebhooks import Webhook
 
-from core.audit.service import Actor
+from core.context import Actor
 from core.jobs.runtime import Runtime
 from tenants.api_keys import create_restricted
 from tenants.models import KeyMode
@@ -127,12 +127,10 @@ def test_a_key_without_webhooks_manage_is_refused(
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         _, key = create_restricted(
             uow.session,
+            clean.acting(Actor.system("test")),
             tenant_id=tenant.id,
             mode=KeyMode.TEST,
             permissions=frozenset({Permission.PAYMENTS_READ}),
-            actor=Actor.system("test"),
-            clock=clean.clock,
-            kms=clean.kms,
         )
     answer = client.get("/api/v1/webhook_endpoints", headers=auth(key))
     assert answer.status_code == 403

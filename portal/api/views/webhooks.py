@@ -8,10 +8,11 @@ from typing import Any
 
 from flask import Response
 
+from core.context import Context
 from core.db import get_by_id
 from core.errors import NotFound
 from core.jobs.runtime import Runtime
-from core.web.request import runtime, uow
+from core.web.request import context, runtime, uow
 from core.webhooks import queries
 from core.webhooks import service as webhooks
 from core.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -20,14 +21,8 @@ from portal.api.pagination import cursor, envelope
 from portal.api.routing import json_response
 
 
-class _Ctx:
-    """The call's context (actor, clock, KMS, jobs) for the webhook operations."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.actor = caller().actor()
-        self.clock = rt.clock
-        self.kms = rt.kms
-        self.jobs = rt.sink(uow())
+def _ctx() -> Context:
+    return context(caller().actor())
 
 
 def _policy(rt: Runtime) -> webhooks.Policy:
@@ -45,7 +40,7 @@ def create_webhook_endpoint(body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
     endpoint, secret = webhooks.create_endpoint(
         uow().session,
-        _Ctx(rt),
+        _ctx(),
         tenant_id=who.tenant_id,
         livemode=who.livemode,
         url=body["url"],
@@ -66,14 +61,14 @@ def update_webhook_endpoint(id: str, body: dict[str, Any]) -> Response:
     rt = runtime()
     _endpoint(id)
     endpoint = webhooks.update_endpoint(
-        uow().session, _Ctx(rt), endpoint_id=id, changes=body, policy=_policy(rt)
+        uow().session, _ctx(), endpoint_id=id, changes=body, policy=_policy(rt)
     )
     return json_response(webhooks.serialize_endpoint(endpoint))
 
 
 def delete_webhook_endpoint(id: str) -> Response:
     _endpoint(id)
-    endpoint = webhooks.delete_endpoint(uow().session, _Ctx(runtime()), endpoint_id=id)
+    endpoint = webhooks.delete_endpoint(uow().session, _ctx(), endpoint_id=id)
     return json_response({"id": endpoint.id, "object": "webhook_endpoint", "deleted": True})
 
 
@@ -85,7 +80,7 @@ def list_webhook_endpoints(query: dict[str, Any]) -> Response:
 def roll_webhook_secret(id: str, body: dict[str, Any]) -> Response:
     _endpoint(id)
     overlap = timedelta(seconds=body.get("overlap_seconds", int(webhooks.DEFAULT_OVERLAP.total_seconds())))
-    endpoint, secret = webhooks.rotate_secret(uow().session, _Ctx(runtime()), endpoint_id=id, overlap=overlap)
+    endpoint, secret = webhooks.rotate_secret(uow().session, _ctx(), endpoint_id=id, overlap=overlap)
     return json_response(webhooks.serialize_endpoint(endpoint, secret=secret), 201)
 
 
@@ -100,18 +95,18 @@ def list_webhook_deliveries(id: str, query: dict[str, Any]) -> Response:
 def resend_webhook_delivery(id: str) -> Response:
     found = get_by_id(uow().session, WebhookDelivery, id, prefix="whd", what="webhook delivery")
     _endpoint(found.endpoint_id)  # another mode's endpoint: not found either
-    delivery = webhooks.resend(uow().session, _Ctx(runtime()), delivery_id=id)
+    delivery = webhooks.resend(uow().session, _ctx(), delivery_id=id)
     return json_response(queries.serialize_delivery(delivery))
 
 
 def replay_webhook_endpoint(id: str, body: dict[str, Any]) -> Response:
     _endpoint(id)
     since = datetime.fromtimestamp(body["since"], UTC)
-    replayed = webhooks.replay(uow().session, _Ctx(runtime()), endpoint_id=id, since=since)
+    replayed = webhooks.replay(uow().session, _ctx(), endpoint_id=id, since=since)
     return json_response({"object": "webhook_replay", "replayed": len(replayed)})
 
 
 def send_test_webhook(id: str) -> Response:
     _endpoint(id)
-    delivery = webhooks.send_test_event(uow().session, _Ctx(runtime()), endpoint_id=id)
+    delivery = webhooks.send_test_event(uow().session, _ctx(), endpoint_id=id)
     return json_response(queries.serialize_delivery(delivery), 201)
