@@ -152,7 +152,7 @@ def test_410_gone_disables_the_endpoint(rt: Runtime, make: Factories, clock: Fro
     tenant = make.tenants()
     with receiver(status=410) as hook:
         made, _ = create_endpoint(rt, tenant, hook.url, events=SUCCEEDED)
-        event = _event(rt, make, tenant)
+        _event(rt, make, tenant)
         drain(rt)
         clock.advance(days=4)
         drain(rt)
@@ -173,7 +173,7 @@ def test_an_outage_for_the_whole_schedule_ends_in_a_dead_letter_a_failing_flag_a
     tenant = make.tenants()
     with receiver(status=503) as hook:
         made, _ = create_endpoint(rt, tenant, hook.url, events=SUCCEEDED)
-        event = _event(rt, make, tenant)
+        _event(rt, make, tenant)
         drain(rt)
         for base in service.RETRY_SCHEDULE:
             clock.advance(seconds=base * 1.1 + 1)
@@ -202,7 +202,7 @@ def test_a_failing_endpoint_becomes_active_when_a_delivery_succeeds(
     tenant = make.tenants()
     with receiver(status=500) as hook:
         made, _ = create_endpoint(rt, tenant, hook.url, events=SUCCEEDED)
-        event = _event(rt, make, tenant)
+        _event(rt, make, tenant)
         drain(rt)
         for base in service.RETRY_SCHEDULE:
             clock.advance(seconds=base * 1.1 + 1)
@@ -269,7 +269,7 @@ def test_resend_delivers_the_same_message_again(rt: Runtime, make: Factories) ->
     tenant = make.tenants()
     with receiver() as hook:
         create_endpoint(rt, tenant, hook.url, events=SUCCEEDED)
-        event = _event(rt, make, tenant)
+        _event(rt, make, tenant)
         drain(rt)
         [delivery] = deliveries(rt, tenant)
         with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
