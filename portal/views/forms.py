@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, Field, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+from wtforms import DateTimeLocalField, EmailField, Field, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from core.geo import is_email
 
@@ -61,3 +61,35 @@ class RefundForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     submit = SubmitField("Sign out")
+
+
+class EndpointForm(FlaskForm):
+    url = StringField(
+        "Endpoint URL",
+        validators=[DataRequired(message="Enter the URL that receives the events."), Length(max=2048)],
+        description="https://, on the public internet (http:// only in test mode).",
+        render_kw={"inputmode": "url", "placeholder": "https://shop.example/kassa/webhooks"},
+    )
+    events = StringField(
+        "Event types",
+        validators=[Length(max=2000)],
+        description="Space-separated, like payment.succeeded refund.succeeded; empty: every type.",
+    )
+    description = StringField("Description", validators=[Length(max=500)])
+    submit = SubmitField("Add endpoint")
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (CSRF-protected): send a test event, resend, roll, switch."""
+
+    submit = SubmitField("Go")
+
+
+class ReplayForm(FlaskForm):
+    since = DateTimeLocalField(
+        "Replay failed since",
+        format="%Y-%m-%dT%H:%M",
+        validators=[Optional()],
+        description="UTC. Every delivery made since then that used up its retries is sent again.",
+    )
+    submit = SubmitField("Replay failed deliveries")
