@@ -74,6 +74,13 @@ class Settings:
     #: Which password hasher (tenants/passwords.py). Not read from the environment: only code (the test
     #: suite) can ask for the cheap one, and `validate` refuses it outside KASSA_ENV=test on localhost.
     password_hashing: str = PASSWORD_HASHING
+    #: Development and tests only (KASSA_WEBHOOKS_ALLOW_PRIVATE=1): webhook endpoints may point at loopback
+    #: and private addresses. Refused in production: it lifts the SSRF protection (docs/webhooks.md).
+    webhooks_allow_private: bool = False
+    #: Seconds a webhook delivery may take (connect and answer) before it counts as failed.
+    webhook_timeout_seconds: float = 15.0
+    #: Deliveries to one endpoint in flight at once, across all workers (fair queueing, docs/webhooks.md).
+    webhook_endpoint_concurrency: int = 2
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -101,6 +108,7 @@ class Settings:
             mail_from=env.get("KASSA_MAIL_FROM") or DEV_MAIL_FROM,
             card_retention_days=_int(env, "KASSA_CARD_RETENTION_DAYS", 180),
             data_key_max_age_days=_int(env, "KASSA_DATA_KEY_MAX_AGE_DAYS", 365),
+            webhooks_allow_private=env.get("KASSA_WEBHOOKS_ALLOW_PRIVATE", "") == "1",
         )
         settings.validate()
         return settings
@@ -208,6 +216,11 @@ class Settings:
                 "1 or more."
             )
         self.check_password_hashing()
+        if self.webhooks_allow_private and self.is_production:
+            raise ConfigurationError(
+                "KASSA_WEBHOOKS_ALLOW_PRIVATE=1 lifts the webhooks' SSRF protection: "
+                "development and tests only."
+            )
         if self.is_production:
             self.check_production()
         elif not self.is_local:

@@ -65,6 +65,8 @@ PREFIXES: Final = frozenset(
         "dpf",  # disputes and their evidence files
         "rcn",
         "rcd",  # reconciliation runs and their differences
+        "whd",
+        "wha",  # webhook deliveries and their attempts
     }
 )
 

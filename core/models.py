@@ -14,6 +14,7 @@ from core.payouts import models as payout_models
 from core.receipts import models as receipt_models
 from core.risk import models as risk_models  # noqa: F401  (registers the risk tables)
 from core.vault import models as vault_models
+from core.webhooks import models as webhook_models
 
 __all__ = [
     "audit_models",
@@ -29,4 +30,5 @@ __all__ = [
     "payout_models",
     "receipt_models",
     "vault_models",
+    "webhook_models",
 ]

@@ -351,6 +351,7 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
     from core.locality import service as locality
     from core.payments import service, sessions
     from core.risk import service as risk
+    from core.webhooks import service as webhooks
     from tenants import checkout_settings
     from tests.branding_images import data_url, png
     from tests.payments_helpers import SHOPPER
@@ -415,6 +416,17 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             livemode=False,
             changes={"logo": data_url(png())},
         )
+        # A webhook endpoint and a delivery; the worker below refuses the loopback address (the suite keeps
+        # the private-address block on), which logs an attempt without connecting anywhere.
+        endpoint, _ = webhooks.create_endpoint(
+            uow.session,
+            rt.context(uow, SHOPPER),
+            tenant_id=tenant.id,
+            livemode=False,
+            url="http://127.0.0.1:9/hooks",
+            policy=webhooks.Policy(allow_private=True),
+        )
+        webhooks.send_test_event(uow.session, rt.context(uow, SHOPPER), endpoint_id=endpoint.id)
     rt.relay()
     SimpleWorker([rt.queue(n) for n in QUEUE_NAMES], connection=rt.redis, serializer=JSONSerializer).work(
         burst=True

@@ -50,3 +50,16 @@ DISPUTE_CREATED: Final = "dispute.created"
 DISPUTE_EVIDENCE_SUBMITTED: Final = "dispute.evidence.submitted"
 DISPUTE_CLOSED: Final = "dispute.closed"
 RECONCILIATION_RUN: Final = "reconciliation.run"
+WEBHOOK_ENDPOINT_CREATED: Final = "webhook_endpoint.created"
+WEBHOOK_ENDPOINT_UPDATED: Final = "webhook_endpoint.updated"
+WEBHOOK_ENDPOINT_DELETED: Final = "webhook_endpoint.deleted"
+WEBHOOK_SECRET_ROTATED: Final = "webhook_endpoint.secret_rotated"  # noqa: S105  (an action name)
+#: Kassa switched an endpoint off (it answered 410 Gone).
+WEBHOOK_ENDPOINT_DISABLED: Final = "webhook_endpoint.disabled"
+#: A delivery used up every retry (the dead letter); the endpoint is flagged failing.
+WEBHOOK_DELIVERY_DEAD: Final = "webhook_delivery.dead"
+#: A failing endpoint answered 2xx again.
+WEBHOOK_ENDPOINT_RECOVERED: Final = "webhook_endpoint.recovered"
+WEBHOOK_DELIVERY_RESENT: Final = "webhook_delivery.resent"
+WEBHOOK_ENDPOINT_REPLAYED: Final = "webhook_endpoint.replayed"
+WEBHOOK_TEST_SENT: Final = "webhook_endpoint.test_sent"

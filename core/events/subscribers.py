@@ -32,6 +32,8 @@ SUBSCRIBERS: Sequence[Subscriber] = (
         frozenset({EventType.CHECKOUT_SESSION_COMPLETED}),
         "core.receipts.jobs.on_event",
     ),
+    # Every type: the fan-out makes a delivery per endpoint that subscribed (core/webhooks/service.py).
+    Subscriber("webhooks", frozenset(), "core.webhooks.jobs.on_event"),
 )
 
 

@@ -32,3 +32,6 @@ class EventType(StrEnum):
     DISPUTE_CREATED = "dispute.created"
     DISPUTE_UPDATED = "dispute.updated"
     DISPUTE_CLOSED = "dispute.closed"
+    #: A webhook endpoint used up every retry of a delivery (its subject is the endpoint): the merchant's
+    #: alert, heard by the notification center; never delivered to webhook endpoints (core/webhooks).
+    WEBHOOK_ENDPOINT_FAILING = "webhook_endpoint.failing"

@@ -34,6 +34,7 @@ JOB_MODULES: tuple[str, ...] = (
     "core.receipts.jobs",
     "core.payouts.jobs",
     "core.disputes.jobs",
+    "core.webhooks.jobs",
 )
 
 

@@ -23,6 +23,8 @@ class KeyPurpose(StrEnum):
     AUDIT = "audit"
     #: Merchants' bank account numbers (payouts).
     BANK_ACCOUNT = "bank_account"
+    #: Seals webhook endpoints' signing secrets (core/webhooks).
+    WEBHOOK = "webhook"
 
 
 class DataKey(TenantScoped, Base):

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import InvalidInput
 from core.events.models import Event
-from core.pagination import DEFAULT_LIMIT, Page, paginate
+from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
 from core.payments.models import (
     CheckoutSession,
     Payment,
@@ -110,12 +111,24 @@ def list_events(
     ending_before: str | None = None,
     type: str | None = None,
     object_id: str | None = None,
+    since: str | None = None,
 ) -> Page[Event]:
+    """Newest first; with `since=<evt id>` (catching up), the events after it, OLDEST first, so a receiver
+    that was down applies them in order and passes the last id of each page as the next `since`."""
     statement = select(Event).where(Event.livemode == livemode)
     if type is not None:
         statement = statement.where(Event.type == type)
     if object_id is not None:
         statement = statement.where(Event.object_id == object_id)
+    if since is not None:
+        if starting_after or ending_before:
+            raise InvalidInput("Use since alone, without starting_after or ending_before.", param="since")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}.", param="limit")
+        rows = list(
+            session.scalars(statement.where(Event.id > since).order_by(Event.id.asc()).limit(limit + 1))
+        )
+        return Page(items=rows[:limit], has_more=len(rows) > limit)
     return paginate(
         session,
         statement,

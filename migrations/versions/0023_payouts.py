@@ -1,7 +1,7 @@
 """payouts: balance transactions, settlement terms, bank accounts, schedules, payouts, reconciliation, disputes
 
 Revision ID: 0023
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ import core.db
 from core.rls import disable_tenant_rls, enable_tenant_rls
 
 revision = "0023"
-down_revision = "0016"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

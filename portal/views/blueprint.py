@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from core.errors import PermissionDenied
 from core.web.access import PUBLIC, SIGNED_IN, declare
-from portal.views import account, auth, dashboard, payments, payouts
+from portal.views import account, auth, dashboard, payments, payouts, webhooks
 from portal.views.forms import LogoutForm
 from tenants.permissions import Permission, can
 
@@ -83,6 +83,30 @@ ROUTES: list[PortalRoute] = [
         "dispute_evidence",
         payouts.submit_evidence,
         Permission.PAYMENTS_REFUND,
+        ("POST",),
+    ),
+    PortalRoute("/webhooks", "webhooks", webhooks.endpoint_list, Permission.WEBHOOKS_MANAGE),
+    PortalRoute(
+        "/webhooks", "webhook_create", webhooks.endpoint_create, Permission.WEBHOOKS_MANAGE, ("POST",)
+    ),
+    PortalRoute("/webhooks/<endpoint_id>", "webhook", webhooks.endpoint_detail, Permission.WEBHOOKS_MANAGE),
+    *(
+        PortalRoute(
+            f"/webhooks/<endpoint_id>/{name}", f"webhook_{name}", view, Permission.WEBHOOKS_MANAGE, ("POST",)
+        )
+        for name, view in (
+            ("test", webhooks.send_test),
+            ("roll", webhooks.roll_secret),
+            ("enable", webhooks.enable),
+            ("disable", webhooks.disable),
+            ("replay", webhooks.replay),
+        )
+    ),
+    PortalRoute(
+        "/webhooks/<endpoint_id>/deliveries/<delivery_id>/resend",
+        "webhook_resend",
+        webhooks.resend,
+        Permission.WEBHOOKS_MANAGE,
         ("POST",),
     ),
 ]

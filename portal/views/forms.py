@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    DateTimeLocalField,
     EmailField,
     Field,
     MultipleFileField,
@@ -12,7 +13,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from core.geo import is_email
 
@@ -150,3 +151,35 @@ class EvidenceForm(FlaskForm):
     uncategorized_text = TextAreaField("Other evidence", validators=[Length(max=20_000)])
     files = MultipleFileField("Files (PDF, PNG or JPEG, 4 MB each)")
     submit = SubmitField("Submit evidence")
+
+
+class EndpointForm(FlaskForm):
+    url = StringField(
+        "Endpoint URL",
+        validators=[DataRequired(message="Enter the URL that receives the events."), Length(max=2048)],
+        description="https://, on the public internet (http:// only in test mode).",
+        render_kw={"inputmode": "url", "placeholder": "https://shop.example/kassa/webhooks"},
+    )
+    events = StringField(
+        "Event types",
+        validators=[Length(max=2000)],
+        description="Space-separated, like payment.succeeded refund.succeeded; empty: every type.",
+    )
+    description = StringField("Description", validators=[Length(max=500)])
+    submit = SubmitField("Add endpoint")
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (CSRF-protected): send a test event, resend, roll, switch."""
+
+    submit = SubmitField("Go")
+
+
+class ReplayForm(FlaskForm):
+    since = DateTimeLocalField(
+        "Replay failed since",
+        format="%Y-%m-%dT%H:%M",
+        validators=[Optional()],
+        description="UTC. Every delivery made since then that used up its retries is sent again.",
+    )
+    submit = SubmitField("Replay failed deliveries")

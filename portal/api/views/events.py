@@ -30,6 +30,7 @@ def list_events(query: dict[str, Any]) -> Response:
         livemode=caller().livemode,
         type=query.get("type"),
         object_id=query.get("object"),
+        since=query.get("since"),
         **cursor(query),
     )
     return json_response(envelope(page, serialize.event))

@@ -1,0 +1,130 @@
+"""The webhook jobs: the events subscriber (fan-out), one delivery attempt, and the lost-job sweeper.
+
+Fair queueing: an attempt first takes one of its endpoint's concurrency slots in Redis
+(`webhook_endpoint_concurrency`, across every worker). An endpoint whose slots are all taken (a slow or
+dead receiver holding them for up to the timeout) does not hold a worker: its delivery is put back for a
+moment (`service.BUSY_RETRY`), and the worker takes the next job, another endpoint's. So one tenant's
+dead endpoint occupies at most that many workers, and every other endpoint's deliveries go past it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Final
+
+from core.context import Actor, Context
+from core.db import UnitOfWork
+from core.jobs import runtime
+from core.jobs.queues import DEFAULT, WEBHOOKS, RedisClient
+from core.jobs.registry import Cron, job
+from core.webhooks import addresses, http, service
+
+log = logging.getLogger(__name__)
+ACTOR: Final = Actor.system("webhooks")
+#: Seconds a slot is held at most past the timeout (a worker killed mid-call frees its slot by then).
+SLOT_GRACE: Final = 10.0
+
+
+def _ctx(rt: runtime.Runtime, uow: UnitOfWork) -> Context:
+    return rt.context(uow, ACTOR)
+
+
+def policy(rt: runtime.Runtime) -> service.Policy:
+    return service.Policy(allow_private=rt.settings.webhooks_allow_private)
+
+
+@job(queue=WEBHOOKS, retry_intervals=(5, 30, 300))
+def on_event(tenant_id: str, event_id: str) -> int:
+    """The events subscriber: a delivery for each endpoint that wants this event. Safe to run twice."""
+    rt = runtime.current()
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        return len(service.fan_out(uow.session, _ctx(rt, uow), event_id=event_id))
+
+
+def _slot_key(tenant_id: str, endpoint_id: str) -> str:
+    return f"kassa:webhooks:slots:{tenant_id}:{endpoint_id}"
+
+
+def take_slot(redis: RedisClient, key: str, *, cap: int, hold: float) -> str | None:
+    """A slot of the endpoint (a token to give back), or None when `cap` are in use. A slot not given back
+    expires after `hold` seconds, so a crashed worker does not keep it."""
+    token = secrets.token_hex(8)
+    now = time.time()
+    with redis.pipeline() as pipe:  # MULTI: expire the stale, claim, count, in one step
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zadd(key, {token: now + hold})
+        pipe.zcard(key)
+        pipe.expire(key, int(hold) + 1)
+        _, _, count, _ = pipe.execute()
+    if int(count) > cap:
+        redis.zrem(key, token)
+        return None
+    return token
+
+
+def give_back(redis: RedisClient, key: str, token: str) -> None:
+    redis.zrem(key, token)
+
+
+@job(queue=WEBHOOKS, retry_intervals=(), timeout=60)
+def deliver(tenant_id: str, delivery_id: str) -> str:
+    """One attempt of a delivery. Safe to run twice: a delivery no longer pending (or not yet due) is left
+    alone. No transaction is open during the HTTP call."""
+    rt = runtime.current()
+    settings = rt.settings
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        prepared = service.prepare(uow.session, rt.kms, delivery_id=delivery_id, now=rt.clock.now())
+    if prepared is None:
+        return "skipped"
+    # Checked again now, and the answer pinned: a name that resolved to a public address at creation and
+    # resolves to a private one now (DNS rebinding) is refused here, before any connection.
+    try:
+        target = policy(rt).check(prepared.url, livemode=prepared.livemode)
+    except addresses.UnsafeWebhookURL as exc:
+        answer = http.Answer(None, b"", f"refused: {exc.message}"[:200], 0)
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            service.record_attempt(
+                uow.session, _ctx(rt, uow), delivery_id=delivery_id, answer=answer, address=None
+            )
+        return "refused"
+    key = _slot_key(tenant_id, prepared.endpoint_id)
+    token = take_slot(
+        rt.redis,
+        key,
+        cap=settings.webhook_endpoint_concurrency,
+        hold=settings.webhook_timeout_seconds + SLOT_GRACE,
+    )
+    if token is None:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            service.defer(uow.session, _ctx(rt, uow), delivery_id=delivery_id)
+        return "busy"
+    try:
+        answer = http.post(
+            target, body=prepared.body, headers=prepared.headers, timeout=settings.webhook_timeout_seconds
+        )
+    finally:
+        give_back(rt.redis, key, token)
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        delivery = service.record_attempt(
+            uow.session, _ctx(rt, uow), delivery_id=delivery_id, answer=answer, address=target.address
+        )
+        return str(delivery.status)
+
+
+@job(queue=DEFAULT, retry_intervals=())
+def sweep_deliveries() -> int:
+    """Queue again every tenant's pending deliveries whose job was lost (`kassa cron`, every minute)."""
+    rt = runtime.current()
+    requeued = 0
+    for tenant_id in rt.db.tenant_ids():
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            requeued += service.requeue_lost(uow.session, _ctx(rt, uow))
+    if requeued:
+        log.warning("re-queued %d lost webhook deliveries", requeued)
+    return requeued
+
+
+#: What `kassa cron` runs of these (core/jobs/catalogue.py).
+CRON: tuple[Cron, ...] = (Cron("re-queue lost webhook deliveries", 60.0, sweep_deliveries),)
