@@ -342,9 +342,21 @@ class UnitOfWork:
     def __init__(self, session: KassaSession) -> None:
         self.session = session
         self._after_commit: list[Callable[[], None]] = []
+        self._batches: dict[tuple[object, object], list[Any]] = {}
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
+
+    def on_commit_batched(
+        self, callback: Callable[[object, list[Any]], None], key: object, item: Any
+    ) -> None:
+        """Collect `item` and, after the commit, call `callback(key, items)` once for all items of that
+        callback and key: the outbox relays a transaction's jobs of one tenant in one pass, not one each."""
+        batch = self._batches.get((callback, key))
+        if batch is None:
+            batch = self._batches[(callback, key)] = []
+            self._after_commit.append(lambda: callback(key, batch))
+        batch.append(item)
 
     def bind_tenant(self, tenant_id: str | None) -> None:
         self.session.bind_tenant(tenant_id)
@@ -352,12 +364,14 @@ class UnitOfWork:
     def commit(self) -> None:
         self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
+        self._batches = {}
         for callback in callbacks:
             callback()
 
     def rollback(self) -> None:
         self.session.rollback()
         self._after_commit.clear()
+        self._batches = {}
 
 
 class Database:

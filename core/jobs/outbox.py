@@ -100,8 +100,8 @@ def add(
         message = OutboxMessage(id=new_id("obx"), tenant_id=tenant_id, **fields)
     uow.session.add(message)
     if on_commit is not None and delay is None:
-        message_id = message.id
-        uow.on_commit(lambda: on_commit(tenant_id, [message_id]))
+        # One relay pass after the commit for all of the transaction's jobs of this tenant.
+        uow.on_commit_batched(on_commit, tenant_id, message.id)  # type: ignore[arg-type]
     return message
 
 
