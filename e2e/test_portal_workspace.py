@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -29,7 +30,9 @@ def test_filter_with_htmx_reload_the_url_search_and_export(page: Page, make: Fac
     big = make.payments(tenant=tenant, amount=15000).id
     declined = make.payments(tenant=tenant, amount=5000, failed=True).id
     referenced = make.payments(
-        tenant=tenant, session=make.sessions(tenant=tenant, amount=6000, reference="ORDER-4411"), card_number="5555 5555 5555 4444"
+        tenant=tenant,
+        session=make.sessions(tenant=tenant, amount=6000, reference="ORDER-4411"),
+        card_number="5555 5555 5555 4444",
     ).id
     sign_in(page, tenant, "/portal/payments")
     expect(page.locator("#payment-rows tbody tr")).to_have_count(5)
@@ -48,7 +51,7 @@ def test_filter_with_htmx_reload_the_url_search_and_export(page: Page, make: Fac
     # The CSV link carries the filters: exactly the rows shown.
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
-    exported = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    exported = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
     assert [r["id"] for r in exported] == table_ids(page)
 
     url = page.url
@@ -111,7 +114,9 @@ def test_the_header_switch_changes_the_mode(page: Page, make: Factories) -> None
     expect(page.locator("#payment-rows")).to_contain_text("No live payments yet")
 
 
-def test_filter_and_refund_without_javascript(browser: Browser, live_server: str, make: Factories, clean: Runtime) -> None:
+def test_filter_and_refund_without_javascript(
+    browser: Browser, live_server: str, make: Factories, clean: Runtime
+) -> None:
     tenant = make.tenants()
     paid = make.payments(tenant=tenant, amount=3000).id
     declined = make.payments(tenant=tenant, failed=True).id
