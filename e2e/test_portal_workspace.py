@@ -39,6 +39,7 @@ def test_filter_with_htmx_reload_the_url_search_and_export(page: Page, make: Fac
     page.evaluate("window.__sameDocument = true")
 
     page.get_by_label("Status").select_option("succeeded")
+    page.get_by_text("More filters").click()
     page.get_by_label("Amount from").fill("10")
     page.get_by_label("Amount to").fill("100")
     page.get_by_label("Amount to").press("Tab")  # change
