@@ -50,7 +50,7 @@ def look(page: Page, axe: str, name: str) -> None:
 
 def test_every_workspace_screen_is_accessible_and_fits(
     audited: Page, make: Factories, axe_source: str
-) -> None:  # noqa: F811
+) -> None:
     page = audited
     tenant = make.tenants(name="Bean There")
     make.payments(tenant=tenant, amount=1250, customer_email="ann@example.com")
