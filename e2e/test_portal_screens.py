@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from core.jobs.runtime import Runtime
 from e2e.portal_helpers import sign_in
-from e2e.test_accessibility import assert_accessible, axe_source  # noqa: F401  (a fixture)
+from e2e.test_accessibility import AXE, assert_accessible
 from tests.fixtures import Factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("background_worker")]
@@ -23,6 +23,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("background_worker")]
 SCREENS = Path(__file__).resolve().parent.parent / "docs" / "screens"
 WIDTHS = {1280: 800, 390: 844}
 WRITE = os.environ.get("KASSA_WRITE_SCREENS") == "1"
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE.exists():
+        pytest.fail(f"axe-core is not installed ({AXE} is missing): run `make install`.")
+    return AXE.read_text(encoding="utf-8")
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from core import money
 from core.errors import InvalidInput
+from core.events.models import Event
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
 from core.payments.models import (
     CheckoutSession,
-    Event,
     Payment,
     PaymentStatus,
     PaymentStatusChange,

@@ -14,10 +14,11 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from core.events.models import Event
 from core.ledger.models import Journal
 from core.mail.base import mask_email
 from core.payments import queries
-from core.payments.models import CheckoutSession, Event, Payment, PaymentStatusChange, Refund
+from core.payments.models import CheckoutSession, Payment, PaymentStatusChange, Refund
 from core.receipts.models import Receipt
 
 #: Journal kinds in words (core/ledger/service.py writes them).

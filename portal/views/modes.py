@@ -12,11 +12,11 @@ from werkzeug.wrappers import Response
 
 from core.audit import actions
 from core.audit import service as audit
-from core.web.request import runtime, uow
+from core.web.request import uow
 from portal import mode
 from portal.views.auth import safe_next
-from portal.views.edge import user_actor
 from portal.views.forms import ModeForm
+from portal.views.session import user_context
 
 #: A page of one object (`/portal/payments/pay_…`, `…/refund`): after a switch, its list instead.
 _OBJECT_PAGE: Final = re.compile(r"^(/portal/[a-z-]+)/[a-z]+_[A-Za-z0-9]+(/.*)?$")
@@ -37,16 +37,11 @@ def switch_mode() -> Response:
     before = mode.mode()
     mode.set_mode(form.mode.data or mode.TEST)
     if before != mode.mode():
-        rt = runtime()
         audit.record(
             uow().session,
-            tenant_id=current_user.tenant_id,
-            actor=user_actor(),
-            action=actions.PORTAL_MODE_SWITCHED,
-            subject_type="user",
-            subject_id=current_user.id,
-            clock=rt.clock,
-            kms=rt.kms,
+            user_context(),
+            actions.PORTAL_MODE_SWITCHED,
+            subject=audit.Ref("user", current_user.id, current_user.tenant_id),
             details={"from": before, "to": mode.mode()},
         )
     return redirect(_back(form.next.data), code=303)

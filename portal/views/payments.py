@@ -29,8 +29,8 @@ from core.web.request import runtime, uow
 from core.workspace import exports
 from core.workspace.timeline import payment_timeline
 from portal import mode
-from portal.views.edge import payment_services, user_actor
 from portal.views.forms import AMOUNT_HINT, ActionForm, PaymentFilterForm, ReceiptForm, RefundForm
+from portal.views.session import user_context
 from tenants.lookup import tenant_by_id
 
 PAGE_SIZE = 25
@@ -238,12 +238,11 @@ def refund(payment_id: str) -> Response | str:
             )
         made = service.refund(
             db,
+            user_context(),
             payment_id=payment.id,
             amount=amount,
             reason="requested_by_customer",
             processor=runtime().processor(payment.livemode),
-            actor=user_actor(),
-            svc=payment_services(),
         )
     except KassaError as error:
         if error.keeps_effects or error.status >= 500:
@@ -273,15 +272,11 @@ def _act(payment_id: str, what: str) -> Response:
     processor = runtime().processor(payment.livemode)
     try:
         if what == "capture":
-            done = service.capture(
-                db, payment_id=payment.id, amount=None, processor=processor, actor=user_actor(),
-                svc=payment_services(),
-            )  # fmt: skip
+            ctx = user_context()
+            done = service.capture(db, ctx, payment_id=payment.id, amount=None, processor=processor)
             flash(f"Captured {money.format_amount(done.amount_captured, done.currency)}.", "success")
         else:
-            service.cancel(
-                db, payment_id=payment.id, processor=processor, actor=user_actor(), svc=payment_services()
-            )
+            service.cancel(db, user_context(), payment_id=payment.id, processor=processor)
             flash("Payment canceled. The authorization is released.", "success")
     except KassaError as error:
         if error.keeps_effects or error.status >= 500:
@@ -305,17 +300,13 @@ def resend_receipt(payment_id: str) -> Response:
     ):
         flash("A receipt is sent only for a payment that succeeded.", "error")
         return back
-    rt = runtime()
     cs = sessions.get(uow().session, session_id=payment.checkout_session_id)
     made = receipts.queue(
         uow().session,
+        user_context(),
         payment=payment,
         email=(form.email.data or "").strip().lower(),
         locale=cs.locale or "en",
-        actor=user_actor(),
-        clock=rt.clock,
-        kms=rt.kms,
-        jobs=rt.sink(uow()),
     )
     flash(f"Receipt queued to {form.email.data} ({made.id}).", "success")
     return back
