@@ -328,3 +328,24 @@ def test_refunds_and_checkout_sessions_have_lists_and_pages(
 def made_session(rt: Runtime, tenant: MadeTenant, payment_id: str) -> str:
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
         return str(uow.session.scalar(select(Payment.checkout_session_id).where(Payment.id == payment_id)))
+
+
+def test_the_api_lists_payments_through_the_same_filters(client: FlaskClient, make: Factories) -> None:
+    from tests.payments_helpers import auth
+
+    tenant = make.tenants()
+    small = make.payments(tenant=tenant, amount=900).id
+    big = make.payments(tenant=tenant, amount=9000, card_number="5555 5555 5555 4444").id
+    key = auth(tenant.keys.secret_key)
+
+    def ids(query: str) -> list[str]:
+        answer = client.get(f"/api/v1/payments{query}", headers=key)
+        assert answer.status_code == 200, answer.json
+        return [p["id"] for p in answer.json["data"]]
+
+    assert ids("?amount_gte=1000&currency=EUR") == [big]
+    assert ids("?amount_lte=1000&method=card&risk_decision=allow") == [small]
+    assert ids("?q=4444") == [big]
+    assert ids("?currency=USD") == []
+    bad = client.get("/api/v1/payments?currency=eur", headers=key)
+    assert bad.status_code == 400 and bad.json["error"]["param"] == "currency"
