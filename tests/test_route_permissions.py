@@ -173,6 +173,7 @@ def test_walk_every_portal_route_as_each_role(
         if entry.access in (PUBLIC, SIGNED_IN):
             continue
         url = "/portal" + entry.rule.replace("<payment_id>", payment_id)
+        url = url.replace("<refund_id>", "re_" + SOME_ID[4:]).replace("<session_id>", "cs_" + SOME_ID[4:])
         for method in entry.methods:
             status = _portal_request(client, method, url)
             allowed = Permission(entry.access) in held
@@ -218,7 +219,7 @@ def test_an_analysts_forged_portal_refund_is_403_and_moves_nothing(
     payment_id = paid(client, clean, tenant)
     sign_in_as(client, *add_member(clean, tenant, Role.ANALYST))
     detail = client.get(f"/portal/payments/{payment_id}").get_data(as_text=True)
-    assert "/refund" not in detail  # no refund button for a role that cannot refund
+    assert f"/{payment_id}/refund" not in detail  # no refund button for a role that cannot refund
     token = csrf_token(detail)  # a real token: the refusal is the permission, not CSRF
     forged = client.post(f"/portal/payments/{payment_id}/refund", data={"csrf_token": token, "amount": ""})
     assert forged.status_code == 403
@@ -241,7 +242,13 @@ def test_support_refunds_from_the_payment_page_and_it_is_audited(
     assert f"/portal/payments/{payment_id}/refund" in detail
     token = csrf_token(detail)
 
-    done = client.post(f"/portal/payments/{payment_id}/refund", data={"csrf_token": token, "amount": "5.00"})
+    asked = client.post(f"/portal/payments/{payment_id}/refund", data={"csrf_token": token, "amount": "5.00"})
+    assert asked.status_code == 200 and "Refund €5.00?" in asked.get_data(as_text=True)
+    assert refunds_of(clean, tenant, payment_id) == []  # the first step only asks to confirm
+    done = client.post(
+        f"/portal/payments/{payment_id}/refund",
+        data={"csrf_token": token, "amount": "5.00", "confirmed": "yes"},
+    )
     assert done.status_code == 303 and done.location.endswith(f"/portal/payments/{payment_id}")
     page = client.get(f"/portal/payments/{payment_id}").get_data(as_text=True)
     assert "Refunded €5.00" in page

@@ -14,6 +14,8 @@ PORTAL_SIGN_IN: Final = "portal.sign_in"
 PORTAL_SIGN_IN_FAILED: Final = "portal.sign_in.failed"
 PORTAL_SIGN_OUT: Final = "portal.sign_out"
 PORTAL_SIGN_OUT_EVERYWHERE: Final = "portal.sign_out.everywhere"
+#: A portal user switched their session between test and live mode (details: from, to).
+PORTAL_MODE_SWITCHED: Final = "portal.mode.switched"
 USER_LOCKED: Final = "user.locked"
 USER_DISABLED: Final = "user.disabled"
 USER_ENABLED: Final = "user.enabled"

@@ -126,6 +126,13 @@ ROUTES: list[Route] = [
             "checkout_session": ID_QUERY,
             "created_gte": {"type": "integer", "minimum": 0, "maximum": 32503680000},
             "created_lte": {"type": "integer", "minimum": 0, "maximum": 32503680000},
+            "method": {"enum": ["card", "wallet", "bank"]},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+            "risk_decision": {"enum": ["allow", "review", "block"]},
+            "amount_gte": {"type": "integer", "minimum": 0, "maximum": 10**12},
+            "amount_lte": {"type": "integer", "minimum": 0, "maximum": 10**12},
+            "q": {"type": "string", "minLength": 1, "maxLength": 200},
         },
     ),
     Route(

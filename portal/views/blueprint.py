@@ -19,8 +19,9 @@ from werkzeug.wrappers import Response
 
 from core.errors import PermissionDenied
 from core.web.access import PUBLIC, SIGNED_IN, declare
-from portal.views import account, auth, dashboard, payments, payouts, webhooks
-from portal.views.forms import LogoutForm
+from portal import mode
+from portal.views import account, auth, dashboard, modes, payments, payouts, refunds, webhooks
+from portal.views.forms import LogoutForm, ModeForm
 from tenants.permissions import Permission, can
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -44,7 +45,9 @@ ROUTES: list[PortalRoute] = [
     PortalRoute("/logout/everywhere", "logout_everywhere", auth.logout_everywhere, SIGNED_IN, ("POST",)),
     PortalRoute("/account", "account", account.account, SIGNED_IN),
     PortalRoute("/", "home", dashboard.home, SIGNED_IN),
+    PortalRoute("/mode", "switch_mode", modes.switch_mode, SIGNED_IN, ("POST",)),
     PortalRoute("/payments", "payments", payments.payment_list, Permission.PAYMENTS_READ),
+    PortalRoute("/payments.csv", "payments_csv", payments.payments_csv, Permission.PAYMENTS_READ),
     PortalRoute("/payments/<payment_id>", "payment", payments.payment_detail, Permission.PAYMENTS_READ),
     PortalRoute(
         "/payments/<payment_id>/refund",
@@ -109,6 +112,29 @@ ROUTES: list[PortalRoute] = [
         Permission.WEBHOOKS_MANAGE,
         ("POST",),
     ),
+    PortalRoute(
+        "/payments/<payment_id>/capture", "capture", payments.capture, Permission.PAYMENTS_CAPTURE, ("POST",)
+    ),
+    PortalRoute(
+        "/payments/<payment_id>/cancel", "cancel", payments.cancel, Permission.PAYMENTS_CAPTURE, ("POST",)
+    ),
+    # Sending a receipt again is customer service, as a refund is: the roles that may refund may resend.
+    PortalRoute(
+        "/payments/<payment_id>/receipt",
+        "resend_receipt",
+        payments.resend_receipt,
+        Permission.PAYMENTS_REFUND,
+        ("POST",),
+    ),
+    PortalRoute("/refunds", "refunds", refunds.refund_list, Permission.PAYMENTS_READ),
+    PortalRoute("/refunds/<refund_id>", "refund_detail", refunds.refund_detail, Permission.PAYMENTS_READ),
+    PortalRoute("/checkout-sessions", "checkout_sessions", refunds.session_list, Permission.PAYMENTS_READ),
+    PortalRoute(
+        "/checkout-sessions/<session_id>",
+        "checkout_session",
+        refunds.session_detail,
+        Permission.PAYMENTS_READ,
+    ),
 ]
 
 
@@ -136,7 +162,7 @@ declare(root, PUBLIC)
 
 @bp.context_processor
 def _portal_context() -> dict[str, object]:
-    return {"logout_form": LogoutForm()}
+    return {"logout_form": LogoutForm(), "mode_form": ModeForm(), "livemode": mode.livemode()}
 
 
 for _route in ROUTES:

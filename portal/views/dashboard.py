@@ -1,4 +1,5 @@
-"""The portal's home: the account, its keys and the way in for developers."""
+"""The portal's home: today and the last 7 days in the session's mode (core/workspace/dashboard.py), the
+account, and the keys of that mode."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.web.request import runtime, uow
+from core.workspace.dashboard import dashboard, sparkline
+from portal import mode
 from tenants.lookup import tenant_by_id
 from tenants.models import ApiKey
 
@@ -15,6 +18,11 @@ def home() -> str:
     db = uow().session
     tenant = tenant_by_id(db, current_user.tenant_id)
     now = runtime().clock.now()
-    stored = db.scalars(select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at))
+    stored = db.scalars(
+        select(ApiKey)
+        .where(ApiKey.revoked_at.is_(None), ApiKey.mode == mode.mode())
+        .order_by(ApiKey.created_at)
+    )
     keys = [key for key in stored if key.usable_at(now)]  # a rolled key past its overlap no longer works
-    return render_template("portal/home.html", tenant=tenant, keys=keys)
+    figures = dashboard(db, livemode=mode.livemode(), now=now) if current_user.can("payments:read") else None
+    return render_template("portal/home.html", tenant=tenant, keys=keys, figures=figures, sparkline=sparkline)

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    DateField,
     DateTimeLocalField,
     EmailField,
     Field,
+    HiddenField,
     MultipleFileField,
     PasswordField,
     SelectField,
@@ -13,7 +15,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp, ValidationError
 
 from core.geo import is_email
 
@@ -67,7 +69,60 @@ class RefundForm(FlaskForm):
         description="Leave empty to refund all that is left.",
         render_kw={"inputmode": "decimal"},
     )
+    #: Set by the confirmation step's button: without it the form only asks to confirm the amount.
+    confirmed = HiddenField()
     submit = SubmitField("Refund")
+
+
+class ReceiptForm(FlaskForm):
+    email = EmailField(
+        "Send the receipt to",
+        validators=[DataRequired(message="Enter the customer's email."), KassaEmail(), Length(max=320)],
+    )
+    submit = SubmitField("Resend receipt")
+
+
+class ModeForm(FlaskForm):
+    mode = HiddenField(validators=[AnyOf(("test", "live"), message="Choose test or live mode.")])
+    next = HiddenField()
+
+
+_AMOUNT = Regexp(r"^\s*[0-9]+([.,][0-9]+)?\s*$", message="Enter an amount like 10.50.")
+
+
+class PaymentFilterForm(FlaskForm):
+    """The payments list's filters: a GET form, so no CSRF token (it changes nothing) and the URL holds
+    the whole filter state (shareable; the back button returns to it)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(
+        "Search",
+        validators=[Optional(), Length(max=200)],
+        description="Payment or session id, reference, customer email or card last 4",
+    )
+    status = SelectField("Status", validators=[Optional()], validate_choice=True)
+    method = SelectField("Method", validators=[Optional()], validate_choice=True)
+    risk = SelectField("Risk", validators=[Optional()], validate_choice=True)
+    currency = StringField(
+        "Currency",
+        validators=[Optional(), Regexp(r"^\s*[A-Za-z]{3}\s*$", message="A 3-letter code, like EUR.")],
+        render_kw={"size": 4, "autocapitalize": "characters"},
+    )
+    country = StringField(
+        "Country",
+        validators=[Optional(), Regexp(r"^\s*[A-Za-z]{2}\s*$", message="A 2-letter code, like DE.")],
+        render_kw={"size": 3, "autocapitalize": "characters"},
+    )
+    amount_min = StringField(
+        "Amount from", validators=[Optional(), _AMOUNT], render_kw={"inputmode": "decimal"}
+    )
+    amount_max = StringField(
+        "Amount to", validators=[Optional(), _AMOUNT], render_kw={"inputmode": "decimal"}
+    )
+    created_from = DateField("Created from", validators=[Optional()])
+    created_to = DateField("Created to", validators=[Optional()])
 
 
 class LogoutForm(FlaskForm):
@@ -170,7 +225,7 @@ class EndpointForm(FlaskForm):
 
 
 class ActionForm(FlaskForm):
-    """A button that changes something (CSRF-protected): send a test event, resend, roll, switch."""
+    """A button that changes one thing (CSRF-protected): capture, cancel, send a test event, resend, roll."""
 
     submit = SubmitField("Go")
 

@@ -26,15 +26,21 @@ def _from_unix(value: int | None) -> datetime | None:
 
 
 def list_payments(query: dict[str, Any]) -> Response:
-    page = queries.list_payments(
-        uow().session,
-        livemode=caller().livemode,
+    # The portal's payments workspace filters through the same core PaymentFilter.
+    where = queries.PaymentFilter(
         status=query.get("status"),
         checkout_session=query.get("checkout_session"),
         created_gte=_from_unix(query.get("created_gte")),
         created_lte=_from_unix(query.get("created_lte")),
-        **cursor(query),
+        method=query.get("method"),
+        currency=query.get("currency"),
+        country=query.get("country"),
+        risk_decision=query.get("risk_decision"),
+        amount_gte=query.get("amount_gte"),
+        amount_lte=query.get("amount_lte"),
+        search=query.get("q"),
     )
+    page = queries.list_payments(uow().session, livemode=caller().livemode, where=where, **cursor(query))
     return json_response(envelope(page, serialize.payment))
 
 
