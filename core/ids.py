@@ -59,6 +59,9 @@ PREFIXES: Final = frozenset(
         "rcpt",  # emailed receipts
         "lrule",  # locality rules
         "logo",  # tenants' checkout logos
+        "ntf",
+        "ntr",
+        "ntp",  # notifications, their recipients, notification preferences
     }
 )
 

@@ -7,6 +7,7 @@ from core.keys import models as key_models
 from core.ledger import models as ledger_models
 from core.links import models as link_models
 from core.locality import models as locality_models
+from core.notifications import models as notification_models
 from core.payments import models as payment_models
 from core.receipts import models as receipt_models
 from core.risk import models as risk_models  # noqa: F401  (registers the risk tables)
@@ -19,6 +20,7 @@ __all__ = [
     "ledger_models",
     "link_models",
     "locality_models",
+    "notification_models",
     "outbox_models",
     "payment_models",
     "receipt_models",
