@@ -74,6 +74,9 @@ class Settings:
     #: Which password hasher (tenants/passwords.py). Not read from the environment: only code (the test
     #: suite) can ask for the cheap one, and `validate` refuses it outside KASSA_ENV=test on localhost.
     password_hashing: str = PASSWORD_HASHING
+    #: Slugs of the tenants whose owners and admins run the platform: only they see the portal's
+    #: operations status page (`KASSA_OPERATOR_TENANTS`, comma-separated; docs/operations.md).
+    operator_tenants: tuple[str, ...] = ()
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -101,6 +104,9 @@ class Settings:
             mail_from=env.get("KASSA_MAIL_FROM") or DEV_MAIL_FROM,
             card_retention_days=_int(env, "KASSA_CARD_RETENTION_DAYS", 180),
             data_key_max_age_days=_int(env, "KASSA_DATA_KEY_MAX_AGE_DAYS", 365),
+            operator_tenants=tuple(
+                s.strip() for s in env.get("KASSA_OPERATOR_TENANTS", "").split(",") if s.strip()
+            ),
         )
         settings.validate()
         return settings

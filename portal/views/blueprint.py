@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from core.errors import PermissionDenied
 from core.web.access import PUBLIC, SIGNED_IN, declare
-from portal.views import account, auth, dashboard, payments
+from portal.views import account, auth, dashboard, notifications, operations, payments
 from portal.views.forms import LogoutForm
 from tenants.permissions import Permission, can
 
@@ -53,6 +53,26 @@ ROUTES: list[PortalRoute] = [
         Permission.PAYMENTS_REFUND,
         ("POST",),
     ),
+    # A member's own notifications: who receives what was decided by role when each was made.
+    PortalRoute("/notifications", "notifications", notifications.notification_list, SIGNED_IN),
+    PortalRoute(
+        "/notifications/<recipient_id>/read",
+        "notification_read",
+        notifications.mark_read,
+        SIGNED_IN,
+        ("POST",),
+    ),
+    PortalRoute(
+        "/notifications/read-all", "notifications_read_all", notifications.mark_all_read, SIGNED_IN, ("POST",)
+    ),
+    PortalRoute(
+        "/notifications/preferences",
+        "notification_preferences",
+        notifications.preferences,
+        SIGNED_IN,
+        ("GET", "POST"),
+    ),
+    PortalRoute("/operations", "operations", operations.operations_status, Permission.OPERATIONS_READ),
 ]
 
 
@@ -80,7 +100,10 @@ declare(root, PUBLIC)
 
 @bp.context_processor
 def _portal_context() -> dict[str, object]:
-    return {"logout_form": LogoutForm()}
+    context: dict[str, object] = {"logout_form": LogoutForm()}
+    if current_user.is_authenticated:
+        context["unread_notifications"] = notifications.unread()
+    return context
 
 
 for _route in ROUTES:

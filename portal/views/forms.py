@@ -61,3 +61,16 @@ class RefundForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     submit = SubmitField("Sign out")
+
+
+class NotificationReadForm(FlaskForm):
+    """Mark read (one, or all): nothing but the CSRF token."""
+
+    submit = SubmitField("Mark read")
+
+
+class PreferencesForm(FlaskForm):
+    """The CSRF token of the preferences form; its checkboxes (`portal-<kind>`, `email-<kind>`) are read
+    against the kinds the member may receive (core/notifications/kinds.py), never trusted as given."""
+
+    submit = SubmitField("Save preferences")
