@@ -5,31 +5,16 @@ from __future__ import annotations
 import logging
 import os
 
-from sqlalchemy import select
-
-from core.audit.service import Actor
-from core.context import Context
-from core.db import UnitOfWork
+from core import events
+from core.context import Actor
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT
 from core.jobs.registry import Cron, job
 from core.mail import MailUnavailable
 from core.notifications import alerts, service, subscriber
-from core.payments.models import Event
 
 log = logging.getLogger(__name__)
 WORKER = Actor.system("notifications")
-
-
-def _context(rt: runtime.Runtime, uow: UnitOfWork) -> Context:
-    return Context(
-        actor=WORKER,
-        clock=rt.clock,
-        kms=rt.kms,
-        jobs=rt.sink(uow),
-        redis=rt.redis,
-        base_url=rt.settings.base_url,
-    )
 
 
 @job(queue=DEFAULT)
@@ -38,13 +23,13 @@ def notify_from_event(tenant_id: str, event_id: str) -> str | None:
     twice: the event id is the notification's dedup key."""
     rt = runtime.current()
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        event = uow.session.scalar(select(Event).where(Event.id == event_id))
+        event = events.get(uow.session, event_id=event_id)
         if event is None:
             log.warning("notification subscriber: no event %s of tenant %s", event_id, tenant_id)
             return None
         made = subscriber.handle(
             uow.session,
-            _context(rt, uow),
+            rt.context(uow, WORKER),
             tenant_id=tenant_id,
             event_id=event.id,
             event_type=event.type,
@@ -62,7 +47,9 @@ def detect_alerts(tenant_id: str) -> int:
     rt = runtime.current()
     thresholds = alerts.Thresholds.from_env(os.environ)
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        return len(alerts.detect(uow.session, _context(rt, uow), tenant_id=tenant_id, thresholds=thresholds))
+        return len(
+            alerts.detect(uow.session, rt.context(uow, WORKER), tenant_id=tenant_id, thresholds=thresholds)
+        )
 
 
 @job(queue=DEFAULT, retry_intervals=())
@@ -74,7 +61,7 @@ def send_notification_email(tenant_id: str, recipient_id: str) -> str:
         with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
             recipient = service.send_email(
                 uow.session,
-                _context(rt, uow),
+                rt.context(uow, WORKER),
                 recipient_id=recipient_id,
                 mailer=rt.mailer(),
                 sender=rt.settings.mail_from,
@@ -84,7 +71,7 @@ def send_notification_email(tenant_id: str, recipient_id: str) -> str:
     except MailUnavailable as exc:
         with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
             service.record_unavailable(
-                uow.session, _context(rt, uow), recipient_id=recipient_id, error=str(exc)
+                uow.session, rt.context(uow, WORKER), recipient_id=recipient_id, error=str(exc)
             )
         raise
 

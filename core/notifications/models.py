@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import Boolean, ForeignKey, ForeignKeyConstraint, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -24,7 +25,7 @@ class Notification(TenantScoped, Base):
     """Something a tenant's members should know about: one row per occurrence, shared by its recipients."""
 
     __tablename__ = "notifications"
-    __subject__ = "notification"
+    __subject__: ClassVar[str] = "notification"
     __table_args__ = (
         # The same occurrence (an event's id, an alert's window) notifies once, however often its job runs.
         UniqueConstraint("tenant_id", "dedup_key"),
@@ -55,7 +56,7 @@ class NotificationRecipient(TenantScoped, Base):
     """One member's copy of a notification: in their bell until read, and its email, if they want one."""
 
     __tablename__ = "notification_recipients"
-    __subject__ = "notification_recipient"
+    __subject__: ClassVar[str] = "notification_recipient"
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "notification_id"], ["notifications.tenant_id", "notifications.id"]
@@ -88,7 +89,7 @@ class NotificationPreference(TenantScoped, Base):
     """A member's choice for one kind; without a row, both channels are on."""
 
     __tablename__ = "notification_preferences"
-    __subject__ = "notification_preference"
+    __subject__: ClassVar[str] = "notification_preference"
     __table_args__ = (UniqueConstraint("tenant_id", "user_id", "kind"),)
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)

@@ -59,24 +59,16 @@ def _audit(
     ctx: Context,
     action: str,
     *,
-    tenant_id: str,
-    subject_type: str,
-    subject_id: str,
+    subject: Notification | audit.Ref,
     details: dict[str, Any],
     outcome: Outcome = Outcome.SUCCESS,
 ) -> None:
-    audit.record(
-        session,
-        tenant_id=tenant_id,
-        actor=ctx.actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        clock=ctx.clock,
-        kms=ctx.kms,
-        outcome=outcome,
-        details=details,
-    )
+    audit.record(session, ctx, action, subject=subject, details=details, outcome=outcome)
+
+
+def _about(recipient: NotificationRecipient) -> audit.Ref:
+    """A member's copy is audited as its notification (the recipient id goes in the details)."""
+    return audit.Ref("notification", recipient.notification_id, recipient.tenant_id)
 
 
 def _stored_preferences(
@@ -173,9 +165,7 @@ def notify(
         session,
         ctx,
         actions.NOTIFICATION_CREATED,
-        tenant_id=tenant_id,
-        subject_type="notification",
-        subject_id=notification.id,
+        subject=notification,
         details={
             "kind": str(kind),
             "dedup_key": dedup_key,
@@ -245,9 +235,7 @@ def mark_read(session: Session, ctx: Context, *, user_id: str, recipient_id: str
             session,
             ctx,
             actions.NOTIFICATION_READ,
-            tenant_id=recipient.tenant_id,
-            subject_type="notification",
-            subject_id=recipient.notification_id,
+            subject=_about(recipient),
             details={"recipient": recipient.id},
         )
     return recipient
@@ -271,9 +259,7 @@ def mark_all_read(session: Session, ctx: Context, *, tenant_id: str, user_id: st
             session,
             ctx,
             actions.NOTIFICATION_READ_ALL,
-            tenant_id=tenant_id,
-            subject_type="user",
-            subject_id=user_id,
+            subject=audit.Ref("user", user_id, tenant_id),
             details={"count": count},
         )
     return count
@@ -342,9 +328,7 @@ def set_preferences(
             session,
             ctx,
             actions.NOTIFICATION_PREFERENCES_UPDATED,
-            tenant_id=tenant_id,
-            subject_type="user",
-            subject_id=user_id,
+            subject=audit.Ref("user", user_id, tenant_id),
             details={"changed": changed},
         )
     return preferences(session, user_id=user_id, permissions=permissions)
@@ -393,9 +377,7 @@ def send_email(
         session,
         ctx,
         actions.NOTIFICATION_EMAILED,
-        tenant_id=recipient.tenant_id,
-        subject_type="notification",
-        subject_id=recipient.notification_id,
+        subject=_about(recipient),
         details={"recipient": recipient.id, "to": mask_email(address), "attempts": recipient.email_attempts},
     )
     return recipient
@@ -433,9 +415,7 @@ def _give_up(
         session,
         ctx,
         actions.NOTIFICATION_EMAIL_FAILED,
-        tenant_id=recipient.tenant_id,
-        subject_type="notification",
-        subject_id=recipient.notification_id,
+        subject=_about(recipient),
         outcome=Outcome.FAILURE,
         details={
             "recipient": recipient.id,

@@ -1,7 +1,7 @@
 """Notifications from events: a payout failed, a webhook endpoint is failing, a payment was disputed.
 
-`jobs.notify_from_event` is declared in core/events/subscribers.py for these event types; it hands the
-event here. The event's id is the dedup key, so a job that runs twice notifies once.
+`jobs.notify_from_event` is declared in core/events/subscribers.py for the event types of `HANDLED`; it
+hands the event here. The event's id is the dedup key, so a job that runs twice notifies once.
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ from sqlalchemy.orm import Session
 from core import money
 from core.context import Context
 from core.errors import KassaError
+from core.events.types import EventType
 from core.notifications import service
 from core.notifications.kinds import Kind
 from core.notifications.models import Notification
-
-PAYOUT_FAILED: Final = "payout.failed"
-WEBHOOK_ENDPOINT_FAILING: Final = "webhook_endpoint.failing"
-DISPUTE_CREATED: Final = "dispute.created"
 
 
 @dataclass(frozen=True)
@@ -80,9 +77,9 @@ def _dispute_created(data: Mapping[str, Any]) -> Message:
 
 #: Event type -> the kind it notifies and how its message is written from the event's object.
 HANDLED: Final[dict[str, tuple[Kind, Callable[[Mapping[str, Any]], Message]]]] = {
-    PAYOUT_FAILED: (Kind.PAYOUT_FAILED, _payout_failed),
-    WEBHOOK_ENDPOINT_FAILING: (Kind.WEBHOOK_ENDPOINT_FAILING, _endpoint_failing),
-    DISPUTE_CREATED: (Kind.DISPUTE_CREATED, _dispute_created),
+    EventType.PAYOUT_FAILED: (Kind.PAYOUT_FAILED, _payout_failed),
+    EventType.WEBHOOK_ENDPOINT_FAILING: (Kind.WEBHOOK_ENDPOINT_FAILING, _endpoint_failing),
+    EventType.DISPUTE_CREATED: (Kind.DISPUTE_CREATED, _dispute_created),
 }
 
 

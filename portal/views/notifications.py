@@ -4,33 +4,22 @@ read) and their preferences per kind and channel. Each member sees only their ow
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from core.audit.models import ActorType
-from core.audit.service import Actor
-from core.context import Context
+from core.context import ActorType, Context
 from core.notifications import service
 from core.notifications.kinds import Channel, Kind
 from core.web.htmx import is_htmx, render_page_or_block
-from core.web.request import client_ip, runtime, uow
+from core.web.request import actor, context, uow
 from portal.views.forms import NotificationReadForm, PreferencesForm
 
 PAGE_SIZE = 25
 
 
 def _ctx() -> Context:
-    rt = runtime()
-    actor = Actor(ActorType.USER, current_user.id, origin_ip=client_ip(), request_id=g.get("request_id"))
-    return Context(
-        actor=actor,
-        clock=rt.clock,
-        kms=rt.kms,
-        jobs=rt.sink(uow()),
-        redis=rt.redis,
-        base_url=rt.settings.base_url,
-    )
+    return context(actor(ActorType.USER, current_user.id))
 
 
 def unread() -> int:
