@@ -107,3 +107,18 @@ def test_everything_works_without_javascript(
         expect(page.get_by_label("Risk blocks are spiking: in the portal")).not_to_be_checked()
     finally:
         context.close()
+
+
+def test_the_operations_page_for_an_operator(
+    page: Page, make: Factories, clean: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make.tenants(name="Platform")
+    monkeypatch.setattr(
+        clean, "settings", clean.settings.with_changes(operator_tenants=(tenant.tenant.slug,))
+    )
+    sign_in(page, tenant)
+    page.goto("/portal/operations")
+    expect(page.get_by_role("heading", name="Operations status")).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile(r"^payments"))).to_be_visible()
+    expect(page.get_by_role("heading", name="Newest failed jobs")).to_be_visible()
+    shoot(page, "operations")

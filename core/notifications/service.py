@@ -22,6 +22,7 @@ from core.audit import service as audit
 from core.audit.models import Outcome
 from core.context import Context
 from core.db import get_by_id
+from core.errors import InvalidInput, NotFound
 from core.ids import new_id
 from core.mail import Mailer, MailRejected, mask_email, mask_emails_in
 from core.notifications.kinds import KINDS, Kind, receives, visible_kinds
@@ -265,9 +266,7 @@ def mark_all_read(session: Session, ctx: Context, *, tenant_id: str, user_id: st
     return count
 
 
-def _not_found(recipient_id: str) -> Exception:
-    from core.errors import NotFound
-
+def _not_found(recipient_id: str) -> NotFound:
     return NotFound(f"No such notification: {recipient_id!r}.", param="id")
 
 
@@ -301,8 +300,6 @@ def set_preferences(
     choices: Mapping[Kind, tuple[bool, bool]],
 ) -> list[Preference]:
     """Store the member's (portal, email) choice per kind. A kind they may not receive is refused."""
-    from core.errors import InvalidInput
-
     allowed = {p.kind for p in preferences(session, user_id=user_id, permissions=permissions)}
     unknown = set(choices) - allowed
     if unknown:

@@ -4,6 +4,7 @@ without JavaScript (forms and redirects) and with htmx (fragments)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from core.audit.models import AuditEvent
 from core.jobs.runtime import Runtime
 from core.notifications.models import NotificationRecipient
-from tests.core.test_notifications import PAYOUT, emit, member
+from tests.core.test_notifications import PAYOUT, emit
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 from tests.payments_helpers import work
@@ -171,16 +172,49 @@ def test_the_operations_page_is_for_operator_tenants_only(
     assert "<html" not in fragment and 'id="status"' in fragment
 
 
-def test_kassa_status_prints_the_snapshot(app: Flask, make: Factories, clean: Runtime) -> None:
+def test_kassa_status_prints_the_snapshot(
+    app: Flask, make: Factories, clean: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
+    from datetime import UTC, datetime
 
-    tenant = make.tenants()
-    member(clean, tenant, "viewer", "v@shop.example")
-    result = app.test_cli_runner().invoke(args=["status", "--json"])
-    assert result.exit_code == 0, result.output
-    body = json.loads(result.output)
+    from rq import Worker
+    from rq.serializers import JSONSerializer
+
+    from core.clock import FrozenClock
+    from core.jobs import outbox
+    from core.jobs.maintenance import prune_outbox
+
+    def status(*args: str) -> Any:
+        result = app.test_cli_runner().invoke(args=["status", *args])
+        return result
+
+    body = json.loads(status("--json").output)
     assert [q["name"] for q in body["queues"]] == ["payments", "webhooks", "payouts", "default"]
     assert body["healthy"] is False and body["workers"] == []
-    text = app.test_cli_runner().invoke(args=["status"])
-    assert "NOT HEALTHY" in text.output and "outbox:" in text.output
-    assert app.test_cli_runner().invoke(args=["status", "--check"]).exit_code == 1
+    assert "NOT HEALTHY" in status().output and status("--check").exit_code == 1
+
+    # A worker that registered and beats is alive; the check passes.
+    worker = Worker(
+        [clean.queue("default")], connection=clean.redis, serializer=JSONSerializer, name="w-test"
+    )
+    worker.register_birth()
+    worker.heartbeat()
+    try:
+        body = json.loads(status("--json").output)
+        assert [(w["name"], w["alive"]) for w in body["workers"]] == [("w-test", True)]
+        assert body["healthy"] is True and status("--check").exit_code == 0
+        assert "workers: 1 alive of 1" in status().output
+
+        # A job written to the outbox and not relayed for three minutes: the backlog is stale.
+        frozen = FrozenClock(datetime.now(UTC))
+        monkeypatch.setattr(clean, "clock", frozen)
+        tenant = make.tenants()
+        with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+            outbox.add(uow, prune_outbox, clock=frozen, tenant_id=tenant.id)
+        frozen.advance(minutes=3)
+        body = json.loads(status("--json").output)
+        assert body["outbox"]["due"] >= 1 and body["outbox"]["stale"] is True and body["healthy"] is False
+        assert "STALE" in status().output
+    finally:
+        worker.register_death()
