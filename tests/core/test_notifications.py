@@ -400,3 +400,25 @@ def test_the_dedup_key_makes_a_concurrent_second_run_a_no_op(make: Factories, cl
                 livemode=False,
             )
     assert len(notifications(clean, tenant)) == 1
+
+
+def test_an_unreachable_mail_server_is_tried_again_later_through_the_outbox(
+    make: Factories, clean: Runtime, mail_to_smtp: SmtpServer, clock: FrozenClock
+) -> None:
+    tenant = make.tenants()
+    mail_to_smtp.stop()
+    emit(clean, tenant, "payout.failed", PAYOUT)
+    work(clean)
+    [copy] = recipients(clean, tenant)
+    assert copy.email_status is EmailStatus.QUEUED and copy.email_attempts == 1
+    assert copy.last_error and "unreachable" in copy.last_error
+    assert copy.read_at is None and copy.portal  # the bell has it all the same
+
+    mail_to_smtp.start()
+    clock.advance(seconds=31)  # the first back-off is 30 s: the outbox row falls due, no sleeping
+    work(clean)
+    [copy] = recipients(clean, tenant)
+    assert copy.email_status is EmailStatus.SENT and copy.email_attempts == 2
+    [delivery] = mail_to_smtp.inbox.wait_for(1)
+    assert delivery.recipients == [tenant.owner_email]
+    assert delivery.message["Message-ID"] == f"<{copy.id}@kassa>"
