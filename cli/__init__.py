@@ -15,6 +15,7 @@ from cli.checkout import checkout_group
 from cli.db import db_group
 from cli.keys import keys_group
 from cli.processes import cron_command, demo_command, serve_command, worker_command
+from cli.status import status_command
 from cli.tenants import tenants_group
 from cli.users import users_group
 
@@ -30,4 +31,5 @@ COMMANDS: tuple[click.Command, ...] = (
     cron_command,
     serve_command,
     demo_command,
+    status_command,
 )

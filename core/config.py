@@ -81,6 +81,9 @@ class Settings:
     webhook_timeout_seconds: float = 15.0
     #: Deliveries to one endpoint in flight at once, across all workers (fair queueing, docs/webhooks.md).
     webhook_endpoint_concurrency: int = 2
+    #: Slugs of the tenants whose owners and admins run the platform: only they see the portal's
+    #: operations status page (`KASSA_OPERATOR_TENANTS`, comma-separated; docs/operations.md).
+    operator_tenants: tuple[str, ...] = ()
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -109,6 +112,9 @@ class Settings:
             card_retention_days=_int(env, "KASSA_CARD_RETENTION_DAYS", 180),
             data_key_max_age_days=_int(env, "KASSA_DATA_KEY_MAX_AGE_DAYS", 365),
             webhooks_allow_private=env.get("KASSA_WEBHOOKS_ALLOW_PRIVATE", "") == "1",
+            operator_tenants=tuple(
+                s.strip() for s in env.get("KASSA_OPERATOR_TENANTS", "").split(",") if s.strip()
+            ),
         )
         settings.validate()
         return settings

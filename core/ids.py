@@ -67,6 +67,9 @@ PREFIXES: Final = frozenset(
         "rcd",  # reconciliation runs and their differences
         "whd",
         "wha",  # webhook deliveries and their attempts
+        "ntf",
+        "ntr",
+        "ntp",  # notifications, their recipients, notification preferences
     }
 )
 

@@ -9,6 +9,7 @@ from core.keys import models as key_models
 from core.ledger import models as ledger_models
 from core.links import models as link_models
 from core.locality import models as locality_models
+from core.notifications import models as notification_models
 from core.payments import models as payment_models
 from core.payouts import models as payout_models
 from core.receipts import models as receipt_models
@@ -25,6 +26,7 @@ __all__ = [
     "ledger_models",
     "link_models",
     "locality_models",
+    "notification_models",
     "outbox_models",
     "payment_models",
     "payout_models",

@@ -45,6 +45,9 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     #: Approve or decline what needs a second person (four-eyes).
     APPROVALS_DECIDE = "approvals:decide"
+    #: See the platform's operations status (queues, failed jobs, workers, outbox): held by owners and
+    #: admins, and shown only to those of an operator tenant (`KASSA_OPERATOR_TENANTS`).
+    OPERATIONS_READ = "operations:read"
 
 
 ALL: Final = frozenset(Permission)

@@ -440,3 +440,26 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             reason=None,
             processor=rt.processor(False),
         )
+        # Notifications: one for the owner (a notification_recipients row) and the owner's preference.
+        from core.notifications import service as notifications
+        from core.notifications.kinds import Kind
+
+        notify_ctx = rt.context(uow, SHOPPER)
+        notifications.set_preferences(
+            uow.session,
+            notify_ctx,
+            tenant_id=tenant.id,
+            user_id=tenant.owner.id,
+            permissions=frozenset({"payments:read"}),
+            choices={Kind.DISPUTE_CREATED: (True, False)},
+        )
+        notifications.notify(
+            uow.session,
+            notify_ctx,
+            tenant_id=tenant.id,
+            kind=Kind.DISPUTE_CREATED,
+            title="A payment was disputed",
+            body="Seeded.",
+            dedup_key=f"seed:{tenant.id}",
+            livemode=False,
+        )

@@ -52,6 +52,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     ),
     "kassa serve": ("--bind", "--threads", "--workers"),
     "kassa shell": (),
+    "kassa status": ("--check", "--json"),
     "kassa tenants": (),
     "kassa tenants create": ("--country", "--currency", "--json", "--name", "--slug"),
     "kassa tenants list": (),

@@ -34,6 +34,11 @@ SUBSCRIBERS: Sequence[Subscriber] = (
     ),
     # Every type: the fan-out makes a delivery per endpoint that subscribed (core/webhooks/service.py).
     Subscriber("webhooks", frozenset(), "core.webhooks.jobs.on_event"),
+    Subscriber(
+        "notifications",
+        frozenset({EventType.PAYOUT_FAILED, EventType.WEBHOOK_ENDPOINT_FAILING, EventType.DISPUTE_CREATED}),
+        "core.notifications.jobs.notify_from_event",
+    ),
 )
 
 

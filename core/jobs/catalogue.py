@@ -35,6 +35,7 @@ JOB_MODULES: tuple[str, ...] = (
     "core.payouts.jobs",
     "core.disputes.jobs",
     "core.webhooks.jobs",
+    "core.notifications.jobs",
 )
 
 

@@ -20,7 +20,18 @@ from werkzeug.wrappers import Response
 from core.errors import PermissionDenied
 from core.web.access import PUBLIC, SIGNED_IN, declare
 from portal import mode
-from portal.views import account, auth, dashboard, modes, payments, payouts, refunds, webhooks
+from portal.views import (
+    account,
+    auth,
+    dashboard,
+    modes,
+    notifications,
+    operations,
+    payments,
+    payouts,
+    refunds,
+    webhooks,
+)
 from portal.views.forms import LogoutForm, ModeForm
 from tenants.permissions import Permission, can
 
@@ -135,6 +146,26 @@ ROUTES: list[PortalRoute] = [
         refunds.session_detail,
         Permission.PAYMENTS_READ,
     ),
+    # A member's own notifications: who receives what was decided by role when each was made.
+    PortalRoute("/notifications", "notifications", notifications.notification_list, SIGNED_IN),
+    PortalRoute(
+        "/notifications/<recipient_id>/read",
+        "notification_read",
+        notifications.mark_read,
+        SIGNED_IN,
+        ("POST",),
+    ),
+    PortalRoute(
+        "/notifications/read-all", "notifications_read_all", notifications.mark_all_read, SIGNED_IN, ("POST",)
+    ),
+    PortalRoute(
+        "/notifications/preferences",
+        "notification_preferences",
+        notifications.preferences,
+        SIGNED_IN,
+        ("GET", "POST"),
+    ),
+    PortalRoute("/operations", "operations", operations.operations_status, Permission.OPERATIONS_READ),
 ]
 
 
@@ -162,7 +193,14 @@ declare(root, PUBLIC)
 
 @bp.context_processor
 def _portal_context() -> dict[str, object]:
-    return {"logout_form": LogoutForm(), "mode_form": ModeForm(), "livemode": mode.livemode()}
+    context: dict[str, object] = {
+        "logout_form": LogoutForm(),
+        "mode_form": ModeForm(),
+        "livemode": mode.livemode(),
+    }
+    if current_user.is_authenticated:
+        context["unread_notifications"] = notifications.unread()
+    return context
 
 
 for _route in ROUTES:

@@ -238,3 +238,16 @@ class ReplayForm(FlaskForm):
         description="UTC. Every delivery made since then that used up its retries is sent again.",
     )
     submit = SubmitField("Replay failed deliveries")
+
+
+class NotificationReadForm(FlaskForm):
+    """Mark read (one, or all): nothing but the CSRF token."""
+
+    submit = SubmitField("Mark read")
+
+
+class PreferencesForm(FlaskForm):
+    """The CSRF token of the preferences form; its checkboxes (`portal-<kind>`, `email-<kind>`) are read
+    against the kinds the member may receive (core/notifications/kinds.py), never trusted as given."""
+
+    submit = SubmitField("Save preferences")

@@ -1,0 +1,80 @@
+"""Notification jobs on `default`: the events subscriber, the alert checks (cron) and the emails."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from core import events
+from core.context import Actor
+from core.jobs import runtime
+from core.jobs.queues import DEFAULT
+from core.jobs.registry import Cron, job
+from core.mail import MailUnavailable
+from core.notifications import alerts, service, subscriber
+
+log = logging.getLogger(__name__)
+WORKER = Actor.system("notifications")
+
+
+@job(queue=DEFAULT)
+def notify_from_event(tenant_id: str, event_id: str) -> str | None:
+    """The events subscriber (core/events/subscribers.py): notify the members of one event. Safe to run
+    twice: the event id is the notification's dedup key."""
+    rt = runtime.current()
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        event = events.get(uow.session, event_id=event_id)
+        if event is None:
+            log.warning("notification subscriber: no event %s of tenant %s", event_id, tenant_id)
+            return None
+        made = subscriber.handle(
+            uow.session,
+            rt.context(uow, WORKER),
+            tenant_id=tenant_id,
+            event_id=event.id,
+            event_type=event.type,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            data=event.data,
+            livemode=event.livemode,
+        )
+        return None if made is None else made.id
+
+
+@job(queue=DEFAULT, retry_intervals=())
+def detect_alerts(tenant_id: str) -> int:
+    """Check one tenant's recent payments for the alerts (alerts.py) and notify what is new."""
+    rt = runtime.current()
+    thresholds = alerts.Thresholds.from_env(os.environ)
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        return len(
+            alerts.detect(uow.session, rt.context(uow, WORKER), tenant_id=tenant_id, thresholds=thresholds)
+        )
+
+
+@job(queue=DEFAULT, retry_intervals=())
+def send_notification_email(tenant_id: str, recipient_id: str) -> str:
+    """Email one recipient's notification. Safe to run twice: one no longer queued is left alone. The
+    back-off after the mail server was unavailable is the outbox's (a delayed job), as for receipts."""
+    rt = runtime.current()
+    try:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            recipient = service.send_email(
+                uow.session,
+                rt.context(uow, WORKER),
+                recipient_id=recipient_id,
+                mailer=rt.mailer(),
+                sender=rt.settings.mail_from,
+                base_url=rt.settings.base_url,
+            )
+            return str(recipient.email_status)
+    except MailUnavailable as exc:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            service.record_unavailable(
+                uow.session, rt.context(uow, WORKER), recipient_id=recipient_id, error=str(exc)
+            )
+        raise
+
+
+#: What `kassa cron` runs of these (core/jobs/catalogue.py).
+CRON: tuple[Cron, ...] = (Cron("check payments for alerts", 300.0, detect_alerts, per_tenant=True),)
