@@ -59,6 +59,7 @@ PREFIXES: Final = frozenset(
         "rcpt",  # emailed receipts
         "lrule",  # locality rules
         "logo",  # tenants' checkout logos
+        "sso",  # tenants' single sign-on providers
     }
 )
 

@@ -358,6 +358,7 @@ class Builder:
 def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
     """Put at least one row in every tenant-owned table for `tenant`, through the real services (the
     row-level security tests need rows of two tenants in each table)."""
+    import requests
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
@@ -368,7 +369,7 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
     from core.locality import service as locality
     from core.payments import service, sessions
     from core.risk import service as risk
-    from tenants import checkout_settings
+    from tenants import checkout_settings, sso
     from tests.branding_images import data_url, png
     from tests.payments_helpers import SHOPPER
 
@@ -439,6 +440,24 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             actor=SHOPPER,
             clock=rt.clock,
             kms=rt.kms,
+        )
+        sso.configure(  # an sso_providers row (off: no provider is asked)
+            uow.session,
+            tenant_id=tenant.id,
+            settings=sso.SsoSettings(
+                issuer="https://login.example.com",
+                client_id="kassa",
+                client_secret="seed-client-secret",
+                allowed_domains=("example.com",),
+                display_name="Example",
+                enabled=False,
+                required=False,
+            ),
+            acting_email=None,
+            actor=SHOPPER,
+            clock=rt.clock,
+            kms=rt.kms,
+            http=requests.Session(),
         )
         checkout_settings.update(  # a tenant_logos row
             uow.session,

@@ -39,3 +39,7 @@ LOCALITY_RULE_DELETED: Final = "locality_rule.deleted"
 VAULT_CARDS_PURGED: Final = "vault.cards.purged"
 VAULT_DATA_KEY_ROTATED: Final = "vault.data_key.rotated"
 VAULT_DATA_KEY_DESTROYED: Final = "vault.data_key.destroyed"
+#: A tenant's single sign-on provider was created or changed (tenants/sso.py); details name the fields.
+SSO_PROVIDER_UPDATED: Final = "sso.provider.updated"
+#: A single sign-on attempt was refused (bad state, ID token, email, domain or membership).
+SSO_SIGN_IN_FAILED: Final = "portal.sign_in.sso_failed"

@@ -20,6 +20,8 @@ class KeyPurpose(StrEnum):
     FINGERPRINT = "fingerprint"
     #: Seals audit event details.
     AUDIT = "audit"
+    #: Seals credentials a tenant hands Kassa to act for it (its SSO client secret, tenants/sso.py).
+    SECRETS = "secrets"
 
 
 class DataKey(TenantScoped, Base):

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from core.errors import PermissionDenied
 from core.web.access import PUBLIC, SIGNED_IN, declare
-from portal.views import account, auth, dashboard, payments
+from portal.views import account, auth, dashboard, payments, sso
 from portal.views.forms import LogoutForm
 from tenants.permissions import Permission, can
 
@@ -42,6 +42,9 @@ ROUTES: list[PortalRoute] = [
     PortalRoute("/login/enroll", "enroll", auth.enroll, PUBLIC, ("GET", "POST")),
     PortalRoute("/logout", "logout", auth.logout, PUBLIC, ("POST",)),
     PortalRoute("/logout/everywhere", "logout_everywhere", auth.logout_everywhere, SIGNED_IN, ("POST",)),
+    PortalRoute("/sso", "sso_choose", sso.choose, PUBLIC, ("GET", "POST")),
+    PortalRoute("/sso/start/<slug>", "sso_start", sso.start, PUBLIC),
+    PortalRoute("/sso/callback", "sso_callback", sso.callback, PUBLIC),
     PortalRoute("/account", "account", account.account, SIGNED_IN),
     PortalRoute("/", "home", dashboard.home, SIGNED_IN),
     PortalRoute("/payments", "payments", payments.payment_list, Permission.PAYMENTS_READ),
@@ -53,6 +56,8 @@ ROUTES: list[PortalRoute] = [
         Permission.PAYMENTS_REFUND,
         ("POST",),
     ),
+    # Who may sign in, and how: a team setting (a developer's settings:write must not reroute sign-ins).
+    PortalRoute("/settings/sso", "sso_settings", sso.settings_page, Permission.TEAM_MANAGE, ("GET", "POST")),
 ]
 
 
