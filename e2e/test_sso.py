@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from core.jobs.runtime import Runtime
+from e2e.test_accessibility import AXE, assert_accessible
 from tests.factories import PASSWORD
 from tests.fixtures import Factories
 from tests.oidc_provider import Provider
@@ -121,3 +123,58 @@ def test_an_owner_configures_single_sign_on(
     expect(page.get_by_text("Stored (encrypted)")).to_be_visible()
     expect(page.get_by_label("Client secret", exact=True)).to_have_value("")
     shoot(page, "portal-sso-settings")
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    return AXE.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def audited(browser: Browser, live_server: str, clean: Runtime) -> Iterator[Page]:
+    """A tab that may inject axe-core (it bypasses the CSP, like e2e/test_accessibility.py's)."""
+    context = browser.new_context(base_url=live_server, bypass_csp=True)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert not errors, f"browser errors: {errors}"
+
+
+def test_the_single_sign_on_screens_have_no_serious_accessibility_violation(
+    audited: Page, axe_source: str, make: Factories, clean: Runtime, oidc_provider: Provider
+) -> None:
+    page = audited
+    stay_on_this_machine(page)
+    strict, owner_shop = make.tenants(name="Strict Coffee"), make.tenants(name="Acme Coffee")
+    configure(clean, strict, oidc_provider, required=True)
+    page.goto("/portal/sso")
+    assert_accessible(page, axe_source, "the account form")
+    page.get_by_label("Merchant account").fill("no-such-shop")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert_accessible(page, axe_source, "the account form with an error")
+    page.goto("/portal/login")
+    page.get_by_label("Email").fill(strict.owner_email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Single sign-on required")).to_be_visible()
+    assert_accessible(page, axe_source, "the SSO-required page")
+    page.goto("/portal/sso/callback?state=forged&code=x")
+    expect(page.get_by_role("heading", name="Single sign-on failed")).to_be_visible()
+    assert_accessible(page, axe_source, "the failure page")
+    page.goto("/portal/login")
+    page.get_by_label("Email").fill(owner_shop.owner_email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Authentication code").fill(owner_shop.code())
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Acme Coffee")).to_be_visible()
+    page.goto("/portal/settings/sso")
+    assert_accessible(page, axe_source, "the settings page")
+    page.get_by_label("Issuer URL").fill("ftp://nowhere")
+    page.get_by_label("Client ID").fill("kassa-portal")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("The issuer must be an https:// URL.")).to_be_visible()
+    assert_accessible(page, axe_source, "the settings page with an error")
