@@ -180,6 +180,8 @@ class SsoProvider(TenantScoped, Base):
 
     __tablename__ = "sso_providers"
     __table_args__ = (UniqueConstraint("tenant_id"),)
+    #: How the audit trail names it (core/audit: `subject=provider`).
+    __subject__: ClassVar[str] = "sso_provider"
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)
     #: The provider's issuer identifier (`https://login.example.com`): discovery is read from

@@ -41,8 +41,7 @@ from sqlalchemy.orm import Session
 
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Acting, Context
 from core.errors import InvalidInput, KassaError, NotFound
 from core.ids import new_id
 from core.keys import service as data_keys
@@ -262,13 +261,11 @@ def normalize_domains(values: Iterable[str]) -> tuple[str, ...]:
 
 def configure(
     session: Session,
+    ctx: Acting,
     *,
     tenant_id: str,
     settings: SsoSettings,
     acting_email: str | None,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
     http: requests.Session,
     allow_loopback_http: bool = False,
 ) -> SsoProvider:
@@ -303,7 +300,7 @@ def configure(
 
     provider = provider_of(session, tenant_id)
     created = provider is None
-    now = clock.now()
+    now = ctx.clock.now()
     if provider is None:
         provider = SsoProvider(tenant_id=tenant_id, id=new_id("sso"), created_at=now)
         session.add(provider)
@@ -324,9 +321,9 @@ def configure(
                 tenant_id=tenant_id,
                 purpose=KeyPurpose.SECRETS,
                 plaintext=settings.client_secret.encode(),
-                kms=kms,
+                kms=ctx.kms,
                 aad=_secret_aad(tenant_id, provider.id),
-                clock=clock,
+                clock=ctx.clock,
             )
             if settings.client_secret
             else None
@@ -338,13 +335,9 @@ def configure(
     session.flush()
     audit.record(
         session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action=actions.SSO_PROVIDER_UPDATED,
-        subject_type="sso_provider",
-        subject_id=provider.id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.SSO_PROVIDER_UPDATED,
+        subject=provider,
         details={"created": created, "changed": changed, **after},
     )
     return provider
@@ -432,11 +425,11 @@ def fetch_metadata(
 
 def begin(
     session: Session,
+    ctx: Context,
     *,
     tenant_id: str,
     redirect_uri: str,
     next_url: str | None,
-    redis: RedisClient,
     http: requests.Session,
     allow_loopback_http: bool = False,
 ) -> tuple[str, str]:
@@ -456,7 +449,7 @@ def begin(
     url, _ = client.create_authorization_url(
         metadata.authorization_endpoint, state=state, nonce=nonce, code_verifier=flow.code_verifier
     )
-    redis.set(_flow_key(state), json.dumps(asdict(flow)), ex=FLOW_SECONDS)
+    ctx.redis.set(_flow_key(state), json.dumps(asdict(flow)), ex=FLOW_SECONDS)
     return url, state
 
 
@@ -483,12 +476,11 @@ def take_flow(redis: RedisClient, *, state: str | None, expected: str | None) ->
 
 def finish(
     session: Session,
+    ctx: Acting,
     *,
     flow: Flow,
     code: str,
     redirect_uri: str,
-    kms: KMS,
-    clock: Clock,
     http: requests.Session,
     allow_loopback_http: bool = False,
 ) -> Identity:
@@ -502,7 +494,7 @@ def finish(
     metadata = fetch_metadata(
         provider.issuer, http=http, allow_loopback_http=allow_loopback_http, tenant_id=tenant_id
     )
-    secret = client_secret_of(session, provider, kms=kms)
+    secret = client_secret_of(session, provider, kms=ctx.kms)
     client = OAuth2Session(
         provider.client_id,
         secret,
@@ -537,7 +529,7 @@ def finish(
         client_id=provider.client_id,
         nonce=flow.nonce,
         access_token=token.get("access_token"),
-        now=int(clock.now().timestamp()),
+        now=int(ctx.clock.now().timestamp()),
         tenant_id=tenant_id,
     )
     return _identity(claims, provider)

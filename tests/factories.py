@@ -411,6 +411,7 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
         )
         sso.configure(  # an sso_providers row (off: no provider is asked)
             uow.session,
+            rt.context(uow, SHOPPER),
             tenant_id=tenant.id,
             settings=sso.SsoSettings(
                 issuer="https://login.example.com",
@@ -422,9 +423,6 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
                 required=False,
             ),
             acting_email=None,
-            actor=SHOPPER,
-            clock=rt.clock,
-            kms=rt.kms,
             http=requests.Session(),
         )
         checkout_settings.update(  # a tenant_logos row

@@ -14,10 +14,11 @@ from wtforms.validators import DataRequired, Length, Regexp
 
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.models import ActorType, Outcome
-from core.audit.service import Actor
+from core.audit.models import Outcome
+from core.context import Actor, ActorType
 from core.errors import InvalidInput, NotFound
-from core.web.request import bind_tenant, client_ip, runtime, uow
+from core.web.request import actor as request_actor
+from core.web.request import bind_tenant, context, runtime, uow
 from portal.views import auth
 from tenants import service as accounts
 from tenants import sign_in as lockout
@@ -76,8 +77,12 @@ class SsoSettingsForm(FlaskForm):
     submit = SubmitField("Save")
 
 
-def _actor(user_id: str) -> Actor:
-    return auth._actor(user_id)
+#: Who the audit trail names for a sign-in attempt whose person is not known (yet, or at all).
+SSO_ACTOR = "sso"
+
+
+def _anonymous() -> Actor:
+    return request_actor(ActorType.SYSTEM, SSO_ACTOR)
 
 
 def _http() -> requests.Session:
@@ -122,10 +127,10 @@ def start(slug: str) -> Response | tuple[str, int]:
     try:
         url, state = sso.begin(
             db,
+            context(_anonymous()),
             tenant_id=tenant.id,
             redirect_uri=_redirect_uri(),
             next_url=auth._next_of_request(),
-            redis=runtime().redis,
             http=_http(),
             allow_loopback_http=_allow_loopback_http(),
         )
@@ -158,11 +163,10 @@ def callback() -> Response | tuple[str, int]:
             )
         identity = sso.finish(
             db,
+            rt.acting(_anonymous()),
             flow=flow,
             code=code,
             redirect_uri=_redirect_uri(),
-            kms=rt.kms,
-            clock=rt.clock,
             http=_http(),
             allow_loopback_http=_allow_loopback_http(),
         )
@@ -200,24 +204,13 @@ def _refused(exc: sso.SsoError, *, status: int | None = None) -> tuple[str, int]
         with rt.db.unit_of_work(tenant_id=exc.tenant_id) as own:
             audit.record(
                 own.session,
-                tenant_id=exc.tenant_id,
-                actor=Actor(ActorType.SYSTEM, "sso", origin_ip=client_ip(), request_id=_request_id()),
-                action=actions.SSO_SIGN_IN_FAILED,
-                subject_type="tenant",
-                subject_id=exc.tenant_id,
-                clock=rt.clock,
-                kms=rt.kms,
+                rt.acting(_anonymous()),
+                actions.SSO_SIGN_IN_FAILED,
+                subject=audit.Ref("tenant", exc.tenant_id, exc.tenant_id),
                 outcome=Outcome.FAILURE,
                 details={"reason": exc.reason},
             )
     return render_template("portal/sso_error.html", message=exc.message), status or exc.status
-
-
-def _request_id() -> str | None:
-    from flask import g
-
-    value = g.get("request_id")
-    return str(value) if value else None
 
 
 def _form_of(provider: SsoProvider | None) -> SsoSettingsForm:
@@ -235,7 +228,6 @@ def _form_of(provider: SsoProvider | None) -> SsoSettingsForm:
 
 def settings_page() -> Response | str | tuple[str, int]:
     """The tenant's single sign-on settings (team:manage): shown, and changed with a POST."""
-    rt = runtime()
     db = uow().session
     tenant_id = current_user.tenant_id
     provider = sso.provider_of(db, tenant_id)
@@ -248,6 +240,7 @@ def settings_page() -> Response | str | tuple[str, int]:
         try:
             provider = sso.configure(
                 db,
+                context(request_actor(ActorType.USER, current_user.id)),
                 tenant_id=tenant_id,
                 settings=sso.SsoSettings(
                     issuer=form.issuer.data,
@@ -259,9 +252,6 @@ def settings_page() -> Response | str | tuple[str, int]:
                     required=bool(form.required.data),
                 ),
                 acting_email=current_user.email,
-                actor=_actor(current_user.id),
-                clock=rt.clock,
-                kms=rt.kms,
                 http=_http(),
                 allow_loopback_http=_allow_loopback_http(),
             )

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.models import AuditEvent, Outcome
-from core.audit.service import Actor
+from core.context import Actor
 from core.jobs.runtime import Runtime
 from tenants import sso
 from tenants.models import Role, SsoProvider, User
@@ -49,6 +49,7 @@ def configure(
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
         sso.configure(
             uow.session,
+            rt.context(uow, Actor.system("test")),
             tenant_id=tenant.id,
             settings=sso.SsoSettings(
                 issuer=provider.issuer,
@@ -60,9 +61,6 @@ def configure(
                 required=required,
             ),
             acting_email=None,
-            actor=Actor.system("test"),
-            clock=rt.clock,
-            kms=rt.kms,
             http=requests.Session(),
             allow_loopback_http=True,
         )
@@ -145,14 +143,12 @@ def test_a_member_without_totp_enrolls_after_the_provider_when_it_reports_no_sec
 
         create_user(
             uow.session,
+            clean.acting(Actor.system("test")),
             tenant_id=tenant.id,
             email=f"new@{domain_of(tenant)}",
             role=Role.VIEWER,
             password=PASSWORD,
             totp_secret=None,
-            actor=Actor.system("test"),
-            clock=clean.clock,
-            kms=clean.kms,
         )
     sub = oidc_provider.new_user(f"new@{domain_of(tenant)}")
     response = round_trip(client, oidc_provider, tenant, sub)
@@ -354,14 +350,12 @@ def test_the_session_acts_for_the_tenant_whose_provider_signed_the_member_in(
 
         create_user(
             uow.session,
+            clean.acting(Actor.system("test")),
             tenant_id=second.id,
             email=first.owner_email,
             role=Role.ADMIN,
             password=None,
             totp_secret=None,
-            actor=Actor.system("test"),
-            clock=clean.clock,
-            kms=clean.kms,
         )
     configure(clean, second, oidc_provider, domains=(domain_of(first),))
     response = round_trip(
