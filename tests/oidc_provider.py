@@ -41,8 +41,15 @@ class Provider:
     def authorize(self, authorization_url: str, sub: str) -> str:
         """What a person does on the provider's sign-in page: sign in as `sub` and be sent back. The
         URL (path and query) the provider redirects the browser to."""
+        return self._answer(authorization_url, {"sub": sub})
+
+    def deny(self, authorization_url: str) -> str:
+        """The person declines at the provider: where it sends the browser back (with `error=`)."""
+        return self._answer(authorization_url, {"action": "deny"})
+
+    def _answer(self, authorization_url: str, form: dict[str, str]) -> str:
         assert authorization_url.startswith(self.issuer + "/"), authorization_url
-        response = requests.post(authorization_url, data={"sub": sub}, allow_redirects=False, timeout=5)
+        response = requests.post(authorization_url, data=form, allow_redirects=False, timeout=5)
         assert response.status_code == 302, response.text
         back = urlsplit(response.headers["Location"])
         return f"{back.path}?{back.query}"

@@ -3,8 +3,10 @@ owner's settings page. The rules are tenants/sso.py's; the password and code ste
 
 from __future__ import annotations
 
+import re
 import time
 
+import pyotp
 import requests
 from flask import Response, redirect, render_template, request, session, url_for
 from flask_login import current_user
@@ -26,6 +28,7 @@ from tenants import sso
 from tenants.lookup import tenant_by_id
 from tenants.models import SsoProvider
 
+_ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
 #: The browser's session cookie holds the state of the sign-in it started (checked on the way back).
 STATE_KEY = "sso_state"
 
@@ -96,7 +99,12 @@ def _allow_loopback_http() -> bool:
 
 
 def _redirect_uri() -> str:
-    return url_for("portal.sso_callback", _external=True)
+    """The callback registered at the provider: under KASSA_BASE_URL, never under whatever Host header a
+    request brings (locally, where tests serve on free ports, the request's own address)."""
+    settings = runtime().settings
+    if settings.is_local:
+        return url_for("portal.sso_callback", _external=True)
+    return settings.base_url + url_for("portal.sso_callback")
 
 
 def choose() -> Response | str | tuple[str, int]:
@@ -150,15 +158,18 @@ def callback() -> Response | tuple[str, int]:
         return _refused(exc)
     bind_tenant(flow.tenant_id)
     db = uow().session
+    # Only an OAuth error code is shown back (`access_denied`), never free text a link could carry.
     error = request.args.get("error")
+    if error is not None and not _ERROR_CODE.match(error):
+        error = "unknown_error"
     code = request.args.get("code")
     try:
         if error or not code:
             raise sso.SsoError(
                 "The provider did not sign you in"
-                + (f" ({error[:100]})." if error else ".")
+                + (f" ({error})." if error else ".")
                 + " Start again, or ask an owner of your merchant account.",
-                reason=f"provider error: {(error or 'no code')[:100]}",
+                reason=f"provider error: {error or 'no code'}",
                 tenant_id=flow.tenant_id,
             )
         identity = sso.finish(
@@ -189,8 +200,6 @@ def callback() -> Response | tuple[str, int]:
         session["pending"]["mfa"] = "amr:" + ",".join(sorted(sso.MFA_METHODS.intersection(identity.amr)))
         return auth._complete_sign_in(user)
     if not accounts.has_totp(user):
-        import pyotp
-
         session["pending"]["enroll_secret"] = pyotp.random_base32(32)
         return redirect(url_for("portal.enroll"))
     return redirect(url_for("portal.login_code"))

@@ -222,6 +222,18 @@ def sso_views_state_key() -> str:
     return STATE_KEY
 
 
+def test_a_sign_in_declined_at_the_provider_is_refused_and_audited(
+    client: FlaskClient, make: Factories, clean: Runtime, oidc_provider: Provider
+) -> None:
+    tenant = make.tenants()
+    configure(clean, tenant, oidc_provider)
+    response = client.get(oidc_provider.deny(start(client, tenant)))
+    assert response.status_code == 400
+    assert "The provider did not sign you in (access_denied)." in response.get_data(as_text=True)
+    assert not signed_in(client)
+    assert audit_trail(clean, tenant)[-1][2] == {"reason": "provider error: access_denied"}
+
+
 def test_an_id_token_for_another_audience_is_refused(
     client: FlaskClient, make: Factories, clean: Runtime, oidc_provider: Provider
 ) -> None:
