@@ -70,6 +70,7 @@ PREFIXES: Final = frozenset(
         "ntf",
         "ntr",
         "ntp",  # notifications, their recipients, notification preferences
+        "sso",  # tenants' single sign-on providers
     }
 )
 

@@ -169,3 +169,36 @@ class TenantLogo(TenantScoped, Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[Timestamp]
+
+
+class SsoProvider(TenantScoped, Base):
+    """A tenant's OpenID Connect provider for single sign-on (tenants/sso.py): at most one per tenant.
+
+    The client secret is sealed under the tenant's `secrets` data key (core/keys), never stored or logged
+    in clear; the portal shows only whether one is set.
+    """
+
+    __tablename__ = "sso_providers"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+    #: How the audit trail names it (core/audit: `subject=provider`).
+    __subject__: ClassVar[str] = "sso_provider"
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: The provider's issuer identifier (`https://login.example.com`): discovery is read from
+    #: `<issuer>/.well-known/openid-configuration`, and ID tokens must name exactly this issuer.
+    issuer: Mapped[str] = mapped_column(String(500))
+    #: The client id Kassa is registered under at the provider: ID tokens must name it as audience.
+    client_id: Mapped[str] = mapped_column(String(255))
+    #: The client secret, sealed (core/keys/service.py `seal`, purpose `secrets`); null: a public client
+    #: (PKCE only).
+    client_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Lower-case email domains whose verified addresses may sign in through this provider.
+    allowed_domains: Mapped[list[str]] = mapped_column(JSON_TYPE, default=list)
+    #: What the sign-in button says ("Sign in with <display_name>").
+    display_name: Mapped[str] = mapped_column(String(100))
+    #: Off: nobody signs in through it (the settings are kept).
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: On: the tenant's members cannot sign in with a password; only through this provider.
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[Timestamp]
+    updated_at: Mapped[Timestamp]

@@ -341,6 +341,7 @@ class Builder:
 def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
     """Put at least one row in every tenant-owned table for `tenant`, through the real services (the
     row-level security tests need rows of two tenants in each table)."""
+    import requests
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
@@ -352,7 +353,7 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
     from core.payments import service, sessions
     from core.risk import service as risk
     from core.webhooks import service as webhooks
-    from tenants import checkout_settings
+    from tenants import checkout_settings, sso
     from tests.branding_images import data_url, png
     from tests.payments_helpers import SHOPPER
 
@@ -408,6 +409,22 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             tenant_id=tenant.id,
             livemode=False,
             data={"country": "*", "amount_limits": [{"currency": "EUR", "max": 1_000_000}]},
+        )
+        sso.configure(  # an sso_providers row (off: no provider is asked)
+            uow.session,
+            rt.context(uow, SHOPPER),
+            tenant_id=tenant.id,
+            settings=sso.SsoSettings(
+                issuer="https://login.example.com",
+                client_id="kassa",
+                client_secret="seed-client-secret",
+                allowed_domains=("example.com",),
+                display_name="Example",
+                enabled=False,
+                required=False,
+            ),
+            acting_email=None,
+            http=requests.Session(),
         )
         checkout_settings.update(  # a tenant_logos row
             uow.session,

@@ -103,6 +103,10 @@ def test_every_route_of_the_app_declares_its_access(app: Flask) -> None:
         "login_code",
         "enroll",
         "logout",
+        # Single sign-on: choosing the account, the trip to its provider and back (portal/views/sso.py).
+        "sso_choose",
+        "sso_start",
+        "sso_callback",
     }
 
 

@@ -25,6 +25,8 @@ class KeyPurpose(StrEnum):
     BANK_ACCOUNT = "bank_account"
     #: Seals webhook endpoints' signing secrets (core/webhooks).
     WEBHOOK = "webhook"
+    #: Seals credentials a tenant hands Kassa to act for it (its SSO client secret, tenants/sso.py).
+    SECRETS = "secrets"
 
 
 class DataKey(TenantScoped, Base):

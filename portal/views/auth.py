@@ -23,7 +23,7 @@ from core.web.request import actor as request_actor
 from core.web.request import bind_tenant, client_ip, runtime, uow
 from portal.views.forms import CodeForm, LoginForm, LogoutForm
 from portal.views.session import SESSION_KEY
-from tenants import portal_sessions
+from tenants import portal_sessions, sso
 from tenants import service as accounts
 from tenants import sign_in as lockout
 from tenants.models import User
@@ -168,12 +168,27 @@ def login() -> Response | str | tuple[str, int]:
             "This account is not a member of any merchant account. Ask an owner to add you."
         )
         return _login_page(form, 403)
+    if (sso_page := _sso_required(user)) is not None:
+        return sso_page
     session.clear()
     session["pending"] = {"user_id": user.id, "at": time.time(), "next": _next_of_request()}
     if not accounts.has_totp(user):
         session["pending"]["enroll_secret"] = pyotp.random_base32(32)
         return redirect(url_for("portal.enroll"))
     return redirect(url_for("portal.login_code"))
+
+
+def _sso_required(user: User) -> tuple[str, int] | None:
+    """After a right password: the page sending the user to their provider when one of their merchant
+    accounts requires single sign-on (portal/views/sso.py); None: the password sign-in goes on."""
+    found = sso.sso_required_tenant(uow().session, user_id=user.id)
+    if found is None:
+        return None
+    tenant, provider = found
+    _audit_failure(user.id, "sso required")
+    start_url = url_for("portal.sso_start", slug=tenant.slug, next=_next_of_request())
+    page = render_template("portal/sso_required.html", tenant=tenant, provider=provider, start_url=start_url)
+    return page, 403
 
 
 def _pending_user() -> User:
@@ -260,8 +275,11 @@ def enroll() -> Response | str:
 def _complete_sign_in(user: User) -> Response:
     _code_limiter().reset(user.id)
     rt = runtime()
-    next_url = safe_next(session["pending"].get("next"))
-    tenant_id = memberships_of(uow().session, user.id)[0][0]
+    pending = session["pending"]
+    next_url = safe_next(pending.get("next"))
+    # Single sign-on names the tenant whose provider vouched for the user (portal/views/sso.py).
+    tenant_id = pending.get("tenant_id") or memberships_of(uow().session, user.id)[0][0]
+    method = {"method": pending.get("method", "password"), "mfa": pending.get("mfa", "totp")}
     lockout.clear_failures(uow().session, user_id=user.id)
     token = portal_sessions.start(
         uow().session,
@@ -282,6 +300,7 @@ def _complete_sign_in(user: User) -> Response:
         actions.PORTAL_SIGN_IN,
         subject=audit.Ref("user", user.id, tenant_id),
         outcome=Outcome.SUCCESS,
+        details=method,
     )
     return redirect(next_url or url_for("portal.home"))
 

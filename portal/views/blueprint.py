@@ -30,6 +30,7 @@ from portal.views import (
     payments,
     payouts,
     refunds,
+    sso,
     webhooks,
 )
 from portal.views.forms import LogoutForm, ModeForm
@@ -54,6 +55,9 @@ ROUTES: list[PortalRoute] = [
     PortalRoute("/login/enroll", "enroll", auth.enroll, PUBLIC, ("GET", "POST")),
     PortalRoute("/logout", "logout", auth.logout, PUBLIC, ("POST",)),
     PortalRoute("/logout/everywhere", "logout_everywhere", auth.logout_everywhere, SIGNED_IN, ("POST",)),
+    PortalRoute("/sso", "sso_choose", sso.choose, PUBLIC, ("GET", "POST")),
+    PortalRoute("/sso/start/<slug>", "sso_start", sso.start, PUBLIC),
+    PortalRoute("/sso/callback", "sso_callback", sso.callback, PUBLIC),
     PortalRoute("/account", "account", account.account, SIGNED_IN),
     PortalRoute("/", "home", dashboard.home, SIGNED_IN),
     PortalRoute("/mode", "switch_mode", modes.switch_mode, SIGNED_IN, ("POST",)),
@@ -166,6 +170,8 @@ ROUTES: list[PortalRoute] = [
         ("GET", "POST"),
     ),
     PortalRoute("/operations", "operations", operations.operations_status, Permission.OPERATIONS_READ),
+    # Who may sign in, and how: a team setting (a developer's settings:write must not reroute sign-ins).
+    PortalRoute("/settings/sso", "sso_settings", sso.settings_page, Permission.TEAM_MANAGE, ("GET", "POST")),
 ]
 
 
