@@ -9,6 +9,7 @@ from core.links import models as link_models
 from core.locality import models as locality_models
 from core.payments import models as payment_models
 from core.receipts import models as receipt_models
+from core.reports import models as report_models
 from core.risk import models as risk_models  # noqa: F401  (registers the risk tables)
 from core.vault import models as vault_models
 
@@ -22,5 +23,6 @@ __all__ = [
     "outbox_models",
     "payment_models",
     "receipt_models",
+    "report_models",
     "vault_models",
 ]
