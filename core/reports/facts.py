@@ -69,7 +69,15 @@ class Cell:
     def id(self) -> str:
         mode = "live" if self.livemode else "test"
         return "|".join(
-            (mode, self.day.isoformat(), self.currency, self.method, self.country, self.outcome, self.decline_code)
+            (
+                mode,
+                self.day.isoformat(),
+                self.currency,
+                self.method,
+                self.country,
+                self.outcome,
+                self.decline_code,
+            )
         )
 
 
@@ -225,9 +233,7 @@ def apply(
         ids = [f.id for f in facts] + [p.id for p in payments]
         old = {
             row.id: row
-            for row in session.scalars(
-                select(ReportFact).where(ReportFact.id.in_(ids)).with_for_update()
-            )
+            for row in session.scalars(select(ReportFact).where(ReportFact.id.in_(ids)).with_for_update())
         }
     daily: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(DAILY_MEASURES, 0))
     cells: dict[str, Cell] = {}

@@ -68,7 +68,9 @@ class Figures:
     refunds: int = 0
     refunded: int = 0
 
-    def add(self, outcome: str, payments: int, amount: int, captured: int, fees: int, refunds: int, refunded: int) -> None:
+    def add(
+        self, outcome: str, payments: int, amount: int, captured: int, fees: int, refunds: int, refunded: int
+    ) -> None:
         self.payments += payments
         if outcome in ("succeeded", "authorized", "failed", "canceled", "pending"):
             setattr(self, outcome, getattr(self, outcome) + payments)
@@ -325,7 +327,9 @@ def _labels(session: Session, livemode: bool, customer_ids: Iterable[str]) -> di
         return {}
     C = ReportCustomerDay
     rows = session.execute(
-        select(C.customer, func.max(C.label)).where(C.livemode == livemode, C.customer.in_(ids)).group_by(C.customer)
+        select(C.customer, func.max(C.label))
+        .where(C.livemode == livemode, C.customer.in_(ids))
+        .group_by(C.customer)
     ).all()
     return {customer: label for customer, label in rows}
 
@@ -333,9 +337,58 @@ def _labels(session: Session, livemode: bool, customer_ids: Iterable[str]) -> di
 def options(session: Session, *, livemode: bool) -> dict[str, list[str]]:
     """The values the filters offer: currencies, methods and countries that have figures."""
     methods = session.scalars(select(D.method).where(D.livemode == livemode).distinct().order_by(D.method))
-    countries = session.scalars(select(D.country).where(D.livemode == livemode).distinct().order_by(D.country))
+    countries = session.scalars(
+        select(D.country).where(D.livemode == livemode).distinct().order_by(D.country)
+    )
     return {
         "currencies": currencies(session, livemode=livemode),
         "methods": list(methods),
         "countries": list(countries),
     }
+
+
+#: The range a report shows when none is given: the last 30 days, today included.
+DEFAULT_DAYS: Final = 30
+
+
+def _date(value: str | None, param: str) -> date | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{param} must be a date written YYYY-MM-DD, like 2026-12-01.", param=param
+        ) from None
+
+
+def filters_from(
+    *,
+    livemode: bool,
+    today: date,
+    start: str | None = None,
+    end: str | None = None,
+    currency: str | None = None,
+    method: str | None = None,
+    country: str | None = None,
+) -> Filters:
+    """Filters from what a caller typed (query parameters, the portal's filter form): dates as YYYY-MM-DD,
+    the range defaulting to the last 30 days; a bad value raises InvalidInput naming its parameter."""
+    from core import money
+
+    last = _date(end, "to") or today
+    first = _date(start, "from") or last - timedelta(days=DEFAULT_DAYS - 1)
+    code = money.validate_currency(currency.strip().upper()) if currency and currency.strip() else None
+    if method is not None and method.strip() and method.strip() not in ("card", "wallet", "bank"):
+        raise InvalidInput("method must be card, wallet or bank.", param="method")
+    area = country.strip().upper() if country and country.strip() else None
+    if area is not None and (len(area) != 2 or not area.isalpha()):
+        raise InvalidInput("country must be a two-letter country code, like DE.", param="country")
+    return Filters(
+        livemode=livemode,
+        start=first,
+        end=last,
+        currency=code,
+        method=method.strip() if method and method.strip() else None,
+        country=area,
+    )

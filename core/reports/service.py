@@ -49,7 +49,10 @@ def apply_payment(session: Session, *, payment_id: str, clock: Clock, event_id: 
     # The payment's row lock: the service that changes it holds the same one, so this reads a settled row
     # and two appliers of one payment run one after the other.
     payment = session.scalar(
-        select(Payment).where(Payment.id == payment_id).with_for_update().execution_options(populate_existing=True)
+        select(Payment)
+        .where(Payment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if payment is None:
         return 0

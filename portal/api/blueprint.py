@@ -23,6 +23,7 @@ from portal.api.views import (
     payment_links,
     payments,
     refunds,
+    reports,
 )
 from tenants.permissions import Permission as P
 
@@ -191,6 +192,31 @@ ROUTES: list[Route] = [
         "The balance, from the ledger",
         permission=P.PAYOUTS_READ,
         response="Balance",
+    ),
+    Route(
+        "GET",
+        "/reports/summary",
+        "getReportSummary",
+        reports.get_summary,
+        "Payments, approvals, fees and refunds over a range, per currency and period (from the rollups)",
+        permission=P.REPORTS_READ,
+        response="ReportSummary",
+        query={
+            "from": {
+                "type": "string",
+                "format": "date",
+                "description": "YYYY-MM-DD; default: 29 days before to",
+            },
+            "to": {
+                "type": "string",
+                "format": "date",
+                "description": "YYYY-MM-DD, inclusive; default: today (UTC)",
+            },
+            "group_by": {"enum": ["day", "week", "month"]},
+            "currency": CURRENCY,
+            "method": {"enum": ["card", "wallet", "bank"]},
+            "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+        },
     ),
     Route(
         "GET",

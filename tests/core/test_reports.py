@@ -157,7 +157,10 @@ def test_summary_figures_are_exact(clean: Runtime, history: MadeTenant) -> None:
         assert figures.fees == sum((a * 140 + 5000) // 10000 + 25 for a in (1999, 5000))
         assert figures.net == figures.volume - figures.fees - figures.refunded
         report = queries.breakdown(uow.session, queries.Filters(livemode=False, start=today, end=today), eur)
-        assert [(s.key, s.count) for s in report.declines] == [("card_declined", 1), ("insufficient_funds", 1)]
+        assert [(s.key, s.count) for s in report.declines] == [
+            ("card_declined", 1),
+            ("insufficient_funds", 1),
+        ]
         assert {s.key: s.volume for s in report.methods} == {"card": 6999}
         shoppers = queries.customers(
             uow.session, queries.Filters(livemode=False, start=today, end=today), currency="EUR"

@@ -17,6 +17,7 @@ from portal.api.schemas import (
     payment_links,
     payments,
     refunds,
+    reports,
 )
 from portal.api.schemas.common import (
     AMOUNT,
@@ -44,6 +45,7 @@ _ORDER = [
     {"CheckoutSettingsPatch": checkout_settings.SCHEMAS["CheckoutSettingsPatch"]},
     locality_rules.SCHEMAS,
     api_keys.SCHEMAS,
+    reports.SCHEMAS,
 ]
 SCHEMAS: dict[str, dict[str, Any]] = {name: schema for part in _ORDER for name, schema in part.items()}
 
