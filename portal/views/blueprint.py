@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from core.errors import PermissionDenied
 from core.web.access import PUBLIC, SIGNED_IN, declare
-from portal.views import account, auth, dashboard, payments
+from portal.views import account, auth, dashboard, payments, reports
 from portal.views.forms import LogoutForm
 from tenants.permissions import Permission, can
 
@@ -52,6 +52,10 @@ ROUTES: list[PortalRoute] = [
         payments.refund,
         Permission.PAYMENTS_REFUND,
         ("POST",),
+    ),
+    PortalRoute("/reports", "reports", reports.reports_page, Permission.REPORTS_READ),
+    PortalRoute(
+        "/reports/export/<kind>.csv", "report_export", reports.report_export, Permission.REPORTS_READ
     ),
 ]
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 
 from core.reports import queries
-from core.web.request import runtime, uow
+from core.web.request import runtime
 from portal.api.auth import caller
 from portal.api.routing import json_response
 
@@ -23,7 +23,8 @@ def get_summary(query: dict[str, Any]) -> Response:
         country=query.get("country"),
     )
     group_by = query.get("group_by", "day")
-    reports = queries.summary(uow().session, f, group_by=group_by)
+    with runtime().analytics.unit_of_work(tenant_id=caller().tenant_id) as analytics:
+        reports = queries.summary(analytics.session, f, group_by=group_by)
     return json_response(
         {
             "object": "report_summary",
