@@ -8,6 +8,9 @@ import click
 from flask.cli import with_appcontext
 
 from cli.common import fail, runtime
+from core.context import Actor
+
+CLI = Actor.system("cli")
 
 
 @click.group("reports", help="Reports and analytics: rollups and test histories.")
@@ -38,12 +41,12 @@ def reports_rebuild(tenant_ref: str | None, batch: int) -> None:
         fail(exc.message)
         return
     for tenant_id, slug in targets:
-        total = service.count_payments(rt.db, tenant_id=tenant_id)
+        total = service.count_payments(rt, tenant_id=tenant_id)
         started = time.monotonic()
         with click.progressbar(
             length=total, label=f"{slug}: {total} payments", show_eta=True, show_pos=True
         ) as bar:
-            for done in service.rebuild(rt.db, tenant_id=tenant_id, clock=rt.clock, batch=batch):
+            for done in service.rebuild(rt, tenant_id=tenant_id, actor=CLI, batch=batch):
                 bar.update(done)
         click.echo(f"{slug}: rebuilt from {total} payments in {time.monotonic() - started:.1f} s")
 
@@ -83,7 +86,7 @@ def reports_seed(tenant_ref: str, payments: int, days: int, seed_value: int) -> 
             payments=payments,
             days=days,
             currencies=currencies,
-            clock=rt.clock,
+            now=rt.clock.now(),
             seed=seed_value,
         ):
             bar.update(done - last)

@@ -32,6 +32,25 @@ SUBSCRIBERS: Sequence[Subscriber] = (
         frozenset({EventType.CHECKOUT_SESSION_COMPLETED}),
         "core.receipts.jobs.on_event",
     ),
+    Subscriber(
+        "reports",
+        frozenset(
+            {
+                EventType.PAYMENT_CREATED,
+                EventType.PAYMENT_PROCESSING,
+                EventType.PAYMENT_AUTHORIZED,
+                EventType.PAYMENT_REQUIRES_ACTION,
+                EventType.PAYMENT_SUCCEEDED,
+                EventType.PAYMENT_FAILED,
+                EventType.PAYMENT_CANCELED,
+                EventType.PAYMENT_REFUNDED,
+                EventType.REFUND_CREATED,
+                EventType.REFUND_SUCCEEDED,
+                EventType.REFUND_FAILED,
+            }
+        ),
+        "core.reports.jobs.on_event",
+    ),
 )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.clock import Clock
+from core.context import Context
 from core.ledger.models import Account, Entry, Journal
 from core.ledger.service import KIND_CAPTURE
 from core.payments.models import CheckoutSession, Payment, PaymentStatus, Refund, RefundStatus
@@ -213,9 +213,9 @@ def facts_for(session: Session, payments: Sequence[Payment]) -> list[Fact]:
 
 def apply(
     session: Session,
+    ctx: Context,
     payments: Sequence[Payment],
     *,
-    clock: Clock,
     event_id: str | None = None,
     fresh: bool = False,
 ) -> int:
@@ -256,7 +256,7 @@ def apply(
         _take_out(row, daily, customers)
     _upsert_daily(session, tenant_id, daily, cells)
     _upsert_customers(session, tenant_id, customers, customer_rows)
-    _store_facts(session, tenant_id, facts, clock.now(), event_id)
+    _store_facts(session, tenant_id, facts, ctx.clock.now(), event_id)
     if gone:
         session.execute(delete(ReportFact).where(ReportFact.id.in_([row.id for row in gone])))
     return len(facts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from core.errors import InvalidInput
 from core.reports.models import ReportCustomerDay, ReportDaily
 
 GroupBy = Literal["day", "week", "month"]
+Sel = TypeVar("Sel", bound="Select[*tuple[Any, ...]]")
 GROUP_BY: Final = ("day", "week", "month")
 #: The longest range one question may span (a longer one is split by the caller).
 MAX_DAYS: Final = 3 * 366
@@ -170,7 +171,7 @@ class CurrencyReport:
     countries: list[Share] = field(default_factory=list)
 
 
-def _filtered(statement: Select[Any], f: Filters, *, currency: str | None = None) -> Select[Any]:
+def _filtered(statement: Sel, f: Filters, *, currency: str | None = None) -> Sel:
     statement = statement.where(D.livemode == f.livemode, D.day >= f.start, D.day <= f.end)
     code = currency or f.currency
     if code is not None:
@@ -223,25 +224,22 @@ def summary(session: Session, f: Filters, *, group_by: str = "day") -> list[Curr
     """Totals and per-period figures for each currency (only `f.currency` when given)."""
     if group_by not in GROUP_BY:
         raise InvalidInput("group_by must be day, week or month.", param="group_by")
-    rows = session.execute(
-        _filtered(
-            select(
-                D.currency,
-                D.day,
-                D.outcome,
-                func.sum(D.payments),
-                func.sum(D.amount),
-                func.sum(D.captured),
-                func.sum(D.fees),
-                func.sum(D.refunds),
-                func.sum(D.refunded),
-            ),
-            f,
-        ).group_by(D.currency, D.day, D.outcome)
-    ).all()
+    statement = select(
+        D.currency,
+        D.day,
+        D.outcome,
+        func.sum(D.payments),
+        func.sum(D.amount),
+        func.sum(D.captured),
+        func.sum(D.fees),
+        func.sum(D.refunds),
+        func.sum(D.refunded),
+    )
+    rows = session.execute(_filtered(statement, f).group_by(D.currency, D.day, D.outcome)).all()
     reports: dict[str, CurrencyReport] = {}
     index: dict[str, dict[date, Period]] = {}
-    for currency, day, outcome, *sums in rows:
+    for row in rows:
+        currency, day, outcome, sums = row[0], row[1], row[2], row[3:]
         if currency not in reports:
             periods = _periods(f, group_by)
             reports[currency] = CurrencyReport(currency, Figures(), periods)

@@ -17,7 +17,6 @@ from typing import Any, Final
 
 from sqlalchemy import insert, text
 
-from core.clock import Clock
 from core.db import Database
 from core.ids import new_id
 from core.ledger import service as ledger
@@ -48,15 +47,14 @@ def seed(
     *,
     tenant_id: str,
     payments: int,
+    now: datetime,
     days: int = 365,
     currencies: tuple[str, ...] = ("EUR",),
-    clock: Clock,
     seed: int = 14,
     livemode: bool = False,
 ) -> Iterator[int]:
     """Write `payments` payments spread over the last `days` days; yields the count after each chunk."""
     rng = random.Random(seed)  # noqa: S311  (made-up test data, repeatable from its seed: no secret)
-    now = clock.now()
     start = now - timedelta(days=days)
     shoppers = max(1, payments // 3)
     with db.unit_of_work(tenant_id=tenant_id) as uow:
@@ -79,7 +77,7 @@ def seed(
         with db.unit_of_work(tenant_id=tenant_id) as uow:
             for model in (CheckoutSession, Payment, Refund, Journal, Entry):
                 if rows[model.__tablename__]:
-                    uow.session.execute(insert(model.__table__), rows[model.__tablename__])
+                    uow.session.execute(insert(model), rows[model.__tablename__])
         done += size
         yield done
     if db.is_postgres:

@@ -1,17 +1,20 @@
-"""Keeping the rollups: one event at a time (the workers) and a whole tenant at once (`kassa reports
-rebuild`). Both go through `facts.apply`, which makes the rollups what a query over the raw rows gives."""
+"""Keeping the rollups: one event at a time (the workers, as a subscriber of payment and refund events)
+and a whole tenant at once (`kassa reports rebuild`). Both go through `facts.apply`, which makes the
+rollups what a query over the raw rows gives."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Final
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from core.clock import Clock
-from core.db import Database
-from core.payments.models import Event, Payment, Refund
+from core import events
+from core.context import Actor, Context
+from core.events.models import Event
+from core.jobs.runtime import Runtime
+from core.payments.models import Payment, Refund
 from core.reports import facts
 from core.reports.models import ReportCustomerDay, ReportDaily, ReportFact
 
@@ -33,19 +36,19 @@ def payment_of_event(session: Session, event: Event) -> str | None:
     return None
 
 
-def apply_event(session: Session, *, event_id: str, clock: Clock) -> int:
+def apply_event(session: Session, ctx: Context, *, event_id: str) -> int:
     """Bring the rollups up to date with what `event_id` is about. Safe to run twice, late or out of order:
     the payment's facts are recomputed from its rows as they are now."""
-    event = session.scalar(select(Event).where(Event.id == event_id))
+    event = events.get(session, event_id=event_id)
     if event is None:
         return 0
     payment_id = payment_of_event(session, event)
     if payment_id is None:
         return 0
-    return apply_payment(session, payment_id=payment_id, clock=clock, event_id=event_id)
+    return apply_payment(session, ctx, payment_id=payment_id, event_id=event_id)
 
 
-def apply_payment(session: Session, *, payment_id: str, clock: Clock, event_id: str | None = None) -> int:
+def apply_payment(session: Session, ctx: Context, *, payment_id: str, event_id: str | None = None) -> int:
     # The payment's row lock: the service that changes it holds the same one, so this reads a settled row
     # and two appliers of one payment run one after the other.
     payment = session.scalar(
@@ -56,7 +59,7 @@ def apply_payment(session: Session, *, payment_id: str, clock: Clock, event_id: 
     )
     if payment is None:
         return 0
-    return facts.apply(session, [payment], clock=clock, event_id=event_id)
+    return facts.apply(session, ctx, [payment], event_id=event_id)
 
 
 def clear(session: Session) -> None:
@@ -65,21 +68,19 @@ def clear(session: Session) -> None:
         session.execute(delete(model))
 
 
-def count_payments(db: Database, *, tenant_id: str) -> int:
-    from sqlalchemy import func
-
-    with db.unit_of_work(tenant_id=tenant_id) as uow:
+def count_payments(rt: Runtime, *, tenant_id: str) -> int:
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         return int(uow.session.scalar(select(func.count()).select_from(Payment)) or 0)
 
 
-def rebuild(db: Database, *, tenant_id: str, clock: Clock, batch: int = REBUILD_BATCH) -> Iterator[int]:
+def rebuild(rt: Runtime, *, tenant_id: str, actor: Actor, batch: int = REBUILD_BATCH) -> Iterator[int]:
     """Rebuild one tenant's rollups from its payments and refunds, yielding the payments done after each
     batch (for a progress bar). Each batch is its own short transaction."""
-    with db.unit_of_work(tenant_id=tenant_id) as uow:
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         clear(uow.session)
     after = ""
     while True:
-        with db.unit_of_work(tenant_id=tenant_id) as uow:
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
             payments = list(
                 uow.session.scalars(
                     select(Payment)
@@ -92,6 +93,6 @@ def rebuild(db: Database, *, tenant_id: str, clock: Clock, batch: int = REBUILD_
             if not payments:
                 return
             # Not `fresh`: an event applied since the clear has stored its fact, which this batch replaces.
-            facts.apply(uow.session, payments, clock=clock)
+            facts.apply(uow.session, rt.context(uow, actor), payments)
             after = payments[-1].id
         yield len(payments)

@@ -9,18 +9,17 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, request
 from flask_login import current_user
 
 from core import money
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.models import ActorType
-from core.audit.service import Actor
+from core.context import ActorType
 from core.errors import InvalidInput, NotFound
 from core.reports import exports, queries
 from core.web.htmx import render_page_or_block
-from core.web.request import client_ip, runtime, uow
+from core.web.request import actor, context, runtime, uow
 from portal import charts
 from portal.views.payments import PORTAL_LIVEMODE
 from tenants.lookup import tenant_by_id
@@ -173,13 +172,9 @@ def report_export(kind: str) -> Response:
     tenant_id = current_user.tenant_id
     audit.record(
         uow().session,
-        tenant_id=tenant_id,
-        actor=Actor(ActorType.USER, current_user.id, origin_ip=client_ip(), request_id=g.get("request_id")),
-        action=actions.REPORT_EXPORTED,
-        subject_type="report",
-        subject_id=kind,
-        clock=rt.clock,
-        kms=rt.kms,
+        context(actor(ActorType.USER, current_user.id)),
+        actions.REPORT_EXPORTED,
+        subject=audit.Ref("report", kind, tenant_id),
         details={"from": f.start.isoformat(), "to": f.end.isoformat(), "currency": f.currency},
     )
 

@@ -12,13 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
+from core.context import Actor
+from core.events.models import Event
 from core.jobs.runtime import Runtime
-from core.payments.models import Event
 from core.reports import facts, queries, service
 from core.reports.models import ReportCustomerDay, ReportDaily
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 
+TEST = Actor.system("test")
 MEASURES = ("payments", "amount", "captured", "fees", "refunds", "refunded")
 
 # The same figures, straight from the raw tables: payments by their creation day, succeeded refunds by
@@ -84,11 +86,11 @@ def event_ids(rt: Runtime, tenant: MadeTenant) -> list[str]:
 def apply_events(rt: Runtime, tenant: MadeTenant, ids: list[str]) -> None:
     for event_id in ids:
         with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-            service.apply_event(uow.session, event_id=event_id, clock=rt.clock)
+            service.apply_event(uow.session, rt.context(uow, TEST), event_id=event_id)
 
 
 def rebuild(rt: Runtime, tenant: MadeTenant) -> None:
-    for _ in service.rebuild(rt.db, tenant_id=tenant.id, clock=rt.clock, batch=2):
+    for _ in service.rebuild(rt, tenant_id=tenant.id, actor=TEST, batch=2):
         pass
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from flask.testing import FlaskClient
 
-from core.audit.service import Actor
+from core.context import Actor
 from core.jobs.runtime import Runtime
 from core.reports import service
 from tenants import api_keys
@@ -24,7 +24,7 @@ def shop(client: FlaskClient, clean: Runtime, make: Factories):  # type: ignore[
     paid = make.payments(tenant=tenant, amount=2001)
     make.refunds(tenant=tenant, payment=paid, amount=500)
     make.payments(tenant=tenant, failed=True, amount=700)
-    for _ in service.rebuild(clean.db, tenant_id=tenant.id, clock=clean.clock):
+    for _ in service.rebuild(clean, tenant_id=tenant.id, actor=Actor.system("test")):
         pass
     return tenant
 
@@ -91,12 +91,10 @@ def test_a_key_without_reports_read_is_refused(client: FlaskClient, clean: Runti
     with clean.db.unit_of_work(tenant_id=shop.id) as uow:
         _record, key = api_keys.create_restricted(
             uow.session,
+            clean.context(uow, Actor.system("test")),
             tenant_id=shop.id,
             mode=KeyMode.TEST,
             permissions=frozenset({Permission.PAYMENTS_READ}),
-            actor=Actor.system("test"),
-            clock=clean.clock,
-            kms=clean.kms,
         )
     assert client.get("/api/v1/reports/summary", headers=auth(key)).status_code == 403
 

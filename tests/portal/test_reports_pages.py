@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from core.audit.models import AuditEvent
+from core.context import Actor
 from core.jobs.runtime import Runtime
 from core.reports import service
 from tests.factories import MadeTenant
@@ -27,7 +28,7 @@ def shop(client: FlaskClient, clean: Runtime, make: Factories) -> MadeTenant:
     paid = make.payments(tenant=tenant, amount=2001, customer_email="ann@example.com")
     make.refunds(tenant=tenant, payment=paid, amount=500)
     make.payments(tenant=tenant, failed=True, amount=700)
-    for _ in service.rebuild(clean.db, tenant_id=tenant.id, clock=clean.clock):
+    for _ in service.rebuild(clean, tenant_id=tenant.id, actor=Actor.system("test")):
         pass
     sign_in(client, tenant)
     return tenant
