@@ -183,3 +183,16 @@ def test_outcomes_cover_every_status() -> None:
     from core.payments.models import PaymentStatus
 
     assert set(facts.OUTCOMES) == set(PaymentStatus)
+
+
+def test_the_workers_keep_the_rollups_through_the_events_subscriber(clean: Runtime, make: Factories) -> None:
+    from tests.payments_helpers import work
+
+    tenant = make.tenants()
+    paid = make.payments(tenant=tenant, amount=1200, customer_email="bo@example.com")
+    make.payments(tenant=tenant, failed=True, amount=900)
+    make.refunds(tenant=tenant, payment=paid, amount=200)
+    work(clean)  # the outbox's reports jobs (core/events/subscribers.py), run by the real RQ worker
+    rolled = rollup_cells(clean, tenant)
+    assert rolled == raw_cells(clean, tenant)
+    assert sum(v[5] for v in rolled.values()) == 200 and sum(v[2] for v in rolled.values()) == 1200
