@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench import hosted_page, payments, request_cost, suite
+from bench import hosted_page, payments, reports, request_cost, suite
 
 #: Every benchmark by name. `suite` is `make bench`: every figure beside its ceiling, in one run; the
 #: others measure one thing each, in more detail.
@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, click.Command] = {
     "payments": payments.command,
     "hosted_page": hosted_page.command,
     "request_cost": request_cost.command,
+    "reports": reports.command,
 }
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import insert, text
+from sqlalchemy import Table, insert, text
 
 from core.db import Database
 from core.ids import new_id
@@ -77,7 +77,7 @@ def seed(
         with db.unit_of_work(tenant_id=tenant_id) as uow:
             for model in (CheckoutSession, Payment, Refund, Journal, Entry):
                 if rows[model.__tablename__]:
-                    uow.session.execute(insert(model), rows[model.__tablename__])
+                    uow.session.execute(insert(cast(Table, model.__table__)), rows[model.__tablename__])
         done += size
         yield done
     if db.is_postgres:
