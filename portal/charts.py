@@ -25,7 +25,8 @@ def _frame(width: int, height: int, title: str, description: str, body: str) -> 
     # Every text put in is escaped here; the rest are numbers and constants.
     return Markup(  # noqa: S704
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="chart-{n}-title chart-{n}-desc" preserveAspectRatio="xMidYMid meet" '
+        f'aria-labelledby="chart-{n}-title" aria-describedby="chart-{n}-desc" '
+        'preserveAspectRatio="xMidYMid meet" '
         f'xmlns="http://www.w3.org/2000/svg">'
         f'<title id="chart-{n}-title">{escape(title)}</title>'
         f'<desc id="chart-{n}-desc">{escape(description)}</desc>'
