@@ -168,11 +168,30 @@ class KassaSession(Session):
         return list(unique.values())
 
 
+#: The tenant this connection's open transaction has told PostgreSQL (`connection.info`), so a savepoint's
+#: `after_begin` or a bind to the same tenant costs no round trip. Forgotten at every checkout, commit,
+#: rollback and rollback to a savepoint (which undoes a SET LOCAL made after it): a stale value could
+#: only skip a `set_config`, and the transaction would then see no tenant's rows at all (fail closed).
+_TENANT_SET = "kassa.tenant_set"
+
+
 def _set_db_tenant(connection: Connection, tenant_id: str | None) -> None:
     if connection.dialect.name == "postgresql":
+        value = tenant_id or ""
+        if connection.info.get(_TENANT_SET) == value:
+            return
         # set_config(..., true) is SET LOCAL: a plain SET would outlive the transaction and leak the
         # tenant to the next request that borrows this pooled connection.
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant_id or ""})
+        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": value})
+        connection.info[_TENANT_SET] = value
+
+
+def _forget_tenant_set(connection: Any, *_args: Any) -> None:
+    connection.info.pop(_TENANT_SET, None)
+
+
+def _forget_tenant_at_checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:
+    record.info.pop(_TENANT_SET, None)
 
 
 @event.listens_for(KassaSession, "after_begin")
@@ -198,6 +217,50 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(
         with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
     )
+
+
+#: `session.info` key of what one transaction may remember (`transaction_memo`).
+_MEMO = "kassa.memo"
+
+
+def transaction_memo(session: Session) -> dict[str, Any]:
+    """A dict that lives as long as the session's current transaction (a rollback, of a savepoint too,
+    ends it): for what
+    a transaction has already read or written and need not ask the database again (the active data key,
+    the last event sequence of an object it holds locked). Everything in it must be safe to forget."""
+    memo: dict[str, Any] = session.info.setdefault(_MEMO, {})
+    return memo
+
+
+def created_in_transaction(session: Session, object_id: str) -> bool:
+    """Whether this transaction inserted the tenant-owned row with this id (no other transaction can
+    have written anything about it yet)."""
+    created: set[str] = transaction_memo(session).get("created", set())
+    return object_id in created
+
+
+@event.listens_for(KassaSession, "after_flush")
+def _remember_created(session: Session, flush_context: object) -> None:
+    new = [
+        obj.id
+        for obj in session.new
+        if isinstance(obj, TenantScoped) and isinstance(getattr(obj, "id", None), str)
+    ]
+    if new:
+        transaction_memo(session).setdefault("created", set()).update(new)
+
+
+@event.listens_for(KassaSession, "after_transaction_end")
+def _forget_memo(session: Session, transaction: SessionTransaction) -> None:
+    # The real transaction; not a released savepoint (what it did stands) nor the subtransaction every
+    # flush opens and closes. A rolled-back savepoint forgets in `after_rollback`.
+    if transaction.parent is None:
+        session.info.pop(_MEMO, None)
+
+
+@event.listens_for(KassaSession, "after_rollback")
+def _forget_memo_on_rollback(session: Session) -> None:
+    session.info.pop(_MEMO, None)
 
 
 @event.listens_for(KassaSession, "before_flush")
@@ -269,7 +332,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 raw.close()
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    for name in ("commit", "rollback", "rollback_savepoint"):
+        event.listen(engine, name, _forget_tenant_set)
+    event.listen(engine.pool, "checkout", _forget_tenant_at_checkout)
+    return engine
 
 
 class UnitOfWork:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from sqlalchemy import Boolean, Integer, String, Text, delete, select
+from sqlalchemy import Boolean, Integer, String, Text, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -77,6 +78,19 @@ def claim(
     """Claim `key` for this request (caller commits at once). Returns a stored answer to replay instead,
     or raises when the key belongs to another request or is still in flight."""
     now = clock.now()
+    values = {
+        "tenant_id": tenant_id,
+        "livemode": livemode,
+        "id": key,
+        "request_hash": fingerprint,
+        "response_status": None,
+        "response_body": None,
+        "created_at": now,
+        "expires_at": now + TTL,
+    }
+    # The common case, a new key, in one statement: INSERT … ON CONFLICT DO NOTHING RETURNING.
+    if session.execute(_insert_new(session, values)).first() is not None:
+        return None
     existing = session.scalar(select(IdempotencyRecord).where(_record(key, livemode)).with_for_update())
     if existing is not None:
         taken_over = existing.expires_at <= now or (
@@ -120,11 +134,24 @@ def claim(
     return None
 
 
+def _insert_new(session: Session, values: dict[str, object]) -> Any:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(IdempotencyRecord)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "livemode", "id"])
+        .returning(IdempotencyRecord.id)
+    )
+
+
 def complete(session: Session, *, livemode: bool, key: str, status: int, body: str) -> None:
-    record = session.scalar(select(IdempotencyRecord).where(_record(key, livemode)))
-    if record is not None:
-        record.response_status = status
-        record.response_body = body
+    session.execute(
+        update(IdempotencyRecord)
+        .where(_record(key, livemode))
+        .values(response_status=status, response_body=body)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def release(session: Session, *, livemode: bool, key: str) -> None:

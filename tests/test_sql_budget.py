@@ -25,11 +25,11 @@ from tests.payments_helpers import CARD_FORM, auth, create_session, submit_pay_f
 #: there, so the head's read is the one the chain needed anyway, plus the INSERT and the head UPDATE).
 BUDGETS = {
     "hosted page GET": (6, 4),
-    "session create": (21, 16),
-    "confirm POST": (25, 23),
+    "session create": (15, 11),
+    "confirm POST": (24, 22),
     # The processing job, then the relay of its outbox and the receipts subscriber's job for the
-    # completed checkout (core/events/subscribers.py): 9 of the 48 on PostgreSQL, 8 of 44 on SQLite.
-    "payment job": (48, 44),
+    # completed checkout (core/events/subscribers.py): 9 of the 45 on PostgreSQL, 8 of 42 on SQLite.
+    "payment job": (45, 42),
 }
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.context import Context
+from core.db import created_in_transaction, transaction_memo
 from core.events import subscribers
 from core.events.models import Event
 from core.events.types import EventType
@@ -43,7 +44,13 @@ def emit(
     mode = getattr(subject, "livemode", None) if livemode is None else livemode
     if not isinstance(mode, bool):
         raise TypeError(f"{type(subject).__name__} has no livemode: pass livemode= to emit")
-    last = session.scalar(select(func.max(Event.sequence)).where(Event.object_id == subject.id))
+    sequences = transaction_memo(session).setdefault("event_sequences", {})
+    if subject.id in sequences:
+        last = sequences[subject.id]  # emitted earlier in this transaction, under the same lock
+    elif created_in_transaction(session, subject.id):
+        last = 0  # inserted by this transaction: nothing can be known about it elsewhere
+    else:
+        last = session.scalar(select(func.max(Event.sequence)).where(Event.object_id == subject.id))
     event = Event(
         tenant_id=subject.tenant_id,
         id=new_id("evt"),
@@ -57,6 +64,7 @@ def emit(
     )
     session.add(event)
     session.flush()
+    sequences[subject.id] = event.sequence
     for subscriber in subscribers.for_type(type_):
         ctx.jobs.enqueue(
             subscriber.job,

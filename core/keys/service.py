@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.clock import Clock, system_clock
-from core.db import TenantMismatch
+from core.db import TenantMismatch, transaction_memo
 from core.ids import new_id
 from core.keys.models import DataKey, KeyPurpose
 from core.kms import KMS, DecryptionFailed, key_id_of_blob
@@ -100,13 +100,21 @@ def _check_tenant(session: Session, tenant_id: str) -> None:
 
 
 def find_data_key(session: Session, *, tenant_id: str, purpose: KeyPurpose) -> DataKey | None:
-    """The tenant's active (sealing) data key for `purpose`, or None."""
+    """The tenant's active (sealing) data key for `purpose`, or None. Read once per transaction: the
+    confirm seals the card and audits under two keys, the payment job audits three times."""
     _check_tenant(session, tenant_id)
-    return session.scalar(
+    memo = transaction_memo(session).setdefault("data_keys", {})
+    known: DataKey | None = memo.get((tenant_id, purpose))
+    if known is not None and known.retired_at is None:
+        return known
+    found = session.scalar(
         select(DataKey).where(
             DataKey.tenant_id == tenant_id, DataKey.purpose == purpose, DataKey.retired_at.is_(None)
         )
     )
+    if found is not None:
+        memo[(tenant_id, purpose)] = found
+    return found
 
 
 def ensure_data_key(
