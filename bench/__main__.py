@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench import hosted_page, payments, request_cost, suite, webhooks
+from bench import hosted_page, payments, reports, request_cost, suite, webhooks
 
 #: Every benchmark by name. `suite` is `make bench`: every figure beside its ceiling, in one run; the
 #: others measure one thing each, in more detail.
@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, click.Command] = {
     "hosted_page": hosted_page.command,
     "request_cost": request_cost.command,
     "webhooks": webhooks.command,
+    "reports": reports.command,
 }
 
 

@@ -15,6 +15,7 @@ from cli.checkout import checkout_group
 from cli.db import db_group
 from cli.keys import keys_group
 from cli.processes import cron_command, demo_command, serve_command, worker_command
+from cli.reports import reports_group
 from cli.status import status_command
 from cli.tenants import tenants_group
 from cli.users import users_group
@@ -26,6 +27,7 @@ COMMANDS: tuple[click.Command, ...] = (
     users_group,
     audit_group,
     keys_group,
+    reports_group,
     checkout_group,
     worker_command,
     cron_command,

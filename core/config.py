@@ -48,6 +48,9 @@ class Settings:
     database_app_url: str | None = None
     #: The role that owns the cross-tenant SECURITY DEFINER functions (`kassa db bootstrap-roles`).
     definer_role: str = DEFINER_ROLE
+    #: Where report queries (the reports page, `GET /api/v1/reports/summary`, exports) read, e.g. a
+    #: read replica as the application role; None: the application database (docs/reports.md).
+    analytics_database_url: str | None = None
     redis_url: str = FAKE_REDIS_URL
     secret_key: str = DEV_SECRET_KEY
     #: Base64 of 32 random bytes; wraps the per-tenant data keys (see core/kms.py).
@@ -96,6 +99,7 @@ class Settings:
             database_url=with_driver(env.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
             database_app_url=with_driver(env.get("DATABASE_APP_URL", "")) or None,
             definer_role=env.get("DATABASE_DEFINER_ROLE", "").strip() or DEFINER_ROLE,
+            analytics_database_url=with_driver(env.get("ANALYTICS_DATABASE_URL", "")) or None,
             redis_url=env.get("REDIS_URL", FAKE_REDIS_URL),
             secret_key=env.get("KASSA_SECRET_KEY", DEV_SECRET_KEY),
             master_key=env.get("KASSA_MASTER_KEY", DEV_MASTER_KEY),

@@ -13,6 +13,7 @@ from core.notifications import models as notification_models
 from core.payments import models as payment_models
 from core.payouts import models as payout_models
 from core.receipts import models as receipt_models
+from core.reports import models as report_models
 from core.risk import models as risk_models  # noqa: F401  (registers the risk tables)
 from core.vault import models as vault_models
 from core.webhooks import models as webhook_models
@@ -31,6 +32,7 @@ __all__ = [
     "payment_models",
     "payout_models",
     "receipt_models",
+    "report_models",
     "vault_models",
     "webhook_models",
 ]

@@ -31,6 +31,9 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "kassa keys revoke": ("--key", "--tenant"),
     "kassa keys roll": ("--json", "--key", "--overlap", "--tenant"),
     "kassa keys rotate": ("--batch", "--data-keys"),
+    "kassa reports": (),
+    "kassa reports rebuild": ("--batch", "--tenant"),
+    "kassa reports seed": ("--days", "--payments", "--seed", "--tenant"),
     "kassa routes": ("--all-methods", "--sort", "-s"),
     "kassa run": (
         "--cert",

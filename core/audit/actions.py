@@ -75,3 +75,4 @@ NOTIFICATION_PREFERENCES_UPDATED: Final = "notification.preferences.updated"
 SSO_PROVIDER_UPDATED: Final = "sso.provider.updated"
 #: A single sign-on attempt was refused (bad state, ID token, email, domain or membership).
 SSO_SIGN_IN_FAILED: Final = "portal.sign_in.sso_failed"
+REPORT_EXPORTED: Final = "report.exported"

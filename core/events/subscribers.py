@@ -39,6 +39,25 @@ SUBSCRIBERS: Sequence[Subscriber] = (
         frozenset({EventType.PAYOUT_FAILED, EventType.WEBHOOK_ENDPOINT_FAILING, EventType.DISPUTE_CREATED}),
         "core.notifications.jobs.notify_from_event",
     ),
+    Subscriber(
+        "reports",
+        frozenset(
+            {
+                EventType.PAYMENT_CREATED,
+                EventType.PAYMENT_PROCESSING,
+                EventType.PAYMENT_AUTHORIZED,
+                EventType.PAYMENT_REQUIRES_ACTION,
+                EventType.PAYMENT_SUCCEEDED,
+                EventType.PAYMENT_FAILED,
+                EventType.PAYMENT_CANCELED,
+                EventType.PAYMENT_REFUNDED,
+                EventType.REFUND_CREATED,
+                EventType.REFUND_SUCCEEDED,
+                EventType.REFUND_FAILED,
+            }
+        ),
+        "core.reports.jobs.on_event",
+    ),
 )
 
 

@@ -36,6 +36,7 @@ JOB_MODULES: tuple[str, ...] = (
     "core.disputes.jobs",
     "core.webhooks.jobs",
     "core.notifications.jobs",
+    "core.reports.jobs",
 )
 
 

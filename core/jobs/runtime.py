@@ -42,6 +42,18 @@ class Runtime:
     #: Sandbox latency and fault injection (KASSA_SANDBOX_*), for tests and benchmarks.
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
+    _analytics: Database | None = field(default=None, repr=False)
+
+    @property
+    def analytics(self) -> Database:
+        """Where report queries read: ANALYTICS_DATABASE_URL (a read replica), else the main database."""
+        url = self.settings.analytics_database_url
+        if not url or url == self.db.app_url:
+            return self.db
+        if self._analytics is None:
+            self._analytics = Database(url)
+        return self._analytics
+
     def queue(self, name: str) -> Queue:
         return get_queue(name, self.redis)
 
@@ -141,6 +153,8 @@ def configure(settings: Settings, **engine_kwargs: Any) -> Runtime:
     global _current
     if _current is not None:
         _current.db.dispose()
+        if _current._analytics is not None:
+            _current._analytics.dispose()
     _current = build(settings, **engine_kwargs)
     return _current
 
@@ -161,6 +175,8 @@ def _after_fork_in_child() -> None:
     # RQ forks a work horse per job: the child must not reuse the parent's pooled DB connections.
     if _current is not None:
         _current.db.engine.dispose(close=False)
+        if _current._analytics is not None:
+            _current._analytics.engine.dispose(close=False)
 
 
 os.register_at_fork(after_in_child=partial(_after_fork_in_child))

@@ -26,6 +26,7 @@ from portal.api.views import (
     payments,
     payouts,
     refunds,
+    reports,
     webhooks,
 )
 from tenants.permissions import Permission as P
@@ -289,6 +290,31 @@ ROUTES: list[Route] = [
         permission=P.PAYMENTS_REFUND,
         body="DisputeEvidence",
         response="Dispute",
+    ),
+    Route(
+        "GET",
+        "/reports/summary",
+        "getReportSummary",
+        reports.get_summary,
+        "Payments, approvals, fees and refunds over a range, per currency and period (from the rollups)",
+        permission=P.REPORTS_READ,
+        response="ReportSummary",
+        query={
+            "from": {
+                "type": "string",
+                "format": "date",
+                "description": "YYYY-MM-DD; default: 29 days before to",
+            },
+            "to": {
+                "type": "string",
+                "format": "date",
+                "description": "YYYY-MM-DD, inclusive; default: today (UTC)",
+            },
+            "group_by": {"enum": ["day", "week", "month"]},
+            "currency": CURRENCY,
+            "method": {"enum": ["card", "wallet", "bank"]},
+            "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+        },
     ),
     Route(
         "GET",

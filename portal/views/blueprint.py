@@ -30,6 +30,7 @@ from portal.views import (
     payments,
     payouts,
     refunds,
+    reports,
     sso,
     webhooks,
 )
@@ -172,6 +173,10 @@ ROUTES: list[PortalRoute] = [
     PortalRoute("/operations", "operations", operations.operations_status, Permission.OPERATIONS_READ),
     # Who may sign in, and how: a team setting (a developer's settings:write must not reroute sign-ins).
     PortalRoute("/settings/sso", "sso_settings", sso.settings_page, Permission.TEAM_MANAGE, ("GET", "POST")),
+    PortalRoute("/reports", "reports", reports.reports_page, Permission.REPORTS_READ),
+    PortalRoute(
+        "/reports/export/<kind>.csv", "report_export", reports.report_export, Permission.REPORTS_READ
+    ),
 ]
 
 

@@ -17,6 +17,7 @@ from portal.api.schemas import (
     payments,
     payouts,
     refunds,
+    reports,
     webhooks,
 )
 from portal.api.schemas.common import (
@@ -46,6 +47,7 @@ _ORDER = [
     locality_rules.SCHEMAS,
     api_keys.SCHEMAS,
     webhooks.SCHEMAS,
+    reports.SCHEMAS,
 ]
 SCHEMAS: dict[str, dict[str, Any]] = {name: schema for part in _ORDER for name, schema in part.items()}
 

@@ -1,0 +1,403 @@
+"""What each payment and refund adds to the rollups, and applying that (incrementally or in a rebuild).
+
+A payment adds, to the cell of its creation day, currency, method, country, outcome and decline code:
+one attempt, its amount, what was captured and Kassa's fee on the capture (the ledger's capture journal).
+A succeeded refund adds one refund and its amount to the cell of the refund's day (with its payment's
+currency, method and country, outcome "succeeded"). A captured payment also adds one payment and the
+captured amount to its shopper's day (`report_customer_days`).
+
+`apply` recomputes the facts of the given payments (and their refunds) from the rows as they are now and
+moves each cell by the difference to the fact stored before: running it twice, late or out of order
+changes nothing more. Callers hold the payments' row locks, so two appliers of one payment queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from core.context import Context
+from core.ledger.models import Account, Entry, Journal
+from core.ledger.service import KIND_CAPTURE
+from core.payments.models import CheckoutSession, Payment, PaymentStatus, Refund, RefundStatus
+from core.reports.models import (
+    CUSTOMER_MEASURES,
+    DAILY_MEASURES,
+    ReportCustomerDay,
+    ReportDaily,
+    ReportFact,
+)
+
+UNKNOWN_COUNTRY: Final = "ZZ"
+S = PaymentStatus
+OUTCOMES: Final[dict[PaymentStatus, str]] = {
+    S.SUCCEEDED: "succeeded",
+    S.PARTIALLY_REFUNDED: "succeeded",
+    S.REFUNDED: "succeeded",
+    S.AUTHORIZED: "authorized",
+    S.FAILED: "failed",
+    S.CANCELED: "canceled",
+    S.INITIATED: "pending",
+    S.PENDING: "pending",
+    S.REQUIRES_ACTION: "pending",
+}
+
+
+def outcome_of(status: PaymentStatus) -> str:
+    return OUTCOMES[status]
+
+
+@dataclass(frozen=True)
+class Cell:
+    livemode: bool
+    day: Any  # datetime.date
+    currency: str
+    method: str
+    country: str
+    outcome: str
+    decline_code: str
+
+    @property
+    def id(self) -> str:
+        mode = "live" if self.livemode else "test"
+        return "|".join(
+            (
+                mode,
+                self.day.isoformat(),
+                self.currency,
+                self.method,
+                self.country,
+                self.outcome,
+                self.decline_code,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class CustomerDay:
+    livemode: bool
+    customer: str
+    label: str
+    day: Any
+    currency: str
+
+    @property
+    def id(self) -> str:
+        mode = "live" if self.livemode else "test"
+        return f"{mode}|{self.customer}|{self.day.isoformat()}|{self.currency}"
+
+
+@dataclass(frozen=True)
+class Fact:
+    id: str
+    cell: Cell
+    customer_day: CustomerDay | None = None
+    payments: int = 0
+    amount: int = 0
+    captured: int = 0
+    fees: int = 0
+    refunds: int = 0
+    refunded: int = 0
+
+
+def customer_of(payment: Payment) -> tuple[str, str] | None:
+    """(digest, label) of the shopper: by email when the payment has one, else by card fingerprint."""
+    if payment.customer_email:
+        email = payment.customer_email.strip().lower()
+        return _digest("email", email), email
+    if payment.card_fingerprint:
+        label = f"{payment.card_brand or 'card'} •••• {payment.card_last4 or '????'}"
+        return _digest("card", payment.card_fingerprint), label
+    return None
+
+
+def _digest(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:32]
+
+
+def country_of(payment: Payment, session_country: str | None) -> str:
+    return (payment.card_country or session_country or UNKNOWN_COUNTRY).upper()
+
+
+def payment_fact(payment: Payment, *, fee: int, session_country: str | None) -> Fact:
+    outcome = outcome_of(payment.status)
+    day = payment.created_at.date()
+    cell = Cell(
+        livemode=payment.livemode,
+        day=day,
+        currency=payment.currency,
+        method=str(payment.method),
+        country=country_of(payment, session_country),
+        outcome=outcome,
+        decline_code=(payment.failure_code or "declined") if outcome == "failed" else "",
+    )
+    customer_day = None
+    who = customer_of(payment)
+    if who is not None and payment.amount_captured > 0:
+        customer_day = CustomerDay(payment.livemode, who[0], who[1], day, payment.currency)
+    return Fact(
+        id=payment.id,
+        cell=cell,
+        customer_day=customer_day,
+        payments=1,
+        amount=payment.amount,
+        captured=payment.amount_captured,
+        fees=fee,
+    )
+
+
+def refund_fact(refund: Refund, payment: Payment, *, session_country: str | None) -> Fact | None:
+    if refund.status is not RefundStatus.SUCCEEDED:
+        return None
+    cell = Cell(
+        livemode=payment.livemode,
+        day=refund.created_at.date(),
+        currency=refund.currency,
+        method=str(payment.method),
+        country=country_of(payment, session_country),
+        outcome="succeeded",
+        decline_code="",
+    )
+    return Fact(id=refund.id, cell=cell, refunds=1, refunded=refund.amount)
+
+
+def capture_fees(session: Session, payment_ids: Sequence[str]) -> dict[str, int]:
+    """Kassa's fee on each payment's capture: what its capture journal credits to the fees account."""
+    if not payment_ids:
+        return {}
+    rows = session.execute(
+        select(Journal.reference_id, func.sum(Entry.amount))
+        .join(Entry, (Entry.tenant_id == Journal.tenant_id) & (Entry.journal_id == Journal.id))
+        .where(
+            Journal.kind == KIND_CAPTURE,
+            Journal.reference_id.in_(list(payment_ids)),
+            Entry.account == Account.FEES,
+        )
+        .group_by(Journal.reference_id)
+    ).all()
+    return {reference: -int(total) for reference, total in rows}
+
+
+def facts_for(session: Session, payments: Sequence[Payment]) -> list[Fact]:
+    """The current facts of `payments` and of their refunds, read in three queries."""
+    if not payments:
+        return []
+    ids = [p.id for p in payments]
+    fees = capture_fees(session, ids)
+    session_ids = list({p.checkout_session_id for p in payments})
+    countries = dict(
+        session.execute(
+            select(CheckoutSession.id, CheckoutSession.country).where(CheckoutSession.id.in_(session_ids))
+        ).all()
+    )
+    by_id = {p.id: p for p in payments}
+    facts = [
+        payment_fact(p, fee=fees.get(p.id, 0), session_country=countries.get(p.checkout_session_id))
+        for p in payments
+    ]
+    for refund in session.scalars(select(Refund).where(Refund.payment_id.in_(ids))):
+        payment = by_id[refund.payment_id]
+        fact = refund_fact(refund, payment, session_country=countries.get(payment.checkout_session_id))
+        if fact is not None:
+            facts.append(fact)
+    return facts
+
+
+def apply(
+    session: Session,
+    ctx: Context,
+    payments: Sequence[Payment],
+    *,
+    event_id: str | None = None,
+    fresh: bool = False,
+) -> int:
+    """Bring the rollups up to date for `payments` (locked by the caller) and their refunds.
+
+    `fresh`: the caller knows no fact of these objects is stored (a rebuild after clearing): the old facts
+    are not read. Returns the number of facts written.
+    """
+    facts = facts_for(session, payments)
+    tenant_id = payments[0].tenant_id if payments else None
+    if tenant_id is None:
+        return 0
+    old: dict[str, ReportFact] = {}
+    if not fresh:
+        ids = [f.id for f in facts] + [p.id for p in payments]
+        old = {
+            row.id: row
+            for row in session.scalars(select(ReportFact).where(ReportFact.id.in_(ids)).with_for_update())
+        }
+    daily: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(DAILY_MEASURES, 0))
+    cells: dict[str, Cell] = {}
+    customers: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CUSTOMER_MEASURES, 0))
+    customer_rows: dict[str, CustomerDay] = {}
+    new_ids = {f.id for f in facts}
+    for fact in facts:
+        cells[fact.cell.id] = fact.cell
+        for name in DAILY_MEASURES:
+            daily[fact.cell.id][name] += getattr(fact, name)
+        if fact.customer_day is not None:
+            customer_rows[fact.customer_day.id] = fact.customer_day
+            customers[fact.customer_day.id]["payments"] += 1
+            customers[fact.customer_day.id]["volume"] += fact.captured
+        previous = old.get(fact.id)
+        if previous is not None:
+            _take_out(previous, daily, customers)
+    gone = [row for row_id, row in old.items() if row_id not in new_ids]
+    for row in gone:
+        _take_out(row, daily, customers)
+    _upsert_daily(session, tenant_id, daily, cells)
+    _upsert_customers(session, tenant_id, customers, customer_rows)
+    _store_facts(session, tenant_id, facts, ctx.clock.now(), event_id)
+    if gone:
+        session.execute(delete(ReportFact).where(ReportFact.id.in_([row.id for row in gone])))
+    return len(facts)
+
+
+def _take_out(
+    row: ReportFact, daily: dict[str, dict[str, int]], customers: dict[str, dict[str, int]]
+) -> None:
+    for name in DAILY_MEASURES:
+        daily[row.daily_id][name] -= getattr(row, name)
+    if row.customer_day_id is not None:
+        customers[row.customer_day_id]["payments"] -= 1
+        customers[row.customer_day_id]["volume"] -= row.captured
+
+
+def _insert(session: Session, table: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _upsert_daily(
+    session: Session, tenant_id: str, deltas: dict[str, dict[str, int]], cells: dict[str, Cell]
+) -> None:
+    rows = []
+    for cell_id, delta in deltas.items():
+        if not any(delta.values()):
+            continue
+        cell = cells.get(cell_id) or _cell_from_id(cell_id)
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "id": cell_id,
+                "livemode": cell.livemode,
+                "day": cell.day,
+                "currency": cell.currency,
+                "method": cell.method,
+                "country": cell.country,
+                "outcome": cell.outcome,
+                "decline_code": cell.decline_code,
+                **delta,
+            }
+        )
+    if not rows:
+        return
+    table = ReportDaily.__table__
+    statement = _insert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.tenant_id, table.c.id],
+        set_={name: table.c[name] + statement.excluded[name] for name in DAILY_MEASURES},
+    )
+    for chunk in _chunks(sorted(rows, key=lambda r: r["id"]), 500):
+        session.execute(statement, chunk)
+
+
+def _cell_from_id(cell_id: str) -> Cell:
+    from datetime import date
+
+    mode, day, currency, method, country, outcome, code = cell_id.split("|", 6)
+    return Cell(mode == "live", date.fromisoformat(day), currency, method, country, outcome, code)
+
+
+def _upsert_customers(
+    session: Session,
+    tenant_id: str,
+    deltas: dict[str, dict[str, int]],
+    rows_by_id: dict[str, CustomerDay],
+) -> None:
+    from datetime import date
+
+    rows = []
+    for row_id, delta in deltas.items():
+        if not any(delta.values()):
+            continue
+        known = rows_by_id.get(row_id)
+        if known is None:
+            mode, customer, day, currency = row_id.split("|", 3)
+            known = CustomerDay(mode == "live", customer, "", date.fromisoformat(day), currency)
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "id": row_id,
+                "livemode": known.livemode,
+                "customer": known.customer,
+                "label": known.label,
+                "day": known.day,
+                "currency": known.currency,
+                **delta,
+            }
+        )
+    if not rows:
+        return
+    table = ReportCustomerDay.__table__
+    statement = _insert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.tenant_id, table.c.id],
+        set_={
+            **{name: table.c[name] + statement.excluded[name] for name in CUSTOMER_MEASURES},
+            # A taken-out row (label unknown here) keeps the label it has.
+            "label": func.coalesce(func.nullif(statement.excluded.label, ""), table.c.label),
+        },
+    )
+    for chunk in _chunks(sorted(rows, key=lambda r: r["id"]), 500):
+        session.execute(statement, chunk)
+
+
+def _store_facts(
+    session: Session, tenant_id: str, facts: Iterable[Fact], now: datetime, event_id: str | None
+) -> None:
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "id": f.id,
+            "daily_id": f.cell.id,
+            "customer_day_id": f.customer_day.id if f.customer_day else None,
+            "payments": f.payments,
+            "amount": f.amount,
+            "captured": f.captured,
+            "fees": f.fees,
+            "refunds": f.refunds,
+            "refunded": f.refunded,
+            "event_id": event_id,
+            "updated_at": now,
+        }
+        for f in facts
+    ]
+    if not rows:
+        return
+    table = ReportFact.__table__
+    statement = _insert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.tenant_id, table.c.id],
+        set_={
+            name: statement.excluded[name]
+            for name in ("daily_id", "customer_day_id", *DAILY_MEASURES, "event_id", "updated_at")
+        },
+    )
+    for chunk in _chunks(rows, 500):
+        session.execute(statement, chunk)
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]

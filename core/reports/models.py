@@ -1,0 +1,100 @@
+"""The rollup tables (docs/reports.md).
+
+`report_daily` holds one row per tenant, mode, day, currency, method, country, outcome and decline code
+with the counts and sums of that cell; `report_customer_days` one row per shopper, day and currency.
+Both are kept from `report_facts`: one row per payment and per refund saying what that object adds to
+which cell. Applying an object again replaces its fact (the old contribution is taken out, the new one
+put in), so a job that runs twice, late or out of order leaves the same totals: rollups always equal a
+query over the raw payments (tests/core/test_reports.py checks it).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, TenantScoped, Timestamp
+
+#: The key columns of a `report_daily` cell, in the order its id spells them.
+DAILY_DIMENSIONS = ("livemode", "day", "currency", "method", "country", "outcome", "decline_code")
+#: The summed columns of a `report_daily` cell.
+DAILY_MEASURES = ("payments", "amount", "captured", "fees", "refunds", "refunded")
+CUSTOMER_MEASURES = ("payments", "volume")
+
+
+class ReportDaily(TenantScoped, Base):
+    """One cell of the daily rollup. Money in minor units of `currency`."""
+
+    __tablename__ = "report_daily"
+    __table_args__ = (Index("ix_report_daily_range", "tenant_id", "livemode", "currency", "day"),)
+
+    #: The cell's dimensions joined with "|" (so an upsert finds the cell by its primary key).
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    #: The UTC day the payment was created (a refund: the day it was made).
+    day: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(10))
+    #: The card's issuing country, else the checkout session's country; "ZZ" when neither is known.
+    country: Mapped[str] = mapped_column(String(2))
+    #: succeeded | authorized | failed | canceled | pending (core/reports/facts.py `outcome_of`).
+    outcome: Mapped[str] = mapped_column(String(12))
+    #: The failure code of a failed payment ("" otherwise).
+    decline_code: Mapped[str] = mapped_column(String(64))
+    #: Payments created that day in this cell (attempts; a refund row adds none).
+    payments: Mapped[int] = mapped_column(Integer, default=0)
+    #: Sum of the payments' amounts (what was asked).
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Sum of what was captured.
+    captured: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Sum of Kassa's fees on the captures (the ledger's capture journals).
+    fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Succeeded refunds made that day.
+    refunds: Mapped[int] = mapped_column(Integer, default=0)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportCustomerDay(TenantScoped, Base):
+    """What one shopper paid on one day in one currency (captured payments only)."""
+
+    __tablename__ = "report_customer_days"
+    __table_args__ = (
+        Index("ix_report_customer_days_range", "tenant_id", "livemode", "currency", "day"),
+        Index("ix_report_customer_days_customer", "tenant_id", "livemode", "customer", "day"),
+    )
+
+    #: mode|customer|day|currency.
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    #: A digest of the shopper's email (else of the card fingerprint), the same for every payment of theirs.
+    customer: Mapped[str] = mapped_column(String(40))
+    #: How the portal names the shopper: the email address, or "visa •••• 4242".
+    label: Mapped[str] = mapped_column(String(320))
+    day: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    payments: Mapped[int] = mapped_column(Integer, default=0)
+    volume: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportFact(TenantScoped, Base):
+    """What one payment or refund (`id`) currently adds to the rollups."""
+
+    __tablename__ = "report_facts"
+
+    #: The payment's (`pay_…`) or refund's (`re_…`) id.
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: The `report_daily` cell it adds to.
+    daily_id: Mapped[str] = mapped_column(String(160))
+    #: The `report_customer_days` row it adds to, or null.
+    customer_day_id: Mapped[str | None] = mapped_column(String(120))
+    payments: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    captured: Mapped[int] = mapped_column(BigInteger, default=0)
+    fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds: Mapped[int] = mapped_column(Integer, default=0)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The last event applied (for tracing; correctness does not depend on it).
+    event_id: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[Timestamp]

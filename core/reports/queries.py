@@ -1,0 +1,398 @@
+"""The report figures, read from the rollups (docs/reports.md says what each one means).
+
+Every money figure is per currency, in its minor units, summed exactly (integers); rates are ratios of
+integers, rounded only for display. Used by `GET /api/v1/reports/summary`, the portal's reports page and
+the benchmarks alike. Tenant scoping is the session's (RLS and the tenant filter), the mode the caller's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any, Final, Literal, TypeVar
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session, aliased
+
+from core.errors import InvalidInput
+from core.reports.models import ReportCustomerDay, ReportDaily
+
+GroupBy = Literal["day", "week", "month"]
+Sel = TypeVar("Sel", bound="Select[*tuple[Any, ...]]")
+GROUP_BY: Final = ("day", "week", "month")
+#: The longest range one question may span (a longer one is split by the caller).
+MAX_DAYS: Final = 3 * 366
+TOP_CUSTOMERS: Final = 10
+D = ReportDaily
+
+
+@dataclass(frozen=True)
+class Filters:
+    livemode: bool
+    start: date
+    #: Inclusive.
+    end: date
+    currency: str | None = None
+    method: str | None = None
+    country: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise InvalidInput("The end of the range is before its start.", param="to")
+        if (self.end - self.start).days >= MAX_DAYS:
+            raise InvalidInput(f"A report spans at most {MAX_DAYS} days.", param="from")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Filters:
+        """The period of the same length just before this one (for "compare with previous period")."""
+        end = self.start - timedelta(days=1)
+        return replace(self, start=end - timedelta(days=self.days - 1), end=end)
+
+
+@dataclass
+class Figures:
+    """Counts and sums over a set of rollup cells of one currency."""
+
+    payments: int = 0
+    succeeded: int = 0
+    authorized: int = 0
+    failed: int = 0
+    canceled: int = 0
+    pending: int = 0
+    amount: int = 0
+    volume: int = 0
+    fees: int = 0
+    refunds: int = 0
+    refunded: int = 0
+
+    def add(
+        self, outcome: str, payments: int, amount: int, captured: int, fees: int, refunds: int, refunded: int
+    ) -> None:
+        self.payments += payments
+        if outcome in ("succeeded", "authorized", "failed", "canceled", "pending"):
+            setattr(self, outcome, getattr(self, outcome) + payments)
+        self.amount += amount
+        self.volume += captured
+        self.fees += fees
+        self.refunds += refunds
+        self.refunded += refunded
+
+    @property
+    def approved(self) -> int:
+        return self.succeeded + self.authorized
+
+    @property
+    def approval_rate(self) -> float | None:
+        """Approved / (approved + declined); payments still in flight or canceled count in neither."""
+        decided = self.approved + self.failed
+        return None if decided == 0 else self.approved / decided
+
+    @property
+    def average_ticket(self) -> int | None:
+        """Captured volume / succeeded payments, rounded half up to a minor unit."""
+        if self.succeeded == 0:
+            return None
+        return (2 * self.volume + self.succeeded) // (2 * self.succeeded)
+
+    @property
+    def refund_rate(self) -> float | None:
+        """Refunded / captured volume of the same period."""
+        return None if self.volume == 0 else self.refunded / self.volume
+
+    @property
+    def net(self) -> int:
+        """Captured volume less fees and refunds."""
+        return self.volume - self.fees - self.refunded
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "payments": self.payments,
+            "succeeded": self.succeeded,
+            "authorized": self.authorized,
+            "failed": self.failed,
+            "canceled": self.canceled,
+            "pending": self.pending,
+            "volume": self.volume,
+            "average_ticket": self.average_ticket,
+            "approval_rate": _rate(self.approval_rate),
+            "fees": self.fees,
+            "refunds": self.refunds,
+            "refunded": self.refunded,
+            "refund_rate": _rate(self.refund_rate),
+            "net": self.net,
+        }
+
+
+def _rate(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+@dataclass
+class Period:
+    start: date
+    end: date
+    figures: Figures = field(default_factory=Figures)
+
+
+@dataclass
+class Share:
+    """One slice of a mix: a method, a country or a decline reason."""
+
+    key: str
+    count: int
+    volume: int = 0
+
+
+@dataclass
+class Customers:
+    active: int = 0
+    new: int = 0
+    returning: int = 0
+    repeat: int = 0
+    top: list[tuple[str, int, int]] = field(default_factory=list)  # (label, payments, volume)
+
+    @property
+    def repeat_rate(self) -> float | None:
+        """Shoppers who paid at least twice in the period / shoppers who paid in it."""
+        return None if self.active == 0 else self.repeat / self.active
+
+
+@dataclass
+class CurrencyReport:
+    currency: str
+    totals: Figures
+    periods: list[Period]
+    declines: list[Share] = field(default_factory=list)
+    methods: list[Share] = field(default_factory=list)
+    countries: list[Share] = field(default_factory=list)
+
+
+def _filtered(statement: Sel, f: Filters, *, currency: str | None = None) -> Sel:
+    statement = statement.where(D.livemode == f.livemode, D.day >= f.start, D.day <= f.end)
+    code = currency or f.currency
+    if code is not None:
+        statement = statement.where(D.currency == code)
+    if f.method is not None:
+        statement = statement.where(D.method == f.method)
+    if f.country is not None:
+        statement = statement.where(D.country == f.country)
+    return statement
+
+
+def currencies(session: Session, *, livemode: bool) -> list[str]:
+    """Every currency the mode has figures in, most captured volume first."""
+    rows = session.execute(
+        select(D.currency, func.sum(D.captured))
+        .where(D.livemode == livemode)
+        .group_by(D.currency)
+        .order_by(func.sum(D.captured).desc(), D.currency)
+    ).all()
+    return [currency for currency, _ in rows]
+
+
+def bucket_start(day: date, group_by: str) -> date:
+    if group_by == "week":
+        return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
+    if group_by == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _next_bucket(start: date, group_by: str) -> date:
+    if group_by == "week":
+        return start + timedelta(days=7)
+    if group_by == "month":
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start + timedelta(days=1)
+
+
+def _periods(f: Filters, group_by: str) -> list[Period]:
+    periods = []
+    start = bucket_start(f.start, group_by)
+    while start <= f.end:
+        following = _next_bucket(start, group_by)
+        periods.append(Period(max(start, f.start), min(following - timedelta(days=1), f.end)))
+        start = following
+    return periods
+
+
+def summary(session: Session, f: Filters, *, group_by: str = "day") -> list[CurrencyReport]:
+    """Totals and per-period figures for each currency (only `f.currency` when given)."""
+    if group_by not in GROUP_BY:
+        raise InvalidInput("group_by must be day, week or month.", param="group_by")
+    statement = select(
+        D.currency,
+        D.day,
+        D.outcome,
+        func.sum(D.payments),
+        func.sum(D.amount),
+        func.sum(D.captured),
+        func.sum(D.fees),
+        func.sum(D.refunds),
+        func.sum(D.refunded),
+    )
+    rows = session.execute(_filtered(statement, f).group_by(D.currency, D.day, D.outcome)).all()
+    reports: dict[str, CurrencyReport] = {}
+    index: dict[str, dict[date, Period]] = {}
+    for row in rows:
+        currency, day, outcome, sums = row[0], row[1], row[2], row[3:]
+        if currency not in reports:
+            periods = _periods(f, group_by)
+            reports[currency] = CurrencyReport(currency, Figures(), periods)
+            index[currency] = {p.start: p for p in periods}
+        values = [int(v or 0) for v in sums]
+        reports[currency].totals.add(outcome, *values)
+        key = max(bucket_start(day, group_by), f.start)
+        index[currency][key].figures.add(outcome, *values)
+    if f.currency is not None and f.currency not in reports:
+        reports[f.currency] = CurrencyReport(f.currency, Figures(), _periods(f, group_by))
+    return sorted(reports.values(), key=lambda r: (-r.totals.volume, r.currency))
+
+
+def _shares(session: Session, f: Filters, currency: str, column: Any, *, failed_only: bool) -> list[Share]:
+    """Per value of `column`: declined payments and their amount (`failed_only`), else succeeded payments
+    and their captured volume."""
+    measure = D.amount if failed_only else D.captured
+    statement = _filtered(
+        select(column, func.sum(D.payments), func.sum(measure)), f, currency=currency
+    ).where(D.outcome == ("failed" if failed_only else "succeeded"))
+    rows = session.execute(statement.group_by(column)).all()
+    shares = [Share(str(key), int(count or 0), int(volume or 0)) for key, count, volume in rows]
+    shares = [s for s in shares if s.count or s.volume]
+    if failed_only:
+        return sorted(shares, key=lambda s: (-s.count, s.key))
+    return sorted(shares, key=lambda s: (-s.volume, -s.count, s.key))
+
+
+def breakdown(session: Session, f: Filters, report: CurrencyReport) -> CurrencyReport:
+    """Fill `report`'s decline reasons, method mix and country mix (succeeded payments' volume)."""
+    report.declines = _shares(session, f, report.currency, D.decline_code, failed_only=True)
+    report.methods = _shares(session, f, report.currency, D.method, failed_only=False)
+    report.countries = _shares(session, f, report.currency, D.country, failed_only=False)
+    return report
+
+
+def customers(session: Session, f: Filters, *, currency: str) -> Customers:
+    """New and returning shoppers, repeat rate and top shoppers in the period, for one currency.
+
+    A shopper is new in the period when their first captured payment (in any currency of the mode) falls
+    in it, returning when they had paid before it. Method and country filters do not apply here.
+    """
+    C = ReportCustomerDay
+    active = (
+        select(
+            C.customer.label("customer"),
+            func.sum(C.payments).label("payments"),
+            func.sum(C.volume).label("volume"),
+        )
+        .where(C.livemode == f.livemode, C.currency == currency, C.day >= f.start, C.day <= f.end)
+        .group_by(C.customer)
+        .having(func.sum(C.payments) > 0)
+        .subquery()
+    )
+    # New: no captured payment before the period (any currency of the mode). A correlated NOT EXISTS per
+    # active shopper walks the (tenant, mode, customer, day) index; a join of two aggregates did not.
+    earlier = aliased(ReportCustomerDay)
+    paid_before = (
+        select(earlier.customer)
+        .where(
+            earlier.livemode == f.livemode,
+            earlier.customer == active.c.customer,
+            earlier.day < f.start,
+            earlier.payments > 0,
+        )
+        .exists()
+    )
+    counts = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((~paid_before, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((active.c.payments >= 2, 1), else_=0)), 0),
+        ).select_from(active)
+    ).one()
+    result = Customers(active=int(counts[0]), new=int(counts[1]), repeat=int(counts[2]))
+    result.returning = result.active - result.new
+    top = session.execute(
+        select(active.c.customer, active.c.payments, active.c.volume)
+        .order_by(active.c.volume.desc(), active.c.customer)
+        .limit(TOP_CUSTOMERS)
+    ).all()
+    labels = _labels(session, f.livemode, [row[0] for row in top])
+    result.top = [(labels.get(c, c), int(p), int(v)) for c, p, v in top]
+    return result
+
+
+def _labels(session: Session, livemode: bool, customer_ids: Iterable[str]) -> dict[str, str]:
+    ids = list(customer_ids)
+    if not ids:
+        return {}
+    C = ReportCustomerDay
+    rows = session.execute(
+        select(C.customer, func.max(C.label))
+        .where(C.livemode == livemode, C.customer.in_(ids))
+        .group_by(C.customer)
+    ).all()
+    return {customer: label for customer, label in rows}
+
+
+def options(session: Session, *, livemode: bool) -> dict[str, list[str]]:
+    """The values the filters offer: every method, and the currencies and countries that have figures."""
+    countries = session.scalars(
+        select(D.country).where(D.livemode == livemode).distinct().order_by(D.country)
+    )
+    return {
+        "currencies": currencies(session, livemode=livemode),
+        "methods": ["card", "wallet", "bank"],
+        "countries": list(countries),
+    }
+
+
+#: The range a report shows when none is given: the last 30 days, today included.
+DEFAULT_DAYS: Final = 30
+
+
+def _date(value: str | None, param: str) -> date | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{param} must be a date written YYYY-MM-DD, like 2026-12-01.", param=param
+        ) from None
+
+
+def filters_from(
+    *,
+    livemode: bool,
+    today: date,
+    start: str | None = None,
+    end: str | None = None,
+    currency: str | None = None,
+    method: str | None = None,
+    country: str | None = None,
+) -> Filters:
+    """Filters from what a caller typed (query parameters, the portal's filter form): dates as YYYY-MM-DD,
+    the range defaulting to the last 30 days; a bad value raises InvalidInput naming its parameter."""
+    from core import money
+
+    last = _date(end, "to") or today
+    first = _date(start, "from") or last - timedelta(days=DEFAULT_DAYS - 1)
+    code = money.validate_currency(currency.strip().upper()) if currency and currency.strip() else None
+    if method is not None and method.strip() and method.strip() not in ("card", "wallet", "bank"):
+        raise InvalidInput("method must be card, wallet or bank.", param="method")
+    area = country.strip().upper() if country and country.strip() else None
+    if area is not None and (len(area) != 2 or not area.isalpha()):
+        raise InvalidInput("country must be a two-letter country code, like DE.", param="country")
+    return Filters(
+        livemode=livemode,
+        start=first,
+        end=last,
+        currency=code,
+        method=method.strip() if method and method.strip() else None,
+        country=area,
+    )

@@ -1,0 +1,191 @@
+"""Portal reports: sales trend, approvals and declines, method and country mix, refunds, shoppers, fees
+(and the payouts section to come), each as an SVG chart with its data table; HTMX swaps the report when a
+filter changes, and the same form works without JavaScript. CSV exports stream from core/reports/exports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+from flask import Response, request
+from flask_login import current_user
+
+from core import money
+from core.audit import actions
+from core.audit import service as audit
+from core.context import ActorType
+from core.errors import InvalidInput, NotFound
+from core.reports import exports, queries
+from core.web.htmx import render_page_or_block
+from core.web.request import actor, context, runtime, uow
+from portal import charts
+from portal.views.payments import PORTAL_LIVEMODE
+from tenants.lookup import tenant_by_id
+
+
+def _group_by(f: queries.Filters, asked: str | None) -> str:
+    if asked in queries.GROUP_BY:
+        return asked
+    return "day" if f.days <= 62 else "week" if f.days <= 190 else "month"
+
+
+def _label(start: date, group_by: str) -> str:
+    return start.strftime("%Y-%m") if group_by == "month" else start.isoformat()
+
+
+def filters_from_request() -> queries.Filters:
+    args = request.args
+    return queries.filters_from(
+        livemode=PORTAL_LIVEMODE,
+        today=runtime().clock.now().date(),
+        start=args.get("from"),
+        end=args.get("to"),
+        currency=args.get("currency"),
+        method=args.get("method"),
+        country=args.get("country"),
+    )
+
+
+def reports_page() -> tuple[str, int] | str:
+    rt = runtime()
+    with rt.analytics.unit_of_work(tenant_id=current_user.tenant_id) as analytics:
+        return _reports_page(analytics.session)
+
+
+def _reports_page(session: Any) -> tuple[str, int] | str:
+    options = queries.options(session, livemode=PORTAL_LIVEMODE)
+    error: InvalidInput | None = None
+    try:
+        f = filters_from_request()
+    except InvalidInput as problem:
+        error = problem
+        f = queries.filters_from(livemode=PORTAL_LIVEMODE, today=runtime().clock.now().date())
+    if f.currency is None:
+        fallback = (
+            options["currencies"][0]
+            if options["currencies"]
+            else tenant_by_id(session, current_user.tenant_id).default_currency
+        )
+        f = queries.Filters(**{**f.__dict__, "currency": fallback})
+    assert f.currency is not None
+    compare = request.args.get("compare") == "1"
+    group_by = _group_by(f, request.args.get("group_by"))
+    (report,) = queries.summary(session, f, group_by=group_by)
+    queries.breakdown(session, f, report)
+    previous = None
+    if compare:
+        (previous,) = queries.summary(session, f.previous(), group_by=group_by)
+    shoppers = queries.customers(session, f, currency=f.currency)
+    context = _view(report, previous, shoppers, f, group_by)
+    html = render_page_or_block(
+        "portal/reports/index.html",
+        block="report",
+        f=f,
+        compare=compare,
+        group_by=group_by,
+        options=options,
+        error=error,
+        query=_query(f, compare, group_by),
+        **context,
+    )
+    return (html, 400) if error is not None else html
+
+
+def _query(f: queries.Filters, compare: bool, group_by: str) -> dict[str, str]:
+    """The filters as query parameters (export links carry the same ones)."""
+    values = {
+        "from": f.start.isoformat(),
+        "to": f.end.isoformat(),
+        "currency": f.currency or "",
+        "method": f.method or "",
+        "country": f.country or "",
+        "group_by": group_by,
+    }
+    if compare:
+        values["compare"] = "1"
+    return {k: v for k, v in values.items() if v}
+
+
+def _view(
+    report: queries.CurrencyReport,
+    previous: queries.CurrencyReport | None,
+    shoppers: queries.Customers,
+    f: queries.Filters,
+    group_by: str,
+) -> dict[str, Any]:
+    currency = report.currency
+
+    def fmt(amount: int) -> str:
+        return money.format_amount(amount, currency)
+
+    def num(value: int) -> str:
+        return f"{value:,}"
+
+    labels = [_label(p.start, group_by) for p in report.periods]
+    volumes = [p.figures.volume for p in report.periods]
+    previous_volumes = [p.figures.volume for p in previous.periods] if previous else None
+    declines = [(d.key.replace("_", " "), d.count) for d in report.declines]
+    methods = [(m.key, m.volume) for m in report.methods]
+    countries = [(c.key, c.volume) for c in report.countries[:10]]
+    t = report.totals
+    return {
+        "report": report,
+        "previous": previous,
+        "shoppers": shoppers,
+        "fmt": fmt,
+        "labels": labels,
+        "trend_chart": charts.line_chart(
+            labels, volumes, title=f"Sales volume per {group_by}", fmt=fmt, previous=previous_volumes
+        ),
+        "outcome_chart": charts.donut_chart(
+            [
+                ("approved", t.approved),
+                ("declined", t.failed),
+                ("canceled", t.canceled),
+                ("in flight", t.pending),
+            ],
+            title="Payment outcomes",
+            fmt=num,
+        ),
+        "decline_chart": charts.bar_chart(declines, title="Decline reasons", fmt=num),
+        "method_chart": charts.donut_chart(methods, title="Volume by payment method", fmt=fmt),
+        "country_chart": charts.bar_chart(countries, title="Volume by country", fmt=fmt),
+        "shopper_chart": charts.donut_chart(
+            [("new", shoppers.new), ("returning", shoppers.returning)],
+            title="New and returning shoppers",
+            fmt=num,
+        ),
+    }
+
+
+def report_export(kind: str) -> Response:
+    """A CSV export of the filtered range, streamed from the analytics database as it is read. Audited
+    (what left, for which range) before the first byte; bad filters or codes are a 400 before it too."""
+    if kind not in exports.EXPORTS:
+        raise NotFound(f"There is no {kind!r} export.", param="kind")
+    f = filters_from_request()
+    params = {name: request.args.get(name) for name in request.args}
+    exports.AccountCodes.from_params(params)  # refuse bad codes now, not in the middle of the stream
+    rt = runtime()
+    tenant_id = current_user.tenant_id
+    audit.record(
+        uow().session,
+        context(actor(ActorType.USER, current_user.id)),
+        actions.REPORT_EXPORTED,
+        subject=audit.Ref("report", kind, tenant_id),
+        details={"from": f.start.isoformat(), "to": f.end.isoformat(), "currency": f.currency},
+    )
+
+    def lines() -> Iterator[str]:
+        # Its own transaction: the request's has committed (and its audit entry with it) before streaming.
+        with rt.analytics.unit_of_work(tenant_id=tenant_id) as analytics:
+            yield from exports.export(analytics.session, kind, f, params)
+
+    filename = f"kassa-{kind}-{f.start.isoformat()}-{f.end.isoformat()}.csv"
+    return Response(
+        lines(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
