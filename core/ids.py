@@ -59,6 +59,9 @@ PREFIXES: Final = frozenset(
         "rcpt",  # emailed receipts
         "lrule",  # locality rules
         "logo",  # tenants' checkout logos
+        "rc",  # portal users' one-time recovery codes (only their keyed hash is stored)
+        "pwr",  # password resets (the emailed token is a keyed MAC of this id, never stored)
+        "aver",  # audit-chain verifications (who checked a tenant's chain, when, with what result)
     }
 )
 

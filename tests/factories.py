@@ -449,6 +449,11 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             clock=rt.clock,
             kms=rt.kms,
         )
+        from core.audit import queries as audit_queries
+
+        audit_queries.verify_and_record(  # an audit_verifications row
+            uow.session, tenant_id=tenant.id, actor=Actor.system("test"), clock=rt.clock, kms=rt.kms
+        )
     rt.relay()
     SimpleWorker([rt.queue(n) for n in QUEUE_NAMES], connection=rt.redis, serializer=JSONSerializer).work(
         burst=True

@@ -105,8 +105,11 @@ def test_every_route_of_the_app_declares_its_access(app: Flask) -> None:
     assert {e.endpoint for e in PORTAL_ROUTES if e.access == PUBLIC} == {
         "login",
         "login_code",
+        "login_recovery",
         "enroll",
         "logout",
+        "forgot_password",
+        "reset_password",
     }
 
 

@@ -30,6 +30,8 @@ class Actor:
     id: str
     origin_ip: str | None = None
     request_id: str | None = None
+    #: The browser's User-Agent of a portal action (the audit screen's "where").
+    user_agent: str | None = None
 
     @classmethod
     def system(cls, name: str) -> Actor:
@@ -54,6 +56,8 @@ def _digest(event: AuditEvent) -> str:
             event.request_id,
             details,
             event.prev_hash,
+            # Appended only when set: events from before the column existed keep their hashes.
+            *([event.user_agent] if event.user_agent is not None else []),
         ],
         separators=(",", ":"),
     )
@@ -112,6 +116,7 @@ def record(
         outcome=outcome,
         origin_ip=actor.origin_ip,
         request_id=actor.request_id,
+        user_agent=actor.user_agent[:300] if actor.user_agent else None,
         details_encrypted=sealed,
         prev_hash=last[1] if last else GENESIS,
     )

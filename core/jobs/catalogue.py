@@ -32,6 +32,7 @@ JOB_MODULES: tuple[str, ...] = (
     "core.jobs.maintenance",
     "core.payments.jobs",
     "core.receipts.jobs",
+    "tenants.jobs",
 )
 
 

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from core.errors import PermissionDenied
 from core.web.access import PUBLIC, SIGNED_IN, declare
-from portal.views import account, auth, dashboard, payments
+from portal.views import account, audit, auth, dashboard, payments
 from portal.views.forms import LogoutForm
 from tenants.permissions import Permission, can
 
@@ -39,11 +39,30 @@ class PortalRoute:
 ROUTES: list[PortalRoute] = [
     PortalRoute("/login", "login", auth.login, PUBLIC, ("GET", "POST")),
     PortalRoute("/login/code", "login_code", auth.login_code, PUBLIC, ("GET", "POST")),
+    PortalRoute("/login/recovery", "login_recovery", auth.login_recovery, PUBLIC, ("GET", "POST")),
     PortalRoute("/login/enroll", "enroll", auth.enroll, PUBLIC, ("GET", "POST")),
+    PortalRoute("/forgot-password", "forgot_password", auth.forgot_password, PUBLIC, ("GET", "POST")),
+    PortalRoute("/reset/<token>", "reset_password", auth.reset_password, PUBLIC, ("GET", "POST")),
     PortalRoute("/logout", "logout", auth.logout, PUBLIC, ("POST",)),
     PortalRoute("/logout/everywhere", "logout_everywhere", auth.logout_everywhere, SIGNED_IN, ("POST",)),
     PortalRoute("/account", "account", account.account, SIGNED_IN),
+    PortalRoute("/account/password", "change_password", account.change_password, SIGNED_IN, ("POST",)),
+    PortalRoute("/account/totp", "reenroll", account.reenroll, SIGNED_IN, ("GET", "POST")),
+    PortalRoute(
+        "/account/recovery-codes", "regenerate_codes", account.regenerate_codes, SIGNED_IN, ("POST",)
+    ),
+    PortalRoute(
+        "/account/sessions/<session_id>/revoke",
+        "revoke_session",
+        account.revoke_session,
+        SIGNED_IN,
+        ("POST",),
+    ),
     PortalRoute("/", "home", dashboard.home, SIGNED_IN),
+    PortalRoute("/audit", "audit", audit.audit_list, Permission.AUDIT_READ),
+    PortalRoute("/audit/export.csv", "audit_export", audit.audit_export, Permission.AUDIT_READ),
+    PortalRoute("/audit/verify", "audit_verify", audit.audit_verify, Permission.AUDIT_READ, ("POST",)),
+    PortalRoute("/audit/<event_id>", "audit_event", audit.audit_event, Permission.AUDIT_READ),
     PortalRoute("/payments", "payments", payments.payment_list, Permission.PAYMENTS_READ),
     PortalRoute("/payments/<payment_id>", "payment", payments.payment_detail, Permission.PAYMENTS_READ),
     PortalRoute(

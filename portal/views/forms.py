@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from core.geo import is_email
 
@@ -61,3 +61,70 @@ class RefundForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     submit = SubmitField("Sign out")
+
+
+class RecoveryCodeForm(FlaskForm):
+    code = StringField(
+        "Recovery code",
+        validators=[
+            DataRequired(message="Enter one of your recovery codes."),
+            Length(max=40, message="A recovery code looks like abcde-12345."),
+        ],
+        render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
+        description="One of the ten codes you saved when you set up two-step verification, like abcde-12345.",
+    )
+    submit = SubmitField("Verify")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "Email", validators=[DataRequired(message="Enter your email."), KassaEmail(), Length(max=320)]
+    )
+    submit = SubmitField("Email me a link")
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired(message="Enter a new password."),
+            Length(min=12, max=1024, message="Use 12 to 1024 characters."),
+        ],
+        description="At least 12 characters.",
+    )
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[
+            DataRequired(message="Repeat the new password."),
+            EqualTo("password", "The passwords differ."),
+        ],
+    )
+    submit = SubmitField("Set password")
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired(message="Enter your current password."), Length(max=1024)],
+    )
+    submit = SubmitField("Change password")
+
+
+class CurrentPasswordForm(FlaskForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired(message="Enter your current password."), Length(max=1024)],
+    )
+    submit = SubmitField("Continue")
+
+
+class ReenrollForm(CodeForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired(message="Enter your current password."), Length(max=1024)],
+    )
+    submit = SubmitField("Verify and switch")
+
+
+class RevokeSessionForm(FlaskForm):
+    submit = SubmitField("Sign out this session")
