@@ -10,10 +10,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from core.audit import actions
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Acting
 from core.errors import AuthenticationFailed, InvalidInput
-from core.kms import KMS
 from tenants import passwords, portal_sessions, recovery_codes
 from tenants.models import User
 from tenants.service import hash_password, validate_password
@@ -40,9 +38,7 @@ def _check_current(user: User, current: str) -> None:
         raise WrongPassword()
 
 
-def change_password(
-    session: Session, *, user_id: str, current: str, new: str, actor: Actor, clock: Clock, kms: KMS
-) -> int:
+def change_password(session: Session, ctx: Acting, *, user_id: str, current: str, new: str) -> int:
     """Set a new password (the current one required); end every session of the user. Returns how many."""
     user = _user(session, user_id)
     _check_current(user, current)
@@ -52,84 +48,64 @@ def change_password(
     user.password_hash = hash_password(new)
     session.flush()
     ended = portal_sessions.revoke_all(
-        session, user_id=user.id, reason=portal_sessions.PASSWORD_CHANGED, clock=clock
+        session, user_id=user.id, reason=portal_sessions.PASSWORD_CHANGED, clock=ctx.clock
     )
     audit_in_every_tenant(
         session,
+        ctx,
         user_id=user.id,
         action=actions.USER_PASSWORD_CHANGED,
-        actor=actor,
-        clock=clock,
-        kms=kms,
         details={"sessions_revoked": ended},
     )
     return ended
 
 
 def reenroll_totp(
-    session: Session,
-    *,
-    user_id: str,
-    current: str,
-    secret: str,
-    code: str,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
+    session: Session, ctx: Acting, *, user_id: str, current: str, secret: str, code: str
 ) -> list[str]:
     """Switch to a new authenticator app: the current password and a current code of the new seed. Ends
     every session and makes a new set of recovery codes (returned, to be shown once)."""
     user = _user(session, user_id)
     _check_current(user, current)
-    if not enroll_totp(session, user=user, secret=secret, code=code, kms=kms, clock=clock):
+    if not enroll_totp(session, user=user, secret=secret, code=code, kms=ctx.kms, clock=ctx.clock):
         raise InvalidInput(
             "That code is not valid. Enter the current code your app shows for the new key.", param="code"
         )
-    codes = recovery_codes.generate(session, user_id=user.id, kms=kms, clock=clock)
+    codes = recovery_codes.generate(session, user_id=user.id, kms=ctx.kms, clock=ctx.clock)
     for action in (actions.USER_TOTP_ENROLLED, actions.USER_RECOVERY_CODES_GENERATED):
         audit_in_every_tenant(
             session,
+            ctx,
             user_id=user.id,
             action=action,
-            actor=actor,
-            clock=clock,
-            kms=kms,
             details={"reenrolled": True},
         )
     return codes
 
 
-def regenerate_recovery_codes(
-    session: Session, *, user_id: str, current: str, actor: Actor, clock: Clock, kms: KMS
-) -> list[str]:
+def regenerate_recovery_codes(session: Session, ctx: Acting, *, user_id: str, current: str) -> list[str]:
     """A new set of ten recovery codes (the current password required); the old ones stop working."""
     user = _user(session, user_id)
     _check_current(user, current)
-    codes = recovery_codes.generate(session, user_id=user.id, kms=kms, clock=clock)
+    codes = recovery_codes.generate(session, user_id=user.id, kms=ctx.kms, clock=ctx.clock)
     audit_in_every_tenant(
         session,
+        ctx,
         user_id=user.id,
         action=actions.USER_RECOVERY_CODES_GENERATED,
-        actor=actor,
-        clock=clock,
-        kms=kms,
     )
     return codes
 
 
-def revoke_session(
-    session: Session, *, user_id: str, session_id: str, actor: Actor, clock: Clock, kms: KMS
-) -> bool:
+def revoke_session(session: Session, ctx: Acting, *, user_id: str, session_id: str) -> bool:
     """End one of the user's own open sessions (False, and nothing audited, for any other id)."""
-    if not portal_sessions.revoke_one(session, user_id=user_id, session_id=session_id, clock=clock):
+    if not portal_sessions.revoke_one(session, user_id=user_id, session_id=session_id, clock=ctx.clock):
         return False
     audit_in_every_tenant(
         session,
+        ctx,
         user_id=user_id,
         action=actions.PORTAL_SESSION_REVOKED,
-        actor=actor,
-        clock=clock,
-        kms=kms,
         # The first characters of the row id tell sessions apart in the log; the whole id stays out.
         details={"session": session_id[:12]},
     )

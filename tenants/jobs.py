@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.context import Actor
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT
 from core.jobs.registry import Cron, job
@@ -16,12 +17,10 @@ def send_password_reset(reset_id: str) -> bool:
     with rt.db.unit_of_work() as uow:
         return password_reset.send(
             uow.session,
+            rt.context(uow, Actor.system("worker")),
             reset_id=reset_id,
             mailer=rt.mailer(),
             sender=rt.settings.mail_from,
-            base_url=rt.settings.base_url,
-            clock=rt.clock,
-            kms=rt.kms,
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -145,6 +146,9 @@ class PasswordReset(Base):
 class Membership(TenantScoped, Base):
     """A user's role in one tenant."""
 
+    #: What audit events about it name as their subject type.
+    __subject__: ClassVar[str] = "membership"
+
     __tablename__ = "memberships"
     __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
 
@@ -156,6 +160,9 @@ class Membership(TenantScoped, Base):
 
 class ApiKey(TenantScoped, Base):
     """A publishable (`pk_…`) or secret (`sk_…`) key. Secret keys are stored only as a SHA-256 hash."""
+
+    #: What audit events about it name as their subject type.
+    __subject__: ClassVar[str] = "api_key"
 
     __tablename__ = "api_keys"
 

@@ -24,11 +24,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.audit import actions
-from core.audit.service import Actor
 from core.clock import Clock
+from core.context import Acting, Context
 from core.errors import KassaError
 from core.ids import new_id
-from core.jobs.sink import JobSink
 from core.kms import KMS, DecryptionFailed
 from core.mail import Mailer
 from tenants import portal_sessions
@@ -63,14 +62,13 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def request(
-    session: Session, *, email: str, actor: Actor, clock: Clock, kms: KMS, jobs: JobSink
-) -> PasswordReset | None:
+def request(session: Session, ctx: Context, *, email: str) -> PasswordReset | None:
     """Start a reset for the enabled user with this email (None, and nothing written, for any other):
     the caller shows the same answer either way."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None or user.disabled:
         return None
+    clock, kms = ctx.clock, ctx.kms
     now = clock.now()
     key_id = kms.current_key_id
     reset = PasswordReset(
@@ -87,14 +85,12 @@ def request(
     session.flush()
     audit_in_every_tenant(
         session,
+        ctx,
         user_id=user.id,
         action=actions.PASSWORD_RESET_REQUESTED,
-        actor=actor,
-        clock=clock,
-        kms=kms,
         details={"reset": reset.id, "expires_at": reset.expires_at.isoformat()},
     )
-    jobs.enqueue(SEND_JOB, tenant_id=None, kwargs={"reset_id": reset.id})
+    ctx.jobs.enqueue(SEND_JOB, tenant_id=None, kwargs={"reset_id": reset.id})
     return reset
 
 
@@ -114,11 +110,10 @@ def compose(*, to: str, link: str, sender: str, message_id: str, clock: Clock) -
     return message
 
 
-def send(
-    session: Session, *, reset_id: str, mailer: Mailer, sender: str, base_url: str, clock: Clock, kms: KMS
-) -> bool:
+def send(session: Session, ctx: Context, *, reset_id: str, mailer: Mailer, sender: str) -> bool:
     """Email the link of an open, unsent reset (the job; safe to run twice: a sent one is left alone).
     MailUnavailable propagates for the job's retry; the row stays unsent."""
+    clock, kms = ctx.clock, ctx.kms
     reset = session.scalar(select(PasswordReset).where(PasswordReset.id == reset_id).with_for_update())
     if reset is None or reset.sent_at is not None or reset.used_at is not None:
         return False
@@ -128,7 +123,7 @@ def send(
     if user is None:
         return False
     token = _token(kms, key_id=bytes.fromhex(reset.key_id), reset_id=reset.id)
-    link = f"{base_url.rstrip('/')}/portal/reset/{token}"
+    link = f"{ctx.base_url.rstrip('/')}/portal/reset/{token}"
     mailer.send(
         compose(
             to=user.email,
@@ -153,11 +148,11 @@ def _open_reset(session: Session, *, token: str, clock: Clock, lock: bool = Fals
     return reset
 
 
-def check(session: Session, *, token: str, kms: KMS, clock: Clock) -> PasswordReset:
+def check(session: Session, ctx: Acting, *, token: str) -> PasswordReset:
     """The open reset this token names, else `ResetLinkInvalid` (unknown, used or expired alike)."""
-    reset = _open_reset(session, token=token, clock=clock)
+    reset = _open_reset(session, token=token, clock=ctx.clock)
     try:
-        expected = _token(kms, key_id=bytes.fromhex(reset.key_id), reset_id=reset.id)
+        expected = _token(ctx.kms, key_id=bytes.fromhex(reset.key_id), reset_id=reset.id)
     except DecryptionFailed:  # made under a master key this process no longer holds
         raise ResetLinkInvalid() from None
     if not hmac.compare_digest(expected, token):
@@ -165,14 +160,13 @@ def check(session: Session, *, token: str, kms: KMS, clock: Clock) -> PasswordRe
     return reset
 
 
-def reset(
-    session: Session, *, token: str, new_password: str, actor: Actor, clock: Clock, kms: KMS
-) -> tuple[User, int]:
+def reset(session: Session, ctx: Acting, *, token: str, new_password: str) -> tuple[User, int]:
     """Set the new password with an open reset, once; void the user's other resets and end every session
     they have. Returns the user and how many sessions ended. `InvalidInput` for a too short password
     (the link stays usable), `ResetLinkInvalid` for a used or expired link."""
-    check(session, token=token, kms=kms, clock=clock)
+    check(session, ctx, token=token)
     validate_password(new_password)
+    clock = ctx.clock
     row = _open_reset(session, token=token, clock=clock, lock=True)  # a concurrent reset waits here
     user = session.get(User, row.user_id)
     if user is None or user.disabled:
@@ -194,11 +188,9 @@ def reset(
     )
     audit_in_every_tenant(
         session,
+        ctx,
         user_id=user.id,
         action=actions.PASSWORD_RESET_COMPLETED,
-        actor=actor,
-        clock=clock,
-        kms=kms,
         details={"reset": row.id, "sessions_revoked": ended},
     )
     return user, ended

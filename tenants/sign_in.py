@@ -2,10 +2,10 @@
 (TOTP) or a one-time recovery code, enrolling TOTP on first sign-in; plus the account rules under it
 (lockout after failed attempts, disabling a user, one-time TOTP codes).
 
-`SignIn` owns its rate limits (per client IP against password spraying, per user against code guessing),
-counts failures against the account and audits every outcome; a view only maps its errors to a form
-message. Failures are written in the request's own transaction, which the view commits even with an
-error status (`commit_on_error`), so a refused attempt is never rolled back with its answer.
+`SignIn(session, ctx)` owns its rate limits (per client IP against password spraying, per user against
+code guessing), counts failures against the account and audits every outcome; a view only maps its
+errors to a form message. Failures are written in the request's own transaction, which the view commits
+even with an error status (`commit_on_error`), so a refused attempt is never rolled back with its answer.
 
 Kept in the database, not in Redis: a lock must hold whichever IP the guesses come from and whether or
 not Redis is up (PCI DSS 8.3.4). The per-IP limit against password spraying stays in Redis
@@ -15,6 +15,7 @@ not Redis is up (PCI DSS 8.3.4). The per-IP limit against password spraying stay
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass
@@ -28,13 +29,12 @@ from sqlalchemy.orm import Session
 
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.models import ActorType, Outcome
-from core.audit.service import Actor
+from core.audit.models import Outcome
 from core.clock import Clock
+from core.context import Acting, ActorType, Context
 from core.errors import AuthenticationFailed, KassaError, NotFound
 from core.kms import KMS
 from core.ratelimit import LimiterUnavailable, RateLimiter
-from core.redis import RedisClient
 from tenants import portal_sessions, recovery_codes
 from tenants import service as accounts
 from tenants.models import User
@@ -65,12 +65,10 @@ class AccountLocked(KassaError):
 
 def audit_in_every_tenant(
     session: Session,
+    ctx: Acting,
     *,
     user_id: str,
     action: str,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
     outcome: Outcome = Outcome.SUCCESS,
     details: dict[str, Any] | None = None,
 ) -> None:
@@ -83,13 +81,9 @@ def audit_in_every_tenant(
             bind(tenant_id)
         audit.record(
             session,
-            tenant_id=tenant_id,
-            actor=actor,
-            action=action,
-            subject_type="user",
-            subject_id=user_id,
-            clock=clock,
-            kms=kms,
+            ctx,
+            action,
+            subject=audit.Ref("user", user_id, tenant_id),
             outcome=outcome,
             details=details,
         )
@@ -104,9 +98,7 @@ def check_not_locked(session: Session, *, user_id: str, clock: Clock) -> None:
         raise AccountLocked(until)
 
 
-def record_failure(
-    session: Session, *, user_id: str, actor: Actor, clock: Clock, kms: KMS
-) -> datetime | None:
+def record_failure(session: Session, ctx: Acting, *, user_id: str) -> datetime | None:
     """Count one failed attempt; on the MAX_FAILED_LOGINS-th, lock the account, audit it and return
     the lock's end. Counted with one UPDATE so concurrent attempts each count."""
     count = session.execute(
@@ -118,7 +110,7 @@ def record_failure(
     ).scalar()
     if count is None or count < MAX_FAILED_LOGINS:
         return None
-    until = clock.now() + LOCKOUT
+    until = ctx.clock.now() + LOCKOUT
     # Conditional: of two attempts that both reached the limit, one locks (and audits) the account.
     locked = session.execute(
         update(User)
@@ -130,11 +122,9 @@ def record_failure(
         return None
     audit_in_every_tenant(
         session,
+        ctx,
         user_id=user_id,
         action=actions.USER_LOCKED,
-        actor=actor,
-        clock=clock,
-        kms=kms,
         outcome=Outcome.FAILURE,
         details={"failed_attempts": MAX_FAILED_LOGINS, "locked_until": until.isoformat()},
     )
@@ -158,7 +148,7 @@ def _by_email(session: Session, email: str) -> User:
     return user
 
 
-def disable_user(session: Session, *, email: str, actor: Actor, clock: Clock, kms: KMS) -> tuple[User, int]:
+def disable_user(session: Session, ctx: Acting, *, email: str) -> tuple[User, int]:
     """Disable a user everywhere: no sign-in, every open session ended now. Returns the user and how
     many sessions were ended. Disabling a disabled user changes nothing."""
     user = _by_email(session, email)
@@ -167,21 +157,19 @@ def disable_user(session: Session, *, email: str, actor: Actor, clock: Clock, km
     user.disabled = True
     session.flush()
     ended = portal_sessions.revoke_all(
-        session, user_id=user.id, reason=portal_sessions.USER_DISABLED, clock=clock
+        session, user_id=user.id, reason=portal_sessions.USER_DISABLED, clock=ctx.clock
     )
     audit_in_every_tenant(
         session,
+        ctx,
         user_id=user.id,
         action=actions.USER_DISABLED,
-        actor=actor,
-        clock=clock,
-        kms=kms,
         details={"sessions_revoked": ended},
     )
     return user, ended
 
 
-def enable_user(session: Session, *, email: str, actor: Actor, clock: Clock, kms: KMS) -> User:
+def enable_user(session: Session, ctx: Acting, *, email: str) -> User:
     """Let a disabled (or locked) user sign in again."""
     user = _by_email(session, email)
     if not user.disabled and user.locked_until is None and not user.failed_logins:
@@ -190,9 +178,7 @@ def enable_user(session: Session, *, email: str, actor: Actor, clock: Clock, kms
     user.failed_logins = 0
     user.locked_until = None
     session.flush()
-    audit_in_every_tenant(
-        session, user_id=user.id, action=actions.USER_ENABLED, actor=actor, clock=clock, kms=kms
-    )
+    audit_in_every_tenant(session, ctx, user_id=user.id, action=actions.USER_ENABLED)
     return user
 
 
@@ -323,25 +309,17 @@ def enrollment_for(email: str, secret: str) -> Enrollment:
 class SignIn:
     """The portal's sign-in steps for one request (warehouse's `UserService`: dependencies passed in).
 
-    `ip` is the client's address (after the trusted proxies); `actor` is who acts (the user once known).
+    `ctx.actor` is the request's (its IP, request id and browser); once the person is known each step
+    acts as them, from the same place.
     """
 
-    def __init__(
-        self,
-        session: Session,
-        *,
-        redis: RedisClient,
-        clock: Clock,
-        kms: KMS,
-        ip: str | None,
-        request_id: str | None,
-    ) -> None:
+    def __init__(self, session: Session, ctx: Context) -> None:
         self.session = session
-        self.clock = clock
-        self.kms = kms
-        self.ip = ip
-        self.request_id = request_id
-        self.user_agent: str | None = None
+        self.ctx = ctx
+        self.clock = ctx.clock
+        self.kms = ctx.kms
+        self.ip = ctx.actor.origin_ip
+        redis = ctx.redis
         # Fail closed: with Redis down, a guesser would otherwise get unlimited tries.
         self.ip_limiter = RateLimiter(
             redis, name="portal-login-ip", limit=MAX_FAILURES_PER_IP, window_seconds=900, fail_closed=True
@@ -355,10 +333,9 @@ class SignIn:
             fail_closed=True,
         )
 
-    def actor(self, user_id: str) -> Actor:
-        return Actor(
-            ActorType.USER, user_id, origin_ip=self.ip, request_id=self.request_id, user_agent=self.user_agent
-        )
+    def as_user(self, user_id: str) -> Context:
+        """The context acting as the person signing in, from where the request came."""
+        return self.ctx.acting_as(dataclasses.replace(self.ctx.actor, type=ActorType.USER, id=user_id))
 
     # -- step 1: email and password ----------------------------------------------------------------------
 
@@ -432,11 +409,9 @@ class SignIn:
         left = recovery_codes.remaining(self.session, user_id=user.id)
         audit_in_every_tenant(
             self.session,
+            self.as_user(user.id),
             user_id=user.id,
             action=actions.USER_RECOVERY_CODE_USED,
-            actor=self.actor(user.id),
-            clock=self.clock,
-            kms=self.kms,
             details={"remaining": left},
         )
         return left
@@ -448,14 +423,7 @@ class SignIn:
             self._code_failed(user, "enrollment code")
         codes = recovery_codes.generate(self.session, user_id=user.id, kms=self.kms, clock=self.clock)
         for action in (actions.USER_TOTP_ENROLLED, actions.USER_RECOVERY_CODES_GENERATED):
-            audit_in_every_tenant(
-                self.session,
-                user_id=user.id,
-                action=action,
-                actor=self.actor(user.id),
-                clock=self.clock,
-                kms=self.kms,
-            )
+            audit_in_every_tenant(self.session, self.as_user(user.id), user_id=user.id, action=action)
         return codes
 
     # -- step 3: the session -----------------------------------------------------------------------------
@@ -471,20 +439,15 @@ class SignIn:
             user_id=user.id,
             tenant_id=tenant_id,
             ip=self.ip,
-            user_agent=self.user_agent,
+            user_agent=self.ctx.actor.user_agent,
             clock=self.clock,
         )
         _bind(self.session, tenant_id)
         audit.record(
             self.session,
-            tenant_id=tenant_id,
-            actor=self.actor(user.id),
-            action=actions.PORTAL_SIGN_IN,
-            subject_type="user",
-            subject_id=user.id,
-            clock=self.clock,
-            kms=self.kms,
-            outcome=Outcome.SUCCESS,
+            self.as_user(user.id),
+            actions.PORTAL_SIGN_IN,
+            subject=audit.Ref("user", user.id, tenant_id),
             details={"second_factor": how},
         )
         return token, tenant_id
@@ -509,9 +472,7 @@ class SignIn:
     def _count_failure(self, user_id: str | None) -> datetime | None:
         if user_id is None:
             return None
-        return record_failure(
-            self.session, user_id=user_id, actor=self.actor(user_id), clock=self.clock, kms=self.kms
-        )
+        return record_failure(self.session, self.as_user(user_id), user_id=user_id)
 
     def _audit_failure(self, user_id: str | None, reason: str) -> None:
         """A failed sign-in of a known user, in their first tenant's chain."""
@@ -524,13 +485,9 @@ class SignIn:
         _bind(self.session, tenants[0][0])
         audit.record(
             self.session,
-            tenant_id=tenants[0][0],
-            actor=self.actor(user_id),
-            action=actions.PORTAL_SIGN_IN_FAILED,
-            subject_type="user",
-            subject_id=user_id,
-            clock=self.clock,
-            kms=self.kms,
+            self.as_user(user_id),
+            actions.PORTAL_SIGN_IN_FAILED,
+            subject=audit.Ref("user", user_id, tenants[0][0]),
             outcome=Outcome.FAILURE,
             details={"reason": reason},
         )

@@ -20,12 +20,10 @@ from sqlalchemy.orm import Session
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.models import AuditEvent, AuditVerification, Outcome
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Acting
 from core.db import get_by_id
 from core.errors import InvalidInput
 from core.ids import new_id
-from core.kms import KMS
 from core.pagination import Page, paginate
 
 #: Every action constant of core/audit/actions.py, sorted: the audit screen's action filter.
@@ -210,19 +208,19 @@ def last_verification(session: Session) -> AuditVerification | None:
 
 
 def verify_and_record(
-    session: Session, *, tenant_id: str, actor: Actor, clock: Clock, kms: KMS
+    session: Session, ctx: Acting, *, tenant_id: str
 ) -> tuple[AuditVerification, list[str]]:
     """Check the tenant's chain now (core.audit.service.verify), keep who checked it and what it found,
     and audit the check itself (outcome failure when the chain is broken). Returns the record and the
     descriptions of the breaks."""
-    problems = audit.verify(session, tenant_id=tenant_id, kms=kms)
+    problems = audit.verify(session, tenant_id=tenant_id, kms=ctx.kms)
     head = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
     record = AuditVerification(
         tenant_id=tenant_id,
         id=new_id("aver"),
-        verified_at=clock.now(),
-        actor_type=actor.type,
-        actor_id=actor.id,
+        verified_at=ctx.clock.now(),
+        actor_type=ctx.actor.type,
+        actor_id=ctx.actor.id,
         ok=not problems,
         problems=len(problems),
         seq=head,
@@ -231,13 +229,9 @@ def verify_and_record(
     session.flush()
     audit.record(
         session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action=actions.AUDIT_CHAIN_VERIFIED,
-        subject_type="audit_chain",
-        subject_id=tenant_id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.AUDIT_CHAIN_VERIFIED,
+        subject=audit.Ref("audit_chain", tenant_id, tenant_id),
         outcome=Outcome.SUCCESS if not problems else Outcome.FAILURE,
         details={"verification": record.id, "through_seq": head, "problems": problems[:20]},
     )

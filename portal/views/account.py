@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from core.errors import AuthenticationFailed, InvalidInput
 from core.web.request import client_ip, runtime, uow
-from portal.views.auth import actor
+from portal.views.auth import user_context
 from portal.views.forms import (
     ChangePasswordForm,
     CurrentPasswordForm,
@@ -58,6 +58,7 @@ def _fresh_session() -> None:
 
     token = portal_sessions.start(
         uow().session,
+        user_context(current_user.id),
         user_id=current_user.id,
         tenant_id=current_user.tenant_id,
         ip=client_ip(),
@@ -71,16 +72,13 @@ def change_password() -> Response | tuple[str, int]:
     form = ChangePasswordForm(prefix="pw")
     if not form.validate_on_submit():
         return _page(400 if form.errors else 200, password_form=form)
-    rt = runtime()
     try:
         ended = accounts.change_password(
             uow().session,
+            user_context(current_user.id),
             user_id=current_user.id,
             current=form.current.data,
             new=form.password.data,
-            actor=actor(current_user.id),
-            clock=rt.clock,
-            kms=rt.kms,
         )
     except accounts.WrongPassword as exc:
         form.current.errors.append(exc.message)
@@ -110,15 +108,12 @@ def regenerate_codes() -> Response | tuple[str, int]:
     form = CurrentPasswordForm(prefix="rc")
     if not form.validate_on_submit():
         return _page(400 if form.errors else 200, codes_form=form)
-    rt = runtime()
     try:
         codes = accounts.regenerate_recovery_codes(
             uow().session,
+            user_context(current_user.id),
             user_id=current_user.id,
             current=form.current.data,
-            actor=actor(current_user.id),
-            clock=rt.clock,
-            kms=rt.kms,
         )
     except accounts.WrongPassword as exc:
         form.current.errors.append(exc.message)
@@ -135,17 +130,14 @@ def reenroll() -> Response | tuple[str, int]:
     form = ReenrollForm()
     status = 200
     if form.validate_on_submit():
-        rt = runtime()
         try:
             codes = accounts.reenroll_totp(
                 uow().session,
+                user_context(current_user.id),
                 user_id=current_user.id,
                 current=form.current.data,
                 secret=secret,
                 code=form.code.data,
-                actor=actor(current_user.id),
-                clock=rt.clock,
-                kms=rt.kms,
             )
         except AuthenticationFailed as exc:
             form.current.errors.append(exc.message)
@@ -173,14 +165,11 @@ def revoke_session(session_id: str) -> Response:
     if not form.validate_on_submit():
         flash("Your form expired. Try again.", "error")
         return redirect(url_for("portal.account"), code=303)
-    rt = runtime()
     ended = accounts.revoke_session(
         uow().session,
+        user_context(current_user.id),
         user_id=current_user.id,
         session_id=session_id,
-        actor=actor(current_user.id),
-        clock=rt.clock,
-        kms=rt.kms,
     )
     if not ended:
         flash("That session had already ended.", "info")

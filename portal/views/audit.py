@@ -20,7 +20,7 @@ from core.errors import InvalidInput
 from core.ratelimit import LimiterUnavailable, RateLimiter
 from core.web.htmx import render_page_or_block
 from core.web.request import runtime, uow
-from portal.views.auth import actor
+from portal.views.auth import user_context
 from portal.views.forms import LogoutForm
 from tenants.lookup import actor_names, user_id_by_email
 
@@ -95,13 +95,9 @@ def audit_export() -> Response:
     tenant_id = current_user.tenant_id
     audit.record(
         uow().session,
-        tenant_id=tenant_id,
-        actor=actor(current_user.id),
-        action=actions.AUDIT_EXPORTED,
-        subject_type="audit_chain",
-        subject_id=tenant_id,
-        clock=rt.clock,
-        kms=rt.kms,
+        user_context(current_user.id),
+        actions.AUDIT_EXPORTED,
+        subject=audit.Ref("audit_chain", tenant_id, tenant_id),
         details={"filters": filters.as_params()},
     )
 
@@ -131,11 +127,7 @@ def audit_verify() -> Response:
     except LimiterUnavailable:
         pass  # fail open: a check changes nothing, and its cost is bounded by the chain's length
     record, problems = queries.verify_and_record(
-        uow().session,
-        tenant_id=current_user.tenant_id,
-        actor=actor(current_user.id),
-        clock=rt.clock,
-        kms=rt.kms,
+        uow().session, user_context(current_user.id), tenant_id=current_user.tenant_id
     )
     if record.ok:
         flash(f"The audit chain is intact (checked through event {record.seq}).", "success")

@@ -28,11 +28,11 @@ from flask_login import current_user
 
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.models import ActorType
-from core.audit.service import Actor
+from core.context import Actor, ActorType, Context
 from core.errors import AuthenticationFailed, InvalidInput
 from core.ratelimit import LimiterUnavailable, RateLimiter
-from core.web.request import bind_tenant, client_ip, runtime, uow
+from core.web.request import actor as request_actor
+from core.web.request import bind_tenant, client_ip, context, runtime, uow
 from portal.views.forms import (
     CodeForm,
     ForgotPasswordForm,
@@ -77,29 +77,18 @@ def _next_of_request() -> str | None:
 
 def actor(user_id: str) -> Actor:
     """The signed-in (or signing-in) user as the audit records them: with IP, request id, browser."""
-    return Actor(
-        ActorType.USER,
-        user_id,
-        origin_ip=client_ip(),
-        request_id=g.get("request_id"),
-        user_agent=request.user_agent.string or None,
-    )
+    return request_actor(ActorType.USER, user_id)
+
+
+def user_context(user_id: str) -> Context:
+    return context(actor(user_id))
 
 
 def _sign_in() -> flow.SignIn:
-    rt = runtime()
     # A refused attempt is counted and audited in the request's transaction: commit it with the answer.
     g.commit_on_error = True
-    service = flow.SignIn(
-        uow().session,
-        redis=rt.redis,
-        clock=rt.clock,
-        kms=rt.kms,
-        ip=client_ip(),
-        request_id=g.get("request_id"),
-    )
-    service.user_agent = request.user_agent.string or None
-    return service
+    # Nobody is known yet: the steps act as the person once their password is right.
+    return flow.SignIn(uow().session, context(request_actor(ActorType.SYSTEM, "portal-sign-in")))
 
 
 def _no_store(body: str, status: int = 200) -> Response:
@@ -241,13 +230,9 @@ def logout() -> Response:
         )
         audit.record(
             uow().session,
-            tenant_id=current_user.tenant_id,
-            actor=actor(current_user.id),
-            action=actions.PORTAL_SIGN_OUT,
-            subject_type="user",
-            subject_id=current_user.id,
-            clock=rt.clock,
-            kms=rt.kms,
+            user_context(current_user.id),
+            actions.PORTAL_SIGN_OUT,
+            subject=audit.Ref("user", current_user.id, current_user.tenant_id),
         )
         session.clear()
         flash("You are signed out.", "info")
@@ -266,13 +251,9 @@ def logout_everywhere() -> Response:
     )
     audit.record(
         uow().session,
-        tenant_id=current_user.tenant_id,
-        actor=actor(current_user.id),
-        action=actions.PORTAL_SIGN_OUT_EVERYWHERE,
-        subject_type="user",
-        subject_id=current_user.id,
-        clock=rt.clock,
-        kms=rt.kms,
+        user_context(current_user.id),
+        actions.PORTAL_SIGN_OUT_EVERYWHERE,
+        subject=audit.Ref("user", current_user.id, current_user.tenant_id),
         details={"sessions_revoked": ended},
     )
     session.clear()
@@ -310,16 +291,8 @@ def forgot_password() -> Response | str | tuple[str, int]:
         form.email.errors.append("This is unavailable for a moment. Try again shortly.")
         return render_template("portal/forgot_password.html", form=form, sent=False), 503
     if within:
-        rt = runtime()
         password_reset.request(
-            uow().session,
-            email=email,
-            actor=Actor(
-                ActorType.SYSTEM, "password-reset", origin_ip=client_ip(), request_id=g.get("request_id")
-            ),
-            clock=rt.clock,
-            kms=rt.kms,
-            jobs=rt.sink(uow()),
+            uow().session, context(request_actor(ActorType.SYSTEM, "password-reset")), email=email
         )
     return render_template("portal/forgot_password.html", form=ForgotPasswordForm(formdata=None), sent=True)
 
@@ -327,19 +300,16 @@ def forgot_password() -> Response | str | tuple[str, int]:
 def reset_password(token: str) -> Response | str | tuple[str, int]:
     rt = runtime()
     try:
-        reset = password_reset.check(uow().session, token=token, kms=rt.kms, clock=rt.clock)
+        reset = password_reset.check(
+            uow().session, rt.acting(request_actor(ActorType.SYSTEM, "password-reset")), token=token
+        )
     except password_reset.ResetLinkInvalid as exc:
         return render_template("portal/reset_password.html", form=None, invalid=exc.message), 400
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
-            _user, _ended = password_reset.reset(
-                uow().session,
-                token=token,
-                new_password=form.password.data,
-                actor=actor(reset.user_id),
-                clock=rt.clock,
-                kms=rt.kms,
+            password_reset.reset(
+                uow().session, rt.acting(actor(reset.user_id)), token=token, new_password=form.password.data
             )
         except password_reset.ResetLinkInvalid as exc:
             return render_template("portal/reset_password.html", form=None, invalid=exc.message), 400

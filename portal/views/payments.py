@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from flask import flash, g, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from core import money
-from core.audit.models import ActorType
-from core.audit.service import Actor
 from core.errors import InvalidInput, KassaError
 from core.payments import queries, service
 from core.payments.models import PaymentStatus
 from core.web.htmx import render_page_or_block
-from core.web.request import client_ip, runtime, uow
+from core.web.request import runtime, uow
 from portal.views.forms import AMOUNT_HINT, RefundForm
+from portal.views.session import user_context
 
 PAGE_SIZE = 25
 
@@ -84,19 +83,14 @@ def refund(payment_id: str) -> Response:
             for error in errors:
                 flash(str(error), "error")
         return back
-    rt = runtime()
-    actor = Actor(ActorType.USER, current_user.id, origin_ip=client_ip(), request_id=g.get("request_id"))
     try:
         made = service.refund(
             db,
+            user_context(),
             payment_id=payment.id,
             amount=_refund_amount(form.amount.data or "", payment.currency),
             reason="requested_by_customer",
-            processor=rt.processor(payment.livemode),
-            actor=actor,
-            svc=service.Services(
-                redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow()), base_url=rt.settings.base_url
-            ),
+            processor=runtime().processor(payment.livemode),
         )
     except KassaError as error:
         if error.keeps_effects or error.status >= 500:

@@ -24,20 +24,18 @@ NEW_PASSWORD = "a brand new passphrase 42"
 
 
 def new_member(clean: Runtime, tenant: MadeTenant, email: str = "new@example.com") -> None:
-    from core.audit.service import Actor
+    from core.context import Actor
     from tenants.service import create_user
 
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         create_user(
             uow.session,
+            clean.context(uow, Actor.system("test")),
             tenant_id=tenant.id,
             email=email,
             role="developer",
             password=PASSWORD,
             totp_secret=None,
-            actor=Actor.system("test"),
-            clock=clean.clock,
-            kms=clean.kms,
         )
 
 
