@@ -58,7 +58,6 @@ def _fresh_session() -> None:
 
     token = portal_sessions.start(
         uow().session,
-        user_context(current_user.id),
         user_id=current_user.id,
         tenant_id=current_user.tenant_id,
         ip=client_ip(),

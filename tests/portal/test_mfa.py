@@ -54,6 +54,18 @@ def enroll(client: FlaskClient, email: str = "new@example.com") -> tuple[str, li
     return secret.group(1), codes
 
 
+def sign_in_now(client: FlaskClient, tenant: MadeTenant, clock: FrozenClock) -> None:
+    """Sign in at the frozen clock's time, then move it past the code's 30-second step: each code signs
+    in once, so a second browser needs the next one."""
+    response = post_form(client, "/portal/login", {"email": tenant.owner_email, "password": PASSWORD})
+    assert response.location.endswith("/portal/login/code")
+    response = post_form(
+        client, "/portal/login/code", {"code": pyotp.TOTP(tenant.totp_secret).at(clock.now())}
+    )
+    assert response.status_code == 302 and response.location.endswith("/portal/")
+    clock.advance(seconds=30)
+
+
 def sign_out(client: FlaskClient) -> None:
     home = client.get("/portal/account").get_data(as_text=True)
     client.post("/portal/logout", data={"csrf_token": csrf_token(home)})
@@ -158,13 +170,17 @@ def test_regenerated_codes_replace_the_old_ones(client: FlaskClient, make: Facto
     tenant = make.tenants()
     new_member(clean, tenant)
     _secret, old = enroll(client)
-    refused = post_form(client, "/portal/account/recovery-codes", {"rc-current": "wrong password here"})
+    page = client.get("/portal/account").get_data(as_text=True)
+    refused = client.post(
+        "/portal/account/recovery-codes",
+        data={"rc-current": "wrong password here", "rc-csrf_token": csrf_token(page)},
+    )
     assert refused.status_code == 400 and "Your current password is not correct." in refused.get_data(
         as_text=True
     )
     page = client.get("/portal/account").get_data(as_text=True)
     fresh = client.post(
-        "/portal/account/recovery-codes", data={"rc-current": PASSWORD, "csrf_token": csrf_token(page)}
+        "/portal/account/recovery-codes", data={"rc-current": PASSWORD, "rc-csrf_token": csrf_token(page)}
     )
     assert fresh.status_code == 200 and fresh.headers["Cache-Control"] == "no-store"
     new = re.findall(r"<li><code>([0-9a-z]{5}-[0-9a-z]{5})</code></li>", fresh.get_data(as_text=True))
@@ -176,12 +192,12 @@ def test_regenerated_codes_replace_the_old_ones(client: FlaskClient, make: Facto
 
 
 def test_changing_the_password_needs_the_current_one_and_signs_out_other_sessions(
-    app: Flask, make: Factories, clean: Runtime
+    app: Flask, make: Factories, clean: Runtime, clock: FrozenClock
 ) -> None:
     tenant = make.tenants()
     here, elsewhere = app.test_client(), app.test_client()
-    sign_in(here, tenant)
-    sign_in(elsewhere, tenant)
+    sign_in_now(here, tenant, clock)
+    sign_in_now(elsewhere, tenant, clock)
     page = here.get("/portal/account").get_data(as_text=True)
     wrong = here.post(
         "/portal/account/password",
@@ -189,7 +205,7 @@ def test_changing_the_password_needs_the_current_one_and_signs_out_other_session
             "pw-current": "not my password",
             "pw-password": NEW_PASSWORD,
             "pw-confirm": NEW_PASSWORD,
-            "csrf_token": csrf_token(page),
+            "pw-csrf_token": csrf_token(page),
         },
     )
     assert wrong.status_code == 400 and "Your current password is not correct." in wrong.get_data(
@@ -201,7 +217,7 @@ def test_changing_the_password_needs_the_current_one_and_signs_out_other_session
             "pw-current": PASSWORD,
             "pw-password": NEW_PASSWORD,
             "pw-confirm": "something else entirely",
-            "csrf_token": csrf_token(page),
+            "pw-csrf_token": csrf_token(page),
         },
     )
     assert mismatch.status_code == 400 and "The passwords differ." in mismatch.get_data(as_text=True)
@@ -211,7 +227,7 @@ def test_changing_the_password_needs_the_current_one_and_signs_out_other_session
             "pw-current": PASSWORD,
             "pw-password": NEW_PASSWORD,
             "pw-confirm": NEW_PASSWORD,
-            "csrf_token": csrf_token(page),
+            "pw-csrf_token": csrf_token(page),
         },
     )
     assert changed.status_code == 303
@@ -229,8 +245,8 @@ def test_switching_authenticator_app_needs_the_password_and_a_code_of_the_new_ke
 ) -> None:
     tenant = make.tenants()
     here, elsewhere = app.test_client(), app.test_client()
-    sign_in(here, tenant)
-    sign_in(elsewhere, tenant)
+    sign_in_now(here, tenant, clock)
+    sign_in_now(elsewhere, tenant, clock)
     page = here.get("/portal/account/totp").get_data(as_text=True)
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page)
     assert secret and re.search(r'<svg [^>]*class="qr"', page)
@@ -259,11 +275,13 @@ def test_switching_authenticator_app_needs_the_password_and_a_code_of_the_new_ke
     assert new.status_code == 302 and new.location.endswith("/portal/")
 
 
-def test_one_session_can_be_signed_out_from_the_list(app: Flask, make: Factories, clean: Runtime) -> None:
+def test_one_session_can_be_signed_out_from_the_list(
+    app: Flask, make: Factories, clean: Runtime, clock: FrozenClock
+) -> None:
     tenant = make.tenants()
     here, elsewhere = app.test_client(), app.test_client()
-    sign_in(here, tenant)
-    sign_in(elsewhere, tenant)
+    sign_in_now(here, tenant, clock)
+    sign_in_now(elsewhere, tenant, clock)
     page = here.get("/portal/account").get_data(as_text=True)
     ids = re.findall(r"/portal/account/sessions/([0-9a-f]{64})/revoke", page)
     assert len(ids) == 2 and "This session" in page
@@ -277,11 +295,11 @@ def test_one_session_can_be_signed_out_from_the_list(app: Flask, make: Factories
     assert "portal.session.revoked" in actions_of(clean, tenant)
 
 
-def test_someone_elses_session_id_ends_nothing(app: Flask, make: Factories) -> None:
+def test_someone_elses_session_id_ends_nothing(app: Flask, make: Factories, clock: FrozenClock) -> None:
     a, b = make.tenants(), make.tenants()
     client_a, client_b = app.test_client(), app.test_client()
-    sign_in(client_a, a)
-    sign_in(client_b, b)
+    sign_in_now(client_a, a, clock)
+    sign_in_now(client_b, b, clock)
     page_b = client_b.get("/portal/account").get_data(as_text=True)
     [b_session] = re.findall(r"/portal/account/sessions/([0-9a-f]{64})/revoke", page_b)
     page_a = client_a.get("/portal/account").get_data(as_text=True)
