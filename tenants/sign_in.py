@@ -293,6 +293,9 @@ class Enrollment:
     qr_svg: str
 
 
+QR_LABEL: Final = "QR code of your setup key: scan it with your authenticator app"
+
+
 def new_totp_secret() -> str:
     return pyotp.random_base32(32)
 
@@ -300,9 +303,9 @@ def new_totp_secret() -> str:
 def enrollment_for(email: str, secret: str) -> Enrollment:
     uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name="Kassa")
     qr = segno.make(uri, error="m")
-    svg = qr.svg_inline(
-        scale=4, border=2, dark="#000", light="#fff", title="QR code of your setup key", svgclass="qr"
-    )
+    svg = qr.svg_inline(scale=4, border=2, dark="#000", light="#fff", svgclass="qr")
+    # One accessible image with a name (segno's <title> alone is not announced everywhere).
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{QR_LABEL}" ', 1)
     return Enrollment(secret=secret, uri=uri, qr_svg=svg)
 
 
