@@ -5,7 +5,8 @@
 `SignIn(session, ctx)` owns its rate limits (per client IP against password spraying, per user against
 code guessing), counts failures against the account and audits every outcome; a view only maps its
 errors to a form message. Failures are written in the request's own transaction, which the view commits
-even with an error status (`commit_on_error`), so a refused attempt is never rolled back with its answer.
+even with the refusal's 4xx status (`commit_on_error`), so a refused attempt is never rolled back with
+its answer.
 
 Kept in the database, not in Redis: a lock must hold whichever IP the guesses come from and whether or
 not Redis is up (PCI DSS 8.3.4). The per-IP limit against password spraying stays in Redis

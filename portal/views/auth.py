@@ -85,8 +85,6 @@ def user_context(user_id: str) -> Context:
 
 
 def _sign_in() -> flow.SignIn:
-    # A refused attempt is counted and audited in the request's transaction: commit it with the answer.
-    g.commit_on_error = True
     # Nobody is known yet: the steps act as the person once their password is right.
     return flow.SignIn(uow().session, context(request_actor(ActorType.SYSTEM, "portal-sign-in")))
 
@@ -111,9 +109,13 @@ def login() -> Response | str | tuple[str, int]:
     try:
         user = _sign_in().password(email=form.email.data, password=form.password.data)
     except (flow.SignInRefused, flow.AccountLocked) as exc:
+        # The refused attempt was counted and audited in the request's transaction: keep it with the
+        # 4xx answer (a 500 still rolls back: this is set only for the refusals Kassa made).
+        g.commit_on_error = True
         form.email.errors.append(exc.message)
         return _login_page(form, exc.status)
     except AuthenticationFailed as exc:  # a disabled account (403), or email or password incorrect (200)
+        g.commit_on_error = True
         if isinstance(exc, flow.accounts.AccountDisabled):
             form.email.errors.append(exc.message)
             return _login_page(form, 403)
