@@ -35,6 +35,9 @@ class Actor:
     id: str
     origin_ip: str | None = None
     request_id: str | None = None
+    #: The User-Agent header of the request (cut to 300 characters when recorded): the audit screen's
+    #: "where", beside the IP.
+    user_agent: str | None = None
 
     @classmethod
     def system(cls, name: str) -> Actor:

@@ -71,6 +71,9 @@ PREFIXES: Final = frozenset(
         "ntr",
         "ntp",  # notifications, their recipients, notification preferences
         "sso",  # tenants' single sign-on providers
+        "rc",  # portal users' one-time recovery codes (only their keyed hash is stored)
+        "pwr",  # password resets (the emailed token is a keyed MAC of this id, never stored)
+        "aver",  # audit-chain verifications (who checked a tenant's chain, when, with what result)
     }
 )
 

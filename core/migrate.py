@@ -35,7 +35,14 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 #: Tables the application role may read and append to but never change: the evidence.
-APPEND_ONLY = ("audit_events", "payment_status_history", "events", "ledger_journals", "ledger_entries")
+APPEND_ONLY = (
+    "audit_events",
+    "payment_status_history",
+    "events",
+    "ledger_journals",
+    "ledger_entries",
+    "audit_verifications",
+)
 #: What the definer role may do, table by table: exactly what its functions need (a new SECURITY DEFINER
 #: function that reads another table adds it here, or fails with "permission denied" on every PostgreSQL).
 DEFINER_PRIVILEGES = {

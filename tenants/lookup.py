@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -30,3 +32,30 @@ def tenant_by_id(session: Session, tenant_id: str) -> Tenant:
 
 def all_tenants(session: Session) -> list[Tenant]:
     return list(session.scalars(select(Tenant).order_by(Tenant.created_at)))
+
+
+def actor_names(session: Session, actor_ids: Iterable[str]) -> dict[str, str]:
+    """What the audit screen shows for actors: a user's email, an API key's display (`sk_test_…abcd`),
+    for the ids among `actor_ids` that are users or keys of the current tenant; others are shown as is."""
+    from tenants.models import ApiKey, User
+
+    ids = set(actor_ids)
+    users = [i for i in ids if i.startswith("usr_")]
+    keys = [i for i in ids if i.startswith("key_")]
+    names: dict[str, str] = {}
+    if users:
+        names.update(
+            (row[0], row[1]) for row in session.execute(select(User.id, User.email).where(User.id.in_(users)))
+        )
+    if keys:
+        names.update(
+            (row[0], row[1])
+            for row in session.execute(select(ApiKey.id, ApiKey.display).where(ApiKey.id.in_(keys)))
+        )
+    return names
+
+
+def user_id_by_email(session: Session, email: str) -> str | None:
+    from tenants.models import User
+
+    return session.scalar(select(User.id).where(User.email == email.strip().lower()))

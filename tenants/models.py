@@ -101,6 +101,48 @@ class PortalSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300))
 
 
+class RecoveryCode(Base):
+    """One of a user's ten one-time recovery codes (tenants/recovery_codes.py): signs in instead of an
+    authentication code, once. Global like `users`. Only a keyed hash is stored: a copy of the table
+    without the master key opens nothing, and the codes are too random to guess offline anyway."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(40), ForeignKey("users.id"), index=True)
+    #: Hex HMAC-SHA256 of `user_id | code` under the KMS purpose key `recovery-codes` of `key_id`.
+    code_hash: Mapped[str] = mapped_column(String(64))
+    #: Hex id of the master key whose purpose key made `code_hash`.
+    key_id: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[Timestamp]
+    #: Set when the code signed someone in: from then on it is refused.
+    used_at: Mapped[datetime | None]
+
+
+class PasswordReset(Base):
+    """A "Forgot password" request (tenants/password_reset.py): single use, valid 30 minutes.
+
+    The emailed token is a MAC of `id` under a purpose key of the master key, so the send job can make it
+    again from the id alone and the table stores only its SHA-256 (`token_hash`): the database alone
+    opens no reset."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(40), ForeignKey("users.id"), index=True)
+    #: SHA-256 hex of the emailed token: how a presented token is found.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Hex id of the master key whose purpose key made the token.
+    key_id: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[Timestamp]
+    expires_at: Mapped[Timestamp]
+    #: Set when the password was reset with it, or when a newer reset or another password change made it
+    #: void: a reset link works once.
+    used_at: Mapped[datetime | None]
+    #: When the email went to the mail server (the job may run twice: it sends once).
+    sent_at: Mapped[datetime | None]
+
+
 class Membership(TenantScoped, Base):
     """A user's role in one tenant."""
 

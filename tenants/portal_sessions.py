@@ -32,6 +32,8 @@ USER_DISABLED: Final = "user_disabled"
 TOTP_CHANGED: Final = "totp_changed"
 PASSWORD_CHANGED: Final = "password_changed"  # noqa: S105  (a reason label, not a password)
 ROLE_CHANGED: Final = "role_changed"
+PASSWORD_RESET: Final = "password_reset"  # noqa: S105  (a reason label, not a password)
+REVOKED_BY_USER: Final = "revoked_by_user"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,27 @@ def revoke(session: Session, *, token: str, reason: str, clock: Clock) -> None:
         .values(revoked_at=clock.now(), revoked_reason=reason)
         .execution_options(synchronize_session=False)
     )
+
+
+def token_digest(token: str) -> str:
+    """The row id of the session this token opens (the account page marks "this session" with it)."""
+    return _digest(token)
+
+
+def revoke_one(session: Session, *, user_id: str, session_id: str, clock: Clock) -> bool:
+    """End one of the user's own sessions by its row id (the account page's list); False if it is not
+    an open session of theirs (someone else's id ends nothing)."""
+    result = session.execute(
+        update(PortalSession)
+        .where(
+            PortalSession.id == session_id,
+            PortalSession.user_id == user_id,
+            PortalSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.now(), revoked_reason=REVOKED_BY_USER)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def revoke_all(session: Session, *, user_id: str, reason: str, clock: Clock) -> int:

@@ -444,6 +444,11 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             policy=webhooks.Policy(allow_private=True),
         )
         webhooks.send_test_event(uow.session, rt.context(uow, SHOPPER), endpoint_id=endpoint.id)
+        from core.audit import queries as audit_queries
+
+        audit_queries.verify_and_record(  # an audit_verifications row
+            uow.session, rt.acting(Actor.system("test")), tenant_id=tenant.id
+        )
     rt.relay()
     SimpleWorker([rt.queue(n) for n in QUEUE_NAMES], connection=rt.redis, serializer=JSONSerializer).work(
         burst=True

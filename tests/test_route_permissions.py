@@ -101,12 +101,15 @@ def test_every_route_of_the_app_declares_its_access(app: Flask) -> None:
     assert {e.endpoint for e in PORTAL_ROUTES if e.access == PUBLIC} == {
         "login",
         "login_code",
+        "login_recovery",
         "enroll",
         "logout",
         # Single sign-on: choosing the account, the trip to its provider and back (portal/views/sso.py).
         "sso_choose",
         "sso_start",
         "sso_callback",
+        "forgot_password",
+        "reset_password",
     }
 
 

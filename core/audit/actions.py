@@ -76,3 +76,18 @@ SSO_PROVIDER_UPDATED: Final = "sso.provider.updated"
 #: A single sign-on attempt was refused (bad state, ID token, email, domain or membership).
 SSO_SIGN_IN_FAILED: Final = "portal.sign_in.sso_failed"
 REPORT_EXPORTED: Final = "report.exported"
+#: A user confirmed a new TOTP seed (first sign-in, or "Set up a new authenticator app").
+USER_TOTP_ENROLLED: Final = "user.totp.enrolled"
+#: A set of ten recovery codes was made (enrollment or "Regenerate"); the old set is void.
+USER_RECOVERY_CODES_GENERATED: Final = "user.recovery_codes.generated"
+#: A recovery code signed a user in instead of an authentication code (and is now used up).
+USER_RECOVERY_CODE_USED: Final = "user.recovery_code.used"
+USER_PASSWORD_CHANGED: Final = "user.password.changed"  # noqa: S105  (an action name, not a password)
+PASSWORD_RESET_REQUESTED: Final = "user.password_reset.requested"  # noqa: S105  (an action name)
+PASSWORD_RESET_COMPLETED: Final = "user.password_reset.completed"  # noqa: S105  (an action name)
+#: One session ended from the account page's session list.
+PORTAL_SESSION_REVOKED: Final = "portal.session.revoked"
+#: The tenant's chain was checked ("Verify now", `kassa audit verify`); outcome failure if it is broken.
+AUDIT_CHAIN_VERIFIED: Final = "audit.chain.verified"
+#: The audit screen's CSV export was downloaded (with the filters it was made with).
+AUDIT_EXPORTED: Final = "audit.exported"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Boolean, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.context import ActorType
 from core.db import Base, IdStr, TenantScoped, Timestamp, str_enum
 
-__all__ = ["ActorType", "AuditEvent", "AuditHead", "Outcome"]
+__all__ = ["ActorType", "AuditEvent", "AuditHead", "AuditVerification", "Outcome"]
 
 
 class Outcome(StrEnum):
@@ -37,6 +37,9 @@ class AuditEvent(TenantScoped, Base):
     outcome: Mapped[Outcome] = mapped_column(str_enum(Outcome, 10))
     origin_ip: Mapped[str | None] = mapped_column(String(45))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    #: The browser's User-Agent header of a portal action (cut to 300 characters); null for API calls
+    #: and system work. In the hash only when set, so events recorded before it keep their hashes.
+    user_agent: Mapped[str | None] = mapped_column(String(300))
     #: Details (e.g. processor request/response) as JSON, AES-GCM sealed by the KMS; null when none.
     details_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: SHA-256 hex of the previous event's `hash` ("0"*64 for the first), and of this event.
@@ -67,3 +70,22 @@ class AuditHead(TenantScoped, Base):
     #: Hex HMAC-SHA256 of `kassa-audit-head-v1 | tenant | seq | hash`.
     mac: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[Timestamp]
+
+
+class AuditVerification(TenantScoped, Base):
+    """One check of a tenant's chain (`kassa audit verify`, or "Verify now" on the audit screen): when,
+    by whom, and what it found. The audit screen shows the newest."""
+
+    __tablename__ = "audit_verifications"
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    verified_at: Mapped[Timestamp]
+    actor_type: Mapped[ActorType] = mapped_column(str_enum(ActorType, 16))
+    #: `usr_…` for the portal's "Verify now", `cli` for `kassa audit verify`.
+    actor_id: Mapped[str] = mapped_column(String(64))
+    #: True when the chain and its signed head were intact.
+    ok: Mapped[bool] = mapped_column(Boolean)
+    #: How many breaks were found (their descriptions are in the `audit.chain.verified` event's details).
+    problems: Mapped[int] = mapped_column(Integer)
+    #: The sequence number of the newest event checked.
+    seq: Mapped[int | None] = mapped_column(Integer)

@@ -64,6 +64,8 @@ def _digest(event: AuditEvent) -> str:
             event.request_id,
             details,
             event.prev_hash,
+            # Appended only when set: events from before the column existed keep their hashes.
+            *([event.user_agent] if event.user_agent is not None else []),
         ],
         separators=(",", ":"),
     )
@@ -150,6 +152,7 @@ def _append(
         outcome=outcome,
         origin_ip=actor.origin_ip,
         request_id=actor.request_id,
+        user_agent=actor.user_agent[:300] if actor.user_agent else None,
         details_encrypted=sealed,
         prev_hash=last[1] if last else GENESIS,
     )

@@ -37,6 +37,7 @@ JOB_MODULES: tuple[str, ...] = (
     "core.webhooks.jobs",
     "core.notifications.jobs",
     "core.reports.jobs",
+    "tenants.jobs",
 )
 
 

@@ -39,8 +39,14 @@ def client_ip() -> str | None:
 
 
 def actor(type_: ActorType, id_: str) -> Actor:
-    """The request's actor: who, from where, under which request id."""
-    return Actor(type_, id_, origin_ip=client_ip(), request_id=g.get("request_id"))
+    """The request's actor: who, from where (IP and browser), under which request id."""
+    return Actor(
+        type_,
+        id_,
+        origin_ip=client_ip(),
+        request_id=g.get("request_id"),
+        user_agent=request.user_agent.string or None,
+    )
 
 
 def context(who: Actor) -> Context:

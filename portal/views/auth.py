@@ -1,62 +1,54 @@
-"""Portal sign-in: email + password, then an authentication code (TOTP), enrolling one on first sign-in."""
+"""Portal sign-in: email + password, then an authentication code (TOTP) or a recovery code, enrolling TOTP
+(with ten recovery codes) on first sign-in; "Forgot password" and its emailed link.
+
+The rules (limits, lockout, audit) are tenants/sign_in.py's `SignIn` and tenants/password_reset.py; a
+view here keeps the pending step in the signed cookie, calls one step and maps its errors to the form.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import time
 import unicodedata
-from datetime import datetime
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-import pyotp
-from flask import Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.models import Outcome
-from core.context import Actor, ActorType
-from core.errors import AuthenticationFailed
+from core.context import Actor, ActorType, Context
+from core.errors import AuthenticationFailed, InvalidInput
 from core.ratelimit import LimiterUnavailable, RateLimiter
 from core.web.request import actor as request_actor
-from core.web.request import bind_tenant, client_ip, runtime, uow
-from portal.views.forms import CodeForm, LoginForm, LogoutForm
+from core.web.request import bind_tenant, client_ip, context, runtime, uow
+from portal.views.forms import (
+    CodeForm,
+    ForgotPasswordForm,
+    LoginForm,
+    LogoutForm,
+    NewPasswordForm,
+    RecoveryCodeForm,
+)
 from portal.views.session import SESSION_KEY
-from tenants import portal_sessions, sso
-from tenants import service as accounts
-from tenants import sign_in as lockout
+from tenants import password_reset, portal_sessions, sso
+from tenants import sign_in as flow
 from tenants.models import User
-from tenants.resolution import memberships_of
 
 #: A password step is good for this long before the code must be entered.
-PENDING_SECONDS = 300
-MAX_CODE_ATTEMPTS = 5
-#: Failed sign-ins from one IP, whichever accounts they try, per 15 minutes (password spraying).
-MAX_FAILURES_PER_IP = 50
-UNAVAILABLE = "Sign-in is unavailable for a moment. Try again shortly."
-
-
-def _ip_limiter() -> RateLimiter:
-    # Fail closed: with Redis down, a guesser would otherwise get unlimited tries from one address.
-    return RateLimiter(
-        runtime().redis,
-        name="portal-login-ip",
-        limit=MAX_FAILURES_PER_IP,
-        window_seconds=900,
-        fail_closed=True,
-    )
-
-
-def _code_limiter() -> RateLimiter:
-    # Kept server-side (not in the signed cookie, which a client could replay to reset the count).
-    return RateLimiter(
-        runtime().redis,
-        name="portal-code",
-        limit=MAX_CODE_ATTEMPTS,
-        window_seconds=PENDING_SECONDS,
-        fail_closed=True,
-    )
+PENDING_SECONDS = flow.PENDING_SECONDS
 
 
 def safe_next(value: str | None) -> str | None:
@@ -84,39 +76,25 @@ def _next_of_request() -> str | None:
     return safe_next(request.args.get("next"))
 
 
-def _record_failure(user_id: str | None) -> datetime | None:
-    """Count a failed attempt against the account, in its own transaction (the request's may roll
-    back with a 4xx answer): the lock's end if this attempt locked it."""
-    if user_id is None:
-        return None
-    rt = runtime()
-    with rt.db.unit_of_work() as own:
-        return lockout.record_failure(own.session, rt.context(own, _actor(user_id)), user_id=user_id)
-
-
-def _audit_failure(user_id: str | None, reason: str) -> None:
-    """Record a failed sign-in of a known user in their first tenant's chain, in its own transaction
-    (the request's own transaction rolls back with the 4xx answer)."""
-    if user_id is None:
-        return
-    rt = runtime()
-    with rt.db.unit_of_work() as own:
-        tenants = memberships_of(own.session, user_id)
-        if not tenants:
-            return
-        own.bind_tenant(tenants[0][0])
-        audit.record(
-            own.session,
-            rt.acting(_actor(user_id)),
-            actions.PORTAL_SIGN_IN_FAILED,
-            subject=audit.Ref("user", user_id, tenants[0][0]),
-            outcome=Outcome.FAILURE,
-            details={"reason": reason},
-        )
-
-
-def _actor(user_id: str) -> Actor:
+def actor(user_id: str) -> Actor:
+    """The signed-in (or signing-in) user as the audit records them: with IP, request id, browser."""
     return request_actor(ActorType.USER, user_id)
+
+
+def user_context(user_id: str) -> Context:
+    return context(actor(user_id))
+
+
+def _sign_in() -> flow.SignIn:
+    # Nobody is known yet: the steps act as the person once their password is right.
+    return flow.SignIn(uow().session, context(request_actor(ActorType.SYSTEM, "portal-sign-in")))
+
+
+def _no_store(body: str, status: int = 200) -> Response:
+    """A page with a secret on it (recovery codes, a setup key): never cached, never kept in history."""
+    response = make_response(body, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _login_page(form: LoginForm, status: int = 200) -> tuple[str, int]:
@@ -129,51 +107,27 @@ def login() -> Response | str | tuple[str, int]:
     form = LoginForm()
     if not form.validate_on_submit():
         return _login_page(form)
-    rt = runtime()
-    email = form.email.data.strip().lower()
-    user_id = accounts.user_id_for_email(uow().session, email)
     try:
-        # First the lock, from the database: it holds whatever the IP, and with Redis down.
-        if user_id is not None:
-            lockout.check_not_locked(uow().session, user_id=user_id, clock=rt.clock)
-        if _ip_limiter().exceeded(client_ip() or ""):
-            form.email.errors.append("Too many attempts from your network. Wait 15 minutes.")
-            return _login_page(form, 429)
-        user = accounts.check_password(uow().session, email=email, password=form.password.data)
-    except lockout.AccountLocked as exc:
+        user = _sign_in().password(email=form.email.data, password=form.password.data)
+    except (flow.SignInRefused, flow.AccountLocked) as exc:
+        # The refused attempt was counted and audited in the request's transaction: keep it with the
+        # 4xx answer (a 500 still rolls back: this is set only for the refusals Kassa made).
+        g.commit_on_error = True
         form.email.errors.append(exc.message)
-        return _login_page(form, 403)
-    except LimiterUnavailable:
-        form.email.errors.append(UNAVAILABLE)
-        return _login_page(form, 503)
-    except accounts.AccountDisabled as exc:
-        _audit_failure(user_id, "disabled")
-        form.email.errors.append(exc.message)
-        return _login_page(form, 403)
-    except AuthenticationFailed as exc:
-        current_app.logger.warning("portal sign-in failed", extra={"outcome": "failure"})
-        _audit_failure(user_id, "password")
-        locked_until = _record_failure(user_id)
-        # Redis down: this attempt is refused anyway; the next one meets the closed limiter.
-        with contextlib.suppress(LimiterUnavailable):
-            _ip_limiter().hit(client_ip() or "")
-        if locked_until is not None:
-            form.email.errors.append(lockout.AccountLocked(locked_until).message)
+        return _login_page(form, exc.status)
+    except AuthenticationFailed as exc:  # a disabled account (403), or email or password incorrect (200)
+        g.commit_on_error = True
+        if isinstance(exc, flow.accounts.AccountDisabled):
+            form.email.errors.append(exc.message)
             return _login_page(form, 403)
         form.password.errors.append(exc.message)
         return _login_page(form)
-    tenants = memberships_of(uow().session, user.id)
-    if not tenants:
-        form.email.errors.append(
-            "This account is not a member of any merchant account. Ask an owner to add you."
-        )
-        return _login_page(form, 403)
     if (sso_page := _sso_required(user)) is not None:
         return sso_page
     session.clear()
     session["pending"] = {"user_id": user.id, "at": time.time(), "next": _next_of_request()}
-    if not accounts.has_totp(user):
-        session["pending"]["enroll_secret"] = pyotp.random_base32(32)
+    if not flow.accounts.has_totp(user):
+        session["pending"]["enroll_secret"] = flow.new_totp_secret()
         return redirect(url_for("portal.enroll"))
     return redirect(url_for("portal.login_code"))
 
@@ -185,123 +139,137 @@ def _sso_required(user: User) -> tuple[str, int] | None:
     if found is None:
         return None
     tenant, provider = found
-    _audit_failure(user.id, "sso required")
+    g.commit_on_error = True  # the refusal's audit row stands with the 403
+    audit.record(
+        uow().session,
+        user_context(user.id),
+        actions.PORTAL_SIGN_IN_FAILED,
+        subject=audit.Ref("user", user.id, tenant.id),
+        outcome=Outcome.FAILURE,
+        details={"reason": "sso required"},
+    )
     start_url = url_for("portal.sso_start", slug=tenant.slug, next=_next_of_request())
     page = render_template("portal/sso_required.html", tenant=tenant, provider=provider, start_url=start_url)
     return page, 403
 
 
-def _pending_user() -> User:
-    pending = session.get("pending")
-    if not pending or time.time() - pending["at"] > PENDING_SECONDS:
-        session.pop("pending", None)
-        flash("Your sign-in expired. Enter your email and password again.", "error")
-        abort(redirect(url_for("portal.login")))
-    user = uow().session.get(User, pending["user_id"])
-    if user is None or user.disabled:
-        session.pop("pending", None)
-        abort(redirect(url_for("portal.login")))
-    try:
-        # Locked meanwhile (by guesses from elsewhere): the code step ends too.
-        lockout.check_not_locked(uow().session, user_id=user.id, clock=runtime().clock)
-    except lockout.AccountLocked as exc:
-        _restart_sign_in(exc.message)
-    return user
+def _complete_sign_in(user: User) -> Response:
+    """The end of a single sign-on whose provider's `amr` satisfied MFA (portal/views/sso.py)."""
+    pending = session["pending"]
+    return _complete(
+        _sign_in(),
+        user,
+        how=pending.get("mfa", "totp"),
+        method=pending.get("method", "password"),
+        tenant_id=pending.get("tenant_id"),
+    )
 
 
-def _restart_sign_in(message: str) -> NoReturn:
+def _restart(message: str) -> NoReturn:
     session.pop("pending", None)
     flash(message, "error")
     abort(redirect(url_for("portal.login")))
 
 
-def _code_failed(form: CodeForm, user: User) -> None:
-    _audit_failure(user.id, "authentication code")
-    locked_until = _record_failure(user.id)
-    if locked_until is not None:
-        _restart_sign_in(lockout.AccountLocked(locked_until).message)
+def _pending_user(service: flow.SignIn) -> User:
+    pending = session.get("pending")
+    if not pending or time.time() - pending["at"] > PENDING_SECONDS:
+        _restart("Your sign-in expired. Enter your email and password again.")
     try:
-        count = _code_limiter().hit(user.id)
-    except LimiterUnavailable:
-        _restart_sign_in(UNAVAILABLE)
-    if count >= MAX_CODE_ATTEMPTS:
-        _restart_sign_in("Too many wrong codes. Sign in again in a few minutes.")
-    form.code.errors.append("That code is not valid. Enter the current code from your authenticator app.")
-
-
-def _check_code_attempts(user: User) -> None:
-    try:
-        exceeded = _code_limiter().exceeded(user.id)
-    except LimiterUnavailable:
-        _restart_sign_in(UNAVAILABLE)
-    if exceeded:
-        _restart_sign_in("Too many wrong codes. Sign in again in a few minutes.")
+        return service.pending(pending["user_id"])
+    except flow.RestartSignIn as exc:
+        _restart(exc.message)
 
 
 def login_code() -> Response | str:
-    user = _pending_user()
-    _check_code_attempts(user)
+    service = _sign_in()
+    user = _pending_user(service)
+    if session["pending"].get("enroll_secret"):
+        return redirect(url_for("portal.enroll"))
     form = CodeForm()
     if form.validate_on_submit():
-        rt = runtime()
-        if lockout.accept_totp(uow().session, user=user, code=form.code.data, kms=rt.kms, clock=rt.clock):
-            return _complete_sign_in(user)
-        # The refused code's UPDATE matched nothing but opened a write transaction; end it before the
-        # failure is counted in a transaction of its own (SQLite allows one writer at a time).
-        uow().rollback()
-        _code_failed(form, user)
-        return render_template("portal/login_code.html", form=form)
+        try:
+            service.code(user, code=form.code.data)
+        except flow.RestartSignIn as exc:
+            _restart(exc.message)
+        except flow.CodeRefused as exc:
+            form.code.errors.append(exc.message)
+        else:
+            return _complete(service, user, how="totp")
     return render_template("portal/login_code.html", form=form)
 
 
+def login_recovery() -> Response | str:
+    service = _sign_in()
+    user = _pending_user(service)
+    form = RecoveryCodeForm()
+    if form.validate_on_submit():
+        try:
+            left = service.recovery_code(user, code=form.code.data)
+        except flow.RestartSignIn as exc:
+            _restart(exc.message)
+        except flow.CodeRefused as exc:
+            form.code.errors.append(exc.message)
+        else:
+            response = _complete(service, user, how="recovery_code")
+            flash(
+                f"You signed in with a recovery code; {left} of 10 left. "
+                "Make new ones on your account page if you are running out.",
+                "info",
+            )
+            return response
+    return render_template("portal/login_recovery.html", form=form)
+
+
 def enroll() -> Response | str:
-    user = _pending_user()
+    service = _sign_in()
+    user = _pending_user(service)
     secret = session["pending"].get("enroll_secret")
     if not secret:
         return redirect(url_for("portal.login_code"))
     form = CodeForm()
-    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name="Kassa")
-    _check_code_attempts(user)
     if form.validate_on_submit():
-        rt = runtime()
-        if lockout.enroll_totp(
-            uow().session, user=user, secret=secret, code=form.code.data, kms=rt.kms, clock=rt.clock
-        ):
-            return _complete_sign_in(user)
-        _code_failed(form, user)
-    return render_template("portal/enroll.html", form=form, secret=secret, uri=uri)
+        try:
+            codes = service.enroll(user, secret=secret, code=form.code.data)
+        except flow.RestartSignIn as exc:
+            _restart(exc.message)
+        except flow.CodeRefused as exc:
+            form.code.errors.append(exc.message)
+        else:
+            next_url = safe_next(session["pending"].get("next"))
+            _complete(service, user, how="totp")
+            # Shown in this answer only: Kassa keeps nothing but their keyed hashes.
+            return _no_store(
+                render_template(
+                    "portal/recovery_codes.html", codes=codes, continue_url=next_url or url_for("portal.home")
+                )
+            )
+    enrollment = flow.enrollment_for(user.email, secret)
+    return _no_store(render_template("portal/enroll.html", form=form, enrollment=enrollment))
 
 
-def _complete_sign_in(user: User) -> Response:
-    _code_limiter().reset(user.id)
-    rt = runtime()
+def _complete(
+    service: flow.SignIn,
+    user: User,
+    *,
+    how: str,
+    method: str | None = None,
+    tenant_id: str | None = None,
+) -> Response:
     pending = session["pending"]
     next_url = safe_next(pending.get("next"))
     # Single sign-on names the tenant whose provider vouched for the user (portal/views/sso.py).
-    tenant_id = pending.get("tenant_id") or memberships_of(uow().session, user.id)[0][0]
-    method = {"method": pending.get("method", "password"), "mfa": pending.get("mfa", "totp")}
-    lockout.clear_failures(uow().session, user_id=user.id)
-    token = portal_sessions.start(
-        uow().session,
-        user_id=user.id,
-        tenant_id=tenant_id,
-        ip=client_ip(),
-        user_agent=request.user_agent.string,
-        clock=rt.clock,
+    token, tenant_id = service.complete(
+        user,
+        how=how,
+        method=method or pending.get("method", "password"),
+        tenant_id=tenant_id or pending.get("tenant_id"),
     )
     # The cookie keeps nothing but the new session's token: whatever it held before sign-in is gone.
     session.clear()
     session[SESSION_KEY] = token
     session.permanent = True
     bind_tenant(tenant_id)
-    audit.record(
-        uow().session,
-        rt.context(uow(), _actor(user.id)),
-        actions.PORTAL_SIGN_IN,
-        subject=audit.Ref("user", user.id, tenant_id),
-        outcome=Outcome.SUCCESS,
-        details=method,
-    )
     return redirect(next_url or url_for("portal.home"))
 
 
@@ -314,7 +282,7 @@ def logout() -> Response:
         )
         audit.record(
             uow().session,
-            rt.context(uow(), _actor(current_user.id)),
+            user_context(current_user.id),
             actions.PORTAL_SIGN_OUT,
             subject=audit.Ref("user", current_user.id, current_user.tenant_id),
         )
@@ -335,7 +303,7 @@ def logout_everywhere() -> Response:
     )
     audit.record(
         uow().session,
-        rt.context(uow(), _actor(current_user.id)),
+        user_context(current_user.id),
         actions.PORTAL_SIGN_OUT_EVERYWHERE,
         subject=audit.Ref("user", current_user.id, current_user.tenant_id),
         details={"sessions_revoked": ended},
@@ -343,3 +311,67 @@ def logout_everywhere() -> Response:
     session.clear()
     flash(f"You are signed out everywhere ({ended} session{'s' if ended != 1 else ''} ended).", "info")
     return redirect(url_for("portal.login"))
+
+
+# --- "Forgot password" -------------------------------------------------------------------------------------
+
+SENT = (
+    "If an account exists for that address, we've emailed it a link to choose a new password. "
+    "The link works once, for 30 minutes."
+)
+
+
+def _reset_limiter(name: str, limit: int) -> RateLimiter:
+    return RateLimiter(runtime().redis, name=name, limit=limit, window_seconds=3600, fail_closed=True)
+
+
+def forgot_password() -> Response | str | tuple[str, int]:
+    form = ForgotPasswordForm()
+    if not form.validate_on_submit():
+        return render_template("portal/forgot_password.html", form=form, sent=False)
+    email = form.email.data.strip().lower()
+    try:
+        per_ip = _reset_limiter("password-reset-ip", password_reset.REQUESTS_PER_IP_HOUR)
+        if per_ip.hit(client_ip() or "") > per_ip.limit:
+            form.email.errors.append("Too many requests from your network. Wait an hour and try again.")
+            return render_template("portal/forgot_password.html", form=form, sent=False), 429
+        # Over the per-address limit the answer is the same and nothing is sent: it tells no one whether
+        # the address has an account.
+        per_address = _reset_limiter("password-reset-email", password_reset.REQUESTS_PER_HOUR)
+        within = per_address.hit(email) <= per_address.limit
+    except LimiterUnavailable:
+        form.email.errors.append("This is unavailable for a moment. Try again shortly.")
+        return render_template("portal/forgot_password.html", form=form, sent=False), 503
+    if within:
+        password_reset.request(
+            uow().session, context(request_actor(ActorType.SYSTEM, "password-reset")), email=email
+        )
+    return render_template("portal/forgot_password.html", form=ForgotPasswordForm(formdata=None), sent=True)
+
+
+def reset_password(token: str) -> Response | str | tuple[str, int]:
+    rt = runtime()
+    try:
+        reset = password_reset.check(
+            uow().session, rt.acting(request_actor(ActorType.SYSTEM, "password-reset")), token=token
+        )
+    except password_reset.ResetLinkInvalid as exc:
+        return render_template("portal/reset_password.html", form=None, invalid=exc.message), 400
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            password_reset.reset(
+                uow().session, rt.acting(actor(reset.user_id)), token=token, new_password=form.password.data
+            )
+        except password_reset.ResetLinkInvalid as exc:
+            return render_template("portal/reset_password.html", form=None, invalid=exc.message), 400
+        except InvalidInput as exc:
+            form.password.errors.append(exc.message)
+        else:
+            session.clear()
+            flash(
+                "Your password is changed, and every session is signed out. Sign in with the new one.", "info"
+            )
+            return redirect(url_for("portal.login"), code=303)
+    response = _no_store(render_template("portal/reset_password.html", form=form, invalid=None))
+    return response

@@ -22,6 +22,7 @@ from core.web.access import PUBLIC, SIGNED_IN, declare
 from portal import mode
 from portal.views import (
     account,
+    audit,
     auth,
     dashboard,
     modes,
@@ -53,15 +54,34 @@ class PortalRoute:
 ROUTES: list[PortalRoute] = [
     PortalRoute("/login", "login", auth.login, PUBLIC, ("GET", "POST")),
     PortalRoute("/login/code", "login_code", auth.login_code, PUBLIC, ("GET", "POST")),
+    PortalRoute("/login/recovery", "login_recovery", auth.login_recovery, PUBLIC, ("GET", "POST")),
     PortalRoute("/login/enroll", "enroll", auth.enroll, PUBLIC, ("GET", "POST")),
+    PortalRoute("/forgot-password", "forgot_password", auth.forgot_password, PUBLIC, ("GET", "POST")),
+    PortalRoute("/reset/<token>", "reset_password", auth.reset_password, PUBLIC, ("GET", "POST")),
     PortalRoute("/logout", "logout", auth.logout, PUBLIC, ("POST",)),
     PortalRoute("/logout/everywhere", "logout_everywhere", auth.logout_everywhere, SIGNED_IN, ("POST",)),
     PortalRoute("/sso", "sso_choose", sso.choose, PUBLIC, ("GET", "POST")),
     PortalRoute("/sso/start/<slug>", "sso_start", sso.start, PUBLIC),
     PortalRoute("/sso/callback", "sso_callback", sso.callback, PUBLIC),
     PortalRoute("/account", "account", account.account, SIGNED_IN),
+    PortalRoute("/account/password", "change_password", account.change_password, SIGNED_IN, ("POST",)),
+    PortalRoute("/account/totp", "reenroll", account.reenroll, SIGNED_IN, ("GET", "POST")),
+    PortalRoute(
+        "/account/recovery-codes", "regenerate_codes", account.regenerate_codes, SIGNED_IN, ("POST",)
+    ),
+    PortalRoute(
+        "/account/sessions/<session_id>/revoke",
+        "revoke_session",
+        account.revoke_session,
+        SIGNED_IN,
+        ("POST",),
+    ),
     PortalRoute("/", "home", dashboard.home, SIGNED_IN),
     PortalRoute("/mode", "switch_mode", modes.switch_mode, SIGNED_IN, ("POST",)),
+    PortalRoute("/audit", "audit", audit.audit_list, Permission.AUDIT_READ),
+    PortalRoute("/audit/export.csv", "audit_export", audit.audit_export, Permission.AUDIT_READ),
+    PortalRoute("/audit/verify", "audit_verify", audit.audit_verify, Permission.AUDIT_READ, ("POST",)),
+    PortalRoute("/audit/<event_id>", "audit_event", audit.audit_event, Permission.AUDIT_READ),
     PortalRoute("/payments", "payments", payments.payment_list, Permission.PAYMENTS_READ),
     PortalRoute("/payments.csv", "payments_csv", payments.payments_csv, Permission.PAYMENTS_READ),
     PortalRoute("/payments/<payment_id>", "payment", payments.payment_detail, Permission.PAYMENTS_READ),

@@ -15,7 +15,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
 
 from core.geo import is_email
 
@@ -251,3 +251,70 @@ class PreferencesForm(FlaskForm):
     against the kinds the member may receive (core/notifications/kinds.py), never trusted as given."""
 
     submit = SubmitField("Save preferences")
+
+
+class RecoveryCodeForm(FlaskForm):
+    code = StringField(
+        "Recovery code",
+        validators=[
+            DataRequired(message="Enter one of your recovery codes."),
+            Length(max=40, message="A recovery code looks like abcde-12345."),
+        ],
+        render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
+        description="One of the ten codes you saved when you set up two-step verification, like abcde-12345.",
+    )
+    submit = SubmitField("Verify")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "Email", validators=[DataRequired(message="Enter your email."), KassaEmail(), Length(max=320)]
+    )
+    submit = SubmitField("Email me a link")
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired(message="Enter a new password."),
+            Length(min=12, max=1024, message="Use 12 to 1024 characters."),
+        ],
+        description="At least 12 characters.",
+    )
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[
+            DataRequired(message="Repeat the new password."),
+            EqualTo("password", "The passwords differ."),
+        ],
+    )
+    submit = SubmitField("Set password")
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired(message="Enter your current password."), Length(max=1024)],
+    )
+    submit = SubmitField("Change password")
+
+
+class CurrentPasswordForm(FlaskForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired(message="Enter your current password."), Length(max=1024)],
+    )
+    submit = SubmitField("Continue")
+
+
+class ReenrollForm(CodeForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired(message="Enter your current password."), Length(max=1024)],
+    )
+    submit = SubmitField("Verify and switch")
+
+
+class RevokeSessionForm(FlaskForm):
+    submit = SubmitField("Sign out this session")

@@ -22,8 +22,7 @@ from sqlalchemy import select
 from core.audit.models import AuditEvent
 from core.clock import FrozenClock
 from core.jobs.runtime import Runtime
-from portal.views import auth
-from tenants import passwords
+from tenants import passwords, sign_in
 from tests.factories import PASSWORD, MadeTenant
 from tests.fixtures import Factories
 from tests.portal.test_sign_in import post_form
@@ -128,7 +127,7 @@ def test_with_redis_down_sign_in_is_refused_not_left_uncounted(
 def test_one_ip_guessing_at_many_accounts_is_limited(
     app: Flask, make: Factories, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(auth, "MAX_FAILURES_PER_IP", 3)
+    monkeypatch.setattr(sign_in, "MAX_FAILURES_PER_IP", 3)
     tenants = [make.tenants() for _ in range(4)]
     browser = from_ip(app, "192.0.2.10")
     for tenant in tenants[:3]:

@@ -125,7 +125,11 @@ def test_a_user_without_totp_enrolls_at_first_sign_in(
         "/portal/login/enroll",
         data={"code": pyotp.TOTP(secret.group(1)).now(), "csrf_token": csrf_token(page)},
     )
-    assert response.location.endswith("/portal/")
+    # The ten recovery codes, in this answer only, and the way on.
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    codes = re.findall(r"<li><code>([0-9a-z]{5}-[0-9a-z]{5})</code></li>", response.get_data(as_text=True))
+    assert len(set(codes)) == 10
+    assert 'href="/portal/"' in response.get_data(as_text=True)
     assert client.get("/portal/").status_code == 200
 
 
