@@ -32,6 +32,9 @@ JOB_MODULES: tuple[str, ...] = (
     "core.jobs.maintenance",
     "core.payments.jobs",
     "core.receipts.jobs",
+    # Team invitations and four-eyes approvals: emails and the expiry sweep (named, so core imports nothing
+    # of tenants).
+    "tenants.notifications",
 )
 
 

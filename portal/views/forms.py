@@ -56,6 +56,8 @@ class RefundForm(FlaskForm):
         description="Leave empty to refund all that is left.",
         render_kw={"inputmode": "decimal"},
     )
+    #: Read only when the refund is held for a second person's approval (tenants/approvals.py).
+    approval_reason = StringField("Reason, if it needs approval", validators=[Length(max=500)])
     submit = SubmitField("Refund")
 
 
