@@ -59,6 +59,10 @@ PREFIXES: Final = frozenset(
         "rcpt",  # emailed receipts
         "lrule",  # locality rules
         "logo",  # tenants' checkout logos
+        "role",  # custom roles
+        "inv",  # team invitations (the link's token is separate, 256 random bits)
+        "apol",
+        "apr",  # approval policies and requests (four-eyes)
     }
 )
 

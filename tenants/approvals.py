@@ -280,9 +280,19 @@ def pending_count(session: Session, ctx: Context) -> int:
     )
 
 
+class RequestExpired(Conflict):
+    """Decided too late: the request is marked expired, and that marking stands (committed with the refusal)."""
+
+    code = "approval_expired"
+    keeps_effects = True
+
+
 def _pending_or_refuse(session: Session, ctx: Context, request: ApprovalRequest) -> None:
     if request.status is ApprovalStatus.PENDING and ctx.clock.now() >= request.expires_at:
         _expire(session, ctx, request)
+        raise RequestExpired(
+            "This request expired (72 hours after it was made) and can no longer be decided.", param="id"
+        )
     if request.status is not ApprovalStatus.PENDING:
         raise Conflict(f"This request is {request.status} and can no longer be decided.", param="id")
 

@@ -13,6 +13,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from core.context import ActorType, Context
 from core.errors import KassaError
@@ -26,6 +27,7 @@ from portal.views.team_forms import (
     NewAccountForm,
     RoleForm,
     SwitchTenantForm,
+    options,
 )
 from tenants import approvals, portal_sessions, team
 from tenants import permissions as perms
@@ -49,9 +51,10 @@ def attempt(action: Callable[[], Any], back: Response, success: str | Callable[[
     try:
         result = action()
     except KassaError as error:
-        if error.keeps_effects or error.status >= 500 or error.status in (403, 404):
+        if error.status >= 500 or error.status in (403, 404):
             raise
-        uow().rollback()
+        if not error.keeps_effects:  # else what happened stands, and commits with the redirect
+            uow().rollback()
         flash(error.message, "error")
         return back
     flash(success(result) if callable(success) else success, "success")
@@ -64,7 +67,7 @@ def form_errors(form: Any) -> None:
             flash(str(error), "error")
 
 
-def role_choices() -> list[tuple[str, str]]:
+def role_choices() -> list[SelectChoice]:
     """The roles the signed-in member may grant: built-in and custom ones whose permissions they hold."""
     held = current_user.permissions
     choices = [
@@ -75,7 +78,7 @@ def role_choices() -> list[tuple[str, str]]:
     choices += [
         (c.id, f"{c.name} (custom)") for c in team.list_roles(uow().session) if perms.of_key(c.permissions) <= held
     ]
-    return choices
+    return options(choices)
 
 
 def team_page() -> str:
@@ -168,7 +171,7 @@ def _role_form(role_id: str | None) -> RoleForm:
     form = RoleForm()
     held = current_user.permissions
     # Only what the member holds is offered; the operation refuses the rest anyway (403).
-    form.permissions.choices = [(p.value, p.value) for p in Permission if p in held]
+    form.permissions.choices = options([(p.value, p.value) for p in Permission if p in held])
     return form
 
 

@@ -14,6 +14,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -28,7 +29,11 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-PERMISSION_CHOICES = [(p.value, p.value) for p in Permission]
+def options(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+PERMISSION_CHOICES = options([(p.value, p.value) for p in Permission])
 
 
 class InviteForm(FlaskForm):
@@ -80,7 +85,7 @@ class SwitchTenantForm(FlaskForm):
 
 
 class CreateKeyForm(FlaskForm):
-    mode = SelectField("Mode", choices=[("test", "Test"), ("live", "Live")])
+    mode = SelectField("Mode", choices=options([("test", "Test"), ("live", "Live")]))
     permissions = CheckboxesField(
         "Permissions",
         choices=PERMISSION_CHOICES,
@@ -96,7 +101,9 @@ class CreateKeyForm(FlaskForm):
 class RollKeyForm(FlaskForm):
     overlap = SelectField(
         "Old key keeps working for",
-        choices=[("0", "No overlap: revoke it now"), ("3600", "1 hour"), ("86400", "24 hours"), ("604800", "7 days")],
+        choices=options(
+            [("0", "No overlap: revoke it now"), ("3600", "1 hour"), ("86400", "24 hours"), ("604800", "7 days")]
+        ),
         default="86400",
     )
     reason = StringField("Reason (if this needs approval)", validators=[Optional(), Length(max=500)])
