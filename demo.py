@@ -14,7 +14,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from checkout.embed import widget_sri
-from core.audit.service import Actor
+from core.context import Actor
 from core.jobs.runtime import Runtime
 from core.jobs.worker import run_cron_thread, run_worker_thread
 from core.migrate import upgrade
@@ -38,44 +38,32 @@ def seed(rt: Runtime) -> tuple[Tenant, str, str]:
         if tenant is None:
             tenant, keys = create_tenant(
                 uow.session,
+                rt.context(uow, actor),
                 name="Demo Shop",
                 slug=DEMO_SLUG,
                 country="NL",
                 currency="EUR",
-                actor=actor,
-                clock=rt.clock,
-                kms=rt.kms,
             )
             create_user(
                 uow.session,
+                rt.context(uow, actor),
                 tenant_id=tenant.id,
                 email=DEMO_EMAIL,
                 role="owner",
                 password=DEMO_PASSWORD,
                 totp_secret=DEMO_TOTP_SECRET,
-                actor=actor,
-                clock=rt.clock,
-                kms=rt.kms,
             )
             return tenant, keys.publishable_key, keys.secret_key
         uow.bind_tenant(tenant.id)
         publishable = issue_key(
             uow.session,
+            rt.context(uow, actor),
             tenant_id=tenant.id,
             kind=KeyKind.PUBLISHABLE,
             mode=KeyMode.TEST,
-            actor=actor,
-            clock=rt.clock,
-            kms=rt.kms,
         )
         secret = issue_key(
-            uow.session,
-            tenant_id=tenant.id,
-            kind=KeyKind.SECRET,
-            mode=KeyMode.TEST,
-            actor=actor,
-            clock=rt.clock,
-            kms=rt.kms,
+            uow.session, rt.context(uow, actor), tenant_id=tenant.id, kind=KeyKind.SECRET, mode=KeyMode.TEST
         )
         return tenant, publishable, secret
 
@@ -87,12 +75,10 @@ def allow_origin(rt: Runtime, tenant_id: str, origin: str) -> None:
         if origin not in current:
             checkout_settings.update(
                 uow.session,
+                rt.context(uow, Actor.system("demo")),
                 tenant_id=tenant_id,
                 livemode=False,
                 changes={"allowed_origins": [*current, origin]},
-                actor=Actor.system("demo"),
-                clock=rt.clock,
-                kms=rt.kms,
             )
 
 
@@ -204,15 +190,11 @@ def make_shop(kassa: Flask, *, kassa_base: str, shop_origin: str, secret: str, p
 def demo_checkout(rt: Runtime, tenant: Tenant, *, base_url: str) -> str:
     """A fresh open checkout session for the demo tenant (a shopper's hosted page to try at once)."""
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-        ctx = checkout_settings.session_context(
-            uow.session, tenant_id=tenant.id, livemode=False, base_url=base_url
-        )
+        ctx = checkout_settings.session_terms(uow.session, tenant_id=tenant.id, livemode=False)
         cs = sessions.create(
             uow.session,
-            ctx=ctx,
-            clock=rt.clock,
-            kms=rt.kms,
-            actor=Actor.system("demo"),
+            rt.context(uow, Actor.system("demo")),
+            terms=ctx,
             data={
                 "amount": 2450,
                 "currency": tenant.default_currency,

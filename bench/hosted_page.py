@@ -47,9 +47,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bench import hello_app
-from core.audit.models import ActorType
-from core.audit.service import Actor
 from core.config import ConfigurationError, Settings, with_driver
+from core.context import Actor, ActorType
 from core.jobs import runtime as runtime_module
 from core.migrate import upgrade
 from core.payments import sessions
@@ -101,26 +100,20 @@ def prepare(env: dict[str, str]) -> tuple[Settings, str]:
         with rt.db.unit_of_work() as uow:
             tenant, _keys = create_tenant(
                 uow.session,
+                rt.context(uow, Actor.system("bench")),
                 name="Bean There Coffee",
                 slug=f"{SLUG_PREFIX}{stamp}",
                 country="DE",
                 currency="EUR",
-                actor=Actor.system("bench"),
-                clock=rt.clock,
-                kms=rt.kms,
             )
             tenant_id = tenant.id
-        ctx = sessions.SessionContext(
-            tenant_id=tenant_id, livemode=False, base_url=settings.base_url, allowed_methods=["card"]
-        )
+        ctx = sessions.SessionTerms(tenant_id=tenant_id, livemode=False, allowed_methods=["card"])
         with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
             cs = sessions.create(
                 uow.session,
-                ctx=ctx,
+                rt.context(uow, SHOPPER),
+                terms=ctx,
                 data={"amount": 2500, "currency": "EUR", "description": "Coffee beans, 1 kg"},
-                actor=SHOPPER,
-                clock=rt.clock,
-                kms=rt.kms,
             )
             session_id = cs.id
     finally:

@@ -51,9 +51,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 import core.payments.jobs  # noqa: F401  (registers process_payment before the clock starts)
-from core.audit.models import ActorType
-from core.audit.service import Actor
 from core.config import DEV_MASTER_KEY, ConfigurationError, Settings, with_driver
+from core.context import Actor, ActorType
 from core.db import make_engine
 from core.jobs import runtime as runtime_module
 from core.jobs.queues import PAYMENTS
@@ -226,13 +225,11 @@ def create_bench_tenant(rt: Runtime, *, name: str, slug_suffix: str) -> tuple[st
     with rt.db.unit_of_work() as uow:
         tenant, keys = create_tenant(
             uow.session,
+            rt.context(uow, Actor.system("bench")),
             name=name,
             slug=f"{SLUG_PREFIX}{slug_suffix}",
             country="DE",
             currency="EUR",
-            actor=Actor.system("bench"),
-            clock=rt.clock,
-            kms=rt.kms,
         )
         risk.update_settings(uow.session, tenant_id=tenant.id, changes=RISK_LIMITS)
         return tenant.id, keys.secret_key
@@ -262,21 +259,18 @@ def create_sessions(rt: Runtime, tenant_ids: Sequence[str], count: int) -> list[
                 mine = [n for n in numbers if tenant_ids[n % len(tenant_ids)] == tenant_id]
                 if not mine:
                     continue
-                ctx = sessions.SessionContext(
+                ctx = sessions.SessionTerms(
                     tenant_id=tenant_id,
                     livemode=False,
-                    base_url=rt.settings.base_url,
                     allowed_methods=["card"],
                 )
                 with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
                     for n in mine:
                         cs = sessions.create(
                             uow.session,
-                            ctx=ctx,
+                            rt.context(uow, SHOPPER),
+                            terms=ctx,
                             data={"amount": AMOUNT, "currency": "EUR", "reference": f"bench-{n + 1}"},
-                            actor=SHOPPER,
-                            clock=rt.clock,
-                            kms=rt.kms,
                         )
                         made.append((tenant_id, cs.id))
                 bar.update(len(mine))
@@ -509,11 +503,12 @@ def confirm_one(rt: Runtime, tenant_id: str, session_id: str) -> None:
         country="DE",
     )
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        svc = service.Services(
-            redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
-        )
         service.confirm(
-            uow.session, tenant_id=tenant_id, session_id=session_id, data=data, actor=SHOPPER, svc=svc
+            uow.session,
+            rt.context(uow, SHOPPER),
+            tenant_id=tenant_id,
+            session_id=session_id,
+            data=data,
         )
 
 

@@ -23,11 +23,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 from flask_babel import gettext as _
 
-from core.audit.models import ActorType
-from core.audit.service import Actor
+from core.context import ActorType
 from core.errors import InvalidInput, NotFound
 from core.payments.models import CheckoutSession
-from core.web.request import client_ip, runtime, uow
+from core.web.request import actor, runtime, uow
 from core.web.security import allow_framing
 from tenants import api_keys, checkout_settings
 from tenants.lookup import tenant_by_id
@@ -81,11 +80,9 @@ def _check_key(key: str, cs: CheckoutSession) -> None:
     if owner is not None and reason is not None and owner.tenant_id == cs.tenant_id:
         # A revoked (or rolled and expired) publishable key: refused like any wrong key, and audited.
         uow().rollback()
-        actor = Actor(ActorType.API_KEY, owner.key_id, origin_ip=client_ip(), request_id=g.get("request_id"))
+        refused = rt.acting(actor(ActorType.API_KEY, owner.key_id))
         with rt.db.unit_of_work(tenant_id=owner.tenant_id) as audit_uow:
-            api_keys.record_refused_use(
-                audit_uow.session, owner=owner, reason=reason, actor=actor, clock=rt.clock, kms=rt.kms
-            )
+            api_keys.record_refused_use(audit_uow.session, refused, owner=owner, reason=reason)
     if (
         owner is None
         or reason is not None

@@ -12,7 +12,7 @@ from typing import Any
 
 import segno
 from babel.numbers import format_decimal
-from flask import Response, abort, g, redirect, render_template, request, url_for
+from flask import Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import StringField
@@ -21,14 +21,13 @@ from wtforms.validators import DataRequired, Length
 from checkout import branding
 from checkout.forms import CheckoutForm
 from core import money
-from core.audit.models import ActorType
-from core.audit.service import Actor
+from core.context import ActorType
 from core.errors import InvalidInput, NotFound
 from core.links import service as links
 from core.links.models import PaymentLink
 from core.ratelimit import RateLimiter
 from core.web.i18n import current_locale
-from core.web.request import bind_tenant, client_ip, runtime, uow
+from core.web.request import actor, bind_tenant, client_ip, context, runtime, uow
 from tenants import checkout_settings
 from tenants.lookup import tenant_by_id
 
@@ -73,14 +72,9 @@ def _open(link: PaymentLink, amount: int | None) -> Response:
     )
     if limiter.hit(client_ip() or "unknown") > limiter.limit:
         abort(429)
-    rt = runtime()
-    ctx = checkout_settings.session_context(
-        uow().session, tenant_id=link.tenant_id, livemode=link.livemode, base_url=rt.settings.base_url
-    )
-    shopper = Actor(ActorType.SHOPPER, "shopper", origin_ip=client_ip(), request_id=g.get("request_id"))
-    cs = links.open_session(
-        uow().session, link=link, ctx=ctx, amount=amount, actor=shopper, clock=rt.clock, kms=rt.kms
-    )
+    terms = checkout_settings.session_terms(uow().session, tenant_id=link.tenant_id, livemode=link.livemode)
+    shopper = context(actor(ActorType.SHOPPER, "shopper"))
+    cs = links.open_session(uow().session, shopper, link=link, terms=terms, amount=amount)
     response = redirect(url_for("checkout.pay", session_id=cs.id), code=303)
     response.headers["Cache-Control"] = "no-store"  # every visit must reach us: it makes a new session
     return response

@@ -19,8 +19,7 @@ from flask_babel import lazy_gettext as _l
 from checkout import branding, embed
 from checkout.forms import AnswerForm, BankForm, CardForm, CheckoutForm, ReceiptEmailForm, WalletForm
 from core import money
-from core.audit.models import ActorType
-from core.audit.service import Actor
+from core.context import ActorType, Context
 from core.errors import InvalidInput, KassaError, NotFound
 from core.locality.service import LocalityRules
 from core.payments import service, sessions
@@ -32,7 +31,7 @@ from core.vault.cards import IIN_RANGES
 from core.vault.models import CardBrand
 from core.web.htmx import is_htmx
 from core.web.i18n import current_locale
-from core.web.request import bind_tenant, client_ip, runtime, uow
+from core.web.request import actor, bind_tenant, client_ip, context, runtime, uow
 from tenants import checkout_settings
 from tenants.lookup import tenant_by_id
 from tenants.resolution import tenant_of_checkout_session
@@ -83,15 +82,9 @@ def _card_page() -> dict[str, Any]:
     return {"card_brands": CARD_BRANDS.items(), "shown_brands": SHOWN_BRANDS, "card_ranges": CARD_RANGES}
 
 
-def _services() -> service.Services:
-    rt = runtime()
-    return service.Services(
-        redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow()), base_url=rt.settings.base_url
-    )
-
-
-def _shopper() -> Actor:
-    return Actor(ActorType.SHOPPER, "shopper", origin_ip=client_ip(), request_id=g.get("request_id"))
+def _shopper() -> Context:
+    """The shopper's call edge: every checkout action is the anonymous shopper's."""
+    return context(actor(ActorType.SHOPPER, "shopper"))
 
 
 def load_session(session_id: str) -> CheckoutSession:
@@ -100,9 +93,8 @@ def load_session(session_id: str) -> CheckoutSession:
     if tenant_id is None:
         raise NotFound(_("This payment link is not valid. Ask the shop for a new one."))
     bind_tenant(tenant_id)
-    rt = runtime()
     cs = sessions.get(uow().session, session_id=session_id)
-    sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url, kms=rt.kms)
+    sessions.refresh_expiry(uow().session, _shopper(), cs)
     tenant = tenant_by_id(uow().session, cs.tenant_id)
     g.checkout_tenant, g.checkout_session = tenant, cs
     g.checkout_rules = sessions.rules_of(uow().session, cs, country=tenant.country)
@@ -262,11 +254,10 @@ def _confirm(cs: CheckoutSession, form: CheckoutForm, method: str, rules: Locali
     try:
         return service.confirm(
             uow().session,
+            _shopper(),
             tenant_id=cs.tenant_id,
             session_id=cs.id,
             data=service.PaymentInput(**data),
-            actor=_shopper(),
-            svc=_services(),
         )
     except InvalidInput as exc:
         field = getattr(form, FIELD_OF_PARAM.get(exc.param or "", ""), None)
@@ -331,11 +322,10 @@ def _answer(session_id: str, payment_id: str, *, kind: str, template: str) -> Re
             abort(400)
         service.complete_action(
             uow().session,
+            _shopper(),
             tenant_id=cs.tenant_id,
             payment_id=payment.id,
             result=form.result.data,
-            actor=_shopper(),
-            svc=_services(),
             bank=form.bank.data or None,
         )
         return redirect(url_for("checkout.status", session_id=cs.id, payment_id=payment.id), code=303)
@@ -363,14 +353,11 @@ def receipt_email(session_id: str) -> Response | str:
         try:
             queued = receipts.request(
                 uow().session,
+                _shopper(),
                 cs=cs,
                 email=form.email.data or "",
                 locale=current_locale(),
                 limiter=receipts.request_limiter(rt.redis),
-                actor=_shopper(),
-                clock=rt.clock,
-                kms=rt.kms,
-                jobs=rt.sink(uow()),
             )
         except InvalidInput as exc:
             form.email.errors = [_(exc.message)]

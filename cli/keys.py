@@ -174,7 +174,7 @@ def keys_list(tenant_ref: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: the new key and the old one's id and end.")
 @with_appcontext
 def keys_roll(tenant_ref: str, key_id: str, overlap: str, as_json: bool) -> None:
-    from core.audit.service import Actor
+    from core.context import Actor
     from core.errors import KassaError
     from tenants import api_keys
     from tenants.lookup import tenant_by_ref
@@ -187,12 +187,10 @@ def keys_roll(tenant_ref: str, key_id: str, overlap: str, as_json: bool) -> None
             uow.bind_tenant(tenant.id)
             rolled = api_keys.roll(
                 uow.session,
+                rt.context(uow, Actor.system("cli")),
                 key_id=key_id.strip(),
                 livemode=None,
                 overlap=span,
-                actor=Actor.system("cli"),
-                clock=rt.clock,
-                kms=rt.kms,
             )
             new_id, old_id = rolled.new.id, rolled.old.id
             ends = rolled.old.revoked_at or rolled.old.expires_at
@@ -227,7 +225,7 @@ def keys_roll(tenant_ref: str, key_id: str, overlap: str, as_json: bool) -> None
 @click.option("--key", "key_id", required=True, help="The key's id (key_…), from `kassa keys list`.")
 @with_appcontext
 def keys_revoke(tenant_ref: str, key_id: str) -> None:
-    from core.audit.service import Actor
+    from core.context import Actor
     from core.errors import KassaError
     from tenants import api_keys
     from tenants.lookup import tenant_by_ref
@@ -238,12 +236,7 @@ def keys_revoke(tenant_ref: str, key_id: str) -> None:
             tenant = tenant_by_ref(uow.session, tenant_ref)
             uow.bind_tenant(tenant.id)
             record = api_keys.revoke(
-                uow.session,
-                key_id=key_id.strip(),
-                livemode=None,
-                actor=Actor.system("cli"),
-                clock=rt.clock,
-                kms=rt.kms,
+                uow.session, rt.context(uow, Actor.system("cli")), key_id=key_id.strip(), livemode=None
             )
             line = (
                 f"Key {record.id} ({record.display}) is revoked since {record.revoked_at:%Y-%m-%d %H:%M} UTC."
@@ -264,7 +257,7 @@ def keys_revoke(tenant_ref: str, key_id: str) -> None:
 @click.option("--permission", "names", multiple=True, required=True, help="e.g. payments:read")
 @with_appcontext
 def keys_create(tenant_ref: str, mode: str, names: tuple[str, ...]) -> None:
-    from core.audit.service import Actor
+    from core.context import Actor
     from core.errors import KassaError
     from tenants import api_keys, permissions
     from tenants.lookup import tenant_by_ref
@@ -278,12 +271,10 @@ def keys_create(tenant_ref: str, mode: str, names: tuple[str, ...]) -> None:
             uow.bind_tenant(tenant.id)
             record, key = api_keys.create_restricted(
                 uow.session,
+                rt.context(uow, Actor.system("cli")),
                 tenant_id=tenant.id,
                 mode=KeyMode(mode),
                 permissions=chosen,
-                actor=Actor.system("cli"),
-                clock=rt.clock,
-                kms=rt.kms,
             )
             key_id, held = record.id, ", ".join(record.permissions or [])
     except KassaError as exc:

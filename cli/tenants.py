@@ -23,7 +23,7 @@ def tenants_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: tenant_id, publishable_key, secret_key.")
 @with_appcontext
 def tenants_create(name: str, slug: str, country: str, currency: str, as_json: bool) -> None:
-    from core.audit.service import Actor
+    from core.context import Actor
     from core.errors import KassaError
     from tenants.service import create_tenant
 
@@ -32,13 +32,11 @@ def tenants_create(name: str, slug: str, country: str, currency: str, as_json: b
         with rt.db.unit_of_work() as uow:
             tenant, keys = create_tenant(
                 uow.session,
+                rt.context(uow, Actor.system("cli")),
                 name=name,
                 slug=slug,
                 country=country,
                 currency=currency,
-                actor=Actor.system("cli"),
-                clock=rt.clock,
-                kms=rt.kms,
             )
     except KassaError as exc:
         fail(exc.message)

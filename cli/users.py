@@ -38,7 +38,7 @@ def users_group() -> None:
 def users_create(
     tenant_ref: str, email: str, role: str, password: str | None, totp_secret: str | None
 ) -> None:
-    from core.audit.service import Actor
+    from core.context import Actor
     from core.errors import KassaError
     from tenants.lookup import tenant_by_ref
     from tenants.service import create_user, user_id_for_email
@@ -54,14 +54,12 @@ def users_create(
             uow.bind_tenant(tenant.id)
             user = create_user(
                 uow.session,
+                rt.context(uow, Actor.system("cli")),
                 tenant_id=tenant.id,
                 email=email,
                 role=role,
                 password=password,
                 totp_secret=totp_secret,
-                actor=Actor.system("cli"),
-                clock=rt.clock,
-                kms=rt.kms,
             )
     except KassaError as exc:
         fail(exc.message)
@@ -81,16 +79,14 @@ def users_create(
 @click.option("--email", required=True)
 @with_appcontext
 def users_disable(email: str) -> None:
-    from core.audit.service import Actor
+    from core.context import Actor
     from core.errors import KassaError
     from tenants.sign_in import disable_user
 
     rt = runtime()
     try:
         with rt.db.unit_of_work() as uow:
-            user, ended = disable_user(
-                uow.session, email=email, actor=Actor.system("cli"), clock=rt.clock, kms=rt.kms
-            )
+            user, ended = disable_user(uow.session, rt.context(uow, Actor.system("cli")), email=email)
     except KassaError as exc:
         fail(exc.message)
         return
@@ -101,16 +97,14 @@ def users_disable(email: str) -> None:
 @click.option("--email", required=True)
 @with_appcontext
 def users_enable(email: str) -> None:
-    from core.audit.service import Actor
+    from core.context import Actor
     from core.errors import KassaError
     from tenants.sign_in import enable_user
 
     rt = runtime()
     try:
         with rt.db.unit_of_work() as uow:
-            user = enable_user(
-                uow.session, email=email, actor=Actor.system("cli"), clock=rt.clock, kms=rt.kms
-            )
+            user = enable_user(uow.session, rt.context(uow, Actor.system("cli")), email=email)
     except KassaError as exc:
         fail(exc.message)
         return

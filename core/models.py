@@ -2,6 +2,7 @@
 
 from core import idempotency
 from core.audit import models as audit_models
+from core.events import models as event_models
 from core.jobs import outbox as outbox_models
 from core.keys import models as key_models
 from core.ledger import models as ledger_models
@@ -14,6 +15,7 @@ from core.vault import models as vault_models
 
 __all__ = [
     "audit_models",
+    "event_models",
     "idempotency",
     "key_models",
     "ledger_models",

@@ -355,15 +355,14 @@ def test_the_live_mode_pages_are_accessible_and_show_no_test_mode_badge(
 def _live_processor_answers(rt: Runtime, tenant: MadeTenant, payment_id: str, result: Any) -> None:
     """What a live acquirer's answer does to a waiting live payment, through the payment service's own
     state machine (there is no live processor here: the worker cannot reach one)."""
+    from core.context import Actor
     from core.payments import service
 
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
         payment = service.get(uow.session, payment_id=payment_id, lock=True)
-        svc = service.Services(
-            redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
-        )
         screened = service._risk_input(payment, test_card=None)
-        service._apply(uow.session, payment, result, screened=screened, svc=svc)
+        worker = rt.context(uow, Actor.system("worker"))
+        service._apply(uow.session, payment, result, screened=screened, ctx=worker)
 
 
 def test_the_live_decline_3ds_and_receipt_pages_are_accessible_and_show_no_badge(

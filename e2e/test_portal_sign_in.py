@@ -58,27 +58,16 @@ def test_an_admin_finds_a_payment_in_the_portal(page: Page, make: Factories, cle
         from core.payments import sessions
         from tests.payments_helpers import SHOPPER
 
-        ctx = sessions.SessionContext(
+        ctx = sessions.SessionTerms(
             tenant_id=tenant.id,
             livemode=False,
-            base_url="http://x",
             allowed_methods=["card", "wallet", "bank"],
         )
         paid_cs = sessions.create(
-            uow.session,
-            ctx=ctx,
-            data={"amount": 1999, "currency": "EUR"},
-            actor=SHOPPER,
-            clock=clean.clock,
-            kms=clean.kms,
+            uow.session, clean.context(uow, SHOPPER), terms=ctx, data={"amount": 1999, "currency": "EUR"}
         )
         failed_cs = sessions.create(
-            uow.session,
-            ctx=ctx,
-            data={"amount": 500, "currency": "EUR"},
-            actor=SHOPPER,
-            clock=clean.clock,
-            kms=clean.kms,
+            uow.session, clean.context(uow, SHOPPER), terms=ctx, data={"amount": 500, "currency": "EUR"}
         )
     paid = confirm(clean, tenant, paid_cs.id)
     failed = confirm(clean, tenant, failed_cs.id, card_number="4000000000000002")

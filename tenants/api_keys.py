@@ -25,11 +25,9 @@ from sqlalchemy.orm import Session
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.models import Outcome
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Acting
 from core.db import get_by_id
 from core.errors import Conflict, InvalidInput, NotFound
-from core.kms import KMS
 from tenants import permissions as perms
 from tenants.models import ApiKey, KeyKind, KeyMode
 from tenants.permissions import Permission
@@ -80,13 +78,11 @@ def permissions_of(record: ApiKey) -> frozenset[Permission]:
 
 def create_restricted(
     session: Session,
+    ctx: Acting,
     *,
     tenant_id: str,
     mode: KeyMode,
     permissions: frozenset[Permission],
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
 ) -> tuple[ApiKey, str]:
     """A new secret key that holds only `permissions`; the full key is returned once, never stored."""
     if not permissions:
@@ -94,12 +90,10 @@ def create_restricted(
     names = perms.stored(permissions)
     record, key = issue_key_record(
         session,
+        ctx,
         tenant_id=tenant_id,
         kind=KeyKind.SECRET,
         mode=mode,
-        actor=actor,
-        clock=clock,
-        kms=kms,
         details={"permissions": ",".join(names) if names is not None else "all"},
     )
     record.permissions = names
@@ -135,13 +129,11 @@ def overlap_from_seconds(value: object) -> timedelta:
 
 def roll(
     session: Session,
+    ctx: Acting,
     *,
     key_id: str,
     livemode: bool | None,
     overlap: timedelta,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
 ) -> RolledKey:
     """Issue a replacement for `key_id` and let the old key work for `overlap` more (zero: revoke it now).
 
@@ -150,7 +142,7 @@ def roll(
     if not timedelta(0) <= overlap <= MAX_OVERLAP:
         raise InvalidInput("The overlap must be between 0 and 7 days.", param="overlap_seconds")
     old = get_key(session, key_id=key_id, livemode=livemode, lock=True)
-    now = clock.now()
+    now = ctx.clock.now()
     if not old.usable_at(now):
         raise Conflict(
             f"API key {old.id} is {status_of(old, now)}: only a working key can be rolled. "
@@ -159,12 +151,10 @@ def roll(
         )
     new, key = issue_key_record(
         session,
+        ctx,
         tenant_id=old.tenant_id,
         kind=old.kind,
         mode=old.mode,
-        actor=actor,
-        clock=clock,
-        kms=kms,
         details={"rolled_from": old.id},
     )
     new.permissions = old.permissions  # a restricted key's replacement is restricted the same way
@@ -176,13 +166,9 @@ def roll(
     session.flush()
     audit.record(
         session,
-        tenant_id=old.tenant_id,
-        actor=actor,
-        action=actions.API_KEY_ROLLED,
-        subject_type="api_key",
-        subject_id=old.id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.API_KEY_ROLLED,
+        subject=old,
         details={
             "replaced_by": new.id,
             "overlap_seconds": int(overlap.total_seconds()),
@@ -193,43 +179,31 @@ def roll(
     return RolledKey(new=new, key=key, old=old)
 
 
-def revoke(
-    session: Session, *, key_id: str, livemode: bool | None, actor: Actor, clock: Clock, kms: KMS
-) -> ApiKey:
+def revoke(session: Session, ctx: Acting, *, key_id: str, livemode: bool | None) -> ApiKey:
     """Revoke a key now: every later use is refused (401) and audited. A revoked key stays revoked (asking
     again changes nothing)."""
     record = get_key(session, key_id=key_id, livemode=livemode, lock=True)
     if record.revoked_at is not None:
         return record
-    record.revoked_at = clock.now()
+    record.revoked_at = ctx.clock.now()
     session.flush()
     audit.record(
         session,
-        tenant_id=record.tenant_id,
-        actor=actor,
-        action=actions.API_KEY_REVOKED,
-        subject_type="api_key",
-        subject_id=record.id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.API_KEY_REVOKED,
+        subject=record,
         details={"kind": str(record.kind), "mode": str(record.mode)},
     )
     return record
 
 
-def record_refused_use(
-    session: Session, *, owner: KeyOwner, reason: str, actor: Actor, clock: Clock, kms: KMS
-) -> None:
+def record_refused_use(session: Session, ctx: Acting, *, owner: KeyOwner, reason: str) -> None:
     """Audit a use of a revoked or expired key, in its tenant's chain (the session is bound to it)."""
     audit.record(
         session,
-        tenant_id=owner.tenant_id,
-        actor=actor,
-        action=actions.API_KEY_REFUSED,
-        subject_type="api_key",
-        subject_id=owner.key_id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.API_KEY_REFUSED,
+        subject=audit.Ref("api_key", owner.key_id, owner.tenant_id),
         outcome=Outcome.DENIED,
         details={"reason": reason, "kind": str(owner.kind), "mode": str(owner.mode)},
     )

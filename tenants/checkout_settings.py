@@ -17,11 +17,9 @@ from sqlalchemy.orm import Session
 from core import descriptors
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Acting
 from core.errors import InvalidInput
-from core.kms import KMS
-from core.payments.sessions import SessionContext
+from core.payments.sessions import SessionTerms
 from tenants import logos
 from tenants.lookup import tenant_by_id
 from tenants.models import Tenant
@@ -98,14 +96,13 @@ def view(session: Session, *, tenant_id: str, livemode: bool) -> dict[str, Any]:
     }
 
 
-def session_context(session: Session, *, tenant_id: str, livemode: bool, base_url: str) -> SessionContext:
+def session_terms(session: Session, *, tenant_id: str, livemode: bool) -> SessionTerms:
     """What creating a checkout session needs to know of its tenant: methods offered (in the session's
     mode) and country."""
     tenant = tenant_by_id(session, tenant_id)
-    return SessionContext(
+    return SessionTerms(
         tenant_id=tenant_id,
         livemode=livemode,
-        base_url=base_url,
         allowed_methods=payment_methods_of(tenant, livemode=livemode),
         country=tenant.country,
     )
@@ -154,13 +151,11 @@ def _is_origin(value: object) -> bool:
 
 def update(
     session: Session,
+    ctx: Acting,
     *,
     tenant_id: str,
     livemode: bool,
     changes: dict[str, Any],
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
 ) -> dict[str, Any]:
     """Change the settings of one mode (`livemode`: the caller's key's); the other mode's are untouched."""
     unknown = sorted(set(changes) - set(FIELDS))
@@ -206,18 +201,14 @@ def update(
         image = logos.parse(changes["logo"]) if changes["logo"] is not None else None
         # The audit trail names the image by type, size and hash; the bytes are in tenant_logos only.
         details["logo"] = image.summary() if image is not None else None
-        logos.replace(session, tenant_id=tenant_id, livemode=livemode, image=image, clock=clock)
+        logos.replace(session, tenant_id=tenant_id, livemode=livemode, image=image, clock=ctx.clock)
         stored["logo"] = logos.LogoInfo.of(image).settings_entry() if image is not None else None
     _store(tenant, stored, livemode=livemode)
     audit.record(
         session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action=actions.CHECKOUT_SETTINGS_UPDATED,
-        subject_type="tenant",
-        subject_id=tenant_id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.CHECKOUT_SETTINGS_UPDATED,
+        subject=audit.Ref("tenant", tenant_id, tenant_id),
         details=details,
     )
     session.flush()

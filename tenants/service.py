@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.service import Actor
 from core.clock import Clock
+from core.context import Acting
 from core.errors import AuthenticationFailed, Conflict, InvalidInput
 from core.geo import is_email, validate_country
 from core.ids import new_id
@@ -65,14 +65,12 @@ def validate_tenant_fields(*, name: str, slug: str, country: str, currency: str)
 
 def create_tenant(
     session: Session,
+    ctx: Acting,
     *,
     name: str,
     slug: str,
     country: str,
     currency: str,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
 ) -> tuple[Tenant, IssuedKeys]:
     """Create a tenant with one pair of test keys. The session must be bound to no tenant yet."""
     name, slug, country, currency = validate_tenant_fields(
@@ -91,7 +89,7 @@ def create_tenant(
             "allowed_origins": [],
             "payment_methods": ["card", "wallet", "bank"],
         },
-        created_at=clock.now(),
+        created_at=ctx.clock.now(),
     )
     session.add(tenant)
     session.flush()
@@ -102,56 +100,42 @@ def create_tenant(
         session.info["tenant_id"] = tenant.id
     audit.record(
         session,
-        tenant_id=tenant.id,
-        actor=actor,
-        action=actions.TENANT_CREATED,
-        subject_type="tenant",
-        subject_id=tenant.id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.TENANT_CREATED,
+        subject=audit.Ref("tenant", tenant.id, tenant.id),
         details={"slug": slug, "country": country, "currency": currency},
     )
     keys = IssuedKeys(
         publishable_key=issue_key(
             session,
+            ctx,
             tenant_id=tenant.id,
             kind=KeyKind.PUBLISHABLE,
             mode=KeyMode.TEST,
-            actor=actor,
-            clock=clock,
-            kms=kms,
         ),
         secret_key=issue_key(
             session,
+            ctx,
             tenant_id=tenant.id,
             kind=KeyKind.SECRET,
             mode=KeyMode.TEST,
-            actor=actor,
-            clock=clock,
-            kms=kms,
         ),
     )
     return tenant, keys
 
 
-def issue_key(
-    session: Session, *, tenant_id: str, kind: KeyKind, mode: KeyMode, actor: Actor, clock: Clock, kms: KMS
-) -> str:
+def issue_key(session: Session, ctx: Acting, *, tenant_id: str, kind: KeyKind, mode: KeyMode) -> str:
     """Make a new key and return it in full: the only time a secret key is ever visible."""
-    return issue_key_record(
-        session, tenant_id=tenant_id, kind=kind, mode=mode, actor=actor, clock=clock, kms=kms
-    )[1]
+    return issue_key_record(session, ctx, tenant_id=tenant_id, kind=kind, mode=mode)[1]
 
 
 def issue_key_record(
     session: Session,
+    ctx: Acting,
     *,
     tenant_id: str,
     kind: KeyKind,
     mode: KeyMode,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
     details: dict[str, str] | None = None,
 ) -> tuple[ApiKey, str]:
     """`issue_key`, also returning the stored record (its id, display and times)."""
@@ -165,7 +149,7 @@ def issue_key_record(
         mode=mode,
         key_hash=hash_key(key),
         display=display,
-        created_at=clock.now(),
+        created_at=ctx.clock.now(),
         revoked_at=None,
         expires_at=None,
         last_used_at=None,
@@ -174,13 +158,9 @@ def issue_key_record(
     session.flush()
     audit.record(
         session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action=actions.API_KEY_CREATED,
-        subject_type="api_key",
-        subject_id=record.id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.API_KEY_CREATED,
+        subject=record,
         details={"kind": str(kind), "mode": str(mode), **(details or {})},
     )
     return record, key
@@ -210,15 +190,13 @@ def set_totp_secret(user: User, *, secret: str, kms: KMS, last_step: int | None 
 
 def create_user(
     session: Session,
+    ctx: Acting,
     *,
     tenant_id: str,
     email: str,
     role: Role | str,
     password: str | None,
     totp_secret: str | None,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
 ) -> User:
     """Create a user and make them a member of `tenant_id` with `role`; or, for an email that already has
     an account, add that person to the tenant with their sign-in unchanged.
@@ -250,44 +228,36 @@ def create_user(
             totp_secret_encrypted=None,
             totp_last_step=None,
             disabled=False,
-            created_at=clock.now(),
+            created_at=ctx.clock.now(),
         )
         session.add(user)
         session.flush()
         audit.record(
             session,
-            tenant_id=tenant_id,
-            actor=actor,
-            action=actions.USER_CREATED,
-            subject_type="user",
-            subject_id=user.id,
-            clock=clock,
-            kms=kms,
+            ctx,
+            actions.USER_CREATED,
+            subject=audit.Ref("user", user.id, tenant_id),
             details={"email": email},
         )
         if totp_secret is not None:
-            set_totp_secret(user, secret=totp_secret, kms=kms)
+            set_totp_secret(user, secret=totp_secret, kms=ctx.kms)
     else:
-        _check_same_sign_in(user, password=password, totp_secret=totp_secret, kms=kms)
+        _check_same_sign_in(user, password=password, totp_secret=totp_secret, kms=ctx.kms)
     existing = session.scalar(
         select(Membership).where(Membership.tenant_id == tenant_id, Membership.user_id == user.id)
     )
     if existing is not None:
         raise Conflict(f"{email} is already a member of this tenant.", param="email")
     membership = Membership(
-        tenant_id=tenant_id, id=new_id("mem"), user_id=user.id, role=role, created_at=clock.now()
+        tenant_id=tenant_id, id=new_id("mem"), user_id=user.id, role=role, created_at=ctx.clock.now()
     )
     session.add(membership)
     session.flush()
     audit.record(
         session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action=actions.MEMBERSHIP_CREATED,
-        subject_type="membership",
-        subject_id=membership.id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.MEMBERSHIP_CREATED,
+        subject=membership,
         details={"user_id": user.id, "role": str(role)},
     )
     return user

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.models import Outcome
-from core.audit.service import Actor
 from core.clock import Clock
+from core.context import Acting
 from core.errors import KassaError, NotFound
 from core.kms import KMS
 from tenants import portal_sessions
@@ -49,12 +49,10 @@ class AccountLocked(KassaError):
 
 def _audit_in_every_tenant(
     session: Session,
+    ctx: Acting,
     *,
     user_id: str,
     action: str,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
     outcome: Outcome = Outcome.SUCCESS,
     details: dict[str, Any] | None = None,
 ) -> None:
@@ -67,13 +65,9 @@ def _audit_in_every_tenant(
             bind(tenant_id)
         audit.record(
             session,
-            tenant_id=tenant_id,
-            actor=actor,
-            action=action,
-            subject_type="user",
-            subject_id=user_id,
-            clock=clock,
-            kms=kms,
+            ctx,
+            action,
+            subject=audit.Ref("user", user_id, tenant_id),
             outcome=outcome,
             details=details,
         )
@@ -88,9 +82,7 @@ def check_not_locked(session: Session, *, user_id: str, clock: Clock) -> None:
         raise AccountLocked(until)
 
 
-def record_failure(
-    session: Session, *, user_id: str, actor: Actor, clock: Clock, kms: KMS
-) -> datetime | None:
+def record_failure(session: Session, ctx: Acting, *, user_id: str) -> datetime | None:
     """Count one failed attempt; on the MAX_FAILED_LOGINS-th, lock the account, audit it and return
     the lock's end. Counted with one UPDATE so concurrent attempts each count."""
     count = session.execute(
@@ -102,7 +94,7 @@ def record_failure(
     ).scalar()
     if count is None or count < MAX_FAILED_LOGINS:
         return None
-    until = clock.now() + LOCKOUT
+    until = ctx.clock.now() + LOCKOUT
     # Conditional: of two attempts that both reached the limit, one locks (and audits) the account.
     locked = session.execute(
         update(User)
@@ -114,11 +106,9 @@ def record_failure(
         return None
     _audit_in_every_tenant(
         session,
+        ctx,
         user_id=user_id,
         action=actions.USER_LOCKED,
-        actor=actor,
-        clock=clock,
-        kms=kms,
         outcome=Outcome.FAILURE,
         details={"failed_attempts": MAX_FAILED_LOGINS, "locked_until": until.isoformat()},
     )
@@ -142,7 +132,7 @@ def _by_email(session: Session, email: str) -> User:
     return user
 
 
-def disable_user(session: Session, *, email: str, actor: Actor, clock: Clock, kms: KMS) -> tuple[User, int]:
+def disable_user(session: Session, ctx: Acting, *, email: str) -> tuple[User, int]:
     """Disable a user everywhere: no sign-in, every open session ended now. Returns the user and how
     many sessions were ended. Disabling a disabled user changes nothing."""
     user = _by_email(session, email)
@@ -151,21 +141,19 @@ def disable_user(session: Session, *, email: str, actor: Actor, clock: Clock, km
     user.disabled = True
     session.flush()
     ended = portal_sessions.revoke_all(
-        session, user_id=user.id, reason=portal_sessions.USER_DISABLED, clock=clock
+        session, user_id=user.id, reason=portal_sessions.USER_DISABLED, clock=ctx.clock
     )
     _audit_in_every_tenant(
         session,
+        ctx,
         user_id=user.id,
         action=actions.USER_DISABLED,
-        actor=actor,
-        clock=clock,
-        kms=kms,
         details={"sessions_revoked": ended},
     )
     return user, ended
 
 
-def enable_user(session: Session, *, email: str, actor: Actor, clock: Clock, kms: KMS) -> User:
+def enable_user(session: Session, ctx: Acting, *, email: str) -> User:
     """Let a disabled (or locked) user sign in again."""
     user = _by_email(session, email)
     if not user.disabled and user.locked_until is None and not user.failed_logins:
@@ -174,9 +162,7 @@ def enable_user(session: Session, *, email: str, actor: Actor, clock: Clock, kms
     user.failed_logins = 0
     user.locked_until = None
     session.flush()
-    _audit_in_every_tenant(
-        session, user_id=user.id, action=actions.USER_ENABLED, actor=actor, clock=clock, kms=kms
-    )
+    _audit_in_every_tenant(session, ctx, user_id=user.id, action=actions.USER_ENABLED)
     return user
 
 

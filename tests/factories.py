@@ -15,11 +15,10 @@ import factory
 import pyotp
 from sqlalchemy import select
 
-from core.audit.models import ActorType
-from core.audit.service import Actor
-from core.db import UnitOfWork
+from core.context import Actor, ActorType
+from core.events.models import Event
 from core.jobs.runtime import Runtime
-from core.payments.models import CheckoutSession, Event, Payment, Refund
+from core.payments.models import CheckoutSession, Payment, Refund
 from tenants.models import ApiKey, Tenant, User
 from tenants.service import IssuedKeys, create_tenant, create_user, hash_key
 
@@ -89,24 +88,20 @@ class TenantFactory(_ThroughServices):
         with rt.db.unit_of_work() as uow:
             tenant, keys = create_tenant(
                 uow.session,
+                rt.context(uow, Actor.system("test")),
                 name=f["name"],
                 slug=f["slug"],
                 country=f["country"],
                 currency=f["currency"],
-                actor=Actor.system("test"),
-                clock=rt.clock,
-                kms=rt.kms,
             )
             owner = create_user(
                 uow.session,
+                rt.context(uow, Actor.system("test")),
                 tenant_id=tenant.id,
                 email=f["owner_email"],
                 role=f["role"],
                 password=f["password"],
                 totp_secret=f["totp_secret"],
-                actor=Actor.system("test"),
-                clock=rt.clock,
-                kms=rt.kms,
             )
         return model_class(
             tenant=tenant, keys=keys, owner=owner, owner_email=owner.email, totp_secret=f["totp_secret"]
@@ -135,18 +130,8 @@ class CheckoutSessionFactory(_ThroughServices):
 
         actor = _api_actor(rt, tenant)
         with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-            ctx = checkout_settings.session_context(
-                uow.session, tenant_id=tenant.id, livemode=livemode, base_url=rt.settings.base_url
-            )
-            return sessions.create(uow.session, ctx=ctx, data=body, actor=actor, clock=rt.clock, kms=rt.kms)
-
-
-def _services(rt: Runtime, uow: UnitOfWork) -> Any:
-    from core.payments import service
-
-    return service.Services(
-        redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
-    )
+            ctx = checkout_settings.session_terms(uow.session, tenant_id=tenant.id, livemode=livemode)
+            return sessions.create(uow.session, rt.context(uow, actor), terms=ctx, data=body)
 
 
 class PaymentFactory(_ThroughServices):
@@ -219,11 +204,10 @@ class PaymentFactory(_ThroughServices):
         with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
             payment_id = service.confirm(
                 uow.session,
+                rt.context(uow, SHOPPER),
                 tenant_id=tenant.id,
                 session_id=session.id,
                 data=data,
-                actor=SHOPPER,
-                svc=_services(rt, uow),
             ).id
         if via == "worker":
             payment = work_until_settled(rt, tenant, payment_id)
@@ -231,10 +215,10 @@ class PaymentFactory(_ThroughServices):
             with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
                 service.process(
                     uow.session,
+                    rt.context(uow, Actor.system("worker")),
                     tenant_id=tenant.id,
                     payment_id=payment_id,
                     processor_for=rt.processor,
-                    svc=_services(rt, uow),
                 )
             payment = load(rt, tenant, payment_id)
         elif via is None:
@@ -279,17 +263,16 @@ class RefundFactory(_ThroughServices):
         with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
             return service.refund(
                 uow.session,
+                rt.context(uow, actor),
                 payment_id=payment.id,
                 amount=amount,
                 reason=reason,
                 processor=rt.processor(payment.livemode),
-                actor=actor,
-                svc=_services(rt, uow),
             )
 
 
 class EventFactory(_ThroughServices):
-    """One more event on an object's stream through `core.payments.events.emit`, under the object's row
+    """One more event on an object's stream through `core.events.emit`, under the object's row
     lock as every emitter holds it (so its sequence follows the last), carrying the object as the API
     shows it: `make.events(tenant=t, subject=payment, type="payment.succeeded")`. Events otherwise come
     with the state changes the other factories make; this one is for tests of event listing and ordering
@@ -312,32 +295,32 @@ class EventFactory(_ThroughServices):
         subject: Payment | CheckoutSession | Refund,
         type: str | None,
     ) -> Event:
-        from core.payments import events, serialize, service, sessions
+        from core import events
+        from core.events import EventType
+        from core.payments import serialize, service, sessions
 
         if type is None:
             raise TypeError("EventFactory needs type=, e.g. 'payment.succeeded'")
         with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-            data: dict[str, Any]
+            ctx = rt.context(uow, Actor.system("test"))
             if isinstance(subject, Payment):
                 payment = service.get(uow.session, payment_id=subject.id, lock=True)
-                object_type, livemode, data = "payment", payment.livemode, serialize.payment(payment)
-            elif isinstance(subject, CheckoutSession):
+                return events.emit(
+                    uow.session, ctx, EventType(type), subject=payment, data=serialize.payment(payment)
+                )
+            if isinstance(subject, CheckoutSession):
                 cs = sessions.get(uow.session, session_id=subject.id, lock=True)
-                object_type, livemode = "checkout.session", cs.livemode
                 data = serialize.checkout_session(cs, base_url=rt.settings.base_url)
-            else:
-                payment = service.get(uow.session, payment_id=subject.payment_id, lock=True)  # as refunds do
-                refund = service.get_refund(uow.session, refund_id=subject.id)
-                object_type, livemode, data = "refund", payment.livemode, serialize.refund(refund)
+                return events.emit(uow.session, ctx, EventType(type), subject=cs, data=data)
+            payment = service.get(uow.session, payment_id=subject.payment_id, lock=True)  # as refunds do
+            refund = service.get_refund(uow.session, refund_id=subject.id)
             return events.emit(
                 uow.session,
-                tenant_id=tenant.id,
-                type=type,
-                object_type=object_type,
-                object_id=subject.id,
-                data=data,
-                livemode=livemode,
-                clock=rt.clock,
+                ctx,
+                EventType(type),
+                subject=refund,
+                data=serialize.refund(refund),
+                livemode=payment.livemode,
             )
 
 
@@ -373,25 +356,17 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
     from tests.payments_helpers import SHOPPER
 
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-        ctx = sessions.SessionContext(
+        ctx = sessions.SessionTerms(
             tenant_id=tenant.id,
             livemode=False,
-            base_url=rt.settings.base_url,
             allowed_methods=["card", "wallet", "bank"],
         )
         cs = sessions.create(
-            uow.session,
-            ctx=ctx,
-            data={"amount": 4000, "currency": "EUR"},
-            actor=SHOPPER,
-            clock=rt.clock,
-            kms=rt.kms,
-        )
-        svc = service.Services(
-            redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
+            uow.session, rt.context(uow, SHOPPER), terms=ctx, data={"amount": 4000, "currency": "EUR"}
         )
         payment = service.confirm(
             uow.session,
+            rt.context(uow, SHOPPER),
             tenant_id=tenant.id,
             session_id=cs.id,
             data=service.PaymentInput(
@@ -404,8 +379,6 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
                 country=tenant.tenant.country,
                 customer_email="shopper@example.com",  # a receipts row, once the worker has run
             ),
-            actor=SHOPPER,
-            svc=svc,
         )
         payment_id = payment.id
         ledger.set_pricing(uow.session, tenant_id=tenant.id, percent_bps=100, fixed_amount=0, clock=rt.clock)
@@ -423,46 +396,35 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
         )
         links.create(
             uow.session,
+            rt.context(uow, SHOPPER),
             tenant_id=tenant.id,
             livemode=False,
             data={"amount": 900, "currency": "EUR"},
-            base_url=rt.settings.base_url,
-            actor=SHOPPER,
-            clock=rt.clock,
-            kms=rt.kms,
         )
         locality.create(
             uow.session,
+            rt.context(uow, SHOPPER),
             tenant_id=tenant.id,
             livemode=False,
             data={"country": "*", "amount_limits": [{"currency": "EUR", "max": 1_000_000}]},
-            actor=SHOPPER,
-            clock=rt.clock,
-            kms=rt.kms,
         )
         checkout_settings.update(  # a tenant_logos row
             uow.session,
+            rt.context(uow, SHOPPER),
             tenant_id=tenant.id,
             livemode=False,
             changes={"logo": data_url(png())},
-            actor=SHOPPER,
-            clock=rt.clock,
-            kms=rt.kms,
         )
     rt.relay()
     SimpleWorker([rt.queue(n) for n in QUEUE_NAMES], connection=rt.redis, serializer=JSONSerializer).work(
         burst=True
     )
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-        svc = service.Services(
-            redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
-        )
         service.refund(
             uow.session,
+            rt.context(uow, SHOPPER),
             payment_id=payment_id,
             amount=1000,
             reason=None,
             processor=rt.processor(False),
-            actor=SHOPPER,
-            svc=svc,
         )

@@ -18,15 +18,11 @@ from tests.payments_helpers import SHOPPER
 def create_live_session(rt: Runtime, tenant: MadeTenant, **fields: Any) -> str:
     """A live-mode session of `tenant` (25.00 EUR unless `fields` say otherwise); returns its id."""
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-        ctx = checkout_settings.session_context(
-            uow.session, tenant_id=tenant.id, livemode=True, base_url=rt.settings.base_url
-        )
+        ctx = checkout_settings.session_terms(uow.session, tenant_id=tenant.id, livemode=True)
         cs = sessions.create(
             uow.session,
-            ctx=ctx,
+            rt.context(uow, SHOPPER),
+            terms=ctx,
             data={"amount": 2500, "currency": "EUR", **fields},
-            actor=SHOPPER,
-            clock=rt.clock,
-            kms=rt.kms,
         )
         return cs.id

@@ -44,22 +44,24 @@ def confirm(rt: Runtime, tenant: MadeTenant, session_id: str, **fields: Any) -> 
         country=fields.pop("country", tenant.tenant.country),
     )
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-        svc = service.Services(
-            redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
-        )
         payment = service.confirm(
-            uow.session, tenant_id=tenant.id, session_id=session_id, data=data, actor=SHOPPER, svc=svc
+            uow.session,
+            rt.context(uow, SHOPPER),
+            tenant_id=tenant.id,
+            session_id=session_id,
+            data=data,
         )
         return payment.id
 
 
 def answer(rt: Runtime, tenant: MadeTenant, payment_id: str, result: str) -> None:
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-        svc = service.Services(
-            redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
-        )
         service.complete_action(
-            uow.session, tenant_id=tenant.id, payment_id=payment_id, result=result, actor=SHOPPER, svc=svc
+            uow.session,
+            rt.context(uow, SHOPPER),
+            tenant_id=tenant.id,
+            payment_id=payment_id,
+            result=result,
         )
 
 

@@ -8,11 +8,11 @@ from sqlalchemy import select
 
 from core.audit import service as audit
 from core.audit.models import ActorType, AuditEvent
+from core.events.models import Event
 from core.jobs.runtime import Runtime
 from core.ledger import service as ledger
 from core.ledger.models import Account
 from core.payments import service
-from core.payments.models import Event
 from tests.factories import PaymentFactory
 from tests.fixtures import Factories
 from tests.payments_helpers import work
@@ -116,7 +116,7 @@ def test_refunds_and_events(make: Factories, clean: Runtime) -> None:
     rest = make.refunds(tenant=tenant, payment=paid)
     assert (part.amount, rest.amount, str(rest.status)) == (1500, 3500, "succeeded")
     assert audited(clean, tenant.id, part.id) == ["payment.refund.created"]
-    assert event_types(clean, tenant.id, part.id) == ["refund.created"]
+    assert event_types(clean, tenant.id, part.id) == ["refund.created", "refund.succeeded"]
     own = make.refunds(tenant=tenant)  # on a new succeeded payment
     assert own.amount == 2500 and own.payment_id != paid.id
 
@@ -124,6 +124,6 @@ def test_refunds_and_events(make: Factories, clean: Runtime) -> None:
     assert (event.sequence, event.object_type, event.data["amount_refunded"]) == (5, "payment", 5000)
     assert event_types(clean, tenant.id, paid.id)[-1] == "payment.refunded"
     on_refund = make.events(tenant=tenant, subject=part, type="refund.created")
-    assert (on_refund.sequence, on_refund.object_type, on_refund.livemode) == (2, "refund", False)
+    assert (on_refund.sequence, on_refund.object_type, on_refund.livemode) == (3, "refund", False)
     with pytest.raises(TypeError, match="type="):
         make.events(tenant=tenant, subject=paid)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from core.audit import actions
 from core.audit.models import AuditEvent
-from core.audit.service import Actor
+from core.context import Actor
 from core.jobs.runtime import Runtime
 from core.payments.models import Payment, Refund
 from core.web.access import OWNER, PUBLIC, SIGNED_IN, undeclared
@@ -43,14 +43,12 @@ def add_member(rt: Runtime, tenant: MadeTenant, role: Role) -> tuple[str, str]:
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
         create_user(
             uow.session,
+            rt.context(uow, Actor.system("test")),
             tenant_id=tenant.id,
             email=email,
             role=role,
             password=PASSWORD,
             totp_secret=secret,
-            actor=Actor.system("test"),
-            clock=rt.clock,
-            kms=rt.kms,
         )
     return email, secret
 
@@ -66,12 +64,10 @@ def restricted_key(rt: Runtime, tenant: MadeTenant, held: frozenset[Permission])
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
         _record, key = api_keys.create_restricted(
             uow.session,
+            rt.context(uow, Actor.system("test")),
             tenant_id=tenant.id,
             mode=KeyMode.TEST,
             permissions=held,
-            actor=Actor.system("test"),
-            clock=rt.clock,
-            kms=rt.kms,
         )
     return key
 

@@ -7,20 +7,16 @@ from enum import StrEnum
 from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.context import ActorType
 from core.db import Base, IdStr, TenantScoped, Timestamp, str_enum
+
+__all__ = ["ActorType", "AuditEvent", "AuditHead", "Outcome"]
 
 
 class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     DENIED = "denied"
-
-
-class ActorType(StrEnum):
-    USER = "user"
-    API_KEY = "api_key"
-    SYSTEM = "system"
-    SHOPPER = "shopper"
 
 
 class AuditEvent(TenantScoped, Base):

@@ -6,14 +6,15 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.audit import actions
-from core.audit.models import ActorType, AuditEvent, AuditHead, Outcome
+from core.audit.models import AuditEvent, AuditHead, Outcome
 from core.clock import Clock
+from core.context import Acting, Actor
 from core.ids import new_id
 from core.keys import service as vault_keys
 from core.kms import KMS, DecryptionFailed
@@ -24,16 +25,25 @@ AUDIT_PURPOSE = "audit"
 HEAD_PURPOSE = "audit-head"
 
 
-@dataclass(frozen=True)
-class Actor:
-    type: ActorType
-    id: str
-    origin_ip: str | None = None
-    request_id: str | None = None
+class Subject(Protocol):
+    """What an audit event is about: a model declaring `__subject__` (`"payment"`, `"api_key"` …)."""
 
-    @classmethod
-    def system(cls, name: str) -> Actor:
-        return cls(ActorType.SYSTEM, name)
+    __subject__: ClassVar[str]
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def tenant_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A subject named rather than loaded (a user whose sign-in failed, a tenant, a purged batch)."""
+
+    type: str
+    id: str
+    tenant_id: str
 
 
 def _digest(event: AuditEvent) -> str:
@@ -66,6 +76,34 @@ def _details_context(tenant_id: str) -> str:
 
 def record(
     session: Session,
+    ctx: Acting,
+    action: str,
+    *,
+    subject: Subject | Ref,
+    details: dict[str, Any] | None = None,
+    outcome: Outcome = Outcome.SUCCESS,
+) -> AuditEvent:
+    """Append one event about `subject` to its tenant's chain, as `ctx.actor`, in the caller's transaction.
+
+    audit.record(session, ctx, actions.REFUND_CREATED, subject=refund, details={"amount": 500})
+    """
+    subject_type = subject.type if isinstance(subject, Ref) else type(subject).__subject__
+    return _append(
+        session,
+        tenant_id=subject.tenant_id,
+        actor=ctx.actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject.id,
+        clock=ctx.clock,
+        kms=ctx.kms,
+        outcome=outcome,
+        details=details,
+    )
+
+
+def _append(
+    session: Session,
     *,
     tenant_id: str,
     actor: Actor,
@@ -74,8 +112,8 @@ def record(
     subject_id: str,
     clock: Clock,
     kms: KMS,
-    outcome: Outcome = Outcome.SUCCESS,
-    details: dict[str, Any] | None = None,
+    outcome: Outcome,
+    details: dict[str, Any] | None,
 ) -> AuditEvent:
     """Append one event to the tenant's chain and move its signed head, in the caller's transaction.
 

@@ -18,6 +18,7 @@ from rq import Queue
 
 from core.clock import Clock, system_clock
 from core.config import Settings
+from core.context import Acting, Actor, Context
 from core.db import Database, UnitOfWork
 from core.jobs import outbox
 from core.jobs.queues import RedisClient, connect_redis, get_queue
@@ -60,6 +61,22 @@ class Runtime:
     def sink(self, uow: UnitOfWork) -> OutboxSink:
         """A JobSink writing into `uow`'s outbox, handed to services."""
         return OutboxSink(self, uow)
+
+    def context(self, uow: UnitOfWork, actor: Actor) -> Context:
+        """The call edge for work done in `uow` by `actor`: jobs, CLI commands and (through
+        core.web.request.context) requests build it once and hand it to every core operation."""
+        return Context(
+            actor=actor,
+            clock=self.clock,
+            kms=self.kms,
+            jobs=self.sink(uow),
+            redis=self.redis,
+            base_url=self.settings.base_url,
+        )
+
+    def acting(self, actor: Actor) -> Acting:
+        """Who acts, for work that only audits (no unit of work's outbox needed)."""
+        return Acting(actor=actor, clock=self.clock, kms=self.kms)
 
     def _relay_now(self, tenant_id: str | None, ids: list[str]) -> None:
         # Best effort on the request's own edge: whatever fails here the cron relay picks up.

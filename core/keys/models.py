@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -28,6 +29,9 @@ class DataKey(TenantScoped, Base):
     A purpose may have several generations: the one not retired seals, every one still present opens
     what it sealed (`kassa keys rotate --data-keys`, core/vault/lifetimes.py).
     """
+
+    #: What audit events about it name as their subject type.
+    __subject__: ClassVar[str] = "data_key"
 
     __tablename__ = "vault_data_keys"
     # One active key per purpose: created lazily, and two racing creators settle on the same row.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from sqlalchemy import BigInteger, Boolean, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -9,6 +11,9 @@ from core.db import Base, IdStr, TenantScoped, Timestamp
 
 
 class PaymentLink(TenantScoped, Base):
+    #: What audit events about it name as their subject type.
+    __subject__: ClassVar[str] = "payment_link"
+
     __tablename__ = "payment_links"
     #: The slug is the link's only key in a shopper's URL, so it is unique across every tenant.
     __table_args__ = (UniqueConstraint("slug"),)

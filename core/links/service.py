@@ -11,17 +11,16 @@ from babel.numbers import NumberFormatError, parse_decimal
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core import money
+from core import events, money
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Context
 from core.db import get_by_id
 from core.errors import InvalidInput, NotFound
+from core.events import EventType
 from core.ids import new_id
-from core.kms import KMS
 from core.links.models import PaymentLink
-from core.payments import events, sessions
+from core.payments import sessions
 from core.payments.models import CheckoutSession
 
 FIELDS = frozenset({"amount", "currency", "description", "active"})
@@ -73,29 +72,12 @@ def _active(value: object) -> bool:
     return value
 
 
-def _emit(session: Session, link: PaymentLink, type_: str, *, base_url: str, clock: Clock) -> None:
-    events.emit(
-        session,
-        tenant_id=link.tenant_id,
-        type=type_,
-        object_type="payment_link",
-        object_id=link.id,
-        data=serialize(link, base_url=base_url),
-        livemode=link.livemode,
-        clock=clock,
-    )
+def _emit(session: Session, ctx: Context, link: PaymentLink, type_: EventType) -> None:
+    events.emit(session, ctx, type_, subject=link, data=serialize(link, base_url=ctx.base_url))
 
 
 def create(
-    session: Session,
-    *,
-    tenant_id: str,
-    livemode: bool,
-    data: dict[str, Any],
-    base_url: str,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
+    session: Session, ctx: Context, *, tenant_id: str, livemode: bool, data: dict[str, Any]
 ) -> PaymentLink:
     unknown = sorted(set(data) - FIELDS)
     if unknown:
@@ -106,7 +88,7 @@ def create(
     amount = data.get("amount")
     if amount is not None:
         amount = money.validate_amount(amount, currency)
-    now = clock.now()
+    now = ctx.clock.now()
     link = PaymentLink(
         tenant_id=tenant_id,
         id=new_id("plink"),
@@ -121,16 +103,12 @@ def create(
     )
     session.add(link)
     session.flush()
-    _emit(session, link, "payment_link.created", base_url=base_url, clock=clock)
+    _emit(session, ctx, link, EventType.PAYMENT_LINK_CREATED)
     audit.record(
         session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action=actions.PAYMENT_LINK_CREATED,
-        subject_type="payment_link",
-        subject_id=link.id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.PAYMENT_LINK_CREATED,
+        subject=link,
         details={"amount": amount, "currency": currency},
     )
     return link
@@ -141,16 +119,7 @@ def get(session: Session, *, link_id: str, lock: bool = False) -> PaymentLink:
     return get_by_id(session, PaymentLink, link_id, prefix="plink", what="payment link", lock=lock)
 
 
-def update(
-    session: Session,
-    *,
-    link_id: str,
-    changes: dict[str, Any],
-    base_url: str,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
-) -> PaymentLink:
+def update(session: Session, ctx: Context, *, link_id: str, changes: dict[str, Any]) -> PaymentLink:
     unknown = sorted(set(changes) - UPDATABLE)
     if unknown:
         raise InvalidInput(
@@ -163,19 +132,11 @@ def update(
         link.description = _description(changes["description"])
     if "active" in changes:
         link.active = _active(changes["active"])
-    link.updated_at = clock.now()
+    link.updated_at = ctx.clock.now()
     session.flush()
-    _emit(session, link, "payment_link.updated", base_url=base_url, clock=clock)
+    _emit(session, ctx, link, EventType.PAYMENT_LINK_UPDATED)
     audit.record(
-        session,
-        tenant_id=link.tenant_id,
-        actor=actor,
-        action=actions.PAYMENT_LINK_UPDATED,
-        subject_type="payment_link",
-        subject_id=link.id,
-        clock=clock,
-        kms=kms,
-        details={"changed": sorted(changes)},
+        session, ctx, actions.PAYMENT_LINK_UPDATED, subject=link, details={"changed": sorted(changes)}
     )
     return link
 
@@ -229,14 +190,7 @@ def parse_amount(value: str, currency: str, *, locale: str) -> int:
 
 
 def open_session(
-    session: Session,
-    *,
-    link: PaymentLink,
-    ctx: sessions.SessionContext,
-    amount: int | None,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
+    session: Session, ctx: Context, *, link: PaymentLink, terms: sessions.SessionTerms, amount: int | None
 ) -> CheckoutSession:
     """A fresh checkout session for one visit of the link (the link's amount, else the shopper's)."""
     if not link.active:
@@ -251,4 +205,4 @@ def open_session(
     }
     if link.description:
         data["description"] = link.description
-    return sessions.create(session, ctx=ctx, data=data, actor=actor, clock=clock, kms=kms)
+    return sessions.create(session, ctx, terms=terms, data=data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Boolean, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -14,6 +14,9 @@ ALL_COUNTRIES = "*"
 
 
 class LocalityRule(TenantScoped, Base):
+    #: What audit events about it name as their subject type.
+    __subject__: ClassVar[str] = "locality_rule"
+
     __tablename__ = "locality_rules"
     __table_args__ = (UniqueConstraint("tenant_id", "livemode", "country"),)
 

@@ -29,13 +29,11 @@ from sqlalchemy.orm import Session
 from core import money
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Context
 from core.db import get_by_id
 from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import CHECKOUT_LOCALES, validate_country
 from core.ids import new_id
-from core.kms import KMS
 from core.locality.models import ALL_COUNTRIES, LocalityRule
 
 METHODS: Final = ("card", "wallet", "bank")
@@ -340,20 +338,8 @@ def _unknown(data: dict[str, Any], allowed: Iterable[str]) -> None:
         raise InvalidInput(f"Unknown field {unknown[0]!r}.", param=unknown[0])
 
 
-def _audit(
-    session: Session, rule: LocalityRule, action: str, *, actor: Actor, clock: Clock, kms: KMS
-) -> None:
-    audit.record(
-        session,
-        tenant_id=rule.tenant_id,
-        actor=actor,
-        action=action,
-        subject_type="locality_rule",
-        subject_id=rule.id,
-        clock=clock,
-        kms=kms,
-        details=serialize(rule),
-    )
+def _audit(session: Session, ctx: Context, rule: LocalityRule, action: str) -> None:
+    audit.record(session, ctx, action, subject=rule, details=serialize(rule))
 
 
 def get(session: Session, *, livemode: bool, rule_id: str, lock: bool = False) -> LocalityRule:
@@ -365,14 +351,7 @@ def get(session: Session, *, livemode: bool, rule_id: str, lock: bool = False) -
 
 
 def create(
-    session: Session,
-    *,
-    tenant_id: str,
-    livemode: bool,
-    data: dict[str, Any],
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
+    session: Session, ctx: Context, *, tenant_id: str, livemode: bool, data: dict[str, Any]
 ) -> LocalityRule:
     _unknown(data, FIELDS)
     if "country" not in data:
@@ -389,7 +368,7 @@ def create(
             f"PATCH /api/v1/locality_rules/{existing.id}.",
             param="country",
         )
-    now = clock.now()
+    now = ctx.clock.now()
     rule = LocalityRule(
         tenant_id=tenant_id,
         id=new_id("lrule"),
@@ -404,34 +383,25 @@ def create(
         session.flush()
     except IntegrityError:
         raise Conflict(f"A rule for {country} was just made by another request.", param="country") from None
-    _audit(session, rule, actions.LOCALITY_RULE_CREATED, actor=actor, clock=clock, kms=kms)
+    _audit(session, ctx, rule, actions.LOCALITY_RULE_CREATED)
     return rule
 
 
 def update(
-    session: Session,
-    *,
-    livemode: bool,
-    rule_id: str,
-    changes: dict[str, Any],
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
+    session: Session, ctx: Context, *, livemode: bool, rule_id: str, changes: dict[str, Any]
 ) -> LocalityRule:
     _unknown(changes, FIELDS - {"country"})
     rule = get(session, livemode=livemode, rule_id=rule_id, lock=True)
     _apply(rule, changes)
-    rule.updated_at = clock.now()
+    rule.updated_at = ctx.clock.now()
     session.flush()
-    _audit(session, rule, actions.LOCALITY_RULE_UPDATED, actor=actor, clock=clock, kms=kms)
+    _audit(session, ctx, rule, actions.LOCALITY_RULE_UPDATED)
     return rule
 
 
-def delete(
-    session: Session, *, livemode: bool, rule_id: str, actor: Actor, clock: Clock, kms: KMS
-) -> LocalityRule:
+def delete(session: Session, ctx: Context, *, livemode: bool, rule_id: str) -> LocalityRule:
     rule = get(session, livemode=livemode, rule_id=rule_id, lock=True)
-    _audit(session, rule, actions.LOCALITY_RULE_DELETED, actor=actor, clock=clock, kms=kms)
+    _audit(session, ctx, rule, actions.LOCALITY_RULE_DELETED)
     session.delete(rule)
     session.flush()
     return rule

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from core import idempotency
+from core.context import Actor
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT, PAYMENTS
 from core.jobs.registry import Cron, job
@@ -19,13 +20,7 @@ log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(seconds=30)
 
 
-def services(rt: runtime.Runtime, uow: object) -> service.Services:
-    from core.db import UnitOfWork
-
-    assert isinstance(uow, UnitOfWork)
-    return service.Services(
-        redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow), base_url=rt.settings.base_url
-    )
+WORKER = Actor.system("worker")
 
 
 @job(queue=PAYMENTS, retry_intervals=(2, 10, 60))
@@ -36,10 +31,10 @@ def process_payment(tenant_id: str, payment_id: str) -> str:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         payment = service.process(
             uow.session,
+            rt.context(uow, WORKER),
             tenant_id=tenant_id,
             payment_id=payment_id,
             processor_for=rt.processor,
-            svc=services(rt, uow),
         )
         return str(payment.status)
 
@@ -61,9 +56,9 @@ def sweep_payments() -> int:
                     (Payment.next_attempt_at.is_(None)) | (Payment.next_attempt_at < now - STUCK_AFTER),
                 )
             ).all()
-            sink = rt.sink(uow)
+            ctx = rt.context(uow, WORKER)
             for payment_id in stuck:
-                sink.enqueue(
+                ctx.jobs.enqueue(
                     service.PROCESS_JOB,
                     tenant_id=tenant_id,
                     kwargs={"tenant_id": tenant_id, "payment_id": payment_id},
@@ -75,9 +70,7 @@ def sweep_payments() -> int:
                 )
             ).all()
             for cs in overdue:
-                sessions.refresh_expiry(
-                    uow.session, cs, clock=rt.clock, base_url=rt.settings.base_url, kms=rt.kms
-                )
+                sessions.refresh_expiry(uow.session, ctx, cs)
             idempotency.prune(uow.session, clock=rt.clock)
     if requeued:
         log.warning("re-queued %d stuck payment(s)", requeued)

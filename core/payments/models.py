@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -13,12 +13,11 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import JSON_TYPE, Base, IdStr, JsonDict, JsonList, TenantScoped, Timestamp, str_enum
+from core.db import JSON_TYPE, Base, IdStr, JsonList, TenantScoped, Timestamp, str_enum
 
 
 class SessionStatus(StrEnum):
@@ -65,6 +64,9 @@ Money = BigInteger
 
 
 class CheckoutSession(TenantScoped, Base):
+    #: What audit events about it name as their subject type.
+    __subject__: ClassVar[str] = "checkout_session"
+
     __tablename__ = "checkout_sessions"
     __table_args__ = (Index("ix_checkout_sessions_open", "tenant_id", "status", "expires_at"),)
 
@@ -97,6 +99,9 @@ class CheckoutSession(TenantScoped, Base):
 
 
 class Payment(TenantScoped, Base):
+    #: What audit events about it name as their subject type.
+    __subject__: ClassVar[str] = "payment"
+
     __tablename__ = "payments"
     __table_args__ = (
         ForeignKeyConstraint(
@@ -179,6 +184,9 @@ class PaymentStatusChange(TenantScoped, Base):
 
 
 class Refund(TenantScoped, Base):
+    #: What audit events about it name as their subject type.
+    __subject__: ClassVar[str] = "refund"
+
     __tablename__ = "refunds"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "payment_id"], ["payments.tenant_id", "payments.id"]),
@@ -192,23 +200,4 @@ class Refund(TenantScoped, Base):
     status: Mapped[RefundStatus] = mapped_column(str_enum(RefundStatus, 10))
     reason: Mapped[str | None] = mapped_column(String(40))
     processor_reference: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[Timestamp]
-
-
-class Event(TenantScoped, Base):
-    """Something that happened to an object, in order per object (`sequence`), listable by id cursor."""
-
-    __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("tenant_id", "object_id", "sequence"),)
-
-    id: Mapped[IdStr] = mapped_column(primary_key=True)
-    type: Mapped[str] = mapped_column(String(60))
-    object_type: Mapped[str] = mapped_column(String(30))
-    object_id: Mapped[str] = mapped_column(String(40))
-    #: 1, 2, 3 … per object: a consumer applies events of one object in this order.
-    sequence: Mapped[int] = mapped_column(Integer)
-    #: Test-mode and live-mode events are listed apart, like their objects.
-    livemode: Mapped[bool] = mapped_column(Boolean)
-    #: The object as the API shows it, at the time of the event.
-    data: Mapped[JsonDict]
     created_at: Mapped[Timestamp]

@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.events.models import Event
 from core.pagination import DEFAULT_LIMIT, Page, paginate
 from core.payments.models import (
     CheckoutSession,
-    Event,
     Payment,
     PaymentStatus,
     PaymentStatusChange,

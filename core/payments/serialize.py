@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.payments.models import CheckoutSession, Event, Payment, Refund
+from core.events.models import Event
+from core.payments.models import CheckoutSession, Payment, Refund
 
 
 def _ts(value: Any) -> int | None:

@@ -23,20 +23,18 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import money
+from core import events, money
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Actor, Context
 from core.db import get_by_id
 from core.errors import Conflict, InvalidInput, KassaError
+from core.events import EventType
 from core.geo import is_email
 from core.ids import new_id
-from core.jobs.sink import JobSink
-from core.kms import KMS
 from core.ledger import service as ledger
 from core.locality import service as locality
-from core.payments import events, serialize, sessions
+from core.payments import serialize, sessions
 from core.payments.models import (
     ActionType,
     CaptureMethod,
@@ -57,7 +55,6 @@ from core.processors.base import (
     ProcessorStatus,
     ProcessorUnavailable,
 )
-from core.redis import RedisClient
 from core.risk import service as risk
 from core.risk import test_cards
 from core.vault import service as vault
@@ -65,11 +62,6 @@ from core.vault import service as vault
 #: Seconds before each retry after a transient processor error; then the payment fails.
 RETRY_DELAYS: Final = (1, 5, 30, 120, 600)
 PROCESS_JOB: Final = "core.payments.jobs.process_payment"
-#: The receipts feature's job for a checkout that just completed, named rather than imported: receipts sit
-#: above payments (they read payments), so payments hands the completion over through the outbox.
-# NOTE(issue 9 item 2): core/events' subscriber registry replaces this named hand-over (receipts as its
-# first subscriber of checkout.session.completed); until then this job is the only subscriber.
-RECEIPT_JOB: Final = "core.receipts.jobs.receipt_for_checkout"
 REFUND_REASONS: Final = ("requested_by_customer", "duplicate", "fraudulent")
 IN_FLIGHT: Final = frozenset({PaymentStatus.INITIATED, PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION})
 
@@ -137,53 +129,19 @@ class PaymentInput:
         return f"PaymentInput(method={self.method!r}, card=<redacted>, client_ip={self.client_ip!r})"
 
 
-@dataclass(frozen=True)
-class Services:
-    """The collaborators payment steps need, passed in (so workers, CLI and tests call them alike)."""
-
-    redis: RedisClient
-    kms: KMS
-    clock: Clock
-    jobs: JobSink
-    base_url: str
-
-
 def get(session: Session, *, payment_id: str, lock: bool = False) -> Payment:
     return get_by_id(session, Payment, payment_id, prefix="pay", what="payment", lock=lock)
 
 
-def _emit(session: Session, payment: Payment, type_: str, clock: Clock) -> None:
-    events.emit(
-        session,
-        tenant_id=payment.tenant_id,
-        type=type_,
-        object_type="payment",
-        object_id=payment.id,
-        data=serialize.payment(payment),
-        livemode=payment.livemode,
-        clock=clock,
-    )
+def _emit(session: Session, ctx: Context, payment: Payment, type_: EventType) -> None:
+    events.emit(session, ctx, type_, subject=payment, data=serialize.payment(payment))
 
 
 def _audit(
-    session: Session,
-    payment: Payment,
-    action: str,
-    *,
-    actor: Actor,
-    svc: Services,
-    details: dict[str, Any] | None = None,
+    session: Session, ctx: Context, payment: Payment, action: str, *, details: dict[str, Any] | None = None
 ) -> None:
     audit.record(
-        session,
-        tenant_id=payment.tenant_id,
-        actor=actor,
-        action=action,
-        subject_type="payment",
-        subject_id=payment.id,
-        clock=svc.clock,
-        kms=svc.kms,
-        details={"status": str(payment.status), **(details or {})},
+        session, ctx, action, subject=payment, details={"status": str(payment.status), **(details or {})}
     )
 
 
@@ -191,7 +149,7 @@ def _audit(
 
 
 def confirm(
-    session: Session, *, tenant_id: str, session_id: str, data: PaymentInput, actor: Actor, svc: Services
+    session: Session, ctx: Context, *, tenant_id: str, session_id: str, data: PaymentInput
 ) -> Payment:
     """Validate what the shopper entered, tokenize the card, create the payment and queue its processing.
 
@@ -199,7 +157,7 @@ def confirm(
     Bad input raises InvalidInput and creates nothing.
     """
     cs = sessions.get(session, session_id=session_id, lock=True)
-    sessions.refresh_expiry(session, cs, clock=svc.clock, base_url=svc.base_url, kms=svc.kms)
+    sessions.refresh_expiry(session, ctx, cs)
     if cs.status is SessionStatus.EXPIRED:
         raise SessionNotOpen("This checkout session has expired. Ask the shop for a new payment link.")
     if cs.status is SessionStatus.COMPLETE:
@@ -218,7 +176,7 @@ def confirm(
     email = (data.customer_email or cs.customer_email or "").strip().lower() or None
     _check_required(rules, method, email=email, postal_code=data.postal_code)
     surcharge = rules.surcharge_on(cs.amount, str(method))
-    now = svc.clock.now()
+    now = ctx.clock.now()
     payment = Payment(
         tenant_id=tenant_id,
         id=new_id("pay"),
@@ -242,10 +200,10 @@ def confirm(
     )
     cvc = None
     if method is PaymentMethod.CARD:
-        card = vault.validate_card(data.card_number or "", data.exp_month, data.exp_year, clock=svc.clock)
+        card = vault.validate_card(data.card_number or "", data.exp_month, data.exp_year, clock=ctx.clock)
         brand = vault.detect_brand(card.pan)
         cvc = vault.validate_cvc(data.cvc, brand=brand)
-        summary = vault.tokenize(session, tenant_id=tenant_id, card=card, kms=svc.kms, clock=svc.clock)
+        summary = vault.tokenize(session, tenant_id=tenant_id, card=card, kms=ctx.kms, clock=ctx.clock)
         payment.card_token_id = summary.token_id
         payment.card_brand = summary.brand
         payment.card_last4 = summary.last4
@@ -256,22 +214,22 @@ def confirm(
         payment.card_fingerprint = summary.fingerprint
     session.add(payment)
     session.flush()
-    record(session, payment, PaymentStatus.INITIATED, clock=svc.clock, reason="confirmed")
-    transition(session, payment, PaymentStatus.PENDING, clock=svc.clock, reason="queued")
+    record(session, payment, PaymentStatus.INITIATED, clock=ctx.clock, reason="confirmed")
+    transition(session, payment, PaymentStatus.PENDING, clock=ctx.clock, reason="queued")
     cs.payment_id = payment.id
     if cvc is not None and payment.card_token_id is not None:
         try:
             vault.stash_cvc(
-                svc.redis, tenant_id=tenant_id, token_id=payment.card_token_id, cvc=cvc, kms=svc.kms
+                ctx.redis, tenant_id=tenant_id, token_id=payment.card_token_id, cvc=cvc, kms=ctx.kms
             )
         except RedisError:
             # The CVC may live only in Redis; without it there is nowhere safe to keep it until authorization.
             raise PaymentsUnavailable(
                 "Card payments are briefly unavailable. Please try again in a minute; nothing was charged."
             ) from None
-    _emit(session, payment, "payment.created", svc.clock)
-    _audit(session, payment, actions.PAYMENT_CREATED, actor=actor, svc=svc, details={"method": str(method)})
-    svc.jobs.enqueue(
+    _emit(session, ctx, payment, EventType.PAYMENT_CREATED)
+    _audit(session, ctx, payment, actions.PAYMENT_CREATED, details={"method": str(method)})
+    ctx.jobs.enqueue(
         PROCESS_JOB, tenant_id=tenant_id, kwargs={"tenant_id": tenant_id, "payment_id": payment.id}
     )
     return payment
@@ -294,12 +252,11 @@ def _check_required(
 
 def complete_action(
     session: Session,
+    ctx: Context,
     *,
     tenant_id: str,
     payment_id: str,
     result: str,
-    actor: Actor,
-    svc: Services,
     bank: str | None = None,
 ) -> Payment:
     """The shopper's answer on a 3DS challenge or approval page: queue the next processor attempt."""
@@ -315,13 +272,11 @@ def complete_action(
     if bank is not None:
         payment.bank = bank[:64]
     transition(
-        session, payment, PaymentStatus.PENDING, clock=svc.clock, reason=f"{payment.action_type}:{result}"
+        session, payment, PaymentStatus.PENDING, clock=ctx.clock, reason=f"{payment.action_type}:{result}"
     )
-    _emit(session, payment, "payment.processing", svc.clock)
-    _audit(
-        session, payment, actions.PAYMENT_ACTION_COMPLETED, actor=actor, svc=svc, details={"result": result}
-    )
-    svc.jobs.enqueue(
+    _emit(session, ctx, payment, EventType.PAYMENT_PROCESSING)
+    _audit(session, ctx, payment, actions.PAYMENT_ACTION_COMPLETED, details={"result": result})
+    ctx.jobs.enqueue(
         PROCESS_JOB, tenant_id=tenant_id, kwargs={"tenant_id": tenant_id, "payment_id": payment.id}
     )
     return payment
@@ -332,36 +287,37 @@ def complete_action(
 
 def process(
     session: Session,
+    ctx: Context,
     *,
     tenant_id: str,
     payment_id: str,
     processor_for: Callable[[bool], Processor],
-    svc: Services,
 ) -> Payment:
-    """One processing step for a pending payment; a no-op for any other state (jobs may run twice)."""
+    """One processing step for a pending payment; a no-op for any other state (jobs may run twice).
+    The steps are the worker's, whoever calls."""
+    ctx = ctx.acting_as(Actor.system("worker"))
     payment = get(session, payment_id=payment_id, lock=True)
     if payment.status is not PaymentStatus.PENDING:
         return payment
-    if payment.next_attempt_at is not None and payment.next_attempt_at > svc.clock.now():
+    if payment.next_attempt_at is not None and payment.next_attempt_at > ctx.clock.now():
         return payment  # an early duplicate of a scheduled retry: the scheduled one will run
     processor = processor_for(payment.livemode)
-    worker = Actor.system("worker")
     card = None
     if payment.method is PaymentMethod.CARD and payment.card_token_id is not None:
-        card = vault.reveal(session, tenant_id=tenant_id, token_id=payment.card_token_id, kms=svc.kms)
+        card = vault.reveal(session, tenant_id=tenant_id, token_id=payment.card_token_id, kms=ctx.kms)
     # Which documented test card, if any: screening treats them as test mode's own (core/risk/test_cards).
     screened = _risk_input(payment, test_card=test_cards.documented(card.pan) if card else None)
     if payment.risk_decision is None:
-        verdict = risk.screen(session, svc.redis, risk=screened, clock=svc.clock)
+        verdict = risk.screen(session, ctx.redis, risk=screened, clock=ctx.clock)
         payment.risk_decision = str(verdict.decision)
         payment.risk_reasons = list(verdict.reasons)
         if verdict.decision is risk.Decision.BLOCK:
             return _fail(
-                session, payment, "risk_blocked", "This payment was blocked by risk screening.", svc=svc
+                session, payment, "risk_blocked", "This payment was blocked by risk screening.", ctx=ctx
             )
     cvc = None
     if card is not None and payment.card_token_id is not None:
-        cvc = vault.peek_cvc(svc.redis, tenant_id=tenant_id, token_id=payment.card_token_id, kms=svc.kms)
+        cvc = vault.peek_cvc(ctx.redis, tenant_id=tenant_id, token_id=payment.card_token_id, kms=ctx.kms)
     request = AuthorizationRequest(
         idempotency_key=payment.id,
         tenant_id=tenant_id,
@@ -383,19 +339,18 @@ def process(
     try:
         result = processor.authorize(request)
     except ProcessorUnavailable as exc:
-        return _retry_later(session, payment, reason=type(exc).__name__, svc=svc)
+        return _retry_later(session, payment, reason=type(exc).__name__, ctx=ctx)
     _audit(
         session,
+        ctx,
         payment,
         actions.PAYMENT_PROCESSOR_CALLED,
-        actor=worker,
-        svc=svc,
         details={"processor": processor.name, "request": result.raw_request, "response": result.raw_response},
     )
     payment.next_attempt_at = None
     if result.reference:
         payment.processor_reference = result.reference
-    return _apply(session, payment, result, screened=screened, svc=svc)
+    return _apply(session, payment, result, screened=screened, ctx=ctx)
 
 
 def _risk_input(payment: Payment, *, test_card: str | None) -> risk.RiskInput:
@@ -417,7 +372,7 @@ def _risk_input(payment: Payment, *, test_card: str | None) -> risk.RiskInput:
 
 
 def _apply(
-    session: Session, payment: Payment, result: ProcessorResult, *, screened: risk.RiskInput, svc: Services
+    session: Session, payment: Payment, result: ProcessorResult, *, screened: risk.RiskInput, ctx: Context
 ) -> Payment:
     status = result.status
     if status is ProcessorStatus.CAPTURED:
@@ -428,25 +383,25 @@ def _apply(
             payment_id=payment.id,
             amount=payment.amount_captured,
             currency=payment.currency,
-            clock=svc.clock,
+            clock=ctx.clock,
         )
-        transition(session, payment, PaymentStatus.SUCCEEDED, clock=svc.clock, reason="captured")
-        _finish_card(payment, svc)
-        _emit(session, payment, "payment.succeeded", svc.clock)
-        _complete_session(session, payment, svc=svc)
+        transition(session, payment, PaymentStatus.SUCCEEDED, clock=ctx.clock, reason="captured")
+        _finish_card(payment, ctx)
+        _emit(session, ctx, payment, EventType.PAYMENT_SUCCEEDED)
+        _complete_session(session, payment, ctx=ctx)
     elif status is ProcessorStatus.AUTHORIZED:
-        transition(session, payment, PaymentStatus.AUTHORIZED, clock=svc.clock, reason="authorized")
-        _finish_card(payment, svc)
-        _emit(session, payment, "payment.authorized", svc.clock)
-        _complete_session(session, payment, svc=svc)
+        transition(session, payment, PaymentStatus.AUTHORIZED, clock=ctx.clock, reason="authorized")
+        _finish_card(payment, ctx)
+        _emit(session, ctx, payment, EventType.PAYMENT_AUTHORIZED)
+        _complete_session(session, payment, ctx=ctx)
     elif status is ProcessorStatus.DECLINED:
-        risk.record_decline(svc.redis, risk=screened, clock=svc.clock)
+        risk.record_decline(ctx.redis, risk=screened, clock=ctx.clock)
         return _fail(
             session,
             payment,
             result.code or "declined",
             result.message or "The payment was declined.",
-            svc=svc,
+            ctx=ctx,
         )
     elif status in (ProcessorStatus.REQUIRES_ACTION, ProcessorStatus.PENDING_APPROVAL):
         payment.action_type = (
@@ -458,42 +413,41 @@ def _apply(
         )
         payment.action_result = None
         transition(
-            session, payment, PaymentStatus.REQUIRES_ACTION, clock=svc.clock, reason=str(payment.action_type)
+            session, payment, PaymentStatus.REQUIRES_ACTION, clock=ctx.clock, reason=str(payment.action_type)
         )
-        _emit(session, payment, "payment.requires_action", svc.clock)
+        _emit(session, ctx, payment, EventType.PAYMENT_REQUIRES_ACTION)
     else:
-        return _fail(session, payment, "processor_error", f"Unexpected processor answer {status}.", svc=svc)
-    _audit(session, payment, actions.PAYMENT_STATUS_CHANGED, actor=Actor.system("worker"), svc=svc)
+        return _fail(session, payment, "processor_error", f"Unexpected processor answer {status}.", ctx=ctx)
+    _audit(session, ctx, payment, actions.PAYMENT_STATUS_CHANGED)
     return payment
 
 
-def _finish_card(payment: Payment, svc: Services) -> None:
+def _finish_card(payment: Payment, ctx: Context) -> None:
     # The CVC is needed for authorization only: gone as soon as the processor has answered for good.
     if payment.card_token_id is not None:
-        vault.discard_cvc(svc.redis, tenant_id=payment.tenant_id, token_id=payment.card_token_id)
+        vault.discard_cvc(ctx.redis, tenant_id=payment.tenant_id, token_id=payment.card_token_id)
 
 
-def _fail(session: Session, payment: Payment, code: str, message: str, *, svc: Services) -> Payment:
+def _fail(session: Session, payment: Payment, code: str, message: str, *, ctx: Context) -> Payment:
     payment.failure_code = code
     payment.failure_message = message
-    transition(session, payment, PaymentStatus.FAILED, clock=svc.clock, reason=code)
-    _finish_card(payment, svc)
+    transition(session, payment, PaymentStatus.FAILED, clock=ctx.clock, reason=code)
+    _finish_card(payment, ctx)
     cs = sessions.get(session, session_id=payment.checkout_session_id, lock=True)
     if cs.payment_id == payment.id:
         cs.payment_id = None  # the shopper may try again within the session
-    _emit(session, payment, "payment.failed", svc.clock)
+    _emit(session, ctx, payment, EventType.PAYMENT_FAILED)
     _audit(
         session,
+        ctx,
         payment,
         actions.PAYMENT_STATUS_CHANGED,
-        actor=Actor.system("worker"),
-        svc=svc,
         details={"failure_code": code},
     )
     return payment
 
 
-def _retry_later(session: Session, payment: Payment, *, reason: str, svc: Services) -> Payment:
+def _retry_later(session: Session, payment: Payment, *, reason: str, ctx: Context) -> Payment:
     attempt = payment.processor_attempts
     payment.processor_attempts = attempt + 1
     if attempt >= len(RETRY_DELAYS):
@@ -502,20 +456,19 @@ def _retry_later(session: Session, payment: Payment, *, reason: str, svc: Servic
             payment,
             "processor_unavailable",
             "The payment processor did not answer. Please try again later.",
-            svc=svc,
+            ctx=ctx,
         )
     delay = timedelta(seconds=RETRY_DELAYS[attempt])
-    payment.next_attempt_at = svc.clock.now() + delay
-    payment.updated_at = svc.clock.now()
+    payment.next_attempt_at = ctx.clock.now() + delay
+    payment.updated_at = ctx.clock.now()
     _audit(
         session,
+        ctx,
         payment,
         actions.PAYMENT_PROCESSOR_CALLED,
-        actor=Actor.system("worker"),
-        svc=svc,
         details={"error": reason, "retry_in_seconds": delay.total_seconds()},
     )
-    svc.jobs.enqueue(
+    ctx.jobs.enqueue(
         PROCESS_JOB,
         tenant_id=payment.tenant_id,
         kwargs={"tenant_id": payment.tenant_id, "payment_id": payment.id},
@@ -524,54 +477,32 @@ def _retry_later(session: Session, payment: Payment, *, reason: str, svc: Servic
     return payment
 
 
-def _complete_session(session: Session, payment: Payment, *, svc: Services) -> None:
+def _complete_session(session: Session, payment: Payment, *, ctx: Context) -> None:
     cs: CheckoutSession = sessions.get(session, session_id=payment.checkout_session_id, lock=True)
     if cs.status is SessionStatus.COMPLETE:
         return
     cs.status = SessionStatus.COMPLETE
     cs.payment_id = payment.id
-    cs.completed_at = svc.clock.now()
+    cs.completed_at = ctx.clock.now()
     events.emit(
         session,
-        tenant_id=cs.tenant_id,
-        type="checkout.session.completed",
-        object_type="checkout.session",
-        object_id=cs.id,
-        data=serialize.checkout_session(cs, base_url=svc.base_url),
-        livemode=cs.livemode,
-        clock=svc.clock,
+        ctx,
+        EventType.CHECKOUT_SESSION_COMPLETED,
+        subject=cs,
+        data=serialize.checkout_session(cs, base_url=ctx.base_url),
     )
+    # Receipts hear of it as a subscriber of checkout.session.completed (core/events/subscribers.py), through
+    # this transaction's outbox: a committed completion always reaches them, a rolled-back one never does.
     audit.record(
-        session,
-        tenant_id=cs.tenant_id,
-        actor=Actor.system("worker"),
-        action=actions.CHECKOUT_SESSION_COMPLETED,
-        subject_type="checkout_session",
-        subject_id=cs.id,
-        clock=svc.clock,
-        kms=svc.kms,
-        details={"payment": payment.id},
+        session, ctx, actions.CHECKOUT_SESSION_COMPLETED, subject=cs, details={"payment": payment.id}
     )
-    # In the completing transaction's outbox: a committed completion always reaches receipts, a rolled-back
-    # one never does. The receipt's id is drawn here, so a second run of the job finds it made. Without an
-    # address there is no receipt to queue, so no job either (the job checks the address again).
-    if payment.customer_email or cs.customer_email:
-        svc.jobs.enqueue(
-            RECEIPT_JOB,
-            tenant_id=cs.tenant_id,
-            kwargs={
-                "tenant_id": cs.tenant_id,
-                "checkout_session_id": cs.id,
-                "receipt_id": new_id("rcpt"),
-            },
-        )
 
 
 # --- merchant actions (API / portal) --------------------------------------------------------------------
 
 
 def capture(
-    session: Session, *, payment_id: str, amount: object, processor: Processor, actor: Actor, svc: Services
+    session: Session, ctx: Context, *, payment_id: str, amount: object, processor: Processor
 ) -> Payment:
     """Capture an authorized payment, all of it or `amount`; books what the processor says it captured."""
     payment = get(session, payment_id=payment_id, lock=True)
@@ -606,16 +537,15 @@ def capture(
         payment_id=payment.id,
         amount=captured,
         currency=payment.currency,
-        clock=svc.clock,
+        clock=ctx.clock,
     )
-    transition(session, payment, PaymentStatus.SUCCEEDED, clock=svc.clock, reason="captured")
-    _emit(session, payment, "payment.succeeded", svc.clock)
+    transition(session, payment, PaymentStatus.SUCCEEDED, clock=ctx.clock, reason="captured")
+    _emit(session, ctx, payment, EventType.PAYMENT_SUCCEEDED)
     _audit(
         session,
+        ctx,
         payment,
         actions.PAYMENT_CAPTURED,
-        actor=actor,
-        svc=svc,
         details={
             "amount": captured,
             "requested": to_capture,
@@ -660,9 +590,7 @@ def _moved(result: ProcessorResult, *, requested: int) -> int:
     return requested
 
 
-def cancel(
-    session: Session, *, payment_id: str, processor: Processor, actor: Actor, svc: Services
-) -> Payment:
+def cancel(session: Session, ctx: Context, *, payment_id: str, processor: Processor) -> Payment:
     payment = get(session, payment_id=payment_id, lock=True)
     if payment.status is PaymentStatus.AUTHORIZED:
         try:
@@ -678,13 +606,13 @@ def cancel(
             "Only an authorized payment or one waiting for the shopper can be canceled; "
             f"this one is {payment.status}."
         )
-    transition(session, payment, PaymentStatus.CANCELED, clock=svc.clock, reason="canceled")
-    _finish_card(payment, svc)
+    transition(session, payment, PaymentStatus.CANCELED, clock=ctx.clock, reason="canceled")
+    _finish_card(payment, ctx)
     cs = sessions.get(session, session_id=payment.checkout_session_id, lock=True)
     if cs.payment_id == payment.id and cs.status is SessionStatus.OPEN:
         cs.payment_id = None  # the session is open again: the shopper may pay another way, or it expires
-    _emit(session, payment, "payment.canceled", svc.clock)
-    _audit(session, payment, actions.PAYMENT_CANCELED, actor=actor, svc=svc)
+    _emit(session, ctx, payment, EventType.PAYMENT_CANCELED)
+    _audit(session, ctx, payment, actions.PAYMENT_CANCELED)
     return payment
 
 
@@ -700,13 +628,12 @@ def _amount(value: object, *, maximum: int, currency: str) -> int:
 
 def refund(
     session: Session,
+    ctx: Context,
     *,
     payment_id: str,
     amount: object,
     reason: object,
     processor: Processor,
-    actor: Actor,
-    svc: Services,
 ) -> Refund:
     """Refund part or all of a payment. The payment row is locked, so concurrent refunds queue and the
     total can never exceed what was captured. The refund books what the processor says it refunded."""
@@ -757,7 +684,7 @@ def refund(
         status=RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED,
         reason=reason if isinstance(reason, str) else None,
         processor_reference=result.reference,
-        created_at=svc.clock.now(),
+        created_at=ctx.clock.now(),
     )
     session.add(made)
     session.flush()
@@ -768,7 +695,7 @@ def refund(
             session,
             payment,
             PaymentStatus.REFUNDED if full else PaymentStatus.PARTIALLY_REFUNDED,
-            clock=svc.clock,
+            clock=ctx.clock,
             reason=f"refund {refund_id}",
         )
         ledger.record_refund(
@@ -777,28 +704,18 @@ def refund(
             refund_id=refund_id,
             amount=refunded,
             currency=payment.currency,
-            clock=svc.clock,
+            clock=ctx.clock,
         )
-        _emit(session, payment, "payment.refunded", svc.clock)
-    events.emit(
-        session,
-        tenant_id=payment.tenant_id,
-        type="refund.created",
-        object_type="refund",
-        object_id=made.id,
-        data=serialize.refund(made),
-        livemode=payment.livemode,
-        clock=svc.clock,
-    )
+        _emit(session, ctx, payment, EventType.PAYMENT_REFUNDED)
+    data = serialize.refund(made)
+    events.emit(session, ctx, EventType.REFUND_CREATED, subject=made, data=data, livemode=payment.livemode)
+    outcome = EventType.REFUND_SUCCEEDED if succeeded else EventType.REFUND_FAILED
+    events.emit(session, ctx, outcome, subject=made, data=data, livemode=payment.livemode)
     audit.record(
         session,
-        tenant_id=payment.tenant_id,
-        actor=actor,
-        action=actions.REFUND_CREATED,
-        subject_type="refund",
-        subject_id=made.id,
-        clock=svc.clock,
-        kms=svc.kms,
+        ctx,
+        actions.REFUND_CREATED,
+        subject=made,
         details={
             "payment": payment.id,
             "amount": refunded,

@@ -10,18 +10,17 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from core import money
+from core import events, money
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Actor, Context
 from core.db import get_by_id
 from core.errors import Conflict, InvalidInput
+from core.events import EventType
 from core.geo import is_email, validate_country, validate_locale
 from core.ids import new_id
-from core.kms import KMS
 from core.locality import service as locality
-from core.payments import events, serialize
+from core.payments import serialize
 from core.payments.models import CaptureMethod, CheckoutSession, PaymentMethod, SessionStatus
 
 DEFAULT_LIFETIME = timedelta(hours=24)
@@ -47,12 +46,11 @@ FIELDS = frozenset(
 
 
 @dataclass(frozen=True)
-class SessionContext:
+class SessionTerms:
     """What the caller knows about the tenant: core does not read tenant settings itself."""
 
     tenant_id: str
     livemode: bool
-    base_url: str
     #: Methods the tenant offers (its checkout settings); a session may narrow them.
     allowed_methods: Sequence[str]
     #: The tenant's country: the shopper's when the session names none (locality rules).
@@ -130,9 +128,7 @@ def _expiry(value: object, *, now: datetime) -> datetime:
     return at
 
 
-def create(
-    session: Session, *, ctx: SessionContext, data: dict[str, Any], actor: Actor, clock: Clock, kms: KMS
-) -> CheckoutSession:
+def create(session: Session, ctx: Context, *, terms: SessionTerms, data: dict[str, Any]) -> CheckoutSession:
     unknown = sorted(set(data) - FIELDS)
     if unknown:
         raise InvalidInput(f"Unknown field {unknown[0]!r}.", param=unknown[0])
@@ -149,9 +145,9 @@ def create(
     capture = data.get("capture", "automatic")
     if capture not in ("automatic", "manual"):
         raise InvalidInput("capture must be automatic or manual.", param="capture")
-    now = clock.now()
+    now = ctx.clock.now()
     cs = CheckoutSession(
-        tenant_id=ctx.tenant_id,
+        tenant_id=terms.tenant_id,
         id=new_id("cs"),
         status=SessionStatus.OPEN,
         amount=amount,
@@ -161,40 +157,27 @@ def create(
         customer_email=email.lower() if email else None,
         locale=None if locale in (None, "auto") else validate_locale(locale),
         country=None if data.get("country") is None else validate_country(data["country"]),
-        success_url=_url(data, "success_url", livemode=ctx.livemode),
-        cancel_url=_url(data, "cancel_url", livemode=ctx.livemode),
-        payment_methods=_methods(data.get("payment_methods"), ctx.allowed_methods),
+        success_url=_url(data, "success_url", livemode=terms.livemode),
+        cancel_url=_url(data, "cancel_url", livemode=terms.livemode),
+        payment_methods=_methods(data.get("payment_methods"), terms.allowed_methods),
         capture_method=CaptureMethod(capture),
         metadata_=_metadata(data.get("metadata")),
         expires_at=_expiry(data.get("expires_at"), now=now),
         created_at=now,
         completed_at=None,
-        livemode=ctx.livemode,
+        livemode=terms.livemode,
         payment_id=None,
     )
-    _check_locality(session, cs, country=ctx.country)
+    _check_locality(session, cs, country=terms.country)
     session.add(cs)
     session.flush()
     data_out = serialize.checkout_session(cs, base_url=ctx.base_url)
-    events.emit(
-        session,
-        tenant_id=ctx.tenant_id,
-        type="checkout.session.created",
-        object_type="checkout.session",
-        object_id=cs.id,
-        data=data_out,
-        livemode=cs.livemode,
-        clock=clock,
-    )
+    events.emit(session, ctx, EventType.CHECKOUT_SESSION_CREATED, subject=cs, data=data_out)
     audit.record(
         session,
-        tenant_id=ctx.tenant_id,
-        actor=actor,
-        action=actions.CHECKOUT_SESSION_CREATED,
-        subject_type="checkout_session",
-        subject_id=cs.id,
-        clock=clock,
-        kms=kms,
+        ctx,
+        actions.CHECKOUT_SESSION_CREATED,
+        subject=cs,
         details={"amount": amount, "currency": currency},
     )
     return cs
@@ -232,40 +215,16 @@ def get(session: Session, *, session_id: str, lock: bool = False) -> CheckoutSes
     return get_by_id(session, CheckoutSession, session_id, prefix="cs", what="checkout session", lock=lock)
 
 
-def refresh_expiry(
-    session: Session, cs: CheckoutSession, *, clock: Clock, base_url: str, kms: KMS
-) -> CheckoutSession:
+def refresh_expiry(session: Session, ctx: Context, cs: CheckoutSession) -> CheckoutSession:
     """Mark an open session past its expiry as expired (lazily, and by the sweeper), with its event and
     an audit row by the system actor "expiry"."""
-    if cs.status is SessionStatus.OPEN and cs.expires_at <= clock.now() and cs.payment_id is None:
+    if cs.status is SessionStatus.OPEN and cs.expires_at <= ctx.clock.now() and cs.payment_id is None:
         cs.status = SessionStatus.EXPIRED
-        events.emit(
-            session,
-            tenant_id=cs.tenant_id,
-            type="checkout.session.expired",
-            object_type="checkout.session",
-            object_id=cs.id,
-            data=serialize.checkout_session(cs, base_url=base_url),
-            livemode=cs.livemode,
-            clock=clock,
-        )
-        audit.record(
-            session,
-            tenant_id=cs.tenant_id,
-            actor=Actor.system("expiry"),
-            action=actions.CHECKOUT_SESSION_EXPIRED,
-            subject_type="checkout_session",
-            subject_id=cs.id,
-            clock=clock,
-            kms=kms,
-            details={"expires_at": cs.expires_at.isoformat()},
-        )
+        _expired(session, ctx.acting_as(Actor.system("expiry")), cs)
     return cs
 
 
-def expire(
-    session: Session, *, tenant_id: str, session_id: str, base_url: str, actor: Actor, clock: Clock, kms: KMS
-) -> CheckoutSession:
+def expire(session: Session, ctx: Context, *, session_id: str) -> CheckoutSession:
     cs = get(session, session_id=session_id, lock=True)
     if cs.status is SessionStatus.COMPLETE:
         raise Conflict("This checkout session is complete and cannot be expired.", param="id")
@@ -273,25 +232,18 @@ def expire(
         raise Conflict("A payment is in progress for this session; wait for it to finish.", param="id")
     if cs.status is SessionStatus.OPEN:
         cs.status = SessionStatus.EXPIRED
-        cs.expires_at = clock.now()
-        events.emit(
-            session,
-            tenant_id=tenant_id,
-            type="checkout.session.expired",
-            object_type="checkout.session",
-            object_id=cs.id,
-            data=serialize.checkout_session(cs, base_url=base_url),
-            livemode=cs.livemode,
-            clock=clock,
-        )
-        audit.record(
-            session,
-            tenant_id=tenant_id,
-            actor=actor,
-            action=actions.CHECKOUT_SESSION_EXPIRED,
-            subject_type="checkout_session",
-            subject_id=cs.id,
-            clock=clock,
-            kms=kms,
-        )
+        cs.expires_at = ctx.clock.now()
+        _expired(session, ctx, cs)
     return cs
+
+
+def _expired(session: Session, ctx: Context, cs: CheckoutSession) -> None:
+    data = serialize.checkout_session(cs, base_url=ctx.base_url)
+    events.emit(session, ctx, EventType.CHECKOUT_SESSION_EXPIRED, subject=cs, data=data)
+    audit.record(
+        session,
+        ctx,
+        actions.CHECKOUT_SESSION_EXPIRED,
+        subject=cs,
+        details={"expires_at": cs.expires_at.isoformat()},
+    )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from core import events
+from core.context import Actor
+from core.events import EventType
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT
 from core.jobs.registry import Cron, job
@@ -11,22 +14,24 @@ from core.mail import MailUnavailable
 from core.receipts import service
 
 log = logging.getLogger(__name__)
+WORKER = Actor.system("worker")
 
 
 @job(queue=DEFAULT)
-def receipt_for_checkout(tenant_id: str, checkout_session_id: str, receipt_id: str) -> str | None:
-    """Queue the automatic receipt of a checkout that just completed (written to the outbox by the
-    completing transaction, core/payments/service.py `RECEIPT_JOB`). Safe to run twice: the receipt id
-    comes with the job, so a second run finds the receipt made."""
+def on_event(tenant_id: str, event_id: str) -> str | None:
+    """Receipts as a subscriber of checkout.session.completed (core/events/subscribers.py): queue the
+    automatic receipt of the checkout that completed. Safe to run twice: the receipt's id is drawn from
+    the event's, so a second run finds the receipt made."""
     rt = runtime.current()
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        event = events.get(uow.session, event_id=event_id)
+        if event is None or event.type != EventType.CHECKOUT_SESSION_COMPLETED:
+            return None
         receipt = service.queue_for_completed_checkout(
             uow.session,
-            checkout_session_id=checkout_session_id,
-            receipt_id=receipt_id,
-            clock=rt.clock,
-            kms=rt.kms,
-            jobs=rt.sink(uow),
+            rt.context(uow, WORKER),
+            checkout_session_id=event.object_id,
+            receipt_id="rcpt_" + event.id.partition("_")[2],
         )
         return None if receipt is None else receipt.id
 
@@ -44,22 +49,16 @@ def send_receipt(tenant_id: str, receipt_id: str) -> str:
         with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
             receipt = service.send(
                 uow.session,
+                rt.context(uow, WORKER),
                 receipt_id=receipt_id,
                 mailer=rt.mailer(),
                 sender=rt.settings.mail_from,
-                clock=rt.clock,
-                kms=rt.kms,
             )
             return str(receipt.status)
     except MailUnavailable as exc:
         with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
             service.record_unavailable(
-                uow.session,
-                receipt_id=receipt_id,
-                error=str(exc),
-                clock=rt.clock,
-                kms=rt.kms,
-                jobs=rt.sink(uow),
+                uow.session, rt.context(uow, WORKER), receipt_id=receipt_id, error=str(exc)
             )
         raise
 
@@ -72,7 +71,7 @@ def sweep_receipts() -> int:
     requeued = 0
     for tenant_id in tenant_ids:
         with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-            requeued += service.requeue_stuck(uow.session, clock=rt.clock, jobs=rt.sink(uow))
+            requeued += service.requeue_stuck(uow.session, rt.context(uow, WORKER))
     if requeued:
         log.warning("re-queued %d stuck receipt(s)", requeued)
     return requeued

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import ForeignKeyConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +19,9 @@ class ReceiptStatus(StrEnum):
 
 
 class Receipt(TenantScoped, Base):
+    #: What audit events about it name as their subject type.
+    __subject__: ClassVar[str] = "receipt"
+
     __tablename__ = "receipts"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "payment_id"], ["payments.tenant_id", "payments.id"]),

@@ -19,14 +19,11 @@ from sqlalchemy.orm import Session
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.models import Outcome
-from core.audit.service import Actor
-from core.clock import Clock
+from core.context import Context
 from core.db import get_by_id
 from core.errors import InvalidInput, KassaError
 from core.geo import CHECKOUT_LOCALES, is_email
 from core.ids import new_id
-from core.jobs.sink import JobSink
-from core.kms import KMS
 from core.mail import Mailer, MailRejected, mask_email, mask_emails_in
 from core.payments.models import CheckoutSession, Payment, PaymentStatus, SessionStatus
 from core.ratelimit import RateLimiter
@@ -73,39 +70,24 @@ def message_id_for(receipt_id: str) -> str:
 
 def _audit(
     session: Session,
+    ctx: Context,
     receipt: Receipt,
     action: str,
     *,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
     outcome: Outcome = Outcome.SUCCESS,
     details: dict[str, Any] | None = None,
 ) -> None:
-    audit.record(
-        session,
-        tenant_id=receipt.tenant_id,
-        actor=actor,
-        action=action,
-        subject_type="receipt",
-        subject_id=receipt.id,
-        clock=clock,
-        kms=kms,
-        outcome=outcome,
-        details={"payment": receipt.payment_id, "to": mask_email(receipt.email), **(details or {})},
-    )
+    details = {"payment": receipt.payment_id, "to": mask_email(receipt.email), **(details or {})}
+    audit.record(session, ctx, action, subject=receipt, outcome=outcome, details=details)
 
 
 def queue(
     session: Session,
+    ctx: Context,
     *,
     payment: Payment,
     email: str,
     locale: str,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
-    jobs: JobSink,
     receipt_id: str | None = None,
 ) -> Receipt:
     """A new receipt of `payment` to `email`, with its send job in the same transaction's outbox."""
@@ -118,14 +100,19 @@ def queue(
         locale=locale if locale in CHECKOUT_LOCALES else "en",
         status=ReceiptStatus.QUEUED,
         attempts=0,
-        next_attempt_at=clock.now(),
+        next_attempt_at=ctx.clock.now(),
         message_id=message_id_for(receipt_id),
-        created_at=clock.now(),
+        created_at=ctx.clock.now(),
     )
     session.add(receipt)
     session.flush()
-    _audit(session, receipt, actions.RECEIPT_QUEUED, actor=actor, clock=clock, kms=kms)
-    jobs.enqueue(
+    _audit(
+        session,
+        ctx,
+        receipt,
+        actions.RECEIPT_QUEUED,
+    )
+    ctx.jobs.enqueue(
         SEND_JOB,
         tenant_id=receipt.tenant_id,
         kwargs={"tenant_id": receipt.tenant_id, "receipt_id": receipt.id},
@@ -134,18 +121,12 @@ def queue(
 
 
 def queue_for_completed_checkout(
-    session: Session,
-    *,
-    checkout_session_id: str,
-    receipt_id: str,
-    clock: Clock,
-    kms: KMS,
-    jobs: JobSink,
+    session: Session, ctx: Context, *, checkout_session_id: str, receipt_id: str
 ) -> Receipt | None:
     """The automatic receipt of a checkout that just completed, if the shopper or merchant gave an address.
 
-    `receipt_id` was drawn by the completing transaction (core/payments/service.py): a second run of the
-    job finds that receipt and queues nothing more."""
+    `receipt_id` comes from the completion's event (core/receipts/jobs.py): a second run of the job finds
+    that receipt and queues nothing more."""
     cs = get_by_id(
         session, CheckoutSession, checkout_session_id, prefix="cs", what="checkout session", lock=True
     )
@@ -158,30 +139,11 @@ def queue_for_completed_checkout(
     email = payment.customer_email or cs.customer_email
     if not email:
         return None
-    return queue(
-        session,
-        payment=payment,
-        email=email,
-        locale=cs.locale or "en",
-        actor=Actor.system("worker"),
-        clock=clock,
-        kms=kms,
-        jobs=jobs,
-        receipt_id=receipt_id,
-    )
+    return queue(session, ctx, payment=payment, email=email, locale=cs.locale or "en", receipt_id=receipt_id)
 
 
 def request(
-    session: Session,
-    *,
-    cs: CheckoutSession,
-    email: str,
-    locale: str,
-    limiter: RateLimiter,
-    actor: Actor,
-    clock: Clock,
-    kms: KMS,
-    jobs: JobSink,
+    session: Session, ctx: Context, *, cs: CheckoutSession, email: str, locale: str, limiter: RateLimiter
 ) -> Receipt:
     """The shopper asks for a receipt of a completed checkout at `email` (the receipt page's form)."""
     address = email.strip().lower()
@@ -192,9 +154,7 @@ def request(
     if limiter.hit(cs.id) > limiter.limit:
         raise TooManyReceipts("Too many receipts were requested for this payment. Try again later.")
     payment = get_by_id(session, Payment, cs.payment_id, prefix="pay", what="payment")
-    return queue(
-        session, payment=payment, email=address, locale=locale, actor=actor, clock=clock, kms=kms, jobs=jobs
-    )
+    return queue(session, ctx, payment=payment, email=address, locale=locale)
 
 
 def of_payment(session: Session, *, payment_id: str) -> list[Receipt]:
@@ -206,9 +166,7 @@ def get(session: Session, *, receipt_id: str, lock: bool = False) -> Receipt:
     return get_by_id(session, Receipt, receipt_id, prefix="rcpt", what="receipt", lock=lock)
 
 
-def send(
-    session: Session, *, receipt_id: str, mailer: Mailer, sender: str, clock: Clock, kms: KMS
-) -> Receipt:
+def send(session: Session, ctx: Context, *, receipt_id: str, mailer: Mailer, sender: str) -> Receipt:
     """Email a queued receipt; a no-op for one already sent or failed (the job may run twice).
 
     Raises MailUnavailable for the caller to count the try and back off (`record_unavailable`), after this
@@ -217,7 +175,7 @@ def send(
     receipt = get(session, receipt_id=receipt_id, lock=True)
     if receipt.status is not ReceiptStatus.QUEUED:
         return receipt
-    now = clock.now()
+    now = ctx.clock.now()
     message = compose(
         _content(session, receipt),
         to=receipt.email,
@@ -230,38 +188,34 @@ def send(
     try:
         mailer.send(message)
     except MailRejected as exc:
-        return _give_up(session, receipt, error=str(exc), clock=clock, kms=kms)
+        return _give_up(session, ctx, receipt, error=str(exc))
     receipt.status = ReceiptStatus.SENT
     receipt.sent_at = now
     receipt.next_attempt_at = None
     receipt.last_error = None
     _audit(
         session,
+        ctx,
         receipt,
         actions.RECEIPT_SENT,
-        actor=Actor.system("worker"),
-        clock=clock,
-        kms=kms,
         details={"message_id": receipt.message_id, "attempts": receipt.attempts},
     )
     log.info("receipt %s sent to %s", receipt.id, mask_email(receipt.email))
     return receipt
 
 
-def record_unavailable(
-    session: Session, *, receipt_id: str, error: str, clock: Clock, kms: KMS, jobs: JobSink
-) -> Receipt:
+def record_unavailable(session: Session, ctx: Context, *, receipt_id: str, error: str) -> Receipt:
     """Count a try the mail server did not take; queue the next one after a back-off, or give up."""
     receipt = get(session, receipt_id=receipt_id, lock=True)
     if receipt.status is not ReceiptStatus.QUEUED:
         return receipt
     receipt.attempts += 1
     if receipt.attempts > len(RETRY_DELAYS):
-        return _give_up(session, receipt, error=error, clock=clock, kms=kms)
+        return _give_up(session, ctx, receipt, error=error)
     receipt.last_error = mask_emails_in(error)[:500]
     delay = RETRY_DELAYS[receipt.attempts - 1]
-    receipt.next_attempt_at = clock.now() + timedelta(seconds=delay)
-    jobs.enqueue(
+    receipt.next_attempt_at = ctx.clock.now() + timedelta(seconds=delay)
+    ctx.jobs.enqueue(
         SEND_JOB,
         tenant_id=receipt.tenant_id,
         kwargs={"tenant_id": receipt.tenant_id, "receipt_id": receipt.id},
@@ -278,11 +232,11 @@ def record_unavailable(
     return receipt
 
 
-def requeue_stuck(session: Session, *, clock: Clock, jobs: JobSink) -> int:
+def requeue_stuck(session: Session, ctx: Context) -> int:
     """Queue the send job again for the current tenant's receipts that lost theirs (a worker killed
     mid-send, a flushed Redis): still queued long after they were due. If the first job was only slow, the
     row lock and the status check make the second one a no-op. Returns how many were queued again."""
-    now = clock.now()
+    now = ctx.clock.now()
     stuck = session.scalars(
         select(Receipt).where(
             Receipt.status == ReceiptStatus.QUEUED, Receipt.next_attempt_at < now - STUCK_AFTER
@@ -290,7 +244,7 @@ def requeue_stuck(session: Session, *, clock: Clock, jobs: JobSink) -> int:
     ).all()
     for receipt in stuck:
         receipt.next_attempt_at = now
-        jobs.enqueue(
+        ctx.jobs.enqueue(
             SEND_JOB,
             tenant_id=receipt.tenant_id,
             kwargs={"tenant_id": receipt.tenant_id, "receipt_id": receipt.id},
@@ -298,17 +252,15 @@ def requeue_stuck(session: Session, *, clock: Clock, jobs: JobSink) -> int:
     return len(stuck)
 
 
-def _give_up(session: Session, receipt: Receipt, *, error: str, clock: Clock, kms: KMS) -> Receipt:
+def _give_up(session: Session, ctx: Context, receipt: Receipt, *, error: str) -> Receipt:
     receipt.status = ReceiptStatus.FAILED
     receipt.next_attempt_at = None
     receipt.last_error = mask_emails_in(error)[:500]
     _audit(
         session,
+        ctx,
         receipt,
         actions.RECEIPT_FAILED,
-        actor=Actor.system("worker"),
-        clock=clock,
-        kms=kms,
         outcome=Outcome.FAILURE,
         details={"error": receipt.last_error, "attempts": receipt.attempts},
     )

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from core.audit import actions
 from core.audit import service as audit
 from core.clock import Clock
+from core.context import Acting, Actor
 from core.db import Database
 from core.keys.service import data_key_id_of, ensure_data_key, find_data_key, seal, unseal
 from core.kms import KMS
@@ -51,7 +52,7 @@ _HISTORY = table(
 FINAL_STATES: Final = ("succeeded", "failed", "canceled", "partially_refunded", "refunded")
 #: Data keys that `rotate_data_keys` replaces. Never `fingerprint`: fingerprints must keep their value.
 ROTATED_PURPOSES: Final = (KeyPurpose.CARD, KeyPurpose.AUDIT)
-_SYSTEM = audit.Actor.system("vault")
+_SYSTEM = Actor.system("vault")
 
 
 def card_aad(tenant_id: str, token_id: str) -> bytes:
@@ -101,13 +102,9 @@ def purge_expired_cards(
     )
     audit.record(
         session,
-        tenant_id=tenant_id,
-        actor=_SYSTEM,
-        action=actions.VAULT_CARDS_PURGED,
-        subject_type="tenant",
-        subject_id=tenant_id,
-        clock=clock,
-        kms=kms,
+        Acting(_SYSTEM, clock, kms),
+        actions.VAULT_CARDS_PURGED,
+        subject=audit.Ref("tenant", tenant_id, tenant_id),
         details={"tokens": token_ids, "retention_days": retention.days},
     )
     return len(token_ids)
@@ -142,13 +139,9 @@ def rotate_data_keys(session: Session, *, tenant_id: str, kms: KMS, clock: Clock
         made.append(new.id)
         audit.record(
             session,
-            tenant_id=tenant_id,
-            actor=_SYSTEM,
-            action=actions.VAULT_DATA_KEY_ROTATED,
-            subject_type="data_key",
-            subject_id=new.id,
-            clock=clock,
-            kms=kms,
+            Acting(_SYSTEM, clock, kms),
+            actions.VAULT_DATA_KEY_ROTATED,
+            subject=audit.Ref("data_key", new.id, tenant_id),
             details={"purpose": str(purpose), "retired": old.id, "age_days": (now - old.created_at).days},
         )
     return made
@@ -259,13 +252,9 @@ def destroy_retired_card_keys(db: Database, *, tenant_id: str, kms: KMS, clock: 
                 if result.rowcount:  # type: ignore[attr-defined]
                     audit.record(
                         uow.session,
-                        tenant_id=tenant_id,
-                        actor=_SYSTEM,
-                        action=actions.VAULT_DATA_KEY_DESTROYED,
-                        subject_type="data_key",
-                        subject_id=key_id,
-                        clock=clock,
-                        kms=kms,
+                        Acting(_SYSTEM, clock, kms),
+                        actions.VAULT_DATA_KEY_DESTROYED,
+                        subject=audit.Ref("data_key", key_id, tenant_id),
                     )
                     destroyed.append(key_id)
         except IntegrityError:

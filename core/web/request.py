@@ -7,6 +7,7 @@ import uuid
 
 from flask import Flask, Response, current_app, g, request
 
+from core.context import Actor, ActorType, Context
 from core.db import UnitOfWork
 from core.jobs.runtime import Runtime
 
@@ -35,6 +36,16 @@ def bind_tenant(tenant_id: str | None) -> None:
 def client_ip() -> str | None:
     # ProxyFix (configured from KASSA_TRUSTED_PROXIES in production) has already rewritten remote_addr.
     return request.remote_addr
+
+
+def actor(type_: ActorType, id_: str) -> Actor:
+    """The request's actor: who, from where, under which request id."""
+    return Actor(type_, id_, origin_ip=client_ip(), request_id=g.get("request_id"))
+
+
+def context(who: Actor) -> Context:
+    """The call edge for this request's unit of work, acting as `who`."""
+    return runtime().context(uow(), who)
 
 
 def _start_request() -> None:

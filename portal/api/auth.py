@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from flask import g, request
 
-from core.audit.models import ActorType
-from core.audit.service import Actor
+from core.context import Actor, ActorType, Context
 from core.errors import AuthenticationFailed
-from core.web.request import bind_tenant, client_ip, runtime, uow
+from core.web.request import actor as request_actor
+from core.web.request import bind_tenant, context, runtime, uow
 from tenants import api_keys
 from tenants.models import KeyKind, KeyMode
 from tenants.permissions import Permission
@@ -35,7 +35,11 @@ class ApiCaller:
     permissions: frozenset[Permission] = frozenset()
 
     def actor(self) -> Actor:
-        return Actor(ActorType.API_KEY, self.key_id, origin_ip=client_ip(), request_id=g.get("request_id"))
+        return request_actor(ActorType.API_KEY, self.key_id)
+
+    def context(self) -> Context:
+        """The call edge of this API request, acting as the key."""
+        return context(self.actor())
 
 
 def authenticate() -> None:
@@ -58,10 +62,10 @@ def authenticate() -> None:
     reason = owner.refusal(rt.clock.now())
     if reason is not None:
         uow().rollback()  # only the key was read; return the connection before taking another
-        actor = Actor(ActorType.API_KEY, owner.key_id, origin_ip=client_ip(), request_id=g.get("request_id"))
+        refused_by = request_actor(ActorType.API_KEY, owner.key_id)
         with rt.db.unit_of_work(tenant_id=owner.tenant_id) as audit_uow:
             api_keys.record_refused_use(
-                audit_uow.session, owner=owner, reason=reason, actor=actor, clock=rt.clock, kms=rt.kms
+                audit_uow.session, rt.context(audit_uow, refused_by), owner=owner, reason=reason
             )
         raise AuthenticationFailed(api_keys.refusal_message(owner, reason))
     bind_tenant(owner.tenant_id)

@@ -15,10 +15,11 @@ from flask_login import current_user
 
 from core.audit import actions
 from core.audit import service as audit
-from core.audit.models import ActorType, Outcome
-from core.audit.service import Actor
+from core.audit.models import Outcome
+from core.context import Actor, ActorType
 from core.errors import AuthenticationFailed
 from core.ratelimit import LimiterUnavailable, RateLimiter
+from core.web.request import actor as request_actor
 from core.web.request import bind_tenant, client_ip, runtime, uow
 from portal.views.forms import CodeForm, LoginForm, LogoutForm
 from portal.views.session import SESSION_KEY
@@ -90,9 +91,7 @@ def _record_failure(user_id: str | None) -> datetime | None:
         return None
     rt = runtime()
     with rt.db.unit_of_work() as own:
-        return lockout.record_failure(
-            own.session, user_id=user_id, actor=_actor(user_id), clock=rt.clock, kms=rt.kms
-        )
+        return lockout.record_failure(own.session, rt.context(own, _actor(user_id)), user_id=user_id)
 
 
 def _audit_failure(user_id: str | None, reason: str) -> None:
@@ -108,22 +107,16 @@ def _audit_failure(user_id: str | None, reason: str) -> None:
         own.bind_tenant(tenants[0][0])
         audit.record(
             own.session,
-            tenant_id=tenants[0][0],
-            actor=_actor(user_id),
-            action=actions.PORTAL_SIGN_IN_FAILED,
-            subject_type="user",
-            subject_id=user_id,
-            clock=rt.clock,
-            kms=rt.kms,
+            rt.acting(_actor(user_id)),
+            actions.PORTAL_SIGN_IN_FAILED,
+            subject=audit.Ref("user", user_id, tenants[0][0]),
             outcome=Outcome.FAILURE,
             details={"reason": reason},
         )
 
 
 def _actor(user_id: str) -> Actor:
-    from flask import g
-
-    return Actor(ActorType.USER, user_id, origin_ip=client_ip(), request_id=g.get("request_id"))
+    return request_actor(ActorType.USER, user_id)
 
 
 def _login_page(form: LoginForm, status: int = 200) -> tuple[str, int]:
@@ -285,13 +278,9 @@ def _complete_sign_in(user: User) -> Response:
     bind_tenant(tenant_id)
     audit.record(
         uow().session,
-        tenant_id=tenant_id,
-        actor=_actor(user.id),
-        action=actions.PORTAL_SIGN_IN,
-        subject_type="user",
-        subject_id=user.id,
-        clock=rt.clock,
-        kms=rt.kms,
+        rt.context(uow(), _actor(user.id)),
+        actions.PORTAL_SIGN_IN,
+        subject=audit.Ref("user", user.id, tenant_id),
         outcome=Outcome.SUCCESS,
     )
     return redirect(next_url or url_for("portal.home"))
@@ -306,13 +295,9 @@ def logout() -> Response:
         )
         audit.record(
             uow().session,
-            tenant_id=current_user.tenant_id,
-            actor=_actor(current_user.id),
-            action=actions.PORTAL_SIGN_OUT,
-            subject_type="user",
-            subject_id=current_user.id,
-            clock=rt.clock,
-            kms=rt.kms,
+            rt.context(uow(), _actor(current_user.id)),
+            actions.PORTAL_SIGN_OUT,
+            subject=audit.Ref("user", current_user.id, current_user.tenant_id),
         )
         session.clear()
         flash("You are signed out.", "info")
@@ -331,13 +316,9 @@ def logout_everywhere() -> Response:
     )
     audit.record(
         uow().session,
-        tenant_id=current_user.tenant_id,
-        actor=_actor(current_user.id),
-        action=actions.PORTAL_SIGN_OUT_EVERYWHERE,
-        subject_type="user",
-        subject_id=current_user.id,
-        clock=rt.clock,
-        kms=rt.kms,
+        rt.context(uow(), _actor(current_user.id)),
+        actions.PORTAL_SIGN_OUT_EVERYWHERE,
+        subject=audit.Ref("user", current_user.id, current_user.tenant_id),
         details={"sessions_revoked": ended},
     )
     session.clear()

@@ -15,8 +15,9 @@ from core.errors import InvalidInput, KassaError
 from core.payments import queries, service
 from core.payments.models import PaymentStatus
 from core.web.htmx import render_page_or_block
-from core.web.request import actor, context, uow
+from core.web.request import uow
 from portal.views.forms import AMOUNT_HINT, RefundForm
+from portal.views.session import user_context
 from tenants import approvals
 
 PAGE_SIZE = 25
@@ -92,7 +93,7 @@ def refund(payment_id: str) -> Response:
         # otherwise it is carried out now, by the same executor an approval runs.
         outcome = approvals.submit_or_run(
             db,
-            context(actor(ActorType.USER, current_user.id)),
+            user_context(),
             kind_name=approvals.REFUND,
             params={
                 "payment_id": payment.id,

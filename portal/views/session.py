@@ -13,7 +13,8 @@ from flask import Request, session
 from flask_login import UserMixin
 from sqlalchemy import select
 
-from core.web.request import bind_tenant, runtime, uow
+from core.context import ActorType, Context
+from core.web.request import actor, bind_tenant, context, runtime, uow
 from tenants import portal_sessions, team
 from tenants.models import Membership, Role, User
 from tenants.permissions import Permission, permissions_of
@@ -75,3 +76,10 @@ def load_from_request(_request: Request) -> PortalUser | None:
             custom_permissions=team.permissions_of(db, membership),
         )
     return PortalUser(id=user.id, email=user.email, tenant_id=active.tenant_id, role=membership.role)
+
+
+def user_context() -> Context:
+    """The call edge of this portal request, acting as the signed-in user."""
+    from flask_login import current_user
+
+    return context(actor(ActorType.USER, current_user.id))

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from checkout import links as link_views
+from core.context import Context
 from core.jobs.runtime import Runtime
 from core.payments import service, sessions
 from core.payments.models import Payment
@@ -72,19 +73,10 @@ def test_a_session_that_expires_while_the_shopper_types_says_so_in_german(
     assert token is not None
     confirm = service.confirm
 
-    def expired_meanwhile(session: Session, **kwargs: Any) -> Payment:
+    def expired_meanwhile(session: Session, ctx: Context, **kwargs: Any) -> Payment:
         # The merchant expires the link between the shopper opening the page and pressing Pay.
-        svc: service.Services = kwargs["svc"]
-        sessions.expire(
-            session,
-            tenant_id=kwargs["tenant_id"],
-            session_id=kwargs["session_id"],
-            base_url=svc.base_url,
-            actor=kwargs["actor"],
-            clock=svc.clock,
-            kms=svc.kms,
-        )
-        return confirm(session, **kwargs)
+        sessions.expire(session, ctx, session_id=kwargs["session_id"])
+        return confirm(session, ctx, **kwargs)
 
     monkeypatch.setattr(service, "confirm", expired_meanwhile)
     response = client.post(

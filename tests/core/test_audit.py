@@ -7,7 +7,7 @@ from sqlalchemy import select, text
 
 from core.audit import service as audit
 from core.audit.models import AuditEvent
-from core.audit.service import Actor
+from core.context import Actor
 from core.jobs.runtime import Runtime
 from core.kms import LocalKMS
 from core.vault import service as vault
@@ -86,13 +86,9 @@ def test_recording_appends_to_the_end_of_the_chain(make: Factories, clean: Runti
     with clean.db.unit_of_work(tenant_id=a.id) as uow:
         event = audit.record(
             uow.session,
-            tenant_id=a.id,
-            actor=Actor.system("test"),
-            action="test.done",
-            subject_type="tenant",
-            subject_id=a.id,
-            clock=clean.clock,
-            kms=clean.kms,
+            clean.acting(Actor.system("test")),
+            "test.done",
+            subject=audit.Ref("tenant", a.id, a.id),
         )
     events = _events(clean, a.id)
     assert events[-1].id == event.id and event.prev_hash == events[-2].hash

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from core import ledger
-from core.audit.service import Actor
 from core.clock import FrozenClock
 from core.config import Settings
+from core.context import Actor
 from core.db import KassaSession
 from core.errors import Conflict, InvalidInput
 from core.ids import new_id
@@ -50,13 +50,11 @@ def _bare_tenant(rt: Runtime) -> str:
     with rt.db.unit_of_work() as uow:
         tenant, _ = create_tenant(
             uow.session,
+            rt.context(uow, Actor.system("test")),
             name="Ledger property shop",
             slug=f"ledger-{next(_slugs)}",
             country="DE",
             currency="EUR",
-            actor=Actor.system("test"),
-            clock=rt.clock,
-            kms=rt.kms,
         )
     return tenant.id
 

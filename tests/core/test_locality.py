@@ -24,13 +24,7 @@ ALL = ["card", "wallet", "bank"]
 def add_rule(rt: Runtime, tenant_id: str, **data: Any) -> str:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         rule = locality.create(
-            uow.session,
-            tenant_id=tenant_id,
-            livemode=False,
-            data=data,
-            actor=SHOPPER,
-            clock=rt.clock,
-            kms=rt.kms,
+            uow.session, rt.context(uow, SHOPPER), tenant_id=tenant_id, livemode=False, data=data
         )
         return rule.id
 
@@ -88,12 +82,10 @@ def test_null_clears_a_field_so_the_next_layer_decides(clean: Runtime, make: Fac
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         locality.update(
             uow.session,
+            clean.context(uow, SHOPPER),
             livemode=False,
             rule_id=rule_id,
             changes={"required_fields": None, "three_ds": None},
-            actor=SHOPPER,
-            clock=clean.clock,
-            kms=clean.kms,
         )
     back = rules(clean, tenant.id, "US", "USD")
     assert back.required_fields == {"postal_code"} and not back.three_ds_required

@@ -7,9 +7,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from core.errors import InvalidInput
+from core.events.models import Event
 from core.jobs.runtime import Runtime
 from core.ledger import service as ledger
-from core.payments.models import Event, PaymentStatusChange
+from core.payments.models import PaymentStatusChange
 from core.vault import service as vault
 from tests.fixtures import Factories
 from tests.payments_helpers import answer, auth, confirm, create_session, load, work, work_until_settled

@@ -126,13 +126,10 @@ def _link(rt: Runtime, tenant: MadeTenant, *, livemode: bool, active: bool = Tru
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
         return links.create(
             uow.session,
+            rt.context(uow, _api_actor(rt, tenant)),
             tenant_id=tenant.id,
             livemode=livemode,
             data={"amount": 500, "currency": "EUR", "active": active},
-            base_url=rt.settings.base_url,
-            actor=_api_actor(rt, tenant),
-            clock=rt.clock,
-            kms=rt.kms,
         ).id
 
 
@@ -144,12 +141,10 @@ def test_payment_links_and_locality_rules_are_listed_by_mode(clean: Runtime, mak
         for livemode, country in ((False, "DE"), (False, "FR"), (True, "DE")):
             locality.create(
                 uow.session,
+                clean.context(uow, _api_actor(clean, tenant)),
                 tenant_id=tenant.id,
                 livemode=livemode,
                 data={"country": country},
-                actor=_api_actor(clean, tenant),
-                clock=clean.clock,
-                kms=clean.kms,
             )
 
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:

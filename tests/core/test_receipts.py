@@ -13,18 +13,21 @@ from sqlalchemy import select
 from core.audit import actions
 from core.audit.models import AuditEvent
 from core.clock import FrozenClock
+from core.context import Actor
+from core.events import EventType
+from core.events.models import Event
 from core.jobs.outbox import OutboxMessage
 from core.jobs.runtime import Runtime
 from core.mail import MailUnavailable
-from core.payments.service import RECEIPT_JOB
 from core.receipts import service as receipts
-from core.receipts.jobs import receipt_for_checkout, send_receipt, sweep_receipts
+from core.receipts.jobs import on_event, send_receipt, sweep_receipts
 from core.receipts.models import Receipt, ReceiptStatus
 from tests.factories import MadeTenant
 from tests.fixtures import Factories, inspector
 from tests.payments_helpers import confirm, create_session, work, work_until_settled
 from tests.smtp_server import Delivery, SmtpServer, free_port
 
+RECEIPT_JOB = "core.receipts.jobs.on_event"
 PAN = "4242 4242 4242 4242"
 CVC = "737"
 SHOPPER_EMAIL = "ada.lovelace@example.com"
@@ -104,16 +107,19 @@ def test_running_the_job_again_sends_nothing_more(
 def test_the_completed_checkout_hand_over_run_again_queues_no_second_receipt(
     client: FlaskClient, make: Factories, clean: Runtime, mail_to_smtp: SmtpServer
 ) -> None:
-    # Payments names the receipts job in the completing transaction's outbox (it does not import receipts);
-    # the outbox delivers at least once, so the job may run twice.
+    # Receipts subscribe to checkout.session.completed (core/events/subscribers.py): the completing
+    # transaction's outbox names their job with the event; the outbox delivers at least once, so the job
+    # may run twice.
     tenant = make.tenants()
     payment_id = pay(client, clean, tenant, customer_email=SHOPPER_EMAIL)
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         [handed_over] = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.job == RECEIPT_JOB))
         kwargs = dict(handed_over.kwargs)
+        event = uow.session.get(Event, (tenant.id, kwargs["event_id"]))
+        assert event is not None and event.type == EventType.CHECKOUT_SESSION_COMPLETED
     [receipt] = receipts_of(clean, tenant, payment_id)
-    assert kwargs["receipt_id"] == receipt.id
-    assert receipt_for_checkout(**kwargs) == receipt.id
+    assert receipt.id == "rcpt_" + event.id.partition("_")[2]
+    assert on_event(**kwargs) == receipt.id
     work(clean)
     assert [r.id for r in receipts_of(clean, tenant, payment_id)] == [receipt.id]
     assert len(mail_to_smtp.inbox.wait_for(2, timeout=0.5)) == 1
@@ -245,11 +251,10 @@ def test_a_crash_after_the_server_took_the_message_resends_it_with_the_same_mess
         with pytest.raises(RuntimeError), clean.db.unit_of_work(tenant_id=tenant.id) as uow:
             receipts.send(
                 uow.session,
+                clean.context(uow, Actor.system("worker")),
                 receipt_id=receipt.id,
                 mailer=clean.mailer(),
                 sender=clean.settings.mail_from,
-                clock=clean.clock,
-                kms=clean.kms,
             )
             raise RuntimeError("worker killed before its commit")
         with inspector(clean).begin() as conn:

@@ -8,7 +8,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from core.audit.service import Actor
+from core.context import Actor
 from core.jobs.runtime import Runtime
 from core.payments import sessions
 from core.payments.models import Payment
@@ -40,12 +40,10 @@ def live_key(rt: Runtime, tenant: MadeTenant, kind: KeyKind = KeyKind.SECRET) ->
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
         return issue_key(
             uow.session,
+            rt.context(uow, Actor.system("test")),
             tenant_id=tenant.id,
             kind=kind,
             mode=KeyMode.LIVE,
-            actor=Actor.system("test"),
-            clock=rt.clock,
-            kms=rt.kms,
         )
 
 
@@ -62,16 +60,12 @@ def make_session(rt: Runtime, tenant: MadeTenant, *, livemode: bool, amount: int
     """A checkout session in either mode, made the way the API makes one (live mode has no processor
     yet, so the API refuses live sessions; the checkout itself works in both modes)."""
     with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
-        ctx = checkout_settings.session_context(
-            uow.session, tenant_id=tenant.id, livemode=livemode, base_url=rt.settings.base_url
-        )
+        ctx = checkout_settings.session_terms(uow.session, tenant_id=tenant.id, livemode=livemode)
         cs = sessions.create(
             uow.session,
-            ctx=ctx,
+            rt.context(uow, Actor.system("test")),
+            terms=ctx,
             data={"amount": amount, "currency": "USD", "country": "US"},
-            actor=Actor.system("test"),
-            clock=rt.clock,
-            kms=rt.kms,
         )
         return cs.id
 

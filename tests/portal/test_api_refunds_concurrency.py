@@ -10,10 +10,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from core.config import Settings
+from core.events.models import Event
 from core.jobs.runtime import Runtime
 from core.ledger import service as ledger
 from core.ledger.models import Account, Journal
-from core.payments.models import Event
 from tests.fixtures import Factories
 from tests.payments_helpers import auth
 from tests.portal.live import all_at_once, send, serve

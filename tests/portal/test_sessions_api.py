@@ -8,8 +8,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from core.audit.models import AuditEvent
-from core.audit.service import Actor
 from core.clock import FrozenClock
+from core.context import Actor
 from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
 from core.payments import jobs as payment_jobs
@@ -122,12 +122,10 @@ def test_live_keys_get_a_clear_error_while_no_live_processor_exists(
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         live = issue_key(
             uow.session,
+            clean.context(uow, Actor.system("test")),
             tenant_id=tenant.id,
             kind=KeyKind.SECRET,
             mode=KeyMode.LIVE,
-            actor=Actor.system("test"),
-            clock=clean.clock,
-            kms=clean.kms,
         )
     response = client.post(
         "/api/v1/checkout/sessions", json={"amount": 100, "currency": "EUR"}, headers=auth(live)

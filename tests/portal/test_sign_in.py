@@ -102,21 +102,19 @@ def test_repeated_wrong_passwords_lock_the_account(client: FlaskClient, make: Fa
 def test_a_user_without_totp_enrolls_at_first_sign_in(
     client: FlaskClient, make: Factories, clean: Runtime
 ) -> None:
-    from core.audit.service import Actor
+    from core.context import Actor
     from tenants.service import create_user
 
     tenant = make.tenants()
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         create_user(
             uow.session,
+            clean.context(uow, Actor.system("test")),
             tenant_id=tenant.id,
             email="new@example.com",
             role="developer",
             password=PASSWORD,
             totp_secret=None,
-            actor=Actor.system("test"),
-            clock=clean.clock,
-            kms=clean.kms,
         )
     response = post_form(client, "/portal/login", {"email": "new@example.com", "password": PASSWORD})
     assert response.location.endswith("/portal/login/enroll")

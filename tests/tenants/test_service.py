@@ -4,8 +4,8 @@ import pyotp
 import pytest
 from sqlalchemy import select, text
 
-from core.audit.service import Actor
 from core.clock import FrozenClock
+from core.context import Actor
 from core.errors import AuthenticationFailed, Conflict, InvalidInput
 from core.jobs.runtime import Runtime
 from tenants.models import ApiKey, KeyKind, Role, User
@@ -18,7 +18,7 @@ from tests.fixtures import Factories, inspector
 def _create(rt: Runtime, **fields: str) -> None:
     values = {"name": "Acme", "slug": "acme", "country": "DE", "currency": "EUR", **fields}
     with rt.db.unit_of_work() as uow:
-        create_tenant(uow.session, actor=Actor.system("test"), clock=rt.clock, kms=rt.kms, **values)
+        create_tenant(uow.session, rt.context(uow, Actor.system("test")), **values)
 
 
 @pytest.mark.parametrize(
@@ -83,14 +83,12 @@ def test_a_user_can_belong_to_several_tenants(make: Factories, clean: Runtime) -
     with clean.db.unit_of_work(tenant_id=b.id) as uow:
         create_user(
             uow.session,
+            clean.context(uow, Actor.system("test")),
             tenant_id=b.id,
             email=a.owner_email.upper(),
             role="analyst",
             password=PASSWORD,
             totp_secret=None,
-            actor=Actor.system("test"),
-            clock=clean.clock,
-            kms=clean.kms,
         )
     with clean.db.unit_of_work() as uow:
         assert memberships_of(uow.session, a.owner.id) == [(a.id, Role.OWNER), (b.id, Role.ANALYST)]
@@ -112,10 +110,8 @@ def test_bad_user_fields_are_refused(make: Factories, clean: Runtime, field: str
     with pytest.raises(InvalidInput) as info, clean.db.unit_of_work(tenant_id=a.id) as uow:
         create_user(
             uow.session,
+            clean.context(uow, Actor.system("test")),
             tenant_id=a.id,
-            actor=Actor.system("test"),
-            clock=clean.clock,
-            kms=clean.kms,
             **fields,
         )  # type: ignore[arg-type]
     assert info.value.param == field

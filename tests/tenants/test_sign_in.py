@@ -10,9 +10,9 @@ import pyotp
 import pytest
 from flask.testing import FlaskClient
 
-from core.audit.service import Actor
 from core.clock import FrozenClock
 from core.config import Settings
+from core.context import Actor
 from core.jobs.runtime import Runtime
 from tenants.models import User
 from tenants.service import create_user
@@ -79,14 +79,12 @@ def test_the_enrollment_code_cannot_sign_in_again(
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         create_user(
             uow.session,
+            clean.context(uow, Actor.system("test")),
             tenant_id=tenant.id,
             email="new@example.com",
             role="developer",
             password=PASSWORD,
             totp_secret=None,
-            actor=Actor.system("test"),
-            clock=clean.clock,
-            kms=clean.kms,
         )
     post_form(client, "/portal/login", {"email": "new@example.com", "password": PASSWORD})
     page = client.get("/portal/login/enroll").get_data(as_text=True)

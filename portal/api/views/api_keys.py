@@ -38,14 +38,12 @@ def roll_api_key(id: str, body: dict[str, Any]) -> Response:
     _may_manage(id)
     rolled = api_keys.roll(
         uow().session,
+        who.context(),
         key_id=id,
         livemode=who.livemode,
         overlap=api_keys.overlap_from_seconds(
             body.get("overlap_seconds", int(api_keys.DEFAULT_OVERLAP.total_seconds()))
         ),
-        actor=who.actor(),
-        clock=rt.clock,
-        kms=rt.kms,
     )
     now = rt.clock.now()
     return json_response(
@@ -61,7 +59,5 @@ def roll_api_key(id: str, body: dict[str, Any]) -> Response:
 def revoke_api_key(id: str, body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
     _may_manage(id)
-    record = api_keys.revoke(
-        uow().session, key_id=id, livemode=who.livemode, actor=who.actor(), clock=rt.clock, kms=rt.kms
-    )
+    record = api_keys.revoke(uow().session, who.context(), key_id=id, livemode=who.livemode)
     return json_response(api_keys.serialize(record, now=rt.clock.now()))

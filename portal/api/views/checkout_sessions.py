@@ -18,18 +18,15 @@ from tenants import checkout_settings
 def create_session(body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
     rt.processor(who.livemode)  # live keys without a live processor are refused before anything is made
-    ctx = checkout_settings.session_context(
-        uow().session, tenant_id=who.tenant_id, livemode=who.livemode, base_url=rt.settings.base_url
-    )
-    cs = sessions.create(uow().session, ctx=ctx, data=body, actor=who.actor(), clock=rt.clock, kms=rt.kms)
+    terms = checkout_settings.session_terms(uow().session, tenant_id=who.tenant_id, livemode=who.livemode)
+    cs = sessions.create(uow().session, who.context(), terms=terms, data=body)
     return json_response(serialize.checkout_session(cs, base_url=rt.settings.base_url), 201)
 
 
 def get_session(id: str) -> Response:
-    rt = runtime()
     cs = same_mode(sessions.get(uow().session, session_id=id), "checkout session", id)
-    sessions.refresh_expiry(uow().session, cs, clock=rt.clock, base_url=rt.settings.base_url, kms=rt.kms)
-    return json_response(serialize.checkout_session(cs, base_url=rt.settings.base_url))
+    sessions.refresh_expiry(uow().session, caller().context(), cs)
+    return json_response(serialize.checkout_session(cs, base_url=runtime().settings.base_url))
 
 
 def list_sessions(query: dict[str, Any]) -> Response:
@@ -43,13 +40,5 @@ def list_sessions(query: dict[str, Any]) -> Response:
 def expire_session(id: str, body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
     same_mode(sessions.get(uow().session, session_id=id), "checkout session", id)
-    cs = sessions.expire(
-        uow().session,
-        tenant_id=who.tenant_id,
-        session_id=id,
-        base_url=rt.settings.base_url,
-        actor=who.actor(),
-        clock=rt.clock,
-        kms=rt.kms,
-    )
+    cs = sessions.expire(uow().session, who.context(), session_id=id)
     return json_response(serialize.checkout_session(cs, base_url=rt.settings.base_url))

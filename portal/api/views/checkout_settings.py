@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response
 
-from core.web.request import runtime, uow
+from core.web.request import uow
 from portal.api.auth import caller
 from portal.api.routing import json_response
 from tenants import checkout_settings
@@ -20,14 +20,8 @@ def get_checkout_settings() -> Response:
 
 
 def patch_checkout_settings(body: dict[str, Any]) -> Response:
-    rt, who = runtime(), caller()
+    who = caller()
     result = checkout_settings.update(
-        uow().session,
-        tenant_id=who.tenant_id,
-        livemode=who.livemode,
-        changes=body,
-        actor=who.actor(),
-        clock=rt.clock,
-        kms=rt.kms,
+        uow().session, who.context(), tenant_id=who.tenant_id, livemode=who.livemode, changes=body
     )
     return json_response(result)

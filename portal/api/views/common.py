@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Protocol, TypeVar
 
 from core.errors import NotFound
-from core.payments import service
-from core.web.request import runtime, uow
 from portal.api.auth import caller
 
 
@@ -16,13 +14,6 @@ class _HasMode(Protocol):
 
 
 T = TypeVar("T", bound=_HasMode)
-
-
-def services() -> service.Services:
-    rt = runtime()
-    return service.Services(
-        redis=rt.redis, kms=rt.kms, clock=rt.clock, jobs=rt.sink(uow()), base_url=rt.settings.base_url
-    )
 
 
 def same_mode(obj: T, kind: str, object_id: str) -> T:

@@ -10,7 +10,7 @@ from core import money
 from core.geo import validate_country
 from core.locality import queries
 from core.locality import service as locality
-from core.web.request import runtime, uow
+from core.web.request import uow
 from portal.api.auth import caller
 from portal.api.pagination import cursor, envelope
 from portal.api.routing import json_response
@@ -24,15 +24,9 @@ def list_locality_rules(query: dict[str, Any]) -> Response:
 
 
 def create_locality_rule(body: dict[str, Any]) -> Response:
-    rt, who = runtime(), caller()
+    who = caller()
     rule = locality.create(
-        uow().session,
-        tenant_id=who.tenant_id,
-        livemode=who.livemode,
-        data=body,
-        actor=who.actor(),
-        clock=rt.clock,
-        kms=rt.kms,
+        uow().session, who.context(), tenant_id=who.tenant_id, livemode=who.livemode, data=body
     )
     return json_response(locality.serialize(rule), 201)
 
@@ -43,24 +37,14 @@ def get_locality_rule(id: str) -> Response:
 
 
 def update_locality_rule(id: str, body: dict[str, Any]) -> Response:
-    rt, who = runtime(), caller()
-    rule = locality.update(
-        uow().session,
-        livemode=who.livemode,
-        rule_id=id,
-        changes=body,
-        actor=who.actor(),
-        clock=rt.clock,
-        kms=rt.kms,
-    )
+    who = caller()
+    rule = locality.update(uow().session, who.context(), livemode=who.livemode, rule_id=id, changes=body)
     return json_response(locality.serialize(rule))
 
 
 def delete_locality_rule(id: str) -> Response:
-    rt, who = runtime(), caller()
-    rule = locality.delete(
-        uow().session, livemode=who.livemode, rule_id=id, actor=who.actor(), clock=rt.clock, kms=rt.kms
-    )
+    who = caller()
+    rule = locality.delete(uow().session, who.context(), livemode=who.livemode, rule_id=id)
     return json_response({"id": rule.id, "object": "locality_rule", "deleted": True})
 
 

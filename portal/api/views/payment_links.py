@@ -19,14 +19,7 @@ def create_payment_link(body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
     rt.processor(who.livemode)  # live keys without a live processor are refused before anything is made
     link = links.create(
-        uow().session,
-        tenant_id=who.tenant_id,
-        livemode=who.livemode,
-        data=body,
-        base_url=rt.settings.base_url,
-        actor=who.actor(),
-        clock=rt.clock,
-        kms=rt.kms,
+        uow().session, who.context(), tenant_id=who.tenant_id, livemode=who.livemode, data=body
     )
     return json_response(links.serialize(link, base_url=rt.settings.base_url), 201)
 
@@ -39,15 +32,7 @@ def get_payment_link(id: str) -> Response:
 def update_payment_link(id: str, body: dict[str, Any]) -> Response:
     rt, who = runtime(), caller()
     same_mode(links.get(uow().session, link_id=id), "payment link", id)
-    link = links.update(
-        uow().session,
-        link_id=id,
-        changes=body,
-        base_url=rt.settings.base_url,
-        actor=who.actor(),
-        clock=rt.clock,
-        kms=rt.kms,
-    )
+    link = links.update(uow().session, who.context(), link_id=id, changes=body)
     return json_response(links.serialize(link, base_url=rt.settings.base_url))
 
 

@@ -12,7 +12,7 @@ from core.web.request import runtime, uow
 from portal.api.auth import caller
 from portal.api.pagination import cursor, envelope
 from portal.api.routing import json_response
-from portal.api.views.common import same_mode, services
+from portal.api.views.common import same_mode
 
 
 def get_payment(id: str) -> Response:
@@ -43,11 +43,10 @@ def capture_payment(id: str, body: dict[str, Any]) -> Response:
     same_mode(service.get(uow().session, payment_id=id), "payment", id)
     payment = service.capture(
         uow().session,
+        who.context(),
         payment_id=id,
         amount=body.get("amount"),
         processor=runtime().processor(who.livemode),
-        actor=who.actor(),
-        svc=services(),
     )
     return json_response(serialize.payment(payment))
 
@@ -56,10 +55,6 @@ def cancel_payment(id: str, body: dict[str, Any]) -> Response:
     who = caller()
     same_mode(service.get(uow().session, payment_id=id), "payment", id)
     payment = service.cancel(
-        uow().session,
-        payment_id=id,
-        processor=runtime().processor(who.livemode),
-        actor=who.actor(),
-        svc=services(),
+        uow().session, who.context(), payment_id=id, processor=runtime().processor(who.livemode)
     )
     return json_response(serialize.payment(payment))

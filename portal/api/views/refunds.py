@@ -13,7 +13,7 @@ from core.web.request import runtime, uow
 from portal.api.auth import caller
 from portal.api.pagination import cursor, envelope
 from portal.api.routing import json_response
-from portal.api.views.common import same_mode, services
+from portal.api.views.common import same_mode
 
 
 def create_refund(body: dict[str, Any]) -> Response:
@@ -24,12 +24,11 @@ def create_refund(body: dict[str, Any]) -> Response:
     same_mode(service.get(uow().session, payment_id=payment_id), "payment", payment_id)
     made = service.refund(
         uow().session,
+        who.context(),
         payment_id=payment_id,
         amount=body.get("amount"),
         reason=body.get("reason"),
         processor=runtime().processor(who.livemode),
-        actor=who.actor(),
-        svc=services(),
     )
     return json_response(serialize.refund(made), 201)
 

@@ -1,0 +1,71 @@
+"""Emitting events: every state change of an object that a merchant's systems may want to hear about."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.context import Context
+from core.events import subscribers
+from core.events.models import Event
+from core.events.types import EventType
+from core.ids import new_id
+
+
+class EventSubject(Protocol):
+    """An object events are about (a payment, a checkout session, a refund …)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def tenant_id(self) -> str: ...
+
+
+def emit(
+    session: Session,
+    ctx: Context,
+    type_: EventType,
+    *,
+    subject: EventSubject,
+    data: dict[str, Any],
+    livemode: bool | None = None,
+) -> Event:
+    """Append an event about `subject` (its API representation now in `data`, whose `object` names the
+    event's `object_type`: `payment`, `checkout.session` …) and hand it to the
+    subscribers that hear `type_`, through the outbox of the same transaction.
+
+    Callers hold the subject's row lock, so `sequence` is taken without a race; the unique (tenant,
+    object, sequence) constraint turns any bug there into an error, not a fork.
+    """
+    mode = getattr(subject, "livemode", None) if livemode is None else livemode
+    if not isinstance(mode, bool):
+        raise TypeError(f"{type(subject).__name__} has no livemode: pass livemode= to emit")
+    last = session.scalar(select(func.max(Event.sequence)).where(Event.object_id == subject.id))
+    event = Event(
+        tenant_id=subject.tenant_id,
+        id=new_id("evt"),
+        type=str(type_),
+        object_type=str(data["object"]),
+        object_id=subject.id,
+        sequence=(last or 0) + 1,
+        data=data,
+        livemode=mode,
+        created_at=ctx.clock.now(),
+    )
+    session.add(event)
+    session.flush()
+    for subscriber in subscribers.for_type(type_):
+        ctx.jobs.enqueue(
+            subscriber.job,
+            tenant_id=event.tenant_id,
+            kwargs={"tenant_id": event.tenant_id, "event_id": event.id},
+        )
+    return event
+
+
+def get(session: Session, *, event_id: str) -> Event | None:
+    """The event of this id in the session's tenant (RLS scopes the read), or None."""
+    return session.scalar(select(Event).where(Event.id == event_id))
