@@ -38,7 +38,8 @@ def refund(session: Session, ctx: Context, params: dict[str, Any]) -> dict[str, 
 
 
 def live_secret_key(session: Session, ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """`{"action": "create", "permissions": [...] | null}` or `{"action": "roll", "key_id", "overlap_seconds"}`.
+    """`{"action": "create", "permissions": [...] | null}`, or
+    `{"action": "roll", "key_id", "overlap_seconds"}`.
 
     The new secret is sealed under the KMS into the result, for the requester to see once
     (`reveal_secret`): the approver never sees it."""
@@ -58,7 +59,9 @@ def live_secret_key(session: Session, ctx: Context, params: dict[str, Any]) -> d
                 session, ctx, tenant_id=_tenant(session), mode=KeyMode.LIVE, permissions=perms.parse(chosen)
             )
         else:
-            record, key = issue_key_record(session, ctx, tenant_id=_tenant(session), kind=KeyKind.SECRET, mode=KeyMode.LIVE)
+            record, key = issue_key_record(
+                session, ctx, tenant_id=_tenant(session), kind=KeyKind.SECRET, mode=KeyMode.LIVE
+            )
     sealed = ctx.kms.encrypt(key.encode(), context=f"approval.secret:{record.id}")
     return {"key": record.id, "display": record.display, "sealed_secret": base64.b64encode(sealed).decode()}
 

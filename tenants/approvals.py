@@ -85,7 +85,7 @@ class Kind:
 
 
 REFUND: Final = "refund"
-LIVE_SECRET_KEY: Final = "api_key.live_secret"
+LIVE_SECRET_KEY: Final = "api_key.live_secret"  # noqa: S105  (a kind's name, not a secret)
 ROLE_DEFINITION: Final = "role.define"
 
 #: Every approvable kind. Payout bank account changes (`payout.bank_account`, payouts:manage) and SSO
@@ -184,7 +184,9 @@ def set_policy(
     else:
         policy.settings, policy.updated_at = settings, ctx.clock.now()
     session.flush()
-    audit.record(session, ctx, actions.APPROVAL_POLICY_CHANGED, subject=policy, details={"kind": k.name, **settings})
+    audit.record(
+        session, ctx, actions.APPROVAL_POLICY_CHANGED, subject=policy, details={"kind": k.name, **settings}
+    )
     return policy
 
 
@@ -205,7 +207,15 @@ def submit_or_run(
     if not required(session, kind_name=kind_name, params=params):
         return SubmitOutcome(result=executor_of(kind(kind_name))(session, ctx, params))
     return SubmitOutcome(
-        request=submit(session, ctx, kind_name=kind_name, params=params, summary=summary, reason=reason, requester=requester)
+        request=submit(
+            session,
+            ctx,
+            kind_name=kind_name,
+            params=params,
+            summary=summary,
+            reason=reason,
+            requester=requester,
+        )
     )
 
 
@@ -261,7 +271,9 @@ def get(session: Session, request_id: str, *, lock: bool = False) -> ApprovalReq
     return get_by_id(session, ApprovalRequest, request_id, prefix="apr", what="approval request", lock=lock)
 
 
-def list_requests(session: Session, *, status: ApprovalStatus | None, limit: int = 100) -> list[ApprovalRequest]:
+def list_requests(
+    session: Session, *, status: ApprovalStatus | None, limit: int = 100
+) -> list[ApprovalRequest]:
     statement = select(ApprovalRequest).order_by(ApprovalRequest.created_at.desc(), ApprovalRequest.id.desc())
     if status is not None:
         statement = statement.where(ApprovalRequest.status == status)
@@ -274,14 +286,17 @@ def pending_count(session: Session, ctx: Context) -> int:
         session.scalar(
             select(func.count())
             .select_from(ApprovalRequest)
-            .where(ApprovalRequest.status == ApprovalStatus.PENDING, ApprovalRequest.expires_at > ctx.clock.now())
+            .where(
+                ApprovalRequest.status == ApprovalStatus.PENDING, ApprovalRequest.expires_at > ctx.clock.now()
+            )
         )
         or 0
     )
 
 
 class RequestExpired(Conflict):
-    """Decided too late: the request is marked expired, and that marking stands (committed with the refusal)."""
+    """Decided too late: the request is marked expired, and that marking stands (committed with the
+    refusal)."""
 
     code = "approval_expired"
     keeps_effects = True
@@ -354,7 +369,12 @@ def approve(
         ctx,
         actions.APPROVAL_APPROVED,
         subject=request,
-        details={"kind": k.name, "requested_by": request.requested_by, "result": result, "note": request.decision_note},
+        details={
+            "kind": k.name,
+            "requested_by": request.requested_by,
+            "result": result,
+            "note": request.decision_note,
+        },
     )
     _notify(ctx, request, "approved")
     return request
@@ -371,7 +391,11 @@ def decline(
     request.decision_note = " ".join((note or "").split())[:MAX_REASON] or None
     session.flush()
     audit.record(
-        session, ctx, actions.APPROVAL_DECLINED, subject=request, details={"kind": request.kind, "note": request.decision_note}
+        session,
+        ctx,
+        actions.APPROVAL_DECLINED,
+        subject=request,
+        details={"kind": request.kind, "note": request.decision_note},
     )
     _notify(ctx, request, "declined")
     return request
@@ -383,7 +407,11 @@ def cancel(session: Session, ctx: Context, *, request_id: str) -> ApprovalReques
     if request.requested_by != ctx.actor.id:
         raise PermissionDenied("Only the person who asked can withdraw a request.")
     _pending_or_refuse(session, ctx, request)
-    request.status, request.decided_by, request.decided_at = ApprovalStatus.CANCELED, ctx.actor.id, ctx.clock.now()
+    request.status, request.decided_by, request.decided_at = (
+        ApprovalStatus.CANCELED,
+        ctx.actor.id,
+        ctx.clock.now(),
+    )
     session.flush()
     audit.record(session, ctx, actions.APPROVAL_CANCELED, subject=request, details={"kind": request.kind})
     return request
@@ -393,7 +421,12 @@ def _expire(session: Session, ctx: Context, request: ApprovalRequest) -> None:
     request.status, request.decided_at = ApprovalStatus.EXPIRED, ctx.clock.now()
     session.flush()
     audit.record(
-        session, ctx, actions.APPROVAL_EXPIRED, subject=request, details={"kind": request.kind}, outcome=Outcome.FAILURE
+        session,
+        ctx,
+        actions.APPROVAL_EXPIRED,
+        subject=request,
+        details={"kind": request.kind},
+        outcome=Outcome.FAILURE,
     )
     _notify(ctx, request, "expired")
 
@@ -402,7 +435,9 @@ def expire_due(session: Session, ctx: Context) -> int:
     """Mark every pending request past its 72 hours expired (the cron sweep; deciding one checks too)."""
     due = session.scalars(
         select(ApprovalRequest)
-        .where(ApprovalRequest.status == ApprovalStatus.PENDING, ApprovalRequest.expires_at <= ctx.clock.now())
+        .where(
+            ApprovalRequest.status == ApprovalStatus.PENDING, ApprovalRequest.expires_at <= ctx.clock.now()
+        )
         .with_for_update(skip_locked=True)
     ).all()
     for request in due:

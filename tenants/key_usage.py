@@ -25,7 +25,7 @@ class LastUse:
 def record(redis: RedisClient, *, key_id: str, ip: str | None, now: datetime) -> None:
     try:
         redis.hset(_HASH, key_id, f"{now.timestamp():.0f}|{ip or ''}")
-    except Exception:  # noqa: BLE001  (best effort: an API request never fails for this)
+    except Exception:
         log.warning("could not record an API key's last use", exc_info=True)
 
 
@@ -34,7 +34,7 @@ def last_used(redis: RedisClient, key_ids: Sequence[str]) -> dict[str, LastUse]:
         return {}
     try:
         values = redis.hmget(_HASH, list(key_ids))
-    except Exception:  # noqa: BLE001  (the screen still shows the keys)
+    except Exception:
         log.warning("could not read API keys' last use", exc_info=True)
         return {}
     found: dict[str, LastUse] = {}

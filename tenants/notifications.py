@@ -97,7 +97,9 @@ def _recipients(session: Session, request: ApprovalRequest, step: str) -> list[s
         return [user.email] if user is not None and not user.disabled else []
     needed = {Permission.APPROVALS_DECIDE, approvals.kind(request.kind).permission}
     found = []
-    for membership, user in session.execute(select(Membership, User).join(User, User.id == Membership.user_id)):
+    for membership, user in session.execute(
+        select(Membership, User).join(User, User.id == Membership.user_id)
+    ):
         if user.id == request.requested_by or user.disabled:
             continue
         if needed <= team.permissions_of(session, membership):

@@ -112,7 +112,9 @@ def list_members(session: Session) -> list[Member]:
         .order_by(Membership.created_at, Membership.id)
     ).all()
     return [
-        Member(membership=m, email=email, role_name=role_name(session, m), permissions=permissions_of(session, m))
+        Member(
+            membership=m, email=email, role_name=role_name(session, m), permissions=permissions_of(session, m)
+        )
         for m, email in rows
     ]
 
@@ -202,7 +204,9 @@ def _valid_name(session: Session, name: str, *, except_id: str | None) -> str:
     if name.lower() in {r.value for r in Role}:
         raise InvalidInput(f"{name!r} is a built-in role; choose another name.", param="name")
     clash = session.scalar(
-        select(CustomRole.id).where(func.lower(CustomRole.name) == name.lower(), CustomRole.id != (except_id or ""))
+        select(CustomRole.id).where(
+            func.lower(CustomRole.name) == name.lower(), CustomRole.id != (except_id or "")
+        )
     )
     if clash is not None:
         raise Conflict(f"A role named {name!r} exists already.", param="name")
@@ -232,23 +236,36 @@ def define_role(
     granter: Granter,
 ) -> CustomRole:
     """Create a custom role (`role_id` None) or replace an existing one's name and permissions."""
-    name = check_role_definition(session, role_id=role_id, name=name, permissions=permissions, granter=granter)
+    name = check_role_definition(
+        session, role_id=role_id, name=name, permissions=permissions, granter=granter
+    )
     now = ctx.clock.now()
     stored = sorted(p.value for p in permissions)
     if role_id is None:
         role = CustomRole(
-            tenant_id=_tenant(session), id=new_id("role"), name=name, permissions=stored, created_at=now, updated_at=now
+            tenant_id=_tenant(session),
+            id=new_id("role"),
+            name=name,
+            permissions=stored,
+            created_at=now,
+            updated_at=now,
         )
         session.add(role)
         session.flush()
-        audit.record(session, ctx, actions.ROLE_CREATED, subject=role, details={"name": name, "permissions": stored})
+        audit.record(
+            session, ctx, actions.ROLE_CREATED, subject=role, details={"name": name, "permissions": stored}
+        )
         return role
     role = get_by_id(session, CustomRole, role_id, prefix="role", what="role", lock=True)
     before = {"name": role.name, "permissions": list(role.permissions)}
     role.name, role.permissions, role.updated_at = name, stored, now
     session.flush()
     audit.record(
-        session, ctx, actions.ROLE_UPDATED, subject=role, details={"before": before, "name": name, "permissions": stored}
+        session,
+        ctx,
+        actions.ROLE_UPDATED,
+        subject=role,
+        details={"before": before, "name": name, "permissions": stored},
     )
     return role
 
@@ -256,14 +273,22 @@ def define_role(
 def delete_role(session: Session, ctx: Context, *, role_id: str, granter: Granter) -> None:
     role = get_by_id(session, CustomRole, role_id, prefix="role", what="role", lock=True)
     _check_may_grant(granter, perms.of_key(role.permissions), role=None)
-    in_use = session.scalar(select(func.count()).select_from(Membership).where(Membership.custom_role_id == role.id))
+    in_use = session.scalar(
+        select(func.count()).select_from(Membership).where(Membership.custom_role_id == role.id)
+    )
     pending = session.scalar(
         select(func.count())
         .select_from(Invitation)
-        .where(Invitation.custom_role_id == role.id, Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
+        .where(
+            Invitation.custom_role_id == role.id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
     )
     if in_use or pending:
-        raise Conflict("Members or open invitations have this role: give them another role first.", param="id")
+        raise Conflict(
+            "Members or open invitations have this role: give them another role first.", param="id"
+        )
     audit.record(session, ctx, actions.ROLE_DELETED, subject=role, details={"name": role.name})
     session.delete(role)
     session.flush()
@@ -331,7 +356,9 @@ def invite(session: Session, ctx: Context, *, email: str, role: str, granter: Gr
         details={"email": email, "role": role_name_of_invitation(session, invitation)},
     )
     ctx.jobs.enqueue(
-        INVITATION_JOB, tenant_id=invitation.tenant_id, kwargs={"tenant_id": invitation.tenant_id, "invitation_id": invitation.id}
+        INVITATION_JOB,
+        tenant_id=invitation.tenant_id,
+        kwargs={"tenant_id": invitation.tenant_id, "invitation_id": invitation.id},
     )
     return invitation
 
@@ -347,7 +374,9 @@ def open_invitations(session: Session, *, now: datetime) -> list[Invitation]:
     return list(
         session.scalars(
             select(Invitation)
-            .where(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > now)
+            .where(
+                Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > now
+            )
             .order_by(Invitation.created_at)
         )
     )
@@ -358,7 +387,9 @@ def revoke_invitation(session: Session, ctx: Context, *, invitation_id: str, gra
     if invitation.accepted_at is None and invitation.revoked_at is None:
         invitation.revoked_at, invitation.token_encrypted = ctx.clock.now(), None
         session.flush()
-        audit.record(session, ctx, actions.INVITATION_REVOKED, subject=invitation, details={"email": invitation.email})
+        audit.record(
+            session, ctx, actions.INVITATION_REVOKED, subject=invitation, details={"email": invitation.email}
+        )
     return invitation
 
 
@@ -378,7 +409,9 @@ def tenant_of_invitation(session: Session, token: str) -> str | None:
         value = session.execute(text("SELECT kassa_invitation_tenant(:h)"), {"h": digest}).scalar()
         return str(value) if value else None
     return session.scalar(
-        select(Invitation.tenant_id).where(Invitation.token_hash == digest).execution_options(kassa_unscoped=True)
+        select(Invitation.tenant_id)
+        .where(Invitation.token_hash == digest)
+        .execution_options(kassa_unscoped=True)
     )
 
 
@@ -420,7 +453,9 @@ def accept_invitation(session: Session, ctx: Context, *, token: str, password: s
     """Join the invitation's tenant: a new account with `password`, or the existing account of the invited
     address, proven by its password. The invitation works once (its row is locked and marked)."""
     found = find_invitation(session, token=token, now=ctx.clock.now())
-    invitation = session.scalar(select(Invitation).where(Invitation.id == found.invitation.id).with_for_update())
+    invitation = session.scalar(
+        select(Invitation).where(Invitation.id == found.invitation.id).with_for_update()
+    )
     if invitation is None or invitation.accepted_at is not None or invitation.revoked_at is not None:
         raise InvitationUnusable("This invitation was used already. Sign in instead.")
     if found.has_account:
@@ -449,7 +484,11 @@ def accept_invitation(session: Session, ctx: Context, *, token: str, password: s
         membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
         if membership is not None:
             membership.custom_role_id = invitation.custom_role_id
-    invitation.accepted_at, invitation.accepted_by, invitation.token_encrypted = ctx.clock.now(), user.id, None
+    invitation.accepted_at, invitation.accepted_by, invitation.token_encrypted = (
+        ctx.clock.now(),
+        user.id,
+        None,
+    )
     session.flush()
     audit.record(
         session,

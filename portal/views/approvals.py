@@ -28,12 +28,21 @@ _THRESHOLD = re.compile(r"^([A-Za-z]{3})\s*([0-9]+(?:[.,][0-9]+)?)$")
 
 
 def _visible(item: ApprovalRequest) -> bool:
-    return item.requested_by == current_user.id or approvals.kind(item.kind).permission in current_user.permissions
+    return (
+        item.requested_by == current_user.id
+        or approvals.kind(item.kind).permission in current_user.permissions
+    )
 
 
 def approvals_page() -> str:
     status_text = request.args.get("status") or "pending"
-    status = None if status_text == "all" else ApprovalStatus(status_text) if status_text in set(ApprovalStatus) else None
+    status = (
+        None
+        if status_text == "all"
+        else ApprovalStatus(status_text)
+        if status_text in set(ApprovalStatus)
+        else None
+    )
     if status is None and status_text != "all":
         raise InvalidInput("Unknown status filter.", param="status")
     items = [r for r in approvals.list_requests(uow().session, status=status) if _visible(r)]
@@ -69,7 +78,11 @@ def approval_detail(request_id: str) -> str:
         secret, remaining = reveal_secret(ctx(), dict(item.result))
         item.result = remaining
         audit.record(
-            uow().session, ctx(), actions.API_KEY_SECRET_REVEALED, subject=item, details={"key": remaining.get("key")}
+            uow().session,
+            ctx(),
+            actions.API_KEY_SECRET_REVEALED,
+            subject=item,
+            details={"key": remaining.get("key")},
         )
     now = runtime().clock.now()
     return render_template(
@@ -97,7 +110,11 @@ def decide(request_id: str) -> Response:
     if form.decline.data:
         return attempt(
             lambda: approvals.decline(
-                db, ctx(), request_id=request_id, permissions=current_user.permissions, note=form.note.data or ""
+                db,
+                ctx(),
+                request_id=request_id,
+                permissions=current_user.permissions,
+                note=form.note.data or "",
             ),
             back,
             "Request declined.",
@@ -107,9 +124,11 @@ def decide(request_id: str) -> Response:
             db, ctx(), request_id=request_id, permissions=current_user.permissions, note=form.note.data or ""
         ),
         back,
-        lambda done: "Approved and carried out."
-        if done.status is ApprovalStatus.APPROVED
-        else f"Approved, but it could not be carried out: {(done.result or {}).get('error', '')}",
+        lambda done: (
+            "Approved and carried out."
+            if done.status is ApprovalStatus.APPROVED
+            else f"Approved, but it could not be carried out: {(done.result or {}).get('error', '')}"
+        ),
     )
 
 
@@ -119,14 +138,17 @@ def cancel(request_id: str) -> Response:
     if not ConfirmForm().validate_on_submit():
         flash("Your form expired. Try again.", "error")
         return back
-    return attempt(lambda: approvals.cancel(uow().session, ctx(), request_id=request_id), back, "Request withdrawn.")
+    return attempt(
+        lambda: approvals.cancel(uow().session, ctx(), request_id=request_id), back, "Request withdrawn."
+    )
 
 
 def _thresholds_text(settings: dict[str, object]) -> str:
     thresholds = settings.get("thresholds") or {}
     assert isinstance(thresholds, dict)
     return "\n".join(
-        f"{currency} {money.to_decimal(int(amount), currency)}" for currency, amount in sorted(thresholds.items())
+        f"{currency} {money.to_decimal(int(amount), currency)}"
+        for currency, amount in sorted(thresholds.items())
     )
 
 
@@ -167,7 +189,9 @@ def policy_page() -> str | Response:
                 enabled=bool(form.refund.data),
                 thresholds=parse_thresholds(form.refund_thresholds.data or ""),
             )
-            approvals.set_policy(db, c, kind_name=approvals.LIVE_SECRET_KEY, enabled=bool(form.live_keys.data))
+            approvals.set_policy(
+                db, c, kind_name=approvals.LIVE_SECRET_KEY, enabled=bool(form.live_keys.data)
+            )
             approvals.set_policy(db, c, kind_name=approvals.ROLE_DEFINITION, enabled=bool(form.roles.data))
 
         return attempt(save, back, "Approval rules saved.")

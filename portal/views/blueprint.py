@@ -59,10 +59,18 @@ ROUTES: list[PortalRoute] = [
     PortalRoute("/team", "team", team.team_page, Permission.TEAM_MANAGE),
     PortalRoute("/team/invite", "invite", team.invite, Permission.TEAM_MANAGE, ("POST",)),
     PortalRoute(
-        "/team/members/<membership_id>/role", "member_role", team.change_role, Permission.TEAM_MANAGE, ("POST",)
+        "/team/members/<membership_id>/role",
+        "member_role",
+        team.change_role,
+        Permission.TEAM_MANAGE,
+        ("POST",),
     ),
     PortalRoute(
-        "/team/members/<membership_id>/remove", "member_remove", team.remove_member, Permission.TEAM_MANAGE, ("POST",)
+        "/team/members/<membership_id>/remove",
+        "member_remove",
+        team.remove_member,
+        Permission.TEAM_MANAGE,
+        ("POST",),
     ),
     PortalRoute(
         "/team/invitations/<invitation_id>/revoke",
@@ -73,26 +81,34 @@ ROUTES: list[PortalRoute] = [
     ),
     PortalRoute("/team/roles", "roles", team.roles_page, Permission.TEAM_MANAGE),
     PortalRoute("/team/roles/new", "role_new", team.role_edit, Permission.TEAM_MANAGE, ("GET", "POST")),
-    PortalRoute("/team/roles/<role_id>", "role_edit", team.role_edit, Permission.TEAM_MANAGE, ("GET", "POST")),
-    PortalRoute("/team/roles/<role_id>/delete", "role_delete", team.role_delete, Permission.TEAM_MANAGE, ("POST",)),
+    PortalRoute(
+        "/team/roles/<role_id>", "role_edit", team.role_edit, Permission.TEAM_MANAGE, ("GET", "POST")
+    ),
+    PortalRoute(
+        "/team/roles/<role_id>/delete", "role_delete", team.role_delete, Permission.TEAM_MANAGE, ("POST",)
+    ),
     PortalRoute("/invitations/<token>", "accept_invitation", team.accept, PUBLIC, ("GET", "POST")),
     PortalRoute("/switch-tenant", "switch_tenant", team.switch_tenant, SIGNED_IN, ("POST",)),
     # API keys (tenants/api_keys.py, the API's own operations).
     PortalRoute("/api-keys", "api_keys", keys.keys_page, Permission.API_KEYS_MANAGE),
     PortalRoute("/api-keys/new", "api_key_create", keys.create_key, Permission.API_KEYS_MANAGE, ("POST",)),
-    PortalRoute("/api-keys/<key_id>/roll", "api_key_roll", keys.roll_key, Permission.API_KEYS_MANAGE, ("POST",)),
+    PortalRoute(
+        "/api-keys/<key_id>/roll", "api_key_roll", keys.roll_key, Permission.API_KEYS_MANAGE, ("POST",)
+    ),
     PortalRoute(
         "/api-keys/<key_id>/revoke", "api_key_revoke", keys.revoke_key, Permission.API_KEYS_MANAGE, ("POST",)
     ),
     # Four-eyes approvals (tenants/approvals.py): who sees and decides a request is the operation's rule
     # (its kind's permission, approvals:decide, never the requester), checked again on every decision.
     PortalRoute("/approvals", "approvals", approvals.approvals_page, SIGNED_IN),
-    PortalRoute(
-        "/approvals/settings", "approval_policy", approvals.policy_page, OWNER, ("GET", "POST")
-    ),
+    PortalRoute("/approvals/settings", "approval_policy", approvals.policy_page, OWNER, ("GET", "POST")),
     PortalRoute("/approvals/<request_id>", "approval", approvals.approval_detail, SIGNED_IN),
     PortalRoute(
-        "/approvals/<request_id>/decide", "approval_decide", approvals.decide, Permission.APPROVALS_DECIDE, ("POST",)
+        "/approvals/<request_id>/decide",
+        "approval_decide",
+        approvals.decide,
+        Permission.APPROVALS_DECIDE,
+        ("POST",),
     ),
     PortalRoute("/approvals/<request_id>/cancel", "approval_cancel", approvals.cancel, SIGNED_IN, ("POST",)),
 ]
@@ -110,7 +126,9 @@ def guarded(route: PortalRoute) -> Callable[..., Any]:
         if owners_only and (current_user.role is not Role.OWNER or current_user.custom_role is not None):
             raise PermissionDenied("Only an owner of the account can do this.")
         if permission is not None and not can(current_user, permission):
-            raise PermissionDenied(f"Your role ({current_user.role_name}) does not allow this ({permission}).")
+            raise PermissionDenied(
+                f"Your role ({current_user.role_name}) does not allow this ({permission})."
+            )
         return route.view(**kwargs)
 
     return declare(login_required(view), route.access)

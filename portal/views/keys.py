@@ -23,7 +23,9 @@ from tenants.models import KeyKind, KeyMode
 from tenants.service import issue_key_record
 
 
-def _page(*, created: dict[str, str] | None = None, form: CreateKeyForm | None = None, status: int = 200) -> tuple[str, int]:
+def _page(
+    *, created: dict[str, str] | None = None, form: CreateKeyForm | None = None, status: int = 200
+) -> tuple[str, int]:
     db = uow().session
     rt = runtime()
     now = rt.clock.now()
@@ -34,7 +36,9 @@ def _page(*, created: dict[str, str] | None = None, form: CreateKeyForm | None =
             "portal/api_keys.html",
             keys=keys,
             status_of=lambda k: api_keys.status_of(k, now),
-            permissions_of=lambda k: perms.stored(api_keys.permissions_of(k)) if k.kind is KeyKind.SECRET else None,
+            permissions_of=lambda k: (
+                perms.stored(api_keys.permissions_of(k)) if k.kind is KeyKind.SECRET else None
+            ),
             usage=usage,
             create_form=form or CreateKeyForm(),
             roll_form=RollKeyForm(),
@@ -53,7 +57,9 @@ def _may_manage(key_id: str) -> None:
     # Nobody obtains (by a roll) or revokes a key that holds more than they do.
     record = api_keys.get_key(uow().session, key_id=key_id, livemode=None)
     if not api_keys.permissions_of(record) <= current_user.permissions and record.kind is KeyKind.SECRET:
-        raise PermissionDenied(f"API key {key_id} holds permissions you do not; you cannot roll or revoke it.")
+        raise PermissionDenied(
+            f"API key {key_id} holds permissions you do not; you cannot roll or revoke it."
+        )
 
 
 def _requester() -> approvals.Requester:
@@ -87,7 +93,8 @@ def create_key() -> Response | tuple[str, int]:
             )
             if outcome.request is not None:
                 flash(
-                    f"Creating a live secret key needs a second person's approval: request {outcome.request.id} "
+                    "Creating a live secret key needs a second person's approval: request "
+                    f"{outcome.request.id} "
                     "is pending. Its secret will be shown to you once, on the request's page.",
                     "success",
                 )
@@ -100,7 +107,9 @@ def create_key() -> Response | tuple[str, int]:
                 db, ctx(), tenant_id=current_user.tenant_id, mode=mode, permissions=chosen
             )
         else:
-            record, key = issue_key_record(db, ctx(), tenant_id=current_user.tenant_id, kind=KeyKind.SECRET, mode=mode)
+            record, key = issue_key_record(
+                db, ctx(), tenant_id=current_user.tenant_id, kind=KeyKind.SECRET, mode=mode
+            )
     except KassaError as error:
         if error.keeps_effects or error.status >= 500 or error.status in (403, 404):
             raise
@@ -131,13 +140,20 @@ def roll_key(key_id: str) -> Response | tuple[str, int]:
                 db,
                 ctx(),
                 kind_name=approvals.LIVE_SECRET_KEY,
-                params={"action": "roll", "key_id": record.id, "overlap_seconds": int(overlap.total_seconds())},
+                params={
+                    "action": "roll",
+                    "key_id": record.id,
+                    "overlap_seconds": int(overlap.total_seconds()),
+                },
                 summary=f"Roll live secret key {record.display} ({record.id})",
                 reason=form.reason.data or "",
                 requester=_requester(),
             )
             if outcome.request is not None:
-                flash(f"Rolling a live secret key needs approval: request {outcome.request.id} is pending.", "success")
+                flash(
+                    f"Rolling a live secret key needs approval: request {outcome.request.id} is pending.",
+                    "success",
+                )
                 return redirect(url_for("portal.approval", request_id=outcome.request.id), code=303)
             assert outcome.result is not None
             secret, _ = _unseal(outcome.result)

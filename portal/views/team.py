@@ -17,8 +17,8 @@ from wtforms.fields.choices import SelectChoice
 
 from core.context import ActorType, Context
 from core.errors import KassaError
-from core.web.request import actor, bind_tenant, context, runtime, uow
-from portal.views.session import SESSION_KEY
+from core.web.request import actor, bind_tenant, runtime, uow
+from portal.views.session import SESSION_KEY, user_context
 from portal.views.team_forms import (
     AcceptForm,
     ConfirmForm,
@@ -38,7 +38,8 @@ from tenants.resolution import memberships_of
 
 
 def ctx() -> Context:
-    return context(actor(ActorType.USER, current_user.id))
+    """The call edge of this request, acting as the signed-in member."""
+    return user_context()
 
 
 def granter() -> team.Granter:
@@ -76,7 +77,9 @@ def role_choices() -> list[SelectChoice]:
         if perms.permissions_of(r) <= held and (r is not Role.OWNER or current_user.role is Role.OWNER)
     ]
     choices += [
-        (c.id, f"{c.name} (custom)") for c in team.list_roles(uow().session) if perms.of_key(c.permissions) <= held
+        (c.id, f"{c.name} (custom)")
+        for c in team.list_roles(uow().session)
+        if perms.of_key(c.permissions) <= held
     ]
     return options(choices)
 
@@ -119,7 +122,9 @@ def invite() -> Response:
         form_errors(form)
         return back
     return attempt(
-        lambda: team.invite(uow().session, ctx(), email=form.email.data, role=form.role.data, granter=granter()),
+        lambda: team.invite(
+            uow().session, ctx(), email=form.email.data, role=form.role.data, granter=granter()
+        ),
         back,
         lambda inv: f"Invitation sent to {inv.email}.",
     )
@@ -177,7 +182,10 @@ def _role_form(role_id: str | None) -> RoleForm:
 
 def roles_page() -> str:
     return render_template(
-        "portal/team/roles.html", roles=team.list_roles(uow().session), confirm_form=ConfirmForm(), of_key=perms.of_key
+        "portal/team/roles.html",
+        roles=team.list_roles(uow().session),
+        confirm_form=ConfirmForm(),
+        of_key=perms.of_key,
     )
 
 
@@ -205,7 +213,11 @@ def _save_role(role_id: str | None, form: RoleForm) -> approvals.SubmitOutcome:
         "role_id": role_id,
         "name": name,
         "permissions": sorted(p.value for p in chosen),
-        "granter": {"user_id": g.user_id, "role": str(g.role), "permissions": sorted(p.value for p in g.permissions)},
+        "granter": {
+            "user_id": g.user_id,
+            "role": str(g.role),
+            "permissions": sorted(p.value for p in g.permissions),
+        },
     }
     return approvals.submit_or_run(
         db,
@@ -230,7 +242,9 @@ def role_delete(role_id: str) -> Response:
         flash("Your form expired. Try again.", "error")
         return back
     return attempt(
-        lambda: team.delete_role(uow().session, ctx(), role_id=role_id, granter=granter()), back, "Role deleted."
+        lambda: team.delete_role(uow().session, ctx(), role_id=role_id, granter=granter()),
+        back,
+        "Role deleted.",
     )
 
 
@@ -241,7 +255,9 @@ def accept(token: str) -> str | Response | tuple[str, int]:
     db = uow().session
     tenant_id = team.tenant_of_invitation(db, token)
     if tenant_id is None:
-        return render_template("portal/team/invitation.html", problem="This invitation link is not valid."), 404
+        return render_template(
+            "portal/team/invitation.html", problem="This invitation link is not valid."
+        ), 404
     bind_tenant(tenant_id)
     rt = runtime()
     try:

@@ -38,7 +38,8 @@ PERMISSION_CHOICES = options([(p.value, p.value) for p in Permission])
 
 class InviteForm(FlaskForm):
     email = EmailField(
-        "Email", validators=[DataRequired(message="Enter the email to invite."), KassaEmail(), Length(max=320)]
+        "Email",
+        validators=[DataRequired(message="Enter the email to invite."), KassaEmail(), Length(max=320)],
     )
     role = SelectField("Role", validate_choice=False)
     submit = SubmitField("Send invitation")
@@ -56,7 +57,9 @@ class ConfirmForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    name = StringField("Role name", validators=[DataRequired(message="Give the role a name."), Length(max=60)])
+    name = StringField(
+        "Role name", validators=[DataRequired(message="Give the role a name."), Length(max=60)]
+    )
     permissions = CheckboxesField("Permissions", choices=PERMISSION_CHOICES, validate_choice=False)
     reason = StringField(
         "Reason (for the approver, if this needs approval)", validators=[Optional(), Length(max=500)]
@@ -75,7 +78,10 @@ class AcceptForm(FlaskForm):
 class NewAccountForm(AcceptForm):
     confirm = PasswordField(
         "Confirm password",
-        validators=[DataRequired(message="Enter the password again."), EqualTo("password", "The passwords differ.")],
+        validators=[
+            DataRequired(message="Enter the password again."),
+            EqualTo("password", "The passwords differ."),
+        ],
     )
 
 
@@ -102,7 +108,12 @@ class RollKeyForm(FlaskForm):
     overlap = SelectField(
         "Old key keeps working for",
         choices=options(
-            [("0", "No overlap: revoke it now"), ("3600", "1 hour"), ("86400", "24 hours"), ("604800", "7 days")]
+            [
+                ("0", "No overlap: revoke it now"),
+                ("3600", "1 hour"),
+                ("86400", "24 hours"),
+                ("604800", "7 days"),
+            ]
         ),
         default="86400",
     )

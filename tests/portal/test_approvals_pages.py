@@ -50,7 +50,9 @@ def requests_of(rt: Runtime, tenant_id: str) -> list[ApprovalRequest]:
 def decide(client: FlaskClient, request_id: str, button: str = "approve"):  # type: ignore[no-untyped-def]
     page = client.get(f"/portal/approvals/{request_id}").get_data(as_text=True)
     token = csrf_token(page) if 'name="csrf_token"' in page else token_of(client)
-    return client.post(f"/portal/approvals/{request_id}/decide", data={"csrf_token": token, button: button.title()})
+    return client.post(
+        f"/portal/approvals/{request_id}/decide", data={"csrf_token": token, button: button.title()}
+    )
 
 
 def test_a_refund_above_the_threshold_waits_for_a_second_person_then_happens_once(
@@ -112,7 +114,9 @@ def test_a_member_without_approvals_decide_cannot_approve(
     sign_in_as(support, *add_member(clean, tenant, Role.SUPPORT))
     page = support.get(f"/portal/approvals/{held.id}").get_data(as_text=True)
     assert "/decide" not in page
-    forged = support.post(f"/portal/approvals/{held.id}/decide", data={"csrf_token": csrf_token(page), "approve": "Approve"})
+    forged = support.post(
+        f"/portal/approvals/{held.id}/decide", data={"csrf_token": csrf_token(page), "approve": "Approve"}
+    )
     assert forged.status_code == 403
     assert refunds_of(clean, tenant, payment_id) == []
 
@@ -171,12 +175,16 @@ def test_an_api_refund_above_the_threshold_answers_202_with_the_pending_request(
     payment_id = paid(client, clean, tenant, amount=5000)
     sign_in(client, tenant)
     set_policy(client, refund="y", refund_thresholds="EUR 20.00")
-    held = client.post("/api/v1/refunds", json={"payment": payment_id, "amount": 3000}, headers=auth(tenant.keys.secret_key))
+    held = client.post(
+        "/api/v1/refunds", json={"payment": payment_id, "amount": 3000}, headers=auth(tenant.keys.secret_key)
+    )
     assert held.status_code == 202, held.json
     assert held.json["object"] == "approval_request" and held.json["status"] == "pending"
     assert held.json["kind"] == "refund" and held.json["id"].startswith("apr_")
     assert refunds_of(clean, tenant, payment_id) == []
-    small = client.post("/api/v1/refunds", json={"payment": payment_id, "amount": 1000}, headers=auth(tenant.keys.secret_key))
+    small = client.post(
+        "/api/v1/refunds", json={"payment": payment_id, "amount": 1000}, headers=auth(tenant.keys.secret_key)
+    )
     assert small.status_code == 201 and small.json["amount"] == 1000
     # The owner (a person, not the key) approves it in the portal.
     assert decide(client, held.json["id"]).status_code == 303
@@ -230,4 +238,6 @@ def test_a_threshold_that_is_not_an_amount_is_a_form_error(
         data={"csrf_token": csrf_token(page), "refund": "y", "refund_thresholds": "EUR lots"},
     )
     assert response.status_code == 303
-    assert "write an amount like EUR 100.00" in client.get("/portal/approvals/settings").get_data(as_text=True)
+    assert "write an amount like EUR 100.00" in client.get("/portal/approvals/settings").get_data(
+        as_text=True
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
@@ -36,7 +37,9 @@ NEW_PASSWORD = "a long new password 42"
 
 def invite(client: FlaskClient, email: str, role: str) -> int:
     token = token_of(client, "/portal/team")
-    return client.post("/portal/team/invite", data={"csrf_token": token, "email": email, "role": role}).status_code
+    return client.post(
+        "/portal/team/invite", data={"csrf_token": token, "email": email, "role": role}
+    ).status_code
 
 
 def enroll_and_sign_in(client: FlaskClient, email: str, password: str) -> None:
@@ -138,7 +141,12 @@ def test_an_existing_account_accepts_with_its_own_password_and_switches_between_
 
 
 def test_an_invitation_expires_and_a_withdrawn_one_no_longer_works(
-    app: Flask, client: FlaskClient, make: Factories, clean: Runtime, clock: FrozenClock, mail_to_smtp: SmtpServer
+    app: Flask,
+    client: FlaskClient,
+    make: Factories,
+    clean: Runtime,
+    clock: FrozenClock,
+    mail_to_smtp: SmtpServer,
 ) -> None:
     tenant = make.tenants()
     sign_in(client, tenant)
@@ -147,8 +155,12 @@ def test_an_invitation_expires_and_a_withdrawn_one_no_longer_works(
     work(clean)
     links = {d.recipients[0]: invitation_link(d.text("plain")) for d in mail_to_smtp.inbox.wait_for(2)}
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
-        withdrawn = uow.session.scalar(select(Invitation.id).where(Invitation.email == "withdrawn@example.com"))
-        assert uow.session.scalar(select(Invitation.token_encrypted).where(Invitation.id == withdrawn)) is None
+        withdrawn = uow.session.scalar(
+            select(Invitation.id).where(Invitation.email == "withdrawn@example.com")
+        )
+        assert (
+            uow.session.scalar(select(Invitation.token_encrypted).where(Invitation.id == withdrawn)) is None
+        )
     page = client.get("/portal/team").get_data(as_text=True)
     client.post(f"/portal/team/invitations/{withdrawn}/revoke", data={"csrf_token": csrf_token(page)})
     browser = app.test_client()
@@ -167,7 +179,8 @@ def test_the_last_owner_can_be_neither_removed_nor_demoted(
     owner = membership_of(clean, tenant, tenant.owner_email)
     page = client.get("/portal/team").get_data(as_text=True)
     demote = client.post(
-        f"/portal/team/members/{owner}/role", data={f"{owner}-csrf_token": csrf_token(page), f"{owner}-role": "admin"}
+        f"/portal/team/members/{owner}/role",
+        data={f"{owner}-csrf_token": csrf_token(page), f"{owner}-role": "admin"},
     )
     assert demote.status_code == 303
     assert "last owner" in client.get("/portal/team").get_data(as_text=True)
@@ -188,11 +201,13 @@ def test_the_last_owner_can_be_neither_removed_nor_demoted(
     assert made_owner.status_code == 403
     # With a second owner, the first may step down.
     promote = client.post(
-        f"/portal/team/members/{viewer}/role", data={f"{viewer}-csrf_token": token_of(client), f"{viewer}-role": "owner"}
+        f"/portal/team/members/{viewer}/role",
+        data={f"{viewer}-csrf_token": token_of(client), f"{viewer}-role": "owner"},
     )
     assert promote.status_code == 303
     step_down = client.post(
-        f"/portal/team/members/{owner}/role", data={f"{owner}-csrf_token": token_of(client), f"{owner}-role": "admin"}
+        f"/portal/team/members/{owner}/role",
+        data={f"{owner}-csrf_token": token_of(client), f"{owner}-role": "admin"},
     )
     assert step_down.status_code == 303
     assert actions.MEMBERSHIP_ROLE_CHANGED in [e.action for e in audit_rows(clean, tenant)]
@@ -230,10 +245,16 @@ def test_nobody_grants_a_permission_they_lack(
     browser = app.test_client()
     sign_in_as(browser, email, secret)
     form = browser.get("/portal/team/roles/new").get_data(as_text=True)
-    assert 'value="payments:read"' in form and 'value="payments:refund"' not in form  # offered: what they hold
+    assert (
+        'value="payments:read"' in form and 'value="payments:refund"' not in form
+    )  # offered: what they hold
     forged = browser.post(
         "/portal/team/roles/new",
-        data={"csrf_token": csrf_token(form), "name": "Refunder", "permissions": ["payments:read", "payments:refund"]},
+        data={
+            "csrf_token": csrf_token(form),
+            "name": "Refunder",
+            "permissions": ["payments:read", "payments:refund"],
+        },
     )
     assert forged.status_code == 403
     assert "payments:refund" in forged.get_data(as_text=True)
@@ -263,19 +284,37 @@ def test_another_tenants_members_keys_invitations_roles_and_approvals_are_not_fo
     sign_in(client, mine)
     token = token_of(client)
     assert client.post(
-        f"/portal/team/members/{their_member}/role", data={f"{their_member}-csrf_token": token, f"{their_member}-role": "viewer"}
+        f"/portal/team/members/{their_member}/role",
+        data={f"{their_member}-csrf_token": token, f"{their_member}-role": "viewer"},
     ).status_code in (303, 404)
-    assert client.post(f"/portal/team/members/{their_member}/remove", data={"csrf_token": token}).status_code == 404
+    assert (
+        client.post(f"/portal/team/members/{their_member}/remove", data={"csrf_token": token}).status_code
+        == 404
+    )
     assert client.get(f"/portal/team/roles/{their_role}").status_code == 404
-    assert client.post(f"/portal/team/roles/{their_role}/delete", data={"csrf_token": token}).status_code == 404
+    assert (
+        client.post(f"/portal/team/roles/{their_role}/delete", data={"csrf_token": token}).status_code == 404
+    )
     assert client.post(f"/portal/api-keys/{their_key}/revoke", data={"csrf_token": token}).status_code == 404
-    assert client.post(f"/portal/api-keys/{their_key}/roll", data={"csrf_token": token, "overlap": "0"}).status_code == 404
-    assert client.post("/portal/team/invitations/inv_01jd8x3m4n5p6q7r8s9t0v1w2x/revoke", data={"csrf_token": token}).status_code == 404
+    assert (
+        client.post(
+            f"/portal/api-keys/{their_key}/roll", data={"csrf_token": token, "overlap": "0"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            "/portal/team/invitations/inv_01jd8x3m4n5p6q7r8s9t0v1w2x/revoke", data={"csrf_token": token}
+        ).status_code
+        == 404
+    )
     assert client.get("/portal/approvals/apr_01jd8x3m4n5p6q7r8s9t0v1w2x").status_code == 404
     with inspector(clean).connect() as conn:
         from sqlalchemy import text
 
-        revoked = conn.execute(text("SELECT revoked_at FROM api_keys WHERE id = :k"), {"k": their_key}).scalar()
+        revoked = conn.execute(
+            text("SELECT revoked_at FROM api_keys WHERE id = :k"), {"k": their_key}
+        ).scalar()
     assert revoked is None
 
 
@@ -309,6 +348,11 @@ def test_removing_a_member_ends_their_sessions_there(
     assert member.get("/portal/payments").status_code == 200
     sign_in(client, tenant)
     target = membership_of(clean, tenant, email)
-    assert client.post(f"/portal/team/members/{target}/remove", data={"csrf_token": token_of(client)}).status_code == 303
+    assert (
+        client.post(
+            f"/portal/team/members/{target}/remove", data={"csrf_token": token_of(client)}
+        ).status_code
+        == 303
+    )
     assert member.get("/portal/payments").status_code == 302  # signed out
     assert actions.MEMBERSHIP_REMOVED in [e.action for e in audit_rows(clean, tenant)]
