@@ -55,10 +55,26 @@ def sign_in(page: Page, email: str, secret: str) -> None:
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+#: What sticks out of the viewport (a page that scrolls sideways on a phone).
+WIDER = """(width) => [...document.querySelectorAll('body *')]
+  .filter((el) => el.getBoundingClientRect().right > width + 1 && !el.parentElement.closest('.table-scroll'))
+  .map((el) => el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''))"""
+
+
 def shoot(page: Page, name: str) -> None:
+    """Screenshots at 1280 and 390 px; at 390 nothing but a scrolling table may be wider than the screen."""
     SCREENS.mkdir(parents=True, exist_ok=True)
     for width, height in ((1280, 800), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
+        assert page.evaluate(WIDER, width) == [], f"{name} at {width} px"
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, (
+            name,
+            page.evaluate(
+                "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)"
+                ".map(e => e.tagName + '.' + e.className + ' ' + getComputedStyle(e).overflowX + ' '"
+                " + Math.round(e.getBoundingClientRect().right)).slice(0, 12)"
+            ),
+        )
         page.screenshot(path=str(SCREENS / f"team-{name}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 800})
 

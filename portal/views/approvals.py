@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from core import money
@@ -22,7 +23,7 @@ from core.web.request import runtime, uow
 from portal.views.team import attempt, ctx, form_errors
 from portal.views.team_forms import ConfirmForm, DecisionForm, PolicyForm
 from tenants import approvals
-from tenants.models import ApprovalRequest, ApprovalStatus
+from tenants.models import ApiKey, ApprovalRequest, ApprovalStatus, User
 
 _THRESHOLD = re.compile(r"^([A-Za-z]{3})\s*([0-9]+(?:[.,][0-9]+)?)$")
 
@@ -96,7 +97,25 @@ def approval_detail(request_id: str) -> str:
         decision_form=DecisionForm(),
         confirm_form=ConfirmForm(),
         secret=secret,
+        people=_people(item),
     )
+
+
+def _people(item: ApprovalRequest) -> dict[str, str]:
+    """Who asked and who decided, by email (an API key by its masked display)."""
+    db = uow().session
+    found: dict[str, str] = {}
+    for who in {item.requested_by, item.decided_by} - {None}:
+        assert who is not None
+        if who.startswith("usr_"):
+            user = db.get(User, who)
+            if user is not None:
+                found[who] = user.email
+        elif who.startswith("key_"):
+            key = db.scalar(select(ApiKey).where(ApiKey.id == who))
+            if key is not None:
+                found[who] = f"API key {key.display}"
+    return found
 
 
 def decide(request_id: str) -> Response:
