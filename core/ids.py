@@ -74,6 +74,10 @@ PREFIXES: Final = frozenset(
         "rc",  # portal users' one-time recovery codes (only their keyed hash is stored)
         "pwr",  # password resets (the emailed token is a keyed MAC of this id, never stored)
         "aver",  # audit-chain verifications (who checked a tenant's chain, when, with what result)
+        "role",  # custom roles
+        "inv",  # team invitations (the link's token is separate, 256 random bits)
+        "apol",
+        "apr",  # approval policies and requests (four-eyes)
     }
 )
 

@@ -48,6 +48,7 @@ APPEND_ONLY = (
 DEFINER_PRIVILEGES = {
     "api_keys": "SELECT",
     "memberships": "SELECT",
+    "invitations": "SELECT",
     "checkout_sessions": "SELECT",
     "payment_links": "SELECT",
     # The relay's claim locks rows (FOR UPDATE needs an UPDATE privilege); pruning deletes delivered rows.

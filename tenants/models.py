@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import models as _core_models  # noqa: F401  (brings every core model into Base.metadata)
@@ -150,11 +159,20 @@ class Membership(TenantScoped, Base):
     __subject__: ClassVar[str] = "membership"
 
     __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "custom_role_id"],
+            ["custom_roles.tenant_id", "custom_roles.id"],
+            name="fk_memberships_tenant_id_custom_roles",
+        ),
+    )
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)
     user_id: Mapped[str] = mapped_column(String(40), ForeignKey("users.id"), index=True)
     role: Mapped[Role] = mapped_column(str_enum(Role, 20))
+    #: A custom role of the tenant (tenants/team.py): when set, its permissions replace `role`'s.
+    custom_role_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[Timestamp]
 
 
@@ -244,3 +262,104 @@ class SsoProvider(TenantScoped, Base):
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[Timestamp]
     updated_at: Mapped[Timestamp]
+
+
+class CustomRole(TenantScoped, Base):
+    """A tenant's own role: a name and a set of permissions from the catalogue (tenants/permissions.py)."""
+
+    __tablename__ = "custom_roles"
+    __subject__: ClassVar[str] = "role"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    #: Sorted permission names; a name Kassa no longer knows grants nothing.
+    permissions: Mapped[list[str]] = mapped_column(JSON_TYPE)
+    created_at: Mapped[Timestamp]
+    updated_at: Mapped[Timestamp]
+
+
+class Invitation(TenantScoped, Base):
+    """An emailed invitation to join a tenant: single-use, expiring, found by the SHA-256 of its token."""
+
+    __tablename__ = "invitations"
+    __subject__: ClassVar[str] = "invitation"
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: Lower-cased address the invitation was sent to; accepting signs in (or creates) exactly this account.
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[Role] = mapped_column(str_enum(Role, 20))
+    custom_role_id: Mapped[str | None] = mapped_column(String(40))
+    #: SHA-256 hex of the 256-bit token in the link: how the link finds the invitation.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The token sealed under the KMS for the mail job; cleared once the email is sent.
+    token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The user who invited.
+    invited_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[Timestamp]
+    expires_at: Mapped[Timestamp]
+    accepted_at: Mapped[datetime | None]
+    accepted_by: Mapped[str | None] = mapped_column(String(40))
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "custom_role_id"],
+            ["custom_roles.tenant_id", "custom_roles.id"],
+            name="fk_invitations_tenant_id_custom_roles",
+        ),
+    )
+
+
+class ApprovalPolicy(TenantScoped, Base):
+    """What one kind of action needs a second person for, in one tenant (tenants/approvals.py)."""
+
+    __tablename__ = "approval_policies"
+    __subject__: ClassVar[str] = "approval_policy"
+    __table_args__ = (UniqueConstraint("tenant_id", "kind"),)
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    #: `{"enabled": bool}`, and for refunds `{"thresholds": {"EUR": 10000}}` (minor units per currency).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    updated_at: Mapped[Timestamp]
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    #: Approved and carried out.
+    APPROVED = "approved"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    #: Approved, but carrying it out was refused (the payment was refunded meanwhile, say).
+    FAILED = "failed"
+    #: Withdrawn by the requester.
+    CANCELED = "canceled"
+
+
+class ApprovalRequest(TenantScoped, Base):
+    """An action held for a second person's approval: exactly what was asked, by whom and why."""
+
+    __tablename__ = "approval_requests"
+    __subject__: ClassVar[str] = "approval_request"
+    __table_args__ = (Index("ix_approval_requests_status", "tenant_id", "status"),)
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: A registered kind (tenants/approvals.py `KINDS`): `refund`, `api_key.create_live_secret`, ...
+    kind: Mapped[str] = mapped_column(String(40))
+    #: The action's arguments, as the executor will receive them.
+    params: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    #: One line a person reads: "Refund €250.00 of pay_…".
+    summary: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(String(500))
+    #: `user` or `api_key`.
+    requested_by_type: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[str] = mapped_column(String(40))
+    status: Mapped[ApprovalStatus] = mapped_column(str_enum(ApprovalStatus, 20))
+    created_at: Mapped[Timestamp]
+    expires_at: Mapped[Timestamp]
+    decided_by: Mapped[str | None] = mapped_column(String(40))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(String(500))
+    #: What carrying it out produced (`{"refund": "re_…"}`) or why it failed (`{"error": "..."}`).
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON_TYPE)

@@ -154,3 +154,10 @@ def open_sessions(session: Session, *, user_id: str, clock: Clock) -> list[Porta
         .order_by(PortalSession.created_at.desc())
     ).all()
     return list(rows)
+
+
+def switch_tenant(session: Session, *, token: str, tenant_id: str) -> None:
+    """Act for another of the user's tenants in this session (the caller checked the membership)."""
+    session.execute(
+        update(PortalSession).where(PortalSession.id == _digest(token)).values(active_tenant=tenant_id)
+    )

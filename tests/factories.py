@@ -485,3 +485,41 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             dedup_key=f"seed:{tenant.id}",
             livemode=False,
         )
+    _seed_team_and_approvals(rt, tenant)
+
+
+def _seed_team_and_approvals(rt: Runtime, tenant: MadeTenant) -> None:
+    """A custom role, an invitation, an approval policy and a pending approval request (tenants/team.py,
+    tenants/approvals.py)."""
+    from tenants import approvals, team
+    from tenants.models import Role
+    from tenants.permissions import Permission
+
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        owner_id = uow.session.scalar(select(User.id).where(User.email == tenant.owner_email))
+        assert owner_id is not None
+        ctx = rt.context(uow, Actor(ActorType.USER, owner_id))
+        granter = team.Granter(user_id=owner_id, role=Role.OWNER, permissions=frozenset(Permission))
+        team.define_role(
+            uow.session,
+            ctx,
+            role_id=None,
+            name="Bookkeeper",
+            permissions=frozenset({Permission.PAYMENTS_READ}),
+            granter=granter,
+        )
+        team.invite(
+            uow.session, ctx, email=f"invited@{tenant.tenant.slug}.example", role="viewer", granter=granter
+        )
+        approvals.set_policy(
+            uow.session, ctx, kind_name=approvals.REFUND, enabled=True, thresholds={"EUR": 100}
+        )
+        approvals.submit(
+            uow.session,
+            ctx,
+            kind_name=approvals.REFUND,
+            params={"payment_id": "pay_x", "amount": 500, "currency": "EUR", "reason": None},
+            summary="Refund €5.00",
+            reason="seed",
+            requester=approvals.Requester(ActorType.USER, owner_id, frozenset(Permission)),
+        )

@@ -38,6 +38,9 @@ JOB_MODULES: tuple[str, ...] = (
     "core.notifications.jobs",
     "core.reports.jobs",
     "tenants.jobs",
+    # Team invitations and four-eyes approvals: emails and the expiry sweep (named, so core imports nothing
+    # of tenants).
+    "tenants.notifications",
 )
 
 

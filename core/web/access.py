@@ -15,6 +15,9 @@ from flask import Flask
 
 PUBLIC: Final = "public"
 SIGNED_IN: Final = "signed_in"
+#: The tenant's owners only (a rule of the team, not a permission: admins hold every permission too),
+#: e.g. what needs four-eyes approval.
+OWNER: Final = "owner"
 ATTRIBUTE: Final = "kassa_access"
 
 #: Flask's own endpoints: the static files (a bound method, which takes no attribute) are public.

@@ -12,8 +12,8 @@ from flask import g, request
 from core.context import Actor, ActorType, Context
 from core.errors import AuthenticationFailed
 from core.web.request import actor as request_actor
-from core.web.request import bind_tenant, context, runtime, uow
-from tenants import api_keys
+from core.web.request import bind_tenant, client_ip, context, runtime, uow
+from tenants import api_keys, key_usage
 from tenants.models import KeyKind, KeyMode
 from tenants.permissions import Permission
 from tenants.resolution import lookup_key
@@ -69,6 +69,7 @@ def authenticate() -> None:
             )
         raise AuthenticationFailed(api_keys.refusal_message(owner, reason))
     bind_tenant(owner.tenant_id)
+    key_usage.record(rt.redis, key_id=owner.key_id, ip=client_ip(), now=rt.clock.now())
     g.api_caller = ApiCaller(
         tenant_id=owner.tenant_id,
         key_id=owner.key_id,

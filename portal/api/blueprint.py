@@ -175,6 +175,7 @@ ROUTES: list[Route] = [
         body="RefundCreate",
         response="Refund",
         status=201,
+        accepted="ApprovalRequest",
     ),
     Route(
         "GET",

@@ -89,6 +89,12 @@ def _responses(route: Route) -> dict[str, Any]:
             "content": {"application/json": {"schema": response_schema}},
         }
     }
+    if route.accepted is not None:
+        responses["202"] = {
+            "description": "Held for a second person's approval (four-eyes): nothing was done yet",
+            "headers": headers,
+            "content": {"application/json": {"schema": _ref(route.accepted)}},
+        }
     for code in _error_codes(route):
         responses[str(code)] = {
             "description": _ERRORS[code],

@@ -47,6 +47,9 @@ class Route:
     #: Answer fields that are shown once (a new key): an Idempotency-Key replay answers them as null, so
     #: the secret is never kept in the idempotency record.
     secret_fields: tuple[str, ...] = ()
+    #: The schema of a 202 answer: the request was held for a second person's approval (tenants/approvals.py)
+    #: and nothing was done yet.
+    accepted: str | None = None
 
     @property
     def rule(self) -> str:

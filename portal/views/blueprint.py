@@ -18,13 +18,15 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from core.errors import PermissionDenied
-from core.web.access import PUBLIC, SIGNED_IN, declare
+from core.web.access import OWNER, PUBLIC, SIGNED_IN, declare
 from portal import mode
 from portal.views import (
     account,
+    approvals,
     audit,
     auth,
     dashboard,
+    keys,
     modes,
     notifications,
     operations,
@@ -33,9 +35,11 @@ from portal.views import (
     refunds,
     reports,
     sso,
+    team,
     webhooks,
 )
 from portal.views.forms import LogoutForm, ModeForm
+from tenants.models import Role
 from tenants.permissions import Permission, can
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -46,7 +50,7 @@ class PortalRoute:
     rule: str
     endpoint: str
     view: Callable[..., Any]
-    #: PUBLIC, SIGNED_IN or the Permission the member's role must hold.
+    #: PUBLIC, SIGNED_IN, OWNER or the Permission the member's role must hold.
     access: str
     methods: tuple[str, ...] = ("GET",)
 
@@ -197,6 +201,63 @@ ROUTES: list[PortalRoute] = [
     PortalRoute(
         "/reports/export/<kind>.csv", "report_export", reports.report_export, Permission.REPORTS_READ
     ),
+    # Team (tenants/team.py): members, invitations, custom roles; accepting an invitation is public (the
+    # link's token is the credential), switching tenant is any member's.
+    PortalRoute("/team", "team", team.team_page, Permission.TEAM_MANAGE),
+    PortalRoute("/team/invite", "invite", team.invite, Permission.TEAM_MANAGE, ("POST",)),
+    PortalRoute(
+        "/team/members/<membership_id>/role",
+        "member_role",
+        team.change_role,
+        Permission.TEAM_MANAGE,
+        ("POST",),
+    ),
+    PortalRoute(
+        "/team/members/<membership_id>/remove",
+        "member_remove",
+        team.remove_member,
+        Permission.TEAM_MANAGE,
+        ("POST",),
+    ),
+    PortalRoute(
+        "/team/invitations/<invitation_id>/revoke",
+        "invitation_revoke",
+        team.revoke_invitation,
+        Permission.TEAM_MANAGE,
+        ("POST",),
+    ),
+    PortalRoute("/team/roles", "roles", team.roles_page, Permission.TEAM_MANAGE),
+    PortalRoute("/team/roles/new", "role_new", team.role_edit, Permission.TEAM_MANAGE, ("GET", "POST")),
+    PortalRoute(
+        "/team/roles/<role_id>", "role_edit", team.role_edit, Permission.TEAM_MANAGE, ("GET", "POST")
+    ),
+    PortalRoute(
+        "/team/roles/<role_id>/delete", "role_delete", team.role_delete, Permission.TEAM_MANAGE, ("POST",)
+    ),
+    PortalRoute("/invitations/<token>", "accept_invitation", team.accept, PUBLIC, ("GET", "POST")),
+    PortalRoute("/switch-tenant", "switch_tenant", team.switch_tenant, SIGNED_IN, ("POST",)),
+    # API keys (tenants/api_keys.py, the API's own operations).
+    PortalRoute("/api-keys", "api_keys", keys.keys_page, Permission.API_KEYS_MANAGE),
+    PortalRoute("/api-keys/new", "api_key_create", keys.create_key, Permission.API_KEYS_MANAGE, ("POST",)),
+    PortalRoute(
+        "/api-keys/<key_id>/roll", "api_key_roll", keys.roll_key, Permission.API_KEYS_MANAGE, ("POST",)
+    ),
+    PortalRoute(
+        "/api-keys/<key_id>/revoke", "api_key_revoke", keys.revoke_key, Permission.API_KEYS_MANAGE, ("POST",)
+    ),
+    # Four-eyes approvals (tenants/approvals.py): who sees and decides a request is the operation's rule
+    # (its kind's permission, approvals:decide, never the requester), checked again on every decision.
+    PortalRoute("/approvals", "approvals", approvals.approvals_page, SIGNED_IN),
+    PortalRoute("/approvals/settings", "approval_policy", approvals.policy_page, OWNER, ("GET", "POST")),
+    PortalRoute("/approvals/<request_id>", "approval", approvals.approval_detail, SIGNED_IN),
+    PortalRoute(
+        "/approvals/<request_id>/decide",
+        "approval_decide",
+        approvals.decide,
+        Permission.APPROVALS_DECIDE,
+        ("POST",),
+    ),
+    PortalRoute("/approvals/<request_id>/cancel", "approval_cancel", approvals.cancel, SIGNED_IN, ("POST",)),
 ]
 
 
@@ -204,12 +265,17 @@ def guarded(route: PortalRoute) -> Callable[..., Any]:
     """The view behind its access step: sign-in for anything not public, then the permission."""
     if route.access == PUBLIC:
         return declare(route.view, PUBLIC)
-    permission = None if route.access == SIGNED_IN else Permission(route.access)
+    owners_only = route.access == OWNER
+    permission = None if route.access in (SIGNED_IN, OWNER) else Permission(route.access)
 
     @wraps(route.view)
     def view(**kwargs: Any) -> Any:
+        if owners_only and (current_user.role is not Role.OWNER or current_user.custom_role is not None):
+            raise PermissionDenied("Only an owner of the account can do this.")
         if permission is not None and not can(current_user, permission):
-            raise PermissionDenied(f"Your role ({current_user.role}) does not allow this ({permission}).")
+            raise PermissionDenied(
+                f"Your role ({current_user.role_name}) does not allow this ({permission})."
+            )
         return route.view(**kwargs)
 
     return declare(login_required(view), route.access)
@@ -228,6 +294,7 @@ def _portal_context() -> dict[str, object]:
         "logout_form": LogoutForm(),
         "mode_form": ModeForm(),
         "livemode": mode.livemode(),
+        **team.header_context(),
     }
     if current_user.is_authenticated:
         context["unread_notifications"] = notifications.unread()

@@ -71,6 +71,8 @@ class RefundForm(FlaskForm):
     )
     #: Set by the confirmation step's button: without it the form only asks to confirm the amount.
     confirmed = HiddenField()
+    #: Read only when the refund is held for a second person's approval (tenants/approvals.py).
+    approval_reason = StringField("Reason, if it needs approval", validators=[Length(max=500)])
     submit = SubmitField("Refund")
 
 

@@ -20,6 +20,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from core import money
+from core.context import ActorType
 from core.errors import InvalidInput, KassaError, NotFound
 from core.payments import queries, service, sessions
 from core.payments.models import Payment, PaymentMethod, PaymentStatus
@@ -31,6 +32,7 @@ from core.workspace.timeline import payment_timeline
 from portal import mode
 from portal.views.forms import AMOUNT_HINT, ActionForm, PaymentFilterForm, ReceiptForm, RefundForm
 from portal.views.session import user_context
+from tenants import approvals
 from tenants.lookup import tenant_by_id
 
 PAGE_SIZE = 25
@@ -217,7 +219,8 @@ def _flash_errors(form: Any) -> None:
 
 def refund(payment_id: str) -> Response | str:
     """Two steps: the amount (or nothing: all that is left) is checked and shown in the payment's currency
-    for confirmation; the confirmed form refunds through one service call (`service.refund`)."""
+    for confirmation, with the reason a second person reads if the refund needs their approval; the
+    confirmed form refunds, or holds the refund for approval (tenants/approvals.py)."""
     db = uow().session
     payment = _load(payment_id)  # another tenant's payment: 404
     form = RefundForm()
@@ -234,15 +237,30 @@ def refund(payment_id: str) -> Response | str:
                 payment=payment,
                 amount=to_refund,
                 full=to_refund == payment.amount_captured - payment.amount_refunded,
-                form=RefundForm(formdata=None, amount=form.amount.data or "", confirmed="yes"),
+                form=RefundForm(
+                    formdata=None,
+                    amount=form.amount.data or "",
+                    confirmed="yes",
+                    approval_reason=form.approval_reason.data or "",
+                ),
             )
-        made = service.refund(
+        if amount is None:
+            amount = payment.amount_captured - payment.amount_refunded
+        # A refund above the tenant's four-eyes amount is held for a second person (tenants/approvals.py);
+        # otherwise it is carried out now, by the same executor an approval runs (`service.refund`).
+        outcome = approvals.submit_or_run(
             db,
             user_context(),
-            payment_id=payment.id,
-            amount=amount,
-            reason="requested_by_customer",
-            processor=runtime().processor(payment.livemode),
+            kind_name=approvals.REFUND,
+            params={
+                "payment_id": payment.id,
+                "amount": amount,
+                "currency": payment.currency,
+                "reason": "requested_by_customer",
+            },
+            summary=approvals.refund_summary(payment_id=payment.id, amount=amount, currency=payment.currency),
+            reason=form.approval_reason.data or "",
+            requester=approvals.Requester(ActorType.USER, current_user.id, current_user.permissions),
         )
     except KassaError as error:
         if error.keeps_effects or error.status >= 500:
@@ -250,7 +268,16 @@ def refund(payment_id: str) -> Response | str:
         uow().rollback()
         flash(error.message, "error")
         return back
-    flash(f"Refunded {money.format_amount(made.amount, made.currency)} ({made.id}).", "success")
+    if outcome.request is not None:
+        flash(
+            f"A refund of {money.format_amount(amount, payment.currency)} needs a second person's approval: "
+            f"request {outcome.request.id} is pending.",
+            "success",
+        )
+        return back
+    assert outcome.result is not None
+    made_amount, made_id = int(outcome.result["amount"]), outcome.result["refund"]
+    flash(f"Refunded {money.format_amount(made_amount, payment.currency)} ({made_id}).", "success")
     return back
 
 

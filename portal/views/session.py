@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from core.context import ActorType, Context
 from core.web.request import actor, bind_tenant, context, runtime, uow
-from tenants import portal_sessions
+from tenants import portal_sessions, team
 from tenants.models import Membership, Role, User
 from tenants.permissions import Permission, permissions_of
 
@@ -29,10 +29,19 @@ class PortalUser(UserMixin):  # type: ignore[misc]
     email: str
     tenant_id: str
     role: Role
+    #: The member's custom role (tenants/team.py): its name and permissions replace the built-in role's.
+    custom_role: str | None = None
+    custom_permissions: frozenset[Permission] | None = None
 
     @property
     def permissions(self) -> frozenset[Permission]:
+        if self.custom_permissions is not None:
+            return self.custom_permissions
         return permissions_of(self.role)
+
+    @property
+    def role_name(self) -> str:
+        return self.custom_role or str(self.role)
 
     def can(self, permission: str) -> bool:
         """For templates: `current_user.can('payments:refund')` hides what the user may not do."""
@@ -57,6 +66,15 @@ def load_from_request(_request: Request) -> PortalUser | None:
     membership = db.scalar(select(Membership).where(Membership.user_id == user.id))
     if membership is None:
         return None
+    if membership.custom_role_id is not None:
+        return PortalUser(
+            id=user.id,
+            email=user.email,
+            tenant_id=active.tenant_id,
+            role=membership.role,
+            custom_role=team.role_name(db, membership),
+            custom_permissions=team.permissions_of(db, membership),
+        )
     return PortalUser(id=user.id, email=user.email, tenant_id=active.tenant_id, role=membership.role)
 
 

@@ -130,6 +130,8 @@ def _unique_values(table: str, row: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {"id": new_id("key")}
     if "key_hash" in row:
         changes["key_hash"] = "f" * 64
+    if "token_hash" in row:
+        changes["token_hash"] = "e" * 64
     if "seq" in row:
         changes["seq"] = 10_000
     return changes

@@ -37,4 +37,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "created_at": TIMESTAMP,
         },
     },
+    # A refund above the tenant's four-eyes amount (tenants/approvals.py): answered 202, carried out when
+    # another person approves it in the portal (its webhook events then tell of the refund).
+    "ApprovalRequest": {
+        "type": "object",
+        "required": ["id", "object", "kind", "status", "summary", "params", "created_at", "expires_at"],
+        "properties": {
+            "id": ID,
+            "object": {"const": "approval_request"},
+            "kind": {"type": "string"},
+            "status": {"enum": ["pending", "approved", "declined", "expired", "failed", "canceled"]},
+            "summary": {"type": "string"},
+            "params": {"type": "object"},
+            "created_at": TIMESTAMP,
+            "expires_at": TIMESTAMP,
+        },
+    },
 }

@@ -6,14 +6,18 @@ from typing import Any
 
 from flask import Response
 
+from core.context import ActorType
 from core.errors import NotFound
 from core.ids import has_prefix
 from core.payments import queries, serialize, service
+from core.payments.models import Payment
 from core.web.request import runtime, uow
 from portal.api.auth import caller
 from portal.api.pagination import cursor, envelope
 from portal.api.routing import json_response
 from portal.api.views.common import same_mode
+from tenants import approvals
+from tenants.models import ApprovalRequest
 
 
 def create_refund(body: dict[str, Any]) -> Response:
@@ -21,7 +25,11 @@ def create_refund(body: dict[str, Any]) -> Response:
     payment_id = body["payment"]
     if not has_prefix(payment_id, "pay"):
         raise NotFound(f"No such payment: {payment_id!r}.", param="payment")
-    same_mode(service.get(uow().session, payment_id=payment_id), "payment", payment_id)
+    payment = service.get(uow().session, payment_id=payment_id)
+    same_mode(payment, "payment", payment_id)
+    held = _held_for_approval(payment, body)
+    if held is not None:
+        return json_response(approvals.serialize(held), 202)
     made = service.refund(
         uow().session,
         who.context(),
@@ -31,6 +39,33 @@ def create_refund(body: dict[str, Any]) -> Response:
         processor=runtime().processor(who.livemode),
     )
     return json_response(serialize.refund(made), 201)
+
+
+def _held_for_approval(payment: Payment, body: dict[str, Any]) -> ApprovalRequest | None:
+    """A refund above the tenant's four-eyes amount becomes a pending approval request (docs/api.md)."""
+    amount = body.get("amount")
+    if amount is None:
+        amount = payment.amount_captured - payment.amount_refunded
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        return None  # the refund itself refuses it, with its own message
+    params = {
+        "payment_id": payment.id,
+        "amount": amount,
+        "currency": payment.currency,
+        "reason": body.get("reason"),
+    }
+    db, who = uow().session, caller()
+    if not approvals.required(db, kind_name=approvals.REFUND, params=params):
+        return None
+    return approvals.submit(
+        db,
+        who.context(),
+        kind_name=approvals.REFUND,
+        params=params,
+        summary=approvals.refund_summary(payment_id=payment.id, amount=amount, currency=payment.currency),
+        reason="Requested through the API.",
+        requester=approvals.Requester(ActorType.API_KEY, who.key_id, who.permissions),
+    )
 
 
 def get_refund(id: str) -> Response:
