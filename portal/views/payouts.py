@@ -21,8 +21,8 @@ from core.payouts import bank_accounts, queries, reconciliation, reserves
 from core.payouts import service as payouts
 from core.web.htmx import render_page_or_block
 from core.web.request import runtime, uow
+from portal import mode
 from portal.views.forms import BankAccountForm, EvidenceForm, PayoutForm, ScheduleForm
-from portal.views.payments import PORTAL_LIVEMODE
 from portal.views.session import user_context
 from tenants.models import Tenant
 
@@ -122,7 +122,7 @@ def create_payout() -> Response:
 def payout_list() -> str:
     page = queries.list_payouts(
         uow().session,
-        livemode=PORTAL_LIVEMODE,
+        livemode=mode.livemode(),
         limit=PAGE_SIZE,
         starting_after=request.args.get("after") or None,
     )
@@ -266,7 +266,7 @@ def save_bank_account() -> Response:
 def dispute_list() -> str:
     page = dispute_queries.list_disputes(
         uow().session,
-        livemode=PORTAL_LIVEMODE,
+        livemode=mode.livemode(),
         limit=PAGE_SIZE,
         starting_after=request.args.get("after") or None,
     )

@@ -20,8 +20,7 @@ from core.errors import InvalidInput, NotFound
 from core.reports import exports, queries
 from core.web.htmx import render_page_or_block
 from core.web.request import actor, context, runtime, uow
-from portal import charts
-from portal.views.payments import PORTAL_LIVEMODE
+from portal import charts, mode
 from tenants.lookup import tenant_by_id
 
 
@@ -38,7 +37,7 @@ def _label(start: date, group_by: str) -> str:
 def filters_from_request() -> queries.Filters:
     args = request.args
     return queries.filters_from(
-        livemode=PORTAL_LIVEMODE,
+        livemode=mode.livemode(),
         today=runtime().clock.now().date(),
         start=args.get("from"),
         end=args.get("to"),
@@ -55,13 +54,13 @@ def reports_page() -> tuple[str, int] | str:
 
 
 def _reports_page(session: Any) -> tuple[str, int] | str:
-    options = queries.options(session, livemode=PORTAL_LIVEMODE)
+    options = queries.options(session, livemode=mode.livemode())
     error: InvalidInput | None = None
     try:
         f = filters_from_request()
     except InvalidInput as problem:
         error = problem
-        f = queries.filters_from(livemode=PORTAL_LIVEMODE, today=runtime().clock.now().date())
+        f = queries.filters_from(livemode=mode.livemode(), today=runtime().clock.now().date())
     if f.currency is None:
         fallback = (
             options["currencies"][0]

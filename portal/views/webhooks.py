@@ -16,12 +16,12 @@ from core.web.request import runtime, uow
 from core.webhooks import queries
 from core.webhooks import service as webhooks
 from core.webhooks.models import WebhookDelivery
+from portal import mode
 from portal.views.forms import (
     ActionForm,
     EndpointForm,
     ReplayForm,
 )
-from portal.views.payments import PORTAL_LIVEMODE
 from portal.views.session import user_context
 
 DELIVERIES_SHOWN = 50
@@ -32,7 +32,7 @@ def _policy() -> webhooks.Policy:
 
 
 def endpoint_list() -> str:
-    page = queries.list_endpoints(uow().session, livemode=PORTAL_LIVEMODE, limit=100)
+    page = queries.list_endpoints(uow().session, livemode=mode.livemode(), limit=100)
     return render_page_or_block(
         "portal/webhooks/list.html",
         endpoints=page.items,
@@ -50,7 +50,7 @@ def endpoint_create() -> Response | str:
                 uow().session,
                 user_context(),
                 tenant_id=_tenant_id(),
-                livemode=PORTAL_LIVEMODE,
+                livemode=mode.livemode(),
                 url=(form.url.data or "").strip(),
                 events=chosen,
                 description=(form.description.data or "").strip() or None,
@@ -66,7 +66,7 @@ def endpoint_create() -> Response | str:
         else:
             # Rendered in this answer (not redirected): the secret is never kept, not even in the cookie.
             return _detail(endpoint.id, secret=secret)
-    page = queries.list_endpoints(uow().session, livemode=PORTAL_LIVEMODE, limit=100)
+    page = queries.list_endpoints(uow().session, livemode=mode.livemode(), limit=100)
     return render_page_or_block(
         "portal/webhooks/list.html", endpoints=page.items, form=form, types=webhooks.DELIVERABLE_TYPES
     )
