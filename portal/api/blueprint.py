@@ -304,11 +304,13 @@ ROUTES: list[Route] = [
             "from": {
                 "type": "string",
                 "format": "date",
+                "pattern": r"^\d{4}-\d{2}-\d{2}$",
                 "description": "YYYY-MM-DD; default: 29 days before to",
             },
             "to": {
                 "type": "string",
                 "format": "date",
+                "pattern": r"^\d{4}-\d{2}-\d{2}$",
                 "description": "YYYY-MM-DD, inclusive; default: today (UTC)",
             },
             "group_by": {"enum": ["day", "week", "month"]},
