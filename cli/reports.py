@@ -41,14 +41,14 @@ def reports_rebuild(tenant_ref: str | None, batch: int) -> None:
         fail(exc.message)
         return
     for tenant_id, slug in targets:
-        total = service.count_payments(rt, tenant_id=tenant_id)
+        count = service.count_payments(rt, tenant_id=tenant_id)
         started = time.monotonic()
         with click.progressbar(
-            length=total, label=f"{slug}: {total} payments", show_eta=True, show_pos=True
+            length=count, label=f"{slug}: {count} payments", show_eta=True, show_pos=True
         ) as bar:
             for done in service.rebuild(rt, tenant_id=tenant_id, actor=CLI, batch=batch):
                 bar.update(done)
-        click.echo(f"{slug}: rebuilt from {total} payments in {time.monotonic() - started:.1f} s")
+        click.echo(f"{slug}: rebuilt from {count} payments in {time.monotonic() - started:.1f} s")
 
 
 @reports_group.command(

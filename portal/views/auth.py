@@ -140,6 +140,7 @@ def _sso_required(user: User) -> tuple[str, int] | None:
         return None
     tenant, provider = found
     g.commit_on_error = True  # the refusal's audit row stands with the 403
+    bind_tenant(tenant.id)  # the refusal goes to the chain of the tenant that requires single sign-on
     audit.record(
         uow().session,
         user_context(user.id),
