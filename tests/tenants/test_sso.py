@@ -115,7 +115,7 @@ def test_a_member_whose_provider_reports_mfa_is_signed_in_without_a_kassa_code(
     assert "Acme Coffee" in client.get("/portal/").get_data(as_text=True)
     action, outcome, details = audit_trail(clean, tenant)[-1]
     assert (action, outcome) == (actions.PORTAL_SIGN_IN, Outcome.SUCCESS)
-    assert details == {"method": "sso", "mfa": "amr:mfa"}
+    assert details == {"method": "sso", "second_factor": "amr:mfa"}
 
 
 def test_without_a_second_factor_at_the_provider_kassa_asks_for_its_authentication_code(
@@ -130,7 +130,7 @@ def test_without_a_second_factor_at_the_provider_kassa_asks_for_its_authenticati
     response = post_form(client, "/portal/login/code", {"code": tenant.code()})
     assert response.status_code == 302 and response.location.endswith("/portal/")
     assert signed_in(client)
-    assert audit_trail(clean, tenant)[-1][2] == {"method": "sso", "mfa": "totp"}
+    assert audit_trail(clean, tenant)[-1][2] == {"method": "sso", "second_factor": "totp"}
 
 
 def test_a_member_without_totp_enrolls_after_the_provider_when_it_reports_no_second_factor(
