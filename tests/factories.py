@@ -486,6 +486,60 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             livemode=False,
         )
     _seed_team_and_approvals(rt, tenant)
+    _seed_payouts_and_disputes(rt, tenant, payment_id)
+
+
+def _seed_payouts_and_disputes(rt: Runtime, tenant: MadeTenant, payment_id: str) -> None:
+    """Settlement terms, a payout schedule, a bank account, a payout, a dispute with an evidence file and a
+    reconciliation run with one difference (core/payouts, core/disputes)."""
+    from core.disputes import service as disputes
+    from core.ids import new_id
+    from core.ledger import service as ledger
+    from core.payments.models import Payment
+    from core.payouts import bank_accounts, reconciliation
+    from core.payouts import service as payouts
+
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        ctx = rt.context(uow, Actor.system("test"))
+        session = uow.session
+        ledger.set_settlement_terms(session, tenant_id=tenant.id, clock=rt.clock, delay_days=2)
+        payouts.set_schedule(session, ctx, tenant_id=tenant.id, currency="EUR", interval="manual")
+        bank_accounts.add_bank_account(
+            session,
+            ctx,
+            tenant_id=tenant.id,
+            currency="EUR",
+            account_holder="Seed GmbH",
+            details=bank_accounts.validate(country="DE", iban="DE89370400440532013000"),
+            requested_by=None,
+        )
+        reference = new_id("pay")
+        ledger.record_capture(
+            session,
+            tenant_id=tenant.id,
+            payment_id=reference,
+            amount=5_000,
+            currency="EUR",
+            clock=rt.clock,
+            available_at_once=True,
+        )
+        payouts.create_payout(session, ctx, tenant_id=tenant.id, currency="EUR", amount=1_000)
+        payment = session.scalars(
+            select(Payment).where(Payment.tenant_id == tenant.id, Payment.id == payment_id)
+        ).one()
+        dispute = disputes.open_dispute(session, ctx, payment=payment, reason="fraudulent")
+        disputes.submit_evidence(
+            session,
+            ctx,
+            tenant_id=tenant.id,
+            dispute_id=dispute.id,
+            fields={"uncategorized_text": "Seeded."},
+            files=[("receipt.pdf", b"%PDF-1.4 seed")],
+        )
+        day = rt.clock.now().date()
+        clean = reconciliation.sandbox_settlement_file(session, tenant_id=tenant.id, day=day)
+        altered = clean + f"{day.isoformat()},capture,pay_unknown_{tenant.id},EUR,1\n"
+        reconciliation.reconcile(session, ctx, tenant_id=tenant.id, day=day, text=altered)
 
 
 def _seed_team_and_approvals(rt: Runtime, tenant: MadeTenant) -> None:

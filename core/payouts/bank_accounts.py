@@ -166,7 +166,9 @@ def add_bank_account(
 
 def _notify(ctx: Ctx, row: BankAccount) -> None:
     ctx.jobs.enqueue(
-        NOTIFY_JOB, tenant_id=row.tenant_id, kwargs={"bank_account_id": row.id, "status": str(row.status)}
+        NOTIFY_JOB,
+        tenant_id=row.tenant_id,
+        kwargs={"tenant_id": row.tenant_id, "bank_account_id": row.id, "status": str(row.status)},
     )
 
 

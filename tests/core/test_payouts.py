@@ -36,6 +36,8 @@ from core.payouts import service as payouts
 from core.payouts.models import BankAccount, Payout, PayoutStatus
 from tenants.service import create_tenant
 from tests.fixtures import Factories
+from tests.payments_helpers import work
+from tests.smtp_server import SmtpServer
 
 GOOD_IBAN = "DE89370400440532013000"
 FAILING_IBAN = "DE82370400440532013999"
@@ -666,7 +668,7 @@ def _check_invariants(
 
 
 def test_a_bank_account_change_mails_the_owners_through_the_outbox_masked(
-    make: Factories, clean: Runtime
+    make: Factories, clean: Runtime, mail_to_smtp: SmtpServer
 ) -> None:
     from core.jobs.outbox import OutboxMessage
 
@@ -677,8 +679,15 @@ def test_a_bank_account_change_mails_the_owners_through_the_outbox_masked(
         jobs = session.scalars(
             select(OutboxMessage).where(OutboxMessage.job == bank_accounts.NOTIFY_JOB)
         ).all()
-        assert [j.kwargs for j in jobs] == [{"bank_account_id": account.id, "status": "active"}]
+        assert [j.kwargs for j in jobs] == [
+            {"tenant_id": tenant.id, "bank_account_id": account.id, "status": "active"}
+        ]
         assert bank_accounts.owner_emails(session, tenant_id=tenant.id) == [tenant.owner_email]
-    notice = bank_accounts.change_notice(account, status="active", sender="kassa@example.test")
-    body = notice.get_content()
-    assert "•••• 3000" in body and "0532013000" not in body and "0532013000" not in str(notice["Subject"])
+    work(clean)  # the real worker runs the job from the outbox and mails through a real SMTP server
+    work(clean)  # a second pass sends nothing more
+    [delivery] = mail_to_smtp.inbox.wait_for(1)
+    assert delivery.recipients == [tenant.owner_email]
+    body = delivery.text("plain")
+    assert "•••• 3000" in body
+    assert "0532013000" not in body and "0532013000" not in str(delivery.message["Subject"])
+    assert len(mail_to_smtp.inbox.wait_for(1)) == 1
