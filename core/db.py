@@ -169,9 +169,12 @@ class KassaSession(Session):
 
 
 #: The tenant this connection's open transaction has told PostgreSQL (`connection.info`), so a savepoint's
-#: `after_begin` or a bind to the same tenant costs no round trip. Forgotten at every checkout, commit,
-#: rollback and rollback to a savepoint (which undoes a SET LOCAL made after it): a stale value could
-#: only skip a `set_config`, and the transaction would then see no tenant's rows at all (fail closed).
+#: `after_begin` or a bind to the same tenant costs no round trip. Kassa only ever sets the tenant with SET
+#: LOCAL, so when a transaction ends (commit, rollback) and when the pool hands the connection out, the
+#: setting is known to be empty again: a transaction that begins without a tenant sends nothing. A rollback
+#: to a savepoint undoes a SET LOCAL made after it, so there the value becomes unknown (forgotten) and the
+#: next bind sends it. A stale value could only skip a `set_config`, and the transaction would then see no
+#: tenant's rows at all (fail closed).
 _TENANT_SET = "kassa.tenant_set"
 
 
@@ -186,12 +189,22 @@ def _set_db_tenant(connection: Connection, tenant_id: str | None) -> None:
         connection.info[_TENANT_SET] = value
 
 
-def _forget_tenant_set(connection: Any, *_args: Any) -> None:
+def note_tenant_set(session: Session, tenant_id: str) -> None:
+    """Tell the memo that a statement of this transaction has already set the tenant in PostgreSQL (as
+    `tenants.resolution.tenant_of_checkout_session` does in the same round trip as its lookup)."""
+    session.connection().info[_TENANT_SET] = tenant_id
+
+
+def _tenant_cleared(connection: Any, *_args: Any) -> None:
+    connection.info[_TENANT_SET] = ""
+
+
+def _tenant_unknown(connection: Any, *_args: Any) -> None:
     connection.info.pop(_TENANT_SET, None)
 
 
-def _forget_tenant_at_checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:
-    record.info.pop(_TENANT_SET, None)
+def _tenant_cleared_at_checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:
+    record.info[_TENANT_SET] = ""
 
 
 @event.listens_for(KassaSession, "after_begin")
@@ -330,9 +343,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
-    for name in ("commit", "rollback", "rollback_savepoint"):
-        event.listen(engine, name, _forget_tenant_set)
-    event.listen(engine.pool, "checkout", _forget_tenant_at_checkout)
+    for name in ("commit", "rollback"):
+        event.listen(engine, name, _tenant_cleared)
+    event.listen(engine, "rollback_savepoint", _tenant_unknown)
+    event.listen(engine.pool, "checkout", _tenant_cleared_at_checkout)
     return engine
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from core.db import note_tenant_set
 from core.ids import has_prefix
 from core.payments.models import CheckoutSession
 from tenants import permissions as perms
@@ -121,12 +122,24 @@ def memberships_of(session: Session, user_id: str) -> list[tuple[str, Role]]:
 
 
 def tenant_of_checkout_session(session: Session, session_id: str) -> str | None:
-    """The tenant whose checkout session this is (the hosted page's only key), or None."""
+    """The tenant whose checkout session this is (the hosted page's only key), or None. On PostgreSQL the
+    found tenant is set for the rest of the transaction in the same round trip: bind it next (free)."""
     if not has_prefix(session_id, "cs"):
         return None
     if _is_postgres(session):
-        value = session.execute(text("SELECT kassa_checkout_session_tenant(:s)"), {"s": session_id}).scalar()
-        return str(value) if value else None
+        # One round trip: the lookup, and (when it finds the session) the tenant set for the rest of the
+        # transaction, which is what every caller does next (bind it).
+        value = session.execute(
+            text(
+                "SELECT t, CASE WHEN t IS NOT NULL THEN set_config('app.tenant_id', t, true) END "
+                "FROM (SELECT kassa_checkout_session_tenant(:s) AS t) AS found"
+            ),
+            {"s": session_id},
+        ).scalar()
+        if not value:
+            return None
+        note_tenant_set(session, str(value))
+        return str(value)
     return session.scalar(
         select(CheckoutSession.tenant_id)
         .where(CheckoutSession.id == session_id)

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 from rq import Retry
-from sqlalchemy import Integer, String, Text, delete, select, text
+from sqlalchemy import Integer, String, Text, delete, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import Clock
@@ -176,6 +176,70 @@ def _mark(
         uow.session.flush()
 
 
+def _enqueue(connection: RedisClient, messages: Sequence[Message]) -> None:
+    with connection.pipeline() as pipe:
+        for message in messages:
+            spec = spec_for(message.job)
+            get_queue(message.queue, connection).enqueue_call(
+                func=message.job,
+                kwargs=message.kwargs,
+                job_id=message.id,
+                timeout=spec.timeout,
+                retry=Retry(max=len(spec.retry_intervals), interval=list(spec.retry_intervals))
+                if spec.retry_intervals
+                else None,
+                result_ttl=3600,
+                failure_ttl=7 * 86400,
+                pipeline=pipe,
+            )
+        pipe.execute()
+
+
+def _redis_down(messages: Sequence[Message], exc: Exception) -> str:
+    log.warning("outbox relay: Redis unavailable, %d job(s) wait: %s", len(messages), type(exc).__name__)
+    return f"{type(exc).__name__}: Redis unavailable"
+
+
+def _relay_committed(
+    db: Database, connection: RedisClient, *, now: datetime, tenant_id: str, ids: list[str]
+) -> int:
+    """The relay right after a commit, on PostgreSQL: claim and mark the rows in one statement (UPDATE of
+    the rows no other relay holds, RETURNING them), enqueue, commit. If Redis refuses, the marks roll back
+    and the failure is counted in a second, rarer transaction."""
+    claimable = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.id.in_(ids), OutboxMessage.delivered_at.is_(None), OutboxMessage.available_at <= now
+        )
+        .with_for_update(skip_locked=True)
+    )
+    with db.unit_of_work(tenant_id=tenant_id) as uow:
+        messages = list(
+            uow.session.scalars(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(claimable.scalar_subquery()))
+                .values(delivered_at=now, attempts=OutboxMessage.attempts + 1, last_error=None)
+                .returning(OutboxMessage)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if not messages:
+            return 0
+        try:
+            _enqueue(connection, messages)
+        except redis.RedisError as exc:
+            error = _redis_down(messages, exc)
+            uow.session.rollback()
+            uow.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([m.id for m in messages]), OutboxMessage.delivered_at.is_(None))
+                .values(attempts=OutboxMessage.attempts + 1, last_error=error)
+                .execution_options(synchronize_session=False)
+            )
+            return 0
+        return len(messages)
+
+
 def relay(
     db: Database,
     connection: RedisClient,
@@ -192,33 +256,17 @@ def relay(
     Raises nothing for a Redis outage: the rows stay for the next pass (counted in `attempts`).
     """
     now = clock.now()
+    if ids is not None and tenant_id is not None and db.is_postgres:
+        return _relay_committed(db, connection, now=now, tenant_id=tenant_id, ids=ids)
     with db.unit_of_work(tenant_id=tenant_id) as uow:
         groups = _claim(uow, db, now=now, tenant_id=tenant_id, ids=ids, limit=limit)
         messages = [message for _, batch in groups for message in batch]
         if not messages:
             return 0
         try:
-            with connection.pipeline() as pipe:
-                for message in messages:
-                    spec = spec_for(message.job)
-                    get_queue(message.queue, connection).enqueue_call(
-                        func=message.job,
-                        kwargs=message.kwargs,
-                        job_id=message.id,
-                        timeout=spec.timeout,
-                        retry=Retry(max=len(spec.retry_intervals), interval=list(spec.retry_intervals))
-                        if spec.retry_intervals
-                        else None,
-                        result_ttl=3600,
-                        failure_ttl=7 * 86400,
-                        pipeline=pipe,
-                    )
-                pipe.execute()
+            _enqueue(connection, messages)
         except redis.RedisError as exc:
-            log.warning(
-                "outbox relay: Redis unavailable, %d job(s) wait: %s", len(messages), type(exc).__name__
-            )
-            error = f"{type(exc).__name__}: Redis unavailable"
+            error = _redis_down(messages, exc)
 
             def failed(message: Message) -> None:
                 message.attempts += 1

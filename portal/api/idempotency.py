@@ -29,16 +29,18 @@ def guarded(run: Callable[[], Response], *, secret_fields: tuple[str, ...] = ())
     rt = runtime()
     tenant_id, livemode = caller().tenant_id, caller().livemode
     fingerprint = idempotency.request_hash(request.method, request.path, request.get_data())
-    _end_request_transaction()
-    with rt.db.unit_of_work(tenant_id=tenant_id) as claim_uow:
-        stored = idempotency.claim(
-            claim_uow.session,
-            tenant_id=tenant_id,
-            livemode=livemode,
-            key=key,
-            fingerprint=fingerprint,
-            clock=rt.clock,
-        )
+    # The claim commits on its own, before the work, so a concurrent retry sees it in flight (409). It
+    # goes in the request's transaction, which so far has only read the API key and set the tenant: one
+    # connection, no second set_config.
+    stored = idempotency.claim(
+        uow().session,
+        tenant_id=tenant_id,
+        livemode=livemode,
+        key=key,
+        fingerprint=fingerprint,
+        clock=rt.clock,
+    )
+    uow().commit()
     if stored is not None:
         response = Response(stored.body, status=stored.status, mimetype="application/json")
         response.headers["Idempotent-Replayed"] = "true"

@@ -147,6 +147,41 @@ def test_with_no_tenant_set_every_tenant_table_is_empty(
             assert _count(app_conn, table) == 0, table
 
 
+def test_a_transaction_without_a_tenant_after_a_tenants_work_on_the_same_connection_sees_nothing(
+    two_tenants: tuple[MadeTenant, MadeTenant], clean: Runtime
+) -> None:
+    """A unit of work that begins with no tenant sends no `set_config` (core/db.py): that is only safe
+    because a tenant is only ever SET LOCAL, so commit, rollback and a rollback to a savepoint all leave a
+    pooled connection seeing no tenant's rows. One pooled connection, so each step reuses it."""
+    from core.db import Database
+
+    a, _ = two_tenants
+    db = Database(clean.settings.database_app_url, pool_size=1, max_overflow=0)
+    try:
+
+        def visible() -> int:
+            with db.unit_of_work() as uow:
+                return int(uow.session.execute(text("SELECT count(*) FROM payments")).scalar_one())
+
+        with db.unit_of_work(tenant_id=a.id) as uow:
+            assert uow.session.execute(text("SELECT count(*) FROM payments")).scalar_one() > 0
+        assert visible() == 0  # after a commit
+        with pytest.raises(RuntimeError), db.unit_of_work(tenant_id=a.id) as uow:
+            uow.session.execute(text("SELECT 1 FROM payments"))
+            raise RuntimeError("roll back")
+        assert visible() == 0  # after a rollback
+        with db.unit_of_work() as uow:
+            savepoint = uow.session.begin_nested()
+            uow.session.bind_tenant(a.id)
+            assert uow.session.execute(text("SELECT count(*) FROM payments")).scalar_one() > 0
+            savepoint.rollback()  # undoes the SET LOCAL: the tenant is unknown now, not assumed
+            uow.session.bind_tenant(None)
+            assert uow.session.execute(text("SELECT count(*) FROM payments")).scalar_one() == 0
+        assert visible() == 0
+    finally:
+        db.engine.dispose()
+
+
 def test_every_tenant_table_forces_row_level_security(pg: Settings, clean: Runtime) -> None:
     with clean.db.owner_engine.connect() as conn:
         rows = conn.execute(
