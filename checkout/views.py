@@ -33,8 +33,7 @@ from core.web.htmx import is_htmx
 from core.web.i18n import current_locale
 from core.web.request import actor, bind_tenant, client_ip, context, runtime, uow
 from tenants import checkout_settings
-from tenants.lookup import tenant_by_id
-from tenants.resolution import tenant_of_checkout_session
+from tenants.resolution import checkout_session_and_tenant, tenant_of_checkout_session
 
 FORMS: dict[str, type[CheckoutForm]] = {"card": CardForm, "wallet": WalletForm, "bank": BankForm}
 #: Which form field shows a service error about this parameter.
@@ -93,9 +92,8 @@ def load_session(session_id: str) -> CheckoutSession:
     if tenant_id is None:
         raise NotFound(_("This payment link is not valid. Ask the shop for a new one."))
     bind_tenant(tenant_id)
-    cs = sessions.get(uow().session, session_id=session_id)
+    cs, tenant = checkout_session_and_tenant(uow().session, session_id)  # one round trip for both
     sessions.refresh_expiry(uow().session, _shopper(), cs)
-    tenant = tenant_by_id(uow().session, cs.tenant_id)
     g.checkout_tenant, g.checkout_session = tenant, cs
     g.checkout_rules = sessions.rules_of(uow().session, cs, country=tenant.country)
     g.checkout_locale = cs.locale

@@ -15,10 +15,11 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.db import note_tenant_set
+from core.errors import NotFound
 from core.ids import has_prefix
 from core.payments.models import CheckoutSession
 from tenants import permissions as perms
-from tenants.models import ApiKey, KeyKind, KeyMode, Membership, Role
+from tenants.models import ApiKey, KeyKind, KeyMode, Membership, Role, Tenant
 from tenants.permissions import Permission
 from tenants.service import hash_key
 
@@ -145,3 +146,15 @@ def tenant_of_checkout_session(session: Session, session_id: str) -> str | None:
         .where(CheckoutSession.id == session_id)
         .execution_options(kassa_unscoped=True)
     )
+
+
+def checkout_session_and_tenant(session: Session, session_id: str) -> tuple[CheckoutSession, Tenant]:
+    """The bound tenant's checkout session and its tenant, read in one SELECT. NotFound as `sessions.get`."""
+    row = session.execute(
+        select(CheckoutSession, Tenant)
+        .join(Tenant, Tenant.id == CheckoutSession.tenant_id)
+        .where(CheckoutSession.id == session_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No such checkout session: {session_id!r}.", param="id")
+    return row[0], row[1]

@@ -30,9 +30,9 @@ from tests.payments_helpers import CARD_FORM, auth, create_session, submit_pay_f
 #: no tenant sends no `set_config` (the setting is known to be empty), and the hosted page's session lookup
 #: sets its tenant in the same round trip.
 BUDGETS = {
-    "hosted page GET": (4, 4),
+    "hosted page GET": (3, 3),
     "session create": (16, 14),
-    "confirm POST": (22, 23),
+    "confirm POST": (21, 22),
     # The processing job (40 on PostgreSQL: screening, the processor call, the ledger, the balance
     # transaction, two events, three audit rows), the relay of its outbox, then the subscribers' jobs:
     # four webhook fan-outs (2 each for a tenant without endpoints), two report rollup updates and the
