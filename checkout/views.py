@@ -369,6 +369,8 @@ def receipt_email(session_id: str) -> Response | str:
 def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) -> str:
     payment = service.get(uow().session, payment_id=payment_id)
     emailed = receipts.of_payment(uow().session, payment_id=payment.id)
+    # The automatic receipt is queued by a worker just after the payment: until its row exists, say so.
+    automatic = receipts.automatic_address(payment, cs) if not emailed else None
     paid_at = payment.updated_at if payment.updated_at.tzinfo else payment.updated_at.replace(tzinfo=UTC)
     context = {
         **_context(cs),
@@ -379,7 +381,8 @@ def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) 
         "checkout/receipt.html",
         payment=payment,
         receipts=emailed,
-        receipt_on_its_way=any(r.status != "failed" for r in emailed),
+        automatic_receipt_to=automatic,
+        receipt_on_its_way=automatic is not None or any(r.status != "failed" for r in emailed),
         form=form,
         # `|datetime` shows it in the shopper's words with its zone ("1. Dezember 2026, 06:59:03 UTC").
         paid_at=paid_at,

@@ -15,6 +15,7 @@ from core.audit import actions
 from core.audit.models import AuditEvent, AuditHead, Outcome
 from core.clock import Clock
 from core.context import Acting, Actor
+from core.db import transaction_memo
 from core.ids import new_id
 from core.keys import service as vault_keys
 from core.kms import KMS, DecryptionFailed
@@ -119,11 +120,18 @@ def _append(
 ) -> AuditEvent:
     """Append one event to the tenant's chain and move its signed head, in the caller's transaction.
 
-    Three statements on PostgreSQL: the head row read FOR UPDATE (it serializes the tenant's writers, so
-    a chain never forks, and replaces the advisory lock and the read of the newest event), the INSERT of
-    the event and the UPDATE of the head.
+    On PostgreSQL the first append of a transaction reads the head row FOR UPDATE (it serializes the
+    tenant's writers, so a chain never forks, and replaces the advisory lock and the read of the newest
+    event); later appends in the same transaction hold that lock and reuse the head they moved
+    (`transaction_memo`). Nothing is flushed here: the next flush writes the transaction's new events in
+    one INSERT and the head once.
     """
-    head = _head(session, tenant_id, for_update=True)
+    heads: dict[str, AuditHead] = transaction_memo(session).setdefault("audit_heads", {})
+    head = heads.get(tenant_id)
+    if head is None:
+        head = _head(session, tenant_id, for_update=True)
+        if head is not None:
+            heads[tenant_id] = head
     last = (head.seq, head.hash) if head is not None else _unsigned_tail(session, tenant_id)
     sealed = None
     if details is not None:
@@ -164,10 +172,10 @@ def _append(
         head = AuditHead(tenant_id=tenant_id, id=new_id("aud"))
         _sign(head, seq=event.seq, hash_=event.hash, kms=kms, clock=clock)
         session.add(head)
+        heads[tenant_id] = head
     # else: a chain with no head (its head deleted, with or without its events, or older than signed
     # heads) stays unsigned, so `verify` keeps saying so: only a new tenant's chain starts a head, and
     # only `adopt_head`, run by an operator, signs another.
-    session.flush()
     return event
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, insert, select
 from sqlalchemy.orm import Session
 
 from core.context import Context
@@ -45,25 +45,33 @@ def emit(
     if not isinstance(mode, bool):
         raise TypeError(f"{type(subject).__name__} has no livemode: pass livemode= to emit")
     sequences = transaction_memo(session).setdefault("event_sequences", {})
+    sequence: int | ScalarSelect[int]
     if subject.id in sequences:
-        last = sequences[subject.id]  # emitted earlier in this transaction, under the same lock
+        sequence = sequences[subject.id] + 1  # emitted earlier in this transaction, under the same lock
     elif created_in_transaction(session, subject.id):
-        last = 0  # inserted by this transaction: nothing can be known about it elsewhere
-    else:
-        last = session.scalar(select(func.max(Event.sequence)).where(Event.object_id == subject.id))
-    event = Event(
-        tenant_id=subject.tenant_id,
-        id=new_id("evt"),
-        type=str(type_),
-        object_type=str(data["object"]),
-        object_id=subject.id,
-        sequence=(last or 0) + 1,
-        data=data,
-        livemode=mode,
-        created_at=ctx.clock.now(),
-    )
-    session.add(event)
-    session.flush()
+        sequence = 1  # inserted by this transaction: nothing can be known about it elsewhere
+    else:  # the next number, computed by the INSERT itself (one round trip, not a SELECT and an INSERT)
+        sequence = (
+            select(func.coalesce(func.max(Event.sequence), 0) + 1)
+            .where(Event.tenant_id == subject.tenant_id, Event.object_id == subject.id)
+            .scalar_subquery()
+        )
+    session.flush()  # what the caller changed is written before the event about it
+    event = session.scalars(
+        insert(Event)
+        .values(
+            tenant_id=subject.tenant_id,
+            id=new_id("evt"),
+            type=str(type_),
+            object_type=str(data["object"]),
+            object_id=subject.id,
+            sequence=sequence,
+            data=data,
+            livemode=mode,
+            created_at=ctx.clock.now(),
+        )
+        .returning(Event)
+    ).one()
     sequences[subject.id] = event.sequence
     for subscriber in subscribers.for_type(type_):
         ctx.jobs.enqueue(

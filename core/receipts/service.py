@@ -136,10 +136,16 @@ def queue_for_completed_checkout(
     if existing is not None:
         return existing
     payment = get_by_id(session, Payment, cs.payment_id, prefix="pay", what="payment")
-    email = payment.customer_email or cs.customer_email
+    email = automatic_address(payment, cs)
     if not email:
         return None
     return queue(session, ctx, payment=payment, email=email, locale=cs.locale or "en", receipt_id=receipt_id)
+
+
+def automatic_address(payment: Payment, cs: CheckoutSession) -> str | None:
+    """Where the automatic receipt of a completed checkout goes (the worker queues it moments after the
+    payment succeeds: the receipt page says it is on its way before the row exists), or None."""
+    return payment.customer_email or cs.customer_email or None
 
 
 def request(

@@ -114,6 +114,20 @@ def test_a_session_with_an_email_says_its_receipt_is_on_the_way(
     assert "Your receipt is on its way to ada@example.com." in text
 
 
+def test_the_page_says_the_receipt_is_on_the_way_before_the_worker_has_queued_it(
+    client: FlaskClient, make: Factories, clean: Runtime
+) -> None:
+    """The automatic receipt is queued by a subscriber job moments after the payment succeeds; a shopper
+    on the receipt page before that job ran is told it is coming, not offered a form for it."""
+    tenant = make.tenants()
+    cs_id = paid_session(client, clean, tenant, customer_email="ada@example.com")
+    with inspector(clean).begin() as conn:  # as if the receipts job had not run yet
+        conn.execute(Receipt.__table__.delete().where(Receipt.__table__.c.tenant_id == tenant.id))
+    text = page_text(client.get(f"/pay/{cs_id}/receipt"))
+    assert "Your receipt is on its way to ada@example.com." in text
+    assert "Send it to another address" in text and "Email me a receipt" not in text
+
+
 def test_the_form_works_in_embed_mode_and_stays_there(
     client: FlaskClient, make: Factories, clean: Runtime, mail_to_smtp: SmtpServer
 ) -> None:

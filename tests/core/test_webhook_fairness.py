@@ -39,7 +39,7 @@ def test_a_dead_endpoint_does_not_delay_another_tenants_deliveries(
         rt,
         "settings",
         rt.settings.with_changes(
-            webhooks_allow_private=True, webhook_timeout_seconds=2.0, webhook_endpoint_concurrency=1
+            webhooks_allow_private=True, webhook_timeout_seconds=4.0, webhook_endpoint_concurrency=1
         ),
     )
     slow_tenant, other_tenant = make.tenants(), make.tenants()
@@ -56,7 +56,10 @@ def test_a_dead_endpoint_does_not_delay_another_tenants_deliveries(
             latencies = [_latency(rt, alive, other_tenant.id, fine.id) for _ in range(6)]
             assert len(dead.received) >= 1, "the dead endpoint was being called meanwhile"
             delays = [latency - baseline for latency in latencies]
-            assert max(delays) < 1.0, (baseline, latencies)
+            # A delivery stuck behind the dead endpoint would wait out its 4 s timeout; half of it leaves
+            # room for a loaded machine's scheduling hiccups (one was 1.1 s under a load average of 7).
+            assert max(delays) < 2.0, (baseline, latencies)
+            assert sorted(delays)[len(delays) // 2] < 0.5, (baseline, latencies)
     finally:
         stop.set()
         for worker in workers:
