@@ -34,6 +34,8 @@ PASSWORD_CHANGED: Final = "password_changed"  # noqa: S105  (a reason label, not
 ROLE_CHANGED: Final = "role_changed"
 PASSWORD_RESET: Final = "password_reset"  # noqa: S105  (a reason label, not a password)
 REVOKED_BY_USER: Final = "revoked_by_user"
+#: Too many wrong current passwords on the account page locked the account (tenants/account.py).
+USER_LOCKED: Final = "user_locked"
 
 
 @dataclass(frozen=True)
