@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from core.audit import actions
 from core.audit.models import Outcome
 from core.context import Acting
-from core.errors import AuthenticationFailed, InvalidInput
+from core.errors import AuthenticationFailed, InvalidInput, NotFound
 from tenants import passwords, portal_sessions, recovery_codes
 from tenants.models import User
 from tenants.service import hash_password, validate_password
@@ -134,8 +134,11 @@ def regenerate_recovery_codes(session: Session, ctx: Acting, *, user_id: str, cu
 
 
 def revoke_session(session: Session, ctx: Acting, *, user_id: str, session_id: str) -> bool:
-    """End one of the user's own open sessions (False, and nothing audited, for any other id)."""
+    """End one of the user's own open sessions (False, and nothing audited, for one of theirs that had
+    already ended; `NotFound` for anyone else's id: existence is not leaked)."""
     if not portal_sessions.revoke_one(session, user_id=user_id, session_id=session_id, clock=ctx.clock):
+        if not portal_sessions.is_own(session, user_id=user_id, session_id=session_id):
+            raise NotFound("No such session of yours.")
         return False
     audit_in_every_tenant(
         session,

@@ -127,6 +127,16 @@ def revoke_one(session: Session, *, user_id: str, session_id: str, clock: Clock)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def is_own(session: Session, *, user_id: str, session_id: str) -> bool:
+    """Whether `session_id` is a session (open or ended) of this user."""
+    return (
+        session.scalar(
+            select(PortalSession.id).where(PortalSession.id == session_id, PortalSession.user_id == user_id)
+        )
+        is not None
+    )
+
+
 def revoke_all(session: Session, *, user_id: str, reason: str, clock: Clock) -> int:
     """End every open session of a user at once; return how many were open.
 
