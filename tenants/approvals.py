@@ -365,6 +365,7 @@ def approve(
             raise
         savepoint.rollback()
         request.status, request.result = ApprovalStatus.FAILED, {"error": error.message}
+        _wipe_sealed(request)
         session.flush()
         audit.record(
             session,
@@ -378,6 +379,7 @@ def approve(
         return request
     savepoint.commit()
     request.status, request.result = ApprovalStatus.APPROVED, result
+    _wipe_sealed(request)
     session.flush()
     audit.record(
         session,
@@ -403,6 +405,7 @@ def decline(
     _pending_or_refuse(session, ctx, request)
     request.status = ApprovalStatus.DECLINED
     request.decided_by, request.decided_at = ctx.actor.id, ctx.clock.now()
+    _wipe_sealed(request)
     request.decision_note = " ".join((note or "").split())[:MAX_REASON] or None
     session.flush()
     audit.record(
@@ -427,6 +430,7 @@ def cancel(session: Session, ctx: Context, *, request_id: str) -> ApprovalReques
         ctx.actor.id,
         ctx.clock.now(),
     )
+    _wipe_sealed(request)
     session.flush()
     audit.record(session, ctx, actions.APPROVAL_CANCELED, subject=request, details={"kind": request.kind})
     return request
@@ -434,6 +438,7 @@ def cancel(session: Session, ctx: Context, *, request_id: str) -> ApprovalReques
 
 def _expire(session: Session, ctx: Context, request: ApprovalRequest) -> None:
     request.status, request.decided_at = ApprovalStatus.EXPIRED, ctx.clock.now()
+    _wipe_sealed(request)
     session.flush()
     audit.record(
         session,
@@ -463,6 +468,13 @@ def expire_due(session: Session, ctx: Context) -> int:
 def public_params(params: dict[str, Any]) -> dict[str, Any]:
     """`params` without what is sealed (`SEALED_PREFIX`): what pages, the API and the audit trail show."""
     return {k: v for k, v in params.items() if not k.startswith(SEALED_PREFIX)}
+
+
+def _wipe_sealed(request: ApprovalRequest) -> None:
+    """A decided request keeps what was asked, but no longer what was sealed for its executor (an SSO
+    client secret): nothing will open it again."""
+    if any(k.startswith(SEALED_PREFIX) for k in request.params):
+        request.params = public_params(request.params)
 
 
 def _notify(ctx: Context, request: ApprovalRequest, step: str) -> None:

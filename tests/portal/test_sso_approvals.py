@@ -106,6 +106,9 @@ def test_a_held_sso_change_waits_for_another_member_then_is_carried_out_exactly_
     assert decide(client, held.id).status_code == 303
     [done] = requests_of(clean, tenant.id)
     assert done.status is ApprovalStatus.APPROVED, done.result
+    assert "sealed_client_secret" not in done.params  # decided: the sealed copy is wiped
+    assert done.params["client_secret"] == sso.SECRET_SET  # what was asked stays
+    assert sealed.split(":")[1] not in _all_text(clean, tenant.id)
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         stored = uow.session.scalar(select(SsoProvider))
         assert stored is not None
@@ -230,3 +233,19 @@ def test_an_approved_change_whose_provider_stopped_answering_fails_and_changes_n
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         assert uow.session.scalar(select(SsoProvider)) is None
     assert actions.APPROVAL_FAILED in [e.action for e in _events(clean, tenant.id)]
+
+
+def test_a_declined_sso_change_changes_nothing_and_its_sealed_secret_is_wiped(
+    app: Flask, client: FlaskClient, make: Factories, clean: Runtime, oidc_provider: Provider
+) -> None:
+    tenant, admin, _ = _held_sso(app, client, make, clean)
+    form = settings_form(issuer=oidc_provider.issuer, allowed_domains=tenant.owner_email.split("@")[1])
+    post_form(admin, "/portal/settings/sso", form)
+    [held] = requests_of(clean, tenant.id)
+    assert "sealed_client_secret" in held.params
+    assert decide(client, held.id, "decline").status_code == 303
+    [declined] = requests_of(clean, tenant.id)
+    assert declined.status is ApprovalStatus.DECLINED and "sealed_client_secret" not in declined.params
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        assert uow.session.scalar(select(SsoProvider)) is None
+    assert actions.APPROVAL_DECLINED in [e.action for e in _events(clean, tenant.id)]
