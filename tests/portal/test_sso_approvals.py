@@ -187,6 +187,16 @@ def test_deciding_needs_approvals_decide_and_team_manage(
     sign_in_as(approver, email, secret)
     assert approver.get(f"/portal/approvals/{held.id}").status_code == 404  # not theirs to see
     assert decide(approver, held.id).status_code == 404
+    # Managing the team without approvals:decide: sees the request, cannot decide it.
+    manager_role = custom_role(clean, tenant, "Team lead", {Permission.TEAM_MANAGE, Permission.PAYMENTS_READ})
+    email, secret = add_member(clean, tenant, Role.VIEWER, email=f"lead@{domain}")
+    give_role(clean, tenant, email, manager_role)
+    manager = app.test_client()
+    sign_in_as(manager, email, secret)
+    page = manager.get(f"/portal/approvals/{held.id}")
+    assert page.status_code == 200 and "/decide" not in page.get_data(as_text=True)
+    forged = decide(manager, held.id)
+    assert forged.status_code == 403 and "approvals:decide" in forged.get_data(as_text=True)
     assert requests_of(clean, tenant.id)[0].status is ApprovalStatus.PENDING
 
 
