@@ -87,9 +87,13 @@ class Kind:
 REFUND: Final = "refund"
 LIVE_SECRET_KEY: Final = "api_key.live_secret"  # noqa: S105  (a kind's name, not a secret)
 ROLE_DEFINITION: Final = "role.define"
+SSO_CONFIGURATION: Final = "sso.configure"
+#: A `params` key starting with this holds something sealed under the KMS (an SSO client secret): it goes
+#: to the executor only, never into the audit trail, the API's answer or a page.
+SEALED_PREFIX: Final = "sealed_"
 
-#: Every approvable kind. Payout bank account changes (`payout.bank_account`, payouts:manage) and SSO
-#: changes (`sso.configure`, settings:write) are added here by those features with their executors.
+#: Every approvable kind. Payout bank account changes (`payout.bank_account`, payouts:manage) are added
+#: here by that feature with its executor.
 KINDS: dict[str, Kind] = {
     REFUND: Kind(
         REFUND,
@@ -110,6 +114,12 @@ KINDS: dict[str, Kind] = {
         "Creating or changing custom roles",
         Permission.TEAM_MANAGE,
         "tenants.approval_actions:define_role",
+    ),
+    SSO_CONFIGURATION: Kind(
+        SSO_CONFIGURATION,
+        "Changing the single sign-on settings",
+        Permission.TEAM_MANAGE,
+        "tenants.sso:apply_approved",
     ),
 }
 
@@ -260,7 +270,12 @@ def submit(
         ctx,
         actions.APPROVAL_REQUESTED,
         subject=request,
-        details={"kind": k.name, "summary": request.summary, "reason": request.reason, "params": params},
+        details={
+            "kind": k.name,
+            "summary": request.summary,
+            "reason": request.reason,
+            "params": public_params(params),
+        },
     )
     _notify(ctx, request, "requested")
     return request
@@ -350,6 +365,7 @@ def approve(
             raise
         savepoint.rollback()
         request.status, request.result = ApprovalStatus.FAILED, {"error": error.message}
+        _wipe_sealed(request)
         session.flush()
         audit.record(
             session,
@@ -363,6 +379,7 @@ def approve(
         return request
     savepoint.commit()
     request.status, request.result = ApprovalStatus.APPROVED, result
+    _wipe_sealed(request)
     session.flush()
     audit.record(
         session,
@@ -388,6 +405,7 @@ def decline(
     _pending_or_refuse(session, ctx, request)
     request.status = ApprovalStatus.DECLINED
     request.decided_by, request.decided_at = ctx.actor.id, ctx.clock.now()
+    _wipe_sealed(request)
     request.decision_note = " ".join((note or "").split())[:MAX_REASON] or None
     session.flush()
     audit.record(
@@ -412,6 +430,7 @@ def cancel(session: Session, ctx: Context, *, request_id: str) -> ApprovalReques
         ctx.actor.id,
         ctx.clock.now(),
     )
+    _wipe_sealed(request)
     session.flush()
     audit.record(session, ctx, actions.APPROVAL_CANCELED, subject=request, details={"kind": request.kind})
     return request
@@ -419,6 +438,7 @@ def cancel(session: Session, ctx: Context, *, request_id: str) -> ApprovalReques
 
 def _expire(session: Session, ctx: Context, request: ApprovalRequest) -> None:
     request.status, request.decided_at = ApprovalStatus.EXPIRED, ctx.clock.now()
+    _wipe_sealed(request)
     session.flush()
     audit.record(
         session,
@@ -443,6 +463,18 @@ def expire_due(session: Session, ctx: Context) -> int:
     for request in due:
         _expire(session, ctx, request)
     return len(due)
+
+
+def public_params(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` without what is sealed (`SEALED_PREFIX`): what pages, the API and the audit trail show."""
+    return {k: v for k, v in params.items() if not k.startswith(SEALED_PREFIX)}
+
+
+def _wipe_sealed(request: ApprovalRequest) -> None:
+    """A decided request keeps what was asked, but no longer what was sealed for its executor (an SSO
+    client secret): nothing will open it again."""
+    if any(k.startswith(SEALED_PREFIX) for k in request.params):
+        request.params = public_params(request.params)
 
 
 def _notify(ctx: Context, request: ApprovalRequest, step: str) -> None:
@@ -472,7 +504,7 @@ def serialize(request: ApprovalRequest) -> dict[str, Any]:
         "kind": request.kind,
         "status": str(request.status),
         "summary": request.summary,
-        "params": {k: v for k, v in request.params.items() if k != "granter"},
+        "params": {k: v for k, v in public_params(request.params).items() if k != "granter"},
         "created_at": int(request.created_at.timestamp()),
         "expires_at": int(request.expires_at.timestamp()),
     }

@@ -56,6 +56,11 @@ def actor_names(session: Session, actor_ids: Iterable[str]) -> dict[str, str]:
 
 
 def user_id_by_email(session: Session, email: str) -> str | None:
+    """The id of the person with this email who acted in the current tenant's audit trail (a member, or
+    one who was); None for anyone else: users are global, and another tenant's member's id (or whether
+    the address has a Kassa account at all) is not the current tenant's to learn."""
+    from core.audit.models import AuditEvent
     from tenants.models import User
 
-    return session.scalar(select(User.id).where(User.email == email.strip().lower()))
+    acted = select(AuditEvent.id).where(AuditEvent.actor_id == User.id).exists()  # tenant-scoped
+    return session.scalar(select(User.id).where(User.email == email.strip().lower(), acted))

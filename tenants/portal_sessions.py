@@ -34,6 +34,8 @@ PASSWORD_CHANGED: Final = "password_changed"  # noqa: S105  (a reason label, not
 ROLE_CHANGED: Final = "role_changed"
 PASSWORD_RESET: Final = "password_reset"  # noqa: S105  (a reason label, not a password)
 REVOKED_BY_USER: Final = "revoked_by_user"
+#: Too many wrong current passwords on the account page locked the account (tenants/account.py).
+USER_LOCKED: Final = "user_locked"
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,16 @@ def revoke_one(session: Session, *, user_id: str, session_id: str, clock: Clock)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def is_own(session: Session, *, user_id: str, session_id: str) -> bool:
+    """Whether `session_id` is a session (open or ended) of this user."""
+    return (
+        session.scalar(
+            select(PortalSession.id).where(PortalSession.id == session_id, PortalSession.user_id == user_id)
+        )
+        is not None
+    )
 
 
 def revoke_all(session: Session, *, user_id: str, reason: str, clock: Clock) -> int:

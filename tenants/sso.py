@@ -19,6 +19,7 @@ Nothing here reads Flask: the views (portal/views/sso.py) pass the HTTP session,
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import json
@@ -44,6 +45,7 @@ from core.audit import service as audit
 from core.context import Acting, Context
 from core.errors import InvalidInput, KassaError, NotFound
 from core.ids import new_id
+from core.jobs import runtime
 from core.keys import service as data_keys
 from core.keys.models import KeyPurpose
 from core.kms import KMS, DecryptionFailed
@@ -259,18 +261,27 @@ def normalize_domains(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(domains)
 
 
-def configure(
-    session: Session,
-    ctx: Acting,
-    *,
-    tenant_id: str,
+@dataclass(frozen=True)
+class CheckedSettings:
+    """Settings that passed every check of `check_settings` (normalized)."""
+
+    issuer: str
+    client_id: str
+    allowed_domains: tuple[str, ...]
+    display_name: str
+    enabled: bool
+    required: bool
+
+
+def check_settings(
     settings: SsoSettings,
+    *,
     acting_email: str | None,
     http: requests.Session,
     allow_loopback_http: bool = False,
-) -> SsoProvider:
-    """Create or change the tenant's provider, after checking the issuer's discovery document; audited
-    (`sso.provider.updated`, naming the fields that changed; never the secret)."""
+) -> CheckedSettings:
+    """Every rule of a provider's settings, and the issuer's discovery document when it is turned on
+    (`InvalidInput` naming the field, or an `SsoError`)."""
     issuer = normalize_issuer(settings.issuer, allow_loopback_http=allow_loopback_http)
     client_id = settings.client_id.strip()
     if not client_id or len(client_id) > 255:
@@ -297,7 +308,31 @@ def configure(
         )
     if settings.enabled:
         fetch_metadata(issuer, http=http, allow_loopback_http=allow_loopback_http)
+    return CheckedSettings(
+        issuer=issuer,
+        client_id=client_id,
+        allowed_domains=domains,
+        display_name=display_name,
+        enabled=settings.enabled,
+        required=settings.required,
+    )
 
+
+def configure(
+    session: Session,
+    ctx: Acting,
+    *,
+    tenant_id: str,
+    settings: SsoSettings,
+    acting_email: str | None,
+    http: requests.Session,
+    allow_loopback_http: bool = False,
+) -> SsoProvider:
+    """Create or change the tenant's provider, after checking the issuer's discovery document; audited
+    (`sso.provider.updated`, naming the fields that changed; never the secret)."""
+    checked = check_settings(
+        settings, acting_email=acting_email, http=http, allow_loopback_http=allow_loopback_http
+    )
     provider = provider_of(session, tenant_id)
     created = provider is None
     now = ctx.clock.now()
@@ -305,12 +340,12 @@ def configure(
         provider = SsoProvider(tenant_id=tenant_id, id=new_id("sso"), created_at=now)
         session.add(provider)
     before = _public_fields(provider) if not created else {}
-    provider.issuer = issuer
-    provider.client_id = client_id
-    provider.allowed_domains = list(domains)
-    provider.display_name = display_name
-    provider.enabled = settings.enabled
-    provider.required = settings.required
+    provider.issuer = checked.issuer
+    provider.client_id = checked.client_id
+    provider.allowed_domains = list(checked.allowed_domains)
+    provider.display_name = checked.display_name
+    provider.enabled = checked.enabled
+    provider.required = checked.required
     provider.updated_at = now
     secret_changed = False
     if settings.client_secret is not None:
@@ -341,6 +376,124 @@ def configure(
         details={"created": created, "changed": changed, **after},
     )
     return provider
+
+
+# ------------------------------------------------------------------------- four-eyes (tenants/approvals.py)
+
+#: What a held change does with the client secret (`params["client_secret"]`).
+SECRET_KEEP: Final = "keep the stored one"  # noqa: S105  (what to do, not a secret)
+SECRET_CLEAR: Final = "remove it (public client)"  # noqa: S105
+SECRET_SET: Final = "replace it with the one entered (sealed)"  # noqa: S105
+
+
+def loopback_allowed(settings: Any) -> bool:
+    """A provider on this machine over plain http, only where Kassa itself runs locally (development,
+    tests): `core.config.Settings`."""
+    return bool(settings.is_local and not settings.is_production)
+
+
+def _pending_secret_aad(tenant_id: str, nonce: str) -> bytes:
+    return f"sso.pending_client_secret:{tenant_id}:{nonce}".encode()
+
+
+def change_params(
+    session: Session,
+    ctx: Acting,
+    *,
+    tenant_id: str,
+    checked: CheckedSettings,
+    client_secret: str | None,
+    requested_by_email: str | None,
+) -> dict[str, Any]:
+    """The JSON an approval request holds for this change: the checked settings, and a new client secret
+    only sealed under the tenant's data key (`sealed_client_secret`, never shown nor audited)."""
+    params: dict[str, Any] = {
+        "issuer": checked.issuer,
+        "client_id": checked.client_id,
+        "allowed_domains": list(checked.allowed_domains),
+        "display_name": checked.display_name,
+        "enabled": checked.enabled,
+        "required": checked.required,
+        "client_secret": SECRET_KEEP
+        if client_secret is None
+        else SECRET_SET
+        if client_secret
+        else SECRET_CLEAR,
+        "requested_by_email": requested_by_email,
+    }
+    if client_secret:
+        nonce = secrets.token_urlsafe(16)
+        blob = data_keys.seal(
+            session,
+            tenant_id=tenant_id,
+            purpose=KeyPurpose.SECRETS,
+            plaintext=client_secret.encode(),
+            kms=ctx.kms,
+            aad=_pending_secret_aad(tenant_id, nonce),
+            clock=ctx.clock,
+        )
+        params["sealed_client_secret"] = f"{nonce}:{base64.b64encode(blob).decode()}"
+    return params
+
+
+def change_summary(checked: CheckedSettings) -> str:
+    state = ("on, required" if checked.required else "on") if checked.enabled else "off"
+    domains = ", ".join(checked.allowed_domains) or "no domains"
+    return f"Single sign-on {state}: {checked.issuer} ({domains})"
+
+
+def apply_approved(session: Session, ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """The executor of an approved `sso.configure` request: exactly the requested settings, checked again
+    (the issuer must still answer discovery; requiring SSO must still not lock the requester out)."""
+    tenant_id = session.info.get("tenant_id")
+    if not isinstance(tenant_id, str):
+        raise RuntimeError("no tenant in context")
+    choice = params.get("client_secret")
+    secret: str | None = None
+    if choice == SECRET_CLEAR:
+        secret = ""
+    elif choice == SECRET_SET:
+        nonce, _, blob = str(params.get("sealed_client_secret") or "").partition(":")
+        try:
+            secret = data_keys.unseal(
+                session,
+                tenant_id=tenant_id,
+                purpose=KeyPurpose.SECRETS,
+                blob=base64.b64decode(blob),
+                kms=ctx.kms,
+                aad=_pending_secret_aad(tenant_id, nonce),
+            ).decode()
+        except (DecryptionFailed, ValueError):
+            raise InvalidInput(
+                "The client secret held with this request cannot be opened: ask again.", param="client_secret"
+            ) from None
+    try:
+        provider = _configure_requested(session, ctx, tenant_id, params, secret)
+    except SsoError as exc:  # the provider's discovery failed now: the request fails with the reason
+        raise InvalidInput(exc.message, param="issuer") from None
+    return {"provider": provider.id, "enabled": provider.enabled, "required": provider.required}
+
+
+def _configure_requested(
+    session: Session, ctx: Context, tenant_id: str, params: dict[str, Any], secret: str | None
+) -> SsoProvider:
+    return configure(
+        session,
+        ctx,
+        tenant_id=tenant_id,
+        settings=SsoSettings(
+            issuer=str(params["issuer"]),
+            client_id=str(params["client_id"]),
+            allowed_domains=tuple(str(d) for d in params.get("allowed_domains") or ()),
+            display_name=str(params.get("display_name") or ""),
+            enabled=bool(params.get("enabled")),
+            required=bool(params.get("required")),
+            client_secret=secret,
+        ),
+        acting_email=params.get("requested_by_email"),
+        http=requests.Session(),
+        allow_loopback_http=loopback_allowed(runtime.current().settings),
+    )
 
 
 def _public_fields(provider: SsoProvider) -> dict[str, Any]:

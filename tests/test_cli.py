@@ -150,7 +150,8 @@ def test_audit_verify_reports_a_deleted_newest_event(app: Flask, clean: Runtime)
         "WHERE tenant_id = :t)",
         t=tenant_id,
     )
-    _broken(runner, "signed head is at seq 3", "the newest 1 event(s) (seq 3 to 3) were deleted")
+    # The newest event is the check `_acme_with_a_chain` ran (each run is recorded in the chain it checks).
+    _broken(runner, "signed head is at seq 4", "the newest 1 event(s) (seq 4 to 4) were deleted")
 
 
 def test_audit_verify_reports_an_edited_chain_whose_hashes_were_recomputed(
@@ -164,7 +165,7 @@ def test_audit_verify_reports_an_edited_chain_whose_hashes_were_recomputed(
     )
     _rehash_from(clean, tenant_id, 2)
     # The chain is consistent again; only the signed head tells.
-    _broken(runner, "(seq 3) is not the one the head signed", "chain was rewritten")
+    _broken(runner, "(seq 4) is not the one the head signed", "chain was rewritten")
 
 
 def test_audit_verify_reports_reordered_events(app: Flask, clean: Runtime) -> None:
@@ -185,7 +186,9 @@ def test_audit_verify_reports_reordered_events(app: Flask, clean: Runtime) -> No
 def test_audit_verify_reports_a_deleted_chain_with_or_without_its_head(app: Flask, clean: Runtime) -> None:
     runner, tenant_id = _acme_with_a_chain(app)
     _as_owner(clean, "DELETE FROM audit_events WHERE tenant_id = :t", t=tenant_id)
-    _broken(runner, "the chain is empty but the signed head is at seq 3: every event was deleted")
+    _broken(runner, "the chain is empty but the signed head is at seq 4: every event was deleted")
+    # That check was recorded after the head (seq 5): delete it with the head.
+    _as_owner(clean, "DELETE FROM audit_events WHERE tenant_id = :t", t=tenant_id)
     _as_owner(clean, "DELETE FROM audit_heads WHERE tenant_id = :t", t=tenant_id)
     _broken(runner, "no events and no signed head")
 
@@ -205,7 +208,7 @@ def test_a_head_moved_back_by_the_database_alone_fails_its_signature(app: Flask,
 def test_a_chain_without_a_head_is_reported_until_an_operator_adopts_it(app: Flask, clean: Runtime) -> None:
     runner, tenant_id = _acme_with_a_chain(app)
     _as_owner(clean, "DELETE FROM audit_heads WHERE tenant_id = :t", t=tenant_id)
-    _broken(runner, "3 event(s) but no signed head", "kassa audit verify --adopt")
+    _broken(runner, "4 event(s) but no signed head", "kassa audit verify --adopt")
     # Audited actions go on, but do not sign a head again by themselves.
     user = ["users", "create", "--tenant", "acme", "--email", "bo@acme.example", "--role", "admin"]
     runner.invoke(args=[*user, "--password", "correct horse battery staple"])

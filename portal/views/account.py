@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, make_response, redirect, render_template, session, url_for
+from flask import Response, flash, g, make_response, redirect, render_template, session, url_for
 from flask_login import current_user
 
 from core.errors import AuthenticationFailed, InvalidInput
@@ -67,6 +67,23 @@ def _fresh_session() -> None:
     session[SESSION_KEY] = token
 
 
+def _locked(exc: flow.AccountLocked, form: Any, **forms: Any) -> Response | tuple[str, int]:
+    """This wrong current password locked the account and ended its sessions (this one too): to the
+    sign-in page. Locked before (by failed sign-ins elsewhere): the form says so, nothing checked."""
+    g.commit_on_error = True
+    if isinstance(exc, accounts.LockedNow):
+        session.clear()
+        flash(exc.message, "error")
+        return redirect(url_for("portal.login"), code=303)
+    form.current.errors.append(exc.message)
+    return _page(exc.status, **forms)
+
+
+def _wrong_password(form: Any, exc: accounts.WrongPassword) -> None:
+    g.commit_on_error = True  # the failure counts towards the lockout: keep it with the 400 answer
+    form.current.errors.append(exc.message)
+
+
 def change_password() -> Response | tuple[str, int]:
     form = ChangePasswordForm(prefix="pw")
     if not form.validate_on_submit():
@@ -79,8 +96,10 @@ def change_password() -> Response | tuple[str, int]:
             current=form.current.data,
             new=form.password.data,
         )
+    except flow.AccountLocked as exc:
+        return _locked(exc, form, password_form=form)
     except accounts.WrongPassword as exc:
-        form.current.errors.append(exc.message)
+        _wrong_password(form, exc)
         return _page(400, password_form=form)
     except InvalidInput as exc:
         form.password.errors.append(exc.message)
@@ -114,8 +133,10 @@ def regenerate_codes() -> Response | tuple[str, int]:
             user_id=current_user.id,
             current=form.current.data,
         )
+    except flow.AccountLocked as exc:
+        return _locked(exc, form, codes_form=form)
     except accounts.WrongPassword as exc:
-        form.current.errors.append(exc.message)
+        _wrong_password(form, exc)
         return _page(400, codes_form=form)
     return _codes_page(codes, heading="Your new recovery codes")
 
@@ -138,6 +159,18 @@ def reenroll() -> Response | tuple[str, int]:
                 secret=secret,
                 code=form.code.data,
             )
+        except accounts.LockedNow as exc:
+            g.commit_on_error = True
+            session.clear()
+            flash(exc.message, "error")
+            return redirect(url_for("portal.login"), code=303)
+        except flow.AccountLocked as exc:
+            g.commit_on_error = True
+            form.current.errors.append(exc.message)
+            status = exc.status
+        except accounts.WrongPassword as exc:
+            _wrong_password(form, exc)
+            status = 400
         except AuthenticationFailed as exc:
             form.current.errors.append(exc.message)
             status = 400

@@ -8,7 +8,7 @@ import time
 
 import pyotp
 import requests
-from flask import Response, redirect, render_template, request, session, url_for
+from flask import Response, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField, SubmitField, TextAreaField
@@ -17,16 +17,16 @@ from wtforms.validators import DataRequired, Length, Regexp
 from core.audit import actions
 from core.audit import service as audit
 from core.audit.models import Outcome
-from core.context import Actor, ActorType
+from core.context import Actor, ActorType, Context
 from core.errors import InvalidInput, NotFound
 from core.web.request import actor as request_actor
 from core.web.request import bind_tenant, context, runtime, uow
 from portal.views import auth
+from tenants import approvals, sso
 from tenants import service as accounts
 from tenants import sign_in as lockout
-from tenants import sso
 from tenants.lookup import tenant_by_id
-from tenants.models import SsoProvider
+from tenants.models import ApprovalRequest, SsoProvider
 
 _ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
 #: The browser's session cookie holds the state of the sign-in it started (checked on the way back).
@@ -77,6 +77,7 @@ class SsoSettingsForm(FlaskForm):
     )
     enabled = BooleanField("Turn single sign-on on")
     required = BooleanField("Require single sign-on: members cannot sign in with a password")
+    reason = StringField("Reason (for the approver)", validators=[Length(max=500)])
     submit = SubmitField("Save")
 
 
@@ -94,8 +95,7 @@ def _http() -> requests.Session:
 
 def _allow_loopback_http() -> bool:
     # A provider on this machine over plain http, only where Kassa itself runs locally (development, tests).
-    settings = runtime().settings
-    return settings.is_local and not settings.is_production
+    return sso.loopback_allowed(runtime().settings)
 
 
 def _redirect_uri() -> str:
@@ -236,7 +236,8 @@ def _form_of(provider: SsoProvider | None) -> SsoSettingsForm:
 
 
 def settings_page() -> Response | str | tuple[str, int]:
-    """The tenant's single sign-on settings (team:manage): shown, and changed with a POST."""
+    """The tenant's single sign-on settings (team:manage): shown, and changed with a POST; held for a second
+    person's approval when the owner's policy says so (tenants/approvals.py `sso.configure`)."""
     db = uow().session
     tenant_id = current_user.tenant_id
     provider = sso.provider_of(db, tenant_id)
@@ -246,20 +247,30 @@ def settings_page() -> Response | str | tuple[str, int]:
         secret: str | None = form.client_secret.data or None
         if form.clear_secret.data:
             secret = ""
+        settings = sso.SsoSettings(
+            issuer=form.issuer.data,
+            client_id=form.client_id.data,
+            client_secret=secret,
+            allowed_domains=tuple((form.allowed_domains.data or "").replace(",", "\n").splitlines()),
+            display_name=form.display_name.data or "",
+            enabled=bool(form.enabled.data),
+            required=bool(form.required.data),
+        )
+        ctx = context(request_actor(ActorType.USER, current_user.id))
         try:
+            if approvals.required(db, kind_name=approvals.SSO_CONFIGURATION, params={}):
+                held = _request_change(ctx, settings, form.reason.data or "")
+                flash(
+                    "Changing single sign-on needs a second person's approval: "
+                    f"request {held.id} is pending. Nothing has changed yet.",
+                    "info",
+                )
+                return redirect(url_for("portal.approval", request_id=held.id), code=303)
             provider = sso.configure(
                 db,
-                context(request_actor(ActorType.USER, current_user.id)),
+                ctx,
                 tenant_id=tenant_id,
-                settings=sso.SsoSettings(
-                    issuer=form.issuer.data,
-                    client_id=form.client_id.data,
-                    client_secret=secret,
-                    allowed_domains=tuple((form.allowed_domains.data or "").replace(",", "\n").splitlines()),
-                    display_name=form.display_name.data or "",
-                    enabled=bool(form.enabled.data),
-                    required=bool(form.required.data),
-                ),
+                settings=settings,
                 acting_email=current_user.email,
                 http=_http(),
                 allow_loopback_http=_allow_loopback_http(),
@@ -272,8 +283,6 @@ def settings_page() -> Response | str | tuple[str, int]:
             form.issuer.errors = [*form.issuer.errors, exc.message]
             status = 400
         else:
-            from flask import flash
-
             flash("Single sign-on settings saved.", "info")
             return redirect(url_for("portal.sso_settings"))
     elif request.method == "POST":
@@ -285,6 +294,33 @@ def settings_page() -> Response | str | tuple[str, int]:
             provider=provider,
             tenant=tenant_by_id(db, tenant_id),
             redirect_uri=_redirect_uri(),
+            held=approvals.required(db, kind_name=approvals.SSO_CONFIGURATION, params={}),
         ),
         status,
+    )
+
+
+def _request_change(ctx: Context, settings: sso.SsoSettings, reason: str) -> ApprovalRequest:
+    """Check the settings now (a request that cannot work is not stored), then hold them, the client secret
+    sealed, for another member to approve."""
+    db = uow().session
+    checked = sso.check_settings(
+        settings, acting_email=current_user.email, http=_http(), allow_loopback_http=_allow_loopback_http()
+    )
+    params = sso.change_params(
+        db,
+        ctx,
+        tenant_id=current_user.tenant_id,
+        checked=checked,
+        client_secret=settings.client_secret,
+        requested_by_email=current_user.email,
+    )
+    return approvals.submit(
+        db,
+        ctx,
+        kind_name=approvals.SSO_CONFIGURATION,
+        params=params,
+        summary=sso.change_summary(checked),
+        reason=reason,
+        requester=approvals.Requester(ActorType.USER, current_user.id, current_user.permissions),
     )

@@ -160,6 +160,39 @@ def test_verify_now_records_who_checked_and_shows_a_broken_chain(
     assert verified and verified[0].actor_id == tenant.owner.id
 
 
+def test_kassa_audit_verify_is_recorded_like_verify_now_and_shown_as_the_operators(
+    app: Flask, client: FlaskClient, make: Factories, clean: Runtime
+) -> None:
+    tenant, other = make.tenants(), make.tenants()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["audit", "verify", "--tenant", tenant.tenant.slug])
+    assert result.exit_code == 0 and f"{tenant.tenant.slug}: ok" in result.output, result.output
+    sign_in(client, tenant)
+    page = client.get("/portal/audit").get_data(as_text=True)
+    assert "Chain intact" in page and "by an operator (<code>kassa audit verify</code>)" in page
+    with inspector(clean).begin() as conn:
+        rows = conn.execute(
+            text("SELECT tenant_id, actor_type, actor_id, ok FROM audit_verifications ORDER BY verified_at")
+        ).all()
+    assert [tuple(r) for r in rows] == [(tenant.id, "system", "cli", True)]  # only the tenant checked
+    verified = [e for e in events_of(clean, tenant.id) if e.action == "audit.chain.verified"]
+    assert [(e.actor_type, e.actor_id, e.outcome) for e in verified] == [("system", "cli", "success")]
+    if clean.db.is_postgres:
+        with inspector(clean).begin() as conn:
+            conn.execute(
+                text("UPDATE audit_events SET action = 'tampered' WHERE tenant_id = :t AND seq = 1"),
+                {"t": tenant.id},
+            )
+        result = runner.invoke(args=["audit", "verify"])  # every tenant
+        assert result.exit_code == 1 and f"{tenant.tenant.slug}: BROKEN" in result.output
+        assert f"{other.tenant.slug}: ok" in result.output
+        page = client.get("/portal/audit").get_data(as_text=True)
+        assert "Chain broken (1 problem)" in page and "kassa audit verify" in page
+        verified = [e for e in events_of(clean, tenant.id) if e.action == "audit.chain.verified"]
+        assert verified[-1].outcome == "failure"
+        assert [e.action for e in events_of(clean, other.id)][-1] == "audit.chain.verified"
+
+
 def test_another_tenants_event_is_not_found(client: FlaskClient, make: Factories, clean: Runtime) -> None:
     a, b = make.tenants(), make.tenants()
     theirs = events_of(clean, b.id)[0]

@@ -226,3 +226,102 @@ def test_a_disabled_user_is_told_so_after_the_right_password_only(
     right = attempt(from_ip(app, "192.0.2.2"), tenant.owner_email, PASSWORD)
     assert right.status_code == 403
     assert "This account is disabled." in right.get_data(as_text=True)
+
+
+# --- the account page: a wrong current password counts like a failed sign-in ----------------------------
+
+
+def _wrong_current(browser: FlaskClient, form: Literal["password", "codes"], n: int):  # type: ignore[no-untyped-def]
+    from tests.portal.test_sign_in import csrf_token
+
+    page = browser.get("/portal/account").get_data(as_text=True)
+    if form == "password":
+        url, data = (
+            "/portal/account/password",
+            {
+                "pw-current": f"not my password {n}",
+                "pw-password": "a brand new passphrase 42",
+                "pw-confirm": "a brand new passphrase 42",
+                "pw-csrf_token": csrf_token(page),
+            },
+        )
+    else:
+        url, data = (
+            "/portal/account/recovery-codes",
+            {
+                "rc-current": f"not my password {n}",
+                "rc-csrf_token": csrf_token(page),
+            },
+        )
+    return browser.post(url, data=data)
+
+
+def _signed_in(app: Flask, tenant: MadeTenant, clock: FrozenClock, ip: str) -> FlaskClient:
+    browser = from_ip(app, ip)
+    assert attempt(browser, tenant.owner_email, PASSWORD).status_code == 302
+    code = pyotp.TOTP(tenant.totp_secret).at(clock.now())
+    assert post_form(browser, "/portal/login/code", {"code": code}).location.endswith("/portal/")
+    return browser
+
+
+def _failed_logins(clean: Runtime, tenant: MadeTenant) -> int:
+    from tenants.models import User
+
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        user = uow.session.get(User, tenant.owner.id)
+        assert user is not None
+        return user.failed_logins
+
+
+def test_wrong_current_passwords_on_the_account_page_count_towards_the_lock(
+    app: Flask, make: Factories, clock: FrozenClock, clean: Runtime
+) -> None:
+    tenant = make.tenants()
+    browser = _signed_in(app, tenant, clock, "198.51.100.50")
+    for n in range(4):
+        response = _wrong_current(browser, "password", n)
+        assert response.status_code == 400, n
+        assert "Your current password is not correct." in response.get_data(as_text=True)
+    for n in range(5):
+        assert _wrong_current(browser, "codes", n).status_code == 400, n
+    assert _failed_logins(clean, tenant) == 9  # kept with the 400 answers, not rolled back
+    # The tenth failure, a wrong sign-in from elsewhere, locks the account.
+    response = attempt(from_ip(app, "198.51.100.51"), tenant.owner_email, "wrong password")
+    assert response.status_code == 403 and LOCKED in response.get_data(as_text=True)
+    # While locked, the account page does not check the current password at all (the right one neither).
+    page = browser.get("/portal/account").get_data(as_text=True)
+    from tests.portal.test_sign_in import csrf_token
+
+    refused = browser.post(
+        "/portal/account/recovery-codes", data={"rc-current": PASSWORD, "rc-csrf_token": csrf_token(page)}
+    )
+    assert refused.status_code == 403 and LOCKED in refused.get_data(as_text=True)
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        failures = uow.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.outcome == "failure").order_by(AuditEvent.seq)
+        ).all()
+    assert failures.count("user.password.changed") == 4
+    assert failures.count("user.recovery_codes.generated") == 5
+    assert failures.count("user.locked") == 1
+
+
+def test_the_tenth_wrong_current_password_locks_the_account_and_signs_it_out_everywhere(
+    app: Flask, make: Factories, clock: FrozenClock, clean: Runtime
+) -> None:
+    tenant = make.tenants()
+    browser = _signed_in(app, tenant, clock, "198.51.100.60")
+    clock.advance(seconds=30)  # a code is accepted once: the next step's
+    elsewhere = _signed_in(app, tenant, clock, "198.51.100.61")
+    for n in range(9):
+        assert _wrong_current(browser, "password" if n % 2 else "codes", n).status_code == 400, n
+    tenth = _wrong_current(browser, "password", 9)
+    assert tenth.status_code == 303 and tenth.location.endswith("/portal/login")
+    assert LOCKED in browser.get("/portal/login").get_data(as_text=True)
+    assert browser.get("/portal/").status_code == 302  # this session ended
+    assert elsewhere.get("/portal/").status_code == 302  # and every other one
+    right = attempt(from_ip(app, "203.0.113.20"), tenant.owner_email, PASSWORD)
+    assert right.status_code == 403 and LOCKED in right.get_data(as_text=True)
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        assert uow.session.scalars(select(AuditEvent.action)).all().count("user.locked") == 1
+    clock.advance(minutes=31)
+    _signed_in(app, tenant, clock, "203.0.113.21")  # the lock lasts 30 minutes, like a sign-in lock
