@@ -1,8 +1,9 @@
 """A payment's story for its detail page: one question, one answer (`payment_timeline`).
 
-The timeline interleaves, by time, the payment's status changes, refunds, receipts sent, events and the
-ledger journals that booked its money; beside it stand the risk decision and the processor's answer as
-Kassa normalized it (processor, its reference, attempts, failure code and message, 3DS and approvals).
+The timeline interleaves, by time, the payment's status changes, refunds, receipts sent, events, the
+webhook deliveries of those events and the ledger journals that booked its money; beside it stand the
+risk decision and the processor's answer as Kassa normalized it (processor, its reference, attempts,
+failure code and message, 3DS and approvals).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.mail.base import mask_email
 from core.payments import queries
 from core.payments.models import CheckoutSession, Payment, PaymentStatusChange, Refund
 from core.receipts.models import Receipt
+from core.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 #: Journal kinds in words (core/ledger/service.py writes them).
 JOURNAL_LABELS: Final = {
@@ -32,11 +34,13 @@ JOURNAL_LABELS: Final = {
 @dataclass(frozen=True)
 class TimelineItem:
     at: datetime
-    #: "status", "refund", "receipt", "event" or "journal": what the line is about.
+    #: "status", "refund", "receipt", "event", "webhook" or "journal": what the line is about.
     kind: str
     title: str
-    #: The id the line names (re_…, rcpt_…, evt_…, a journal's id), if any.
+    #: The id the line names (re_…, rcpt_…, evt_…, a journal's id, a delivery's), if any.
     object_id: str | None = None
+    #: A webhook delivery's endpoint (we_…), for its link.
+    parent_id: str | None = None
     status: str | None = None
     amount: int | None = None
     currency: str | None = None
@@ -66,6 +70,7 @@ class PaymentTimeline:
     refunds: list[Refund]
     receipts: list[Receipt]
     events: list[Event]
+    deliveries: list[WebhookDelivery]
     journals: list[Journal]
     processor: ProcessorAnswer
     items: list[TimelineItem]
@@ -93,6 +98,21 @@ def payment_timeline(session: Session, *, payment: Payment) -> PaymentTimeline:
         )
     )
     cs = session.scalar(select(CheckoutSession).where(CheckoutSession.id == payment.checkout_session_id))
+    # Every delivery of the payment's events (one query, with each delivery's endpoint address).
+    delivered = (
+        session.execute(
+            select(WebhookDelivery, WebhookEndpoint.url)
+            .join(
+                WebhookEndpoint,
+                (WebhookEndpoint.tenant_id == WebhookDelivery.tenant_id)
+                & (WebhookEndpoint.id == WebhookDelivery.endpoint_id),
+            )
+            .where(WebhookDelivery.event_id.in_([e.id for e in events]))
+            .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+        ).all()
+        if events
+        else []
+    )
     items: list[TimelineItem] = []
     for change in history:
         items.append(
@@ -130,6 +150,20 @@ def payment_timeline(session: Session, *, payment: Payment) -> PaymentTimeline:
         )
     for event in events:
         items.append(TimelineItem(_utc(event.created_at), "event", event.type, object_id=event.id))
+    for delivery, url in delivered:
+        answer = f"HTTP {delivery.last_status}" if delivery.last_status else "no answer yet"
+        tries = "1 attempt" if delivery.attempts == 1 else f"{delivery.attempts} attempts"
+        items.append(
+            TimelineItem(
+                _utc(delivery.delivered_at or delivery.updated_at or delivery.created_at),
+                "webhook",
+                delivery.event_type,
+                object_id=delivery.id,
+                parent_id=delivery.endpoint_id,
+                status=str(delivery.status),
+                detail=f"{url} · {answer} · {tries}",
+            )
+        )
     for journal in journals:
         items.append(
             TimelineItem(
@@ -149,6 +183,7 @@ def payment_timeline(session: Session, *, payment: Payment) -> PaymentTimeline:
         refunds=refunds,
         receipts=receipts,
         events=events,
+        deliveries=[delivery for delivery, _ in delivered],
         journals=journals,
         processor=ProcessorAnswer(
             processor=payment.processor,

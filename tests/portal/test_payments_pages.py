@@ -4,9 +4,12 @@ filtered list and its CSV, one payment's timeline and its actions, refunds and c
 from __future__ import annotations
 
 import csv
+import html
 import io
+import json
 import re
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -18,6 +21,7 @@ from core.receipts.models import Receipt
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 from tests.portal.test_sign_in import csrf_token, sign_in
+from tests.webhooks_helpers import create_endpoint, drain, receiver
 
 
 def rows(html: str, prefix: str = "pay|re|cs") -> list[str]:
@@ -349,3 +353,21 @@ def test_the_api_lists_payments_through_the_same_filters(client: FlaskClient, ma
     assert ids("?currency=USD") == []
     bad = client.get("/api/v1/payments?currency=eur", headers=key)
     assert bad.status_code == 400 and bad.json["error"]["param"] == "currency"
+
+
+def test_the_timeline_shows_the_webhook_deliveries_of_the_payments_events(
+    client: FlaskClient, make: Factories, clean: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clean, "settings", clean.settings.with_changes(webhooks_allow_private=True))
+    tenant = make.tenants()
+    with receiver() as hooks:
+        endpoint, _ = create_endpoint(clean, tenant, hooks.url, events=["payment.succeeded"])
+        payment_id = make.payments(tenant=tenant, amount=2500).id
+        drain(clean)
+        assert [json.loads(r.body)["type"] for r in hooks.received] == ["payment.succeeded"]
+    sign_in(client, tenant)
+    detail = client.get(f"/portal/payments/{payment_id}").get_data(as_text=True)
+    timeline = detail.split('id="tl-h"', 1)[1].split("</section>", 1)[0]
+    assert "Webhook <code>payment.succeeded</code>" in timeline
+    assert f"/portal/webhooks/{endpoint.id}" in timeline
+    assert f"{hooks.url} · HTTP 200 · 1 attempt" in html.unescape(timeline)
