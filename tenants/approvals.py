@@ -82,14 +82,18 @@ class Kind:
     holds: Callable[[dict[str, Any], dict[str, Any]], bool] = field(default=_always)
     #: The policy has amounts per currency (refunds) rather than a plain on/off.
     thresholds: bool = False
+    #: `module:function`, called `(session, ctx, params)` when a request of this kind is declined, withdrawn
+    #: or expires (a bank account change undoes the pending account it stored); None: nothing to undo.
+    on_close: str | None = None
 
 
 REFUND: Final = "refund"
 LIVE_SECRET_KEY: Final = "api_key.live_secret"  # noqa: S105  (a kind's name, not a secret)
 ROLE_DEFINITION: Final = "role.define"
+BANK_ACCOUNT: Final = "payout.bank_account"
 
-#: Every approvable kind. Payout bank account changes (`payout.bank_account`, payouts:manage) and SSO
-#: changes (`sso.configure`, settings:write) are added here by those features with their executors.
+#: Every approvable kind. SSO changes (`sso.configure`, settings:write) are added here by that feature with
+#: its executor.
 KINDS: dict[str, Kind] = {
     REFUND: Kind(
         REFUND,
@@ -111,6 +115,13 @@ KINDS: dict[str, Kind] = {
         Permission.TEAM_MANAGE,
         "tenants.approval_actions:define_role",
     ),
+    BANK_ACCOUNT: Kind(
+        BANK_ACCOUNT,
+        "Changing the payout bank account",
+        Permission.PAYOUTS_MANAGE,
+        "core.payouts.approvals:change_bank_account",
+        on_close="core.payouts.approvals:retire_bank_account",
+    ),
 }
 
 
@@ -125,6 +136,15 @@ def executor_of(k: Kind) -> Executor:
     module, _, name = k.executor.partition(":")
     found: Executor = getattr(importlib.import_module(module), name)
     return found
+
+
+def _closed(session: Session, ctx: Context, request: ApprovalRequest) -> None:
+    """A request that will not be carried out: let its kind undo what asking stored."""
+    hook = kind(request.kind).on_close
+    if hook is None:
+        return
+    module, _, name = hook.partition(":")
+    getattr(importlib.import_module(module), name)(session, ctx, dict(request.params))
 
 
 @dataclass(frozen=True)
@@ -390,6 +410,7 @@ def decline(
     request.decided_by, request.decided_at = ctx.actor.id, ctx.clock.now()
     request.decision_note = " ".join((note or "").split())[:MAX_REASON] or None
     session.flush()
+    _closed(session, ctx, request)
     audit.record(
         session,
         ctx,
@@ -413,6 +434,7 @@ def cancel(session: Session, ctx: Context, *, request_id: str) -> ApprovalReques
         ctx.clock.now(),
     )
     session.flush()
+    _closed(session, ctx, request)
     audit.record(session, ctx, actions.APPROVAL_CANCELED, subject=request, details={"kind": request.kind})
     return request
 
@@ -420,6 +442,7 @@ def cancel(session: Session, ctx: Context, *, request_id: str) -> ApprovalReques
 def _expire(session: Session, ctx: Context, request: ApprovalRequest) -> None:
     request.status, request.decided_at = ApprovalStatus.EXPIRED, ctx.clock.now()
     session.flush()
+    _closed(session, ctx, request)
     audit.record(
         session,
         ctx,

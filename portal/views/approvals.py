@@ -196,6 +196,7 @@ def policy_page() -> str | Response:
         form.refund_thresholds.data = _thresholds_text(current[approvals.REFUND])
         form.live_keys.data = bool(current[approvals.LIVE_SECRET_KEY].get("enabled"))
         form.roles.data = bool(current[approvals.ROLE_DEFINITION].get("enabled"))
+        form.bank_account.data = bool(current[approvals.BANK_ACCOUNT].get("enabled"))
     elif form.validate_on_submit():
         back = redirect(url_for("portal.approval_policy"), code=303)
 
@@ -212,6 +213,9 @@ def policy_page() -> str | Response:
                 db, c, kind_name=approvals.LIVE_SECRET_KEY, enabled=bool(form.live_keys.data)
             )
             approvals.set_policy(db, c, kind_name=approvals.ROLE_DEFINITION, enabled=bool(form.roles.data))
+            approvals.set_policy(
+                db, c, kind_name=approvals.BANK_ACCOUNT, enabled=bool(form.bank_account.data)
+            )
 
         return attempt(save, back, "Approval rules saved.")
     else:

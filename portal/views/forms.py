@@ -197,6 +197,7 @@ class BankAccountForm(FlaskForm):
     routing_number = StringField(
         "Routing number (US)", validators=[Length(max=9)], render_kw={"autocomplete": "off"}
     )
+    reason = StringField("Reason (if this needs approval)", validators=[Optional(), Length(max=500)])
     submit = SubmitField("Save bank account")
 
 

@@ -136,4 +136,5 @@ class PolicyForm(FlaskForm):
     )
     live_keys = BooleanField("Creating or rolling live secret keys")
     roles = BooleanField("Creating or changing custom roles")
+    bank_account = BooleanField("Changing the payout bank account")
     submit = SubmitField("Save")
