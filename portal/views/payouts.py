@@ -24,7 +24,7 @@ from core.payouts import service as payouts
 from core.web.htmx import render_page_or_block
 from core.web.request import runtime, uow
 from portal import mode
-from portal.views.forms import BankAccountForm, EvidenceForm, PayoutForm, ScheduleForm
+from portal.views.forms import BankAccountForm, EvidenceForm, PayoutForm, ScheduleForm, SettlementFileForm
 from portal.views.session import user_context
 from tenants import approvals, bank_account_changes
 from tenants.models import ApprovalStatus, Tenant
@@ -351,4 +351,36 @@ def reconciliation_results() -> str:
     return render_page_or_block(
         "portal/payouts/reconciliation.html",
         runs=[(run, reconciliation.differences_of(db, tenant_id=_tenant(), run_id=run.id)) for run in runs],
+        form=SettlementFileForm() if current_user.can("payouts:manage") else None,
+        max_kb=reconciliation.MAX_FILE_BYTES // 1024,
     )
+
+
+def upload_settlement_file() -> Response:
+    """Match an uploaded settlement file (CSV) against the ledger; its differences show on the page."""
+    form = SettlementFileForm()
+    back = redirect(url_for("portal.reconciliation"), code=303)
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return back
+    upload = request.files.get(form.file.name)
+    data = b""
+    if upload is not None:
+        try:
+            # One byte past the limit is enough to refuse it, without reading a huge body into memory.
+            data = upload.read(reconciliation.MAX_FILE_BYTES + 1) if upload.filename else b""
+        finally:
+            upload.close()  # a large upload is spooled to a temporary file: closed now, not by the GC
+
+    def act() -> str:
+        day, text = reconciliation.read_upload(data, day=form.day.data)
+        db, ctx = uow().session, user_context()
+        run = reconciliation.reconcile(db, ctx, tenant_id=_tenant(), day=day, text=text)
+        reconciliation.flag(db, ctx, run)
+        many = "" if run.differences == 1 else "s"
+        return (
+            f"Settlement file of {day.isoformat()}: {run.lines} lines, {run.matched} matched, "
+            f"{run.differences} difference{many}."
+        )
+
+    return _attempt(back, act)
