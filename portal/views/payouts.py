@@ -377,9 +377,9 @@ def upload_settlement_file() -> Response:
         db, ctx = uow().session, user_context()
         run = reconciliation.reconcile(db, ctx, tenant_id=_tenant(), day=day, text=text)
         reconciliation.flag(db, ctx, run)
-        many = "" if run.differences == 1 else "s"
+        lines, many = ("" if run.lines == 1 else "s"), ("" if run.differences == 1 else "s")
         return (
-            f"Settlement file of {day.isoformat()}: {run.lines} lines, {run.matched} matched, "
+            f"Settlement file of {day.isoformat()}: {run.lines} line{lines}, {run.matched} matched, "
             f"{run.differences} difference{many}."
         )
 
