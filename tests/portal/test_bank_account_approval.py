@@ -19,6 +19,7 @@ from tests.factories import MadeTenant
 from tests.fixtures import Factories
 from tests.payments_helpers import auth, work
 from tests.portal.team_helpers import add_member, audit_rows, csrf_token, sign_in_as
+from tests.portal.test_api_modes import live_key
 from tests.portal.test_approvals_pages import decide, requests_of, set_policy
 from tests.portal.test_sign_in import sign_in
 from tests.smtp_server import SmtpServer
@@ -199,6 +200,9 @@ def test_the_api_adds_a_bank_account_or_answers_202_with_the_held_request(
         headers=key,
     )  # fmt: skip
     assert us.status_code == 400 and us.json["error"]["param"] == "routing_number"
+
+    live = client.post("/api/v1/bank_accounts", json=body, headers=auth(live_key(clean, tenant)))
+    assert live.status_code == 409 and "test key" in live.json["error"]["message"]
 
     sign_in(client, tenant)
     set_policy(client, bank_account="y")

@@ -58,6 +58,9 @@ def list_bank_accounts() -> Response:
 
 def create_bank_account(body: dict[str, Any]) -> Response:
     who = caller()
+    if who.livemode:
+        # Payouts (and so the account each currency's payouts go to) exist in test mode only.
+        raise Conflict("Live payouts are not available yet: add bank accounts with a test key.")
     details = bank_accounts.validate(
         country=body["country"],
         iban=body.get("iban"),
@@ -73,7 +76,6 @@ def create_bank_account(body: dict[str, Any]) -> Response:
         account_holder=body["account_holder"],
         details=details,
         reason=body.get("reason") or "Requested through the API.",
-        livemode=who.livemode,
     )
     if change.request is not None:
         return json_response(approvals.serialize(change.request), 202)
