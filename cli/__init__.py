@@ -14,6 +14,7 @@ from cli.audit import audit_group
 from cli.checkout import checkout_group
 from cli.db import db_group
 from cli.keys import keys_group
+from cli.payouts import payouts_group
 from cli.processes import cron_command, demo_command, serve_command, worker_command
 from cli.reports import reports_group
 from cli.status import status_command
@@ -28,6 +29,7 @@ COMMANDS: tuple[click.Command, ...] = (
     audit_group,
     keys_group,
     reports_group,
+    payouts_group,
     checkout_group,
     worker_command,
     cron_command,

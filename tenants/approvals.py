@@ -82,18 +82,21 @@ class Kind:
     holds: Callable[[dict[str, Any], dict[str, Any]], bool] = field(default=_always)
     #: The policy has amounts per currency (refunds) rather than a plain on/off.
     thresholds: bool = False
+    #: `module:function`, called `(session, ctx, params)` when a request of this kind is declined, withdrawn
+    #: or expires (a bank account change undoes the pending account it stored); None: nothing to undo.
+    on_close: str | None = None
 
 
 REFUND: Final = "refund"
 LIVE_SECRET_KEY: Final = "api_key.live_secret"  # noqa: S105  (a kind's name, not a secret)
 ROLE_DEFINITION: Final = "role.define"
 SSO_CONFIGURATION: Final = "sso.configure"
+BANK_ACCOUNT: Final = "payout.bank_account"
 #: A `params` key starting with this holds something sealed under the KMS (an SSO client secret): it goes
 #: to the executor only, never into the audit trail, the API's answer or a page.
 SEALED_PREFIX: Final = "sealed_"
 
-#: Every approvable kind. Payout bank account changes (`payout.bank_account`, payouts:manage) are added
-#: here by that feature with its executor.
+#: Every approvable kind (a feature adds its own here, with its executor).
 KINDS: dict[str, Kind] = {
     REFUND: Kind(
         REFUND,
@@ -121,6 +124,13 @@ KINDS: dict[str, Kind] = {
         Permission.TEAM_MANAGE,
         "tenants.sso:apply_approved",
     ),
+    BANK_ACCOUNT: Kind(
+        BANK_ACCOUNT,
+        "Changing the payout bank account",
+        Permission.PAYOUTS_MANAGE,
+        "core.payouts.approvals:change_bank_account",
+        on_close="core.payouts.approvals:retire_bank_account",
+    ),
 }
 
 
@@ -135,6 +145,15 @@ def executor_of(k: Kind) -> Executor:
     module, _, name = k.executor.partition(":")
     found: Executor = getattr(importlib.import_module(module), name)
     return found
+
+
+def _closed(session: Session, ctx: Context, request: ApprovalRequest) -> None:
+    """A request that will not be carried out: let its kind undo what asking stored."""
+    hook = kind(request.kind).on_close
+    if hook is None:
+        return
+    module, _, name = hook.partition(":")
+    getattr(importlib.import_module(module), name)(session, ctx, dict(request.params))
 
 
 @dataclass(frozen=True)
@@ -408,6 +427,7 @@ def decline(
     _wipe_sealed(request)
     request.decision_note = " ".join((note or "").split())[:MAX_REASON] or None
     session.flush()
+    _closed(session, ctx, request)
     audit.record(
         session,
         ctx,
@@ -432,6 +452,7 @@ def cancel(session: Session, ctx: Context, *, request_id: str) -> ApprovalReques
     )
     _wipe_sealed(request)
     session.flush()
+    _closed(session, ctx, request)
     audit.record(session, ctx, actions.APPROVAL_CANCELED, subject=request, details={"kind": request.kind})
     return request
 
@@ -440,6 +461,7 @@ def _expire(session: Session, ctx: Context, request: ApprovalRequest) -> None:
     request.status, request.decided_at = ApprovalStatus.EXPIRED, ctx.clock.now()
     _wipe_sealed(request)
     session.flush()
+    _closed(session, ctx, request)
     audit.record(
         session,
         ctx,

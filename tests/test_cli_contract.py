@@ -31,6 +31,8 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "kassa keys revoke": ("--key", "--tenant"),
     "kassa keys roll": ("--json", "--key", "--overlap", "--tenant"),
     "kassa keys rotate": ("--batch", "--data-keys"),
+    "kassa payouts": (),
+    "kassa payouts terms": ("--delay-days", "--reason", "--reserve-bps", "--reserve-days", "--tenant"),
     "kassa reports": (),
     "kassa reports rebuild": ("--batch", "--tenant"),
     "kassa reports seed": ("--days", "--payments", "--seed", "--tenant"),

@@ -43,6 +43,8 @@ VAULT_DATA_KEY_ROTATED: Final = "vault.data_key.rotated"
 VAULT_DATA_KEY_DESTROYED: Final = "vault.data_key.destroyed"
 BANK_ACCOUNT_ADDED: Final = "bank_account.added"
 BANK_ACCOUNT_APPROVED: Final = "bank_account.approved"
+#: A held bank account change was declined, withdrawn or expired: the proposed account is never used.
+BANK_ACCOUNT_REJECTED: Final = "bank_account.rejected"
 PAYOUT_SCHEDULE_UPDATED: Final = "payout.schedule.updated"
 PAYOUT_CREATED: Final = "payout.created"
 PAYOUT_STATUS_CHANGED: Final = "payout.status_changed"

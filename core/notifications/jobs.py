@@ -12,6 +12,8 @@ from core.jobs.queues import DEFAULT
 from core.jobs.registry import Cron, job
 from core.mail import MailUnavailable
 from core.notifications import alerts, service, subscriber
+from core.notifications.kinds import Kind
+from core.payouts.models import ReconciliationRun
 
 log = logging.getLogger(__name__)
 WORKER = Actor.system("notifications")
@@ -74,6 +76,34 @@ def send_notification_email(tenant_id: str, recipient_id: str) -> str:
                 uow.session, rt.context(uow, WORKER), recipient_id=recipient_id, error=str(exc)
             )
         raise
+
+
+@job(queue=DEFAULT)
+def notify_reconciliation_differences(tenant_id: str, run_id: str) -> str | None:
+    """Tell the members holding payouts:read that a settlement file did not match the ledger (written to
+    the outbox by core/payouts/reconciliation.flag). Safe to run twice: the run id is the dedup key."""
+    rt = runtime.current()
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        run = uow.session.get(ReconciliationRun, (tenant_id, run_id))
+        if run is None or not run.differences:
+            return None
+        many = "s" if run.differences != 1 else ""
+        made = service.notify(
+            uow.session,
+            rt.context(uow, WORKER),
+            tenant_id=tenant_id,
+            kind=Kind.RECONCILIATION_DIFFERENCES,
+            title=f"The settlement file of {run.file_date.isoformat()} has {run.differences} "
+            f"difference{many} with the ledger",
+            body=f"{run.matched} of {run.lines} lines matched; the Reconciliation page lists the rest.",
+            dedup_key=f"reconciliation:{run.id}",
+            livemode=False,
+            link="/portal/reconciliation",
+            subject_type="reconciliation_run",
+            subject_id=run.id,
+            data={"date": run.file_date.isoformat(), "differences": run.differences},
+        )
+        return None if made is None else made.id
 
 
 #: What `kassa cron` runs of these (core/jobs/catalogue.py).

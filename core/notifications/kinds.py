@@ -19,6 +19,7 @@ class Kind(StrEnum):
     APPROVAL_RATE_LOW = "approval_rate_low"
     RISK_BLOCKS_SPIKE = "risk_blocks_spike"
     PROCESSOR_ERRORS_SPIKE = "processor_errors_spike"
+    RECONCILIATION_DIFFERENCES = "reconciliation_differences"
 
 
 class Severity(StrEnum):
@@ -57,6 +58,12 @@ KINDS: Final[dict[Kind, KindInfo]] = {
         KindInfo(Kind.RISK_BLOCKS_SPIKE, "Risk blocks are spiking", "payments:read", Severity.WARNING),
         KindInfo(
             Kind.PROCESSOR_ERRORS_SPIKE, "Processor errors are spiking", "payments:read", Severity.WARNING
+        ),
+        KindInfo(
+            Kind.RECONCILIATION_DIFFERENCES,
+            "A settlement file does not match the ledger",
+            "payouts:read",
+            Severity.WARNING,
         ),
     )
 }

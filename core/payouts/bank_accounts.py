@@ -1,11 +1,11 @@
 """Bank accounts payouts go to: validated (schwifty for IBANs, python-stdnum for local numbers), stored only
 sealed under the tenant's data key, shown masked, every change audited and mailed to the owners.
 
-Four-eyes seam: `add_bank_account(..., needs_approval=True)` stores the new account as PENDING_APPROVAL and
-leaves the current one in use; the generic approvals module (portal access issue) calls
-`approve_bank_account(session, ctx, bank_account_id=...)` when a second person approves (or
-`reject_bank_account`). `approve` refuses the person who asked for the change. Until that module lands,
-callers pass `needs_approval=False` and the account is ACTIVE at once (docs/payouts.md).
+Four-eyes: `add_bank_account(..., needs_approval=True)` stores the new account as PENDING_APPROVAL and
+leaves the current one in use; the approvals module (tenants/approvals.py, kind `payout.bank_account`,
+executor core/payouts/approvals.py) calls `approve_bank_account` when a second person approves, or
+`reject_bank_account` when the request is declined, withdrawn or expires. `approve` refuses the person who
+asked for the change (docs/payouts.md).
 """
 
 from __future__ import annotations
@@ -164,11 +164,11 @@ def add_bank_account(
     return row
 
 
-def _notify(ctx: Ctx, row: BankAccount) -> None:
+def _notify(ctx: Ctx, row: BankAccount, *, status: str | None = None) -> None:
     ctx.jobs.enqueue(
         NOTIFY_JOB,
         tenant_id=row.tenant_id,
-        kwargs={"tenant_id": row.tenant_id, "bank_account_id": row.id, "status": str(row.status)},
+        kwargs={"tenant_id": row.tenant_id, "bank_account_id": row.id, "status": status or str(row.status)},
     )
 
 
@@ -206,6 +206,18 @@ def approve_bank_account(session: Session, ctx: Ctx, *, tenant_id: str, bank_acc
     _activate(session, ctx, row)
     audit(session, ctx, actions.BANK_ACCOUNT_APPROVED, subject=row, details={"last4": row.last4})
     _notify(ctx, row)
+    return row
+
+
+def reject_bank_account(session: Session, ctx: Ctx, *, tenant_id: str, bank_account_id: str) -> BankAccount:
+    """A held change that will not happen (declined, withdrawn, expired): the account goes INACTIVE unused."""
+    row = get(session, tenant_id=tenant_id, bank_account_id=bank_account_id)
+    if row.status is not BankAccountStatus.PENDING_APPROVAL:
+        raise Conflict("This bank account change is not waiting for approval.")
+    row.status = BankAccountStatus.INACTIVE
+    session.flush()
+    audit(session, ctx, actions.BANK_ACCOUNT_REJECTED, subject=row, details={"last4": row.last4})
+    _notify(ctx, row, status="rejected")
     return row
 
 
@@ -279,6 +291,7 @@ def change_notice(account: BankAccount, *, status: str, sender: str) -> EmailMes
     what = {
         "pending_approval": "is waiting for a second person's approval",
         "active": "is now the account your payouts go to",
+        "rejected": "was not approved and will not be used",
     }.get(status, "changed")
     message = EmailMessage()
     message["From"] = sender

@@ -1,13 +1,16 @@
 """The payout jobs, run by `kassa cron` once per tenant: settle what is due, open the sandbox's disputes
-and decide them, run the payout schedule, move payouts along in the sandbox bank, raise reserves."""
+and decide them, run the payout schedule, move payouts along in the sandbox bank, raise reserves; and,
+daily, reconcile the processor's settlement file of the previous day."""
 
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 from core.context import Actor
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT
 from core.jobs.registry import Cron, job
-from core.payouts import bank_accounts, reserves
+from core.payouts import bank_accounts, reconciliation, reserves
 from core.payouts import service as payouts
 
 ACTOR = Actor.system("payouts")
@@ -54,4 +57,22 @@ def notify_bank_account_change(tenant_id: str, bank_account_id: str, status: str
     return len(owners)
 
 
-CRON: tuple[Cron, ...] = (Cron("payouts: settle, pay out, advance", 60.0, run_payouts, per_tenant=True),)
+@job(queue=DEFAULT)
+def reconcile_settlement(tenant_id: str, day: str | None = None) -> int:
+    """Match the processor's settlement file of `day` (ISO date; default: yesterday, UTC) against the
+    ledger and notify of any difference. Returns the run's number of differences.
+
+    Daily work, scheduled hourly: the same day's file gives the same run (its digest), so the runs after
+    the first of a day change nothing, and a cron that was down catches up within the hour."""
+    rt = runtime.current()
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        ctx = rt.context(uow, ACTOR)
+        when = date.fromisoformat(day) if day else ctx.clock.now().date() - timedelta(days=1)
+        run = reconciliation.reconcile_processor_day(uow.session, ctx, tenant_id=tenant_id, day=when)
+        return run.differences
+
+
+CRON: tuple[Cron, ...] = (
+    Cron("payouts: settle, pay out, advance", 60.0, run_payouts, per_tenant=True),
+    Cron("payouts: reconcile yesterday's settlement file", 3600.0, reconcile_settlement, per_tenant=True),
+)

@@ -5,6 +5,11 @@ processor settled that day (`capture` of a payment, `refund`, `dispute`, `disput
 amounts in minor units as the processor sees them (captures positive, the rest negative). Matching is
 by (type, reference): a line whose amount differs is an `amount_mismatch`, a line the ledger lacks is
 `missing_in_ledger`, a ledger movement of that day the file lacks is `missing_in_file`.
+
+Files come from two places: `kassa cron` takes the sandbox processor's file of the previous day (UTC) for
+every tenant (`reconcile_processor_day`, core/payouts/jobs.py), and a member holding payouts:manage
+uploads one in the portal (`read_upload` checks it first). A run with differences notifies the tenant's
+members (`reconciliation_differences`, linking to the portal's Reconciliation page).
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ from core.payouts.edge import Ctx, audit
 from core.payouts.models import ReconciliationDifference, ReconciliationRun
 
 HEADER: Final = ("date", "type", "reference", "currency", "amount")
+#: The job that notifies the members of a run's differences (core/notifications/jobs.py).
+NOTICE_JOB: Final = "core.notifications.jobs.notify_reconciliation_differences"
+#: The largest settlement file the portal takes (a day's file is one short line per movement).
+MAX_FILE_BYTES: Final = 512 * 1024
 #: Ledger journal kind -> settlement file line type.
 _KINDS: Final = {
     KIND_CAPTURE: "capture",
@@ -180,3 +189,58 @@ def latest_runs(session: Session, *, tenant_id: str, limit: int = 30) -> list[Re
             .limit(limit)
         )
     )
+
+
+def read_upload(data: bytes, *, day: date | None) -> tuple[date, str]:
+    """An uploaded settlement file, checked before matching: size, UTF-8 text, the header, and its day
+    (the one given, or the date of its lines). Every refusal is an `InvalidInput` naming the problem."""
+    if not data:
+        raise InvalidInput("Choose a settlement file to upload.", param="file")
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidInput(
+            f"The settlement file is larger than {MAX_FILE_BYTES // 1024} KB: upload one day's file.",
+            param="file",
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("The settlement file must be CSV text (UTF-8).", param="file") from None
+    if "\x00" in text:
+        raise InvalidInput("The settlement file must be CSV text, not a binary file.", param="file")
+    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    if not rows or tuple(h.strip() for h in rows[0]) != HEADER:
+        raise InvalidInput(
+            "The settlement file must start with the header " + ",".join(HEADER) + ".", param="file"
+        )
+    if day is None:
+        if len(rows) < 2:
+            raise InvalidInput("The file has no lines: give the settlement date it is for.", param="day")
+        try:
+            day = date.fromisoformat(rows[1][0].strip())
+        except ValueError:
+            raise InvalidInput("Line 2 of the settlement file is malformed.", param="file") from None
+    _parse(text, day)  # every line well-formed and of that day, before anything is stored
+    return day, text
+
+
+def flag(session: Session, ctx: Ctx, run: ReconciliationRun) -> None:
+    """Have the tenant's members told of a run's differences: the notification job (named, written to the
+    outbox of this transaction: notifications sit above payouts) makes one notification per run."""
+    if run.differences:
+        ctx.jobs.enqueue(
+            NOTICE_JOB, tenant_id=run.tenant_id, kwargs={"tenant_id": run.tenant_id, "run_id": run.id}
+        )
+
+
+def settlement_file(session: Session, *, tenant_id: str, day: date) -> str:
+    """The processor's settlement file of `day`: the sandbox processor's (no live processor is built)."""
+    return sandbox_settlement_file(session, tenant_id=tenant_id, day=day)
+
+
+def reconcile_processor_day(session: Session, ctx: Ctx, *, tenant_id: str, day: date) -> ReconciliationRun:
+    """Fetch the processor's file of `day`, match it, flag its differences. Safe to run again: the same
+    file gives the same run, and its notification is made once."""
+    text = settlement_file(session, tenant_id=tenant_id, day=day)
+    run = reconcile(session, ctx, tenant_id=tenant_id, day=day, text=text)
+    flag(session, ctx, run)
+    return run

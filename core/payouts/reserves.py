@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.audit import actions
+from core.errors import InvalidInput
 from core.ledger import service as ledger
 from core.ledger.models import BalanceTransaction, TxnType
 from core.payouts.edge import Ctx, Ref, audit
@@ -73,6 +74,67 @@ def apply_risk_signals(session: Session, ctx: Ctx, *, tenant_id: str) -> bool:
         details={"reserve_bps": RAISED_BPS, "reserve_days": RAISED_DAYS, "reason": reason},
     )
     return True
+
+
+MAX_REASON: Final = 200
+
+
+def set_terms(
+    session: Session,
+    ctx: Ctx,
+    *,
+    tenant_id: str,
+    reason: str,
+    delay_days: int | None = None,
+    reserve_bps: int | None = None,
+    reserve_days: int | None = None,
+) -> ledger.Terms:
+    """An operator sets the tenant's settlement delay and rolling reserve (`kassa payouts terms`); values
+    left None keep theirs. The reason is required: the merchant sees it beside a reserve, and the audit
+    row keeps it with the terms before and after. A reserve set here is `manual`: the risk signals raise
+    it again only when it is below theirs."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise InvalidInput("Give the reason for the change (the merchant sees it).", param="reason")
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(f"Keep the reason under {MAX_REASON} characters.", param="reason")
+    if delay_days is None and reserve_bps is None and reserve_days is None:
+        raise InvalidInput("Give at least one of the delay days, reserve bps or reserve days.")
+    before = ledger.settlement_terms(session, tenant_id=tenant_id)
+    reserve_changes = reserve_bps is not None or reserve_days is not None
+    if reserve_changes:
+        bps = before.reserve_bps if reserve_bps is None else reserve_bps
+        days = before.reserve_days if reserve_days is None else reserve_days
+        if bps and not days:
+            raise InvalidInput("A reserve needs the days it is held for (above 0).", param="reserve_days")
+        # The reason and source go with the reserve (the ledger stores them when the bps are given); a
+        # change of the delay alone keeps the reserve's own reason.
+        reserve_bps = bps
+    ledger.set_settlement_terms(
+        session,
+        tenant_id=tenant_id,
+        clock=ctx.clock,
+        delay_days=delay_days,
+        reserve_bps=reserve_bps,
+        reserve_days=reserve_days,
+        reserve_reason=reason if reserve_changes else None,
+        reserve_source="manual",
+    )
+    after = ledger.settlement_terms(session, tenant_id=tenant_id)
+    audit(
+        session,
+        ctx,
+        actions.SETTLEMENT_TERMS_UPDATED,
+        subject=Ref("settlement_terms", "default", tenant_id),
+        details={
+            "reason": reason,
+            "before": {"delay_days": before.delay_days, "reserve_bps": before.reserve_bps,
+                       "reserve_days": before.reserve_days},
+            "after": {"delay_days": after.delay_days, "reserve_bps": after.reserve_bps,
+                      "reserve_days": after.reserve_days},
+        },
+    )  # fmt: skip
+    return after
 
 
 def reserve_schedule(session: Session, *, tenant_id: str) -> list[BalanceTransaction]:

@@ -6,7 +6,8 @@ time, so memory stays flat however long the history (docs/reports.md lists every
   account code the merchant maps to their chart of accounts (`AccountCodes`); each journal, and so the
   whole file, sums to zero per currency.
 - `xero`: the same bookkeeping summed per day and currency as Xero "manual journal" import lines.
-- `payouts`, `balance_transactions`: come with payouts (`EXPORTS` says which kinds exist now).
+- `payouts`: one line per payout created in the range; `balance_transactions`: one line per movement of
+  the merchant's balance created in the range, with its source and the payout that paid it out.
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ from sqlalchemy.orm import Session
 
 from core import money
 from core.errors import InvalidInput
-from core.ledger.models import Account, Entry, Journal
+from core.ledger.models import Account, BalanceTransaction, Entry, Journal
 from core.ledger.service import KIND_CAPTURE, KIND_REFUND
 from core.payments.models import Payment, Refund
+from core.payouts.models import Payout
 from core.reports.queries import Filters
 
-#: The kinds of export there are; the payouts feature adds "payouts" and "balance_transactions".
-EXPORTS: Final = ("payments", "refunds", "journal", "xero")
+#: The kinds of export there are.
+EXPORTS: Final = ("payments", "refunds", "journal", "xero", "payouts", "balance_transactions")
+#: The exports of money paid out, which need payouts:read besides reports:read.
+PAYOUT_EXPORTS: Final = frozenset({"payouts", "balance_transactions"})
 #: Rows fetched per round trip of the server-side cursor.
 FETCH: Final = 2000
 _CODE = re.compile(r"^[A-Za-z0-9._/-]{1,20}$")
@@ -158,6 +162,65 @@ def refunds_csv(session: Session, f: Filters) -> Iterator[str]:
             yield [
                 r.id, r.created_at.isoformat(), r.payment_id, r.status, r.currency,
                 _decimal(r.amount, r.currency), r.amount, r.reason or "", method,
+            ]  # fmt: skip
+
+    return _csv(rows())
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat() if moment is not None else ""
+
+
+def payouts_csv(session: Session, f: Filters) -> Iterator[str]:
+    start, end = _range(f)
+    statement = (
+        select(Payout)
+        .where(Payout.livemode == f.livemode, Payout.created_at >= start, Payout.created_at < end)
+        .order_by(Payout.created_at, Payout.id)
+    )
+    if f.currency is not None:
+        statement = statement.where(Payout.currency == f.currency)
+
+    def rows() -> Iterator[list[Any]]:
+        yield [
+            "id", "created_at", "status", "method", "currency", "amount", "amount_minor", "arrival_date",
+            "bank_account", "in_transit_at", "paid_at", "failed_at", "failure_code",
+        ]  # fmt: skip
+        for (p,) in _stream(session, statement):
+            yield [
+                p.id, p.created_at.isoformat(), p.status, p.method, p.currency,
+                _decimal(p.amount, p.currency), p.amount, p.arrival_date.isoformat(), p.bank_account_id,
+                _when(p.in_transit_at), _when(p.paid_at), _when(p.failed_at), p.failure_code or "",
+            ]  # fmt: skip
+
+    return _csv(rows())
+
+
+def balance_transactions_csv(session: Session, f: Filters) -> Iterator[str]:
+    start, end = _range(f)
+    statement = (
+        select(BalanceTransaction)
+        .where(
+            BalanceTransaction.livemode == f.livemode,
+            BalanceTransaction.created_at >= start,
+            BalanceTransaction.created_at < end,
+        )
+        .order_by(BalanceTransaction.created_at, BalanceTransaction.id)
+    )
+    if f.currency is not None:
+        statement = statement.where(BalanceTransaction.currency == f.currency)
+
+    def rows() -> Iterator[list[Any]]:
+        yield [
+            "id", "created_at", "type", "status", "currency", "amount", "fee", "net", "amount_minor",
+            "fee_minor", "net_minor", "available_on", "source", "payout",
+        ]  # fmt: skip
+        for (t,) in _stream(session, statement):
+            c = t.currency
+            yield [
+                t.id, t.created_at.isoformat(), t.type, t.status, c, _decimal(t.amount, c),
+                _decimal(t.fee, c), _decimal(t.net, c), t.amount, t.fee, t.net, t.available_on.isoformat(),
+                t.source_id, t.payout_id or "",
             ]  # fmt: skip
 
     return _csv(rows())
@@ -306,4 +369,8 @@ def export(session: Session, kind: str, f: Filters, params: Mapping[str, str | N
     if kind in ("journal", "xero"):
         codes = AccountCodes.from_params(params)
         return journal_csv(session, f, codes) if kind == "journal" else xero_csv(session, f, codes)
+    if kind == "payouts":
+        return payouts_csv(session, f)
+    if kind == "balance_transactions":
+        return balance_transactions_csv(session, f)
     raise InvalidInput(f"There is no {kind!r} export; there are {', '.join(EXPORTS)}.", param="kind")

@@ -264,6 +264,18 @@ ROUTES: list[Route] = [
         response=list_of("BankAccount"),
     ),
     Route(
+        "POST",
+        "/bank_accounts",
+        "createBankAccount",
+        payouts.create_bank_account,
+        "Add a payout bank account (it replaces the currency's active one; 202: held for four-eyes approval)",
+        permission=P.PAYOUTS_MANAGE,
+        body="BankAccountCreate",
+        response="BankAccount",
+        status=201,
+        accepted="ApprovalRequest",
+    ),
+    Route(
         "GET",
         "/disputes",
         "listDisputes",

@@ -197,6 +197,7 @@ def policy_page() -> str | Response:
         form.live_keys.data = bool(current[approvals.LIVE_SECRET_KEY].get("enabled"))
         form.roles.data = bool(current[approvals.ROLE_DEFINITION].get("enabled"))
         form.sso.data = bool(current[approvals.SSO_CONFIGURATION].get("enabled"))
+        form.bank_account.data = bool(current[approvals.BANK_ACCOUNT].get("enabled"))
     elif form.validate_on_submit():
         back = redirect(url_for("portal.approval_policy"), code=303)
 
@@ -214,6 +215,9 @@ def policy_page() -> str | Response:
             )
             approvals.set_policy(db, c, kind_name=approvals.ROLE_DEFINITION, enabled=bool(form.roles.data))
             approvals.set_policy(db, c, kind_name=approvals.SSO_CONFIGURATION, enabled=bool(form.sso.data))
+            approvals.set_policy(
+                db, c, kind_name=approvals.BANK_ACCOUNT, enabled=bool(form.bank_account.data)
+            )
 
         return attempt(save, back, "Approval rules saved.")
     else:

@@ -119,6 +119,13 @@ ROUTES: list[PortalRoute] = [
         "/payouts/<payout_id>/transactions.csv", "payout_csv", payouts.payout_csv, Permission.PAYOUTS_READ
     ),
     PortalRoute("/reconciliation", "reconciliation", payouts.reconciliation_results, Permission.PAYOUTS_READ),
+    PortalRoute(
+        "/reconciliation/upload",
+        "upload_settlement_file",
+        payouts.upload_settlement_file,
+        Permission.PAYOUTS_MANAGE,
+        ("POST",),
+    ),
     PortalRoute("/disputes", "disputes", payouts.dispute_list, Permission.PAYMENTS_READ),
     PortalRoute("/disputes/<dispute_id>", "dispute", payouts.dispute_detail, Permission.PAYMENTS_READ),
     PortalRoute(

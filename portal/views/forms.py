@@ -6,6 +6,7 @@ from wtforms import (
     DateTimeLocalField,
     EmailField,
     Field,
+    FileField,
     HiddenField,
     MultipleFileField,
     PasswordField,
@@ -197,6 +198,7 @@ class BankAccountForm(FlaskForm):
     routing_number = StringField(
         "Routing number (US)", validators=[Length(max=9)], render_kw={"autocomplete": "off"}
     )
+    reason = StringField("Reason (if this needs approval)", validators=[Optional(), Length(max=500)])
     submit = SubmitField("Save bank account")
 
 
@@ -208,6 +210,16 @@ class EvidenceForm(FlaskForm):
     uncategorized_text = TextAreaField("Other evidence", validators=[Length(max=20_000)])
     files = MultipleFileField("Files (PDF, PNG or JPEG, 4 MB each)")
     submit = SubmitField("Submit evidence")
+
+
+class SettlementFileForm(FlaskForm):
+    file = FileField("Settlement file (CSV)")
+    day = DateField(
+        "Settlement date",
+        validators=[Optional()],
+        description="Leave it empty to take the date from the file's lines.",
+    )
+    submit = SubmitField("Upload and reconcile")
 
 
 class EndpointForm(FlaskForm):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import flash, redirect, request, url_for
@@ -13,6 +14,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from core import money
+from core.context import ActorType
 from core.disputes import queries as dispute_queries
 from core.disputes import service as disputes
 from core.errors import InvalidInput, KassaError
@@ -22,9 +24,10 @@ from core.payouts import service as payouts
 from core.web.htmx import render_page_or_block
 from core.web.request import runtime, uow
 from portal import mode
-from portal.views.forms import BankAccountForm, EvidenceForm, PayoutForm, ScheduleForm
+from portal.views.forms import BankAccountForm, EvidenceForm, PayoutForm, ScheduleForm, SettlementFileForm
 from portal.views.session import user_context
-from tenants.models import Tenant
+from tenants import approvals, bank_account_changes
+from tenants.models import ApprovalStatus, Tenant
 
 PAGE_SIZE = 25
 
@@ -195,12 +198,23 @@ def settings() -> str:
         if manage
         else None
     )
+    terms = ledger.settlement_terms(db, tenant_id=tenant)
+    held = reserves.reserve_schedule(db, tenant_id=tenant)
     return render_page_or_block(
         "portal/payouts/settings.html",
         schedule=schedule,
         accounts=bank_accounts.list_accounts(db, tenant_id=tenant),
         mask=bank_accounts.mask,
-        terms=ledger.settlement_terms(db, tenant_id=tenant),
+        terms=terms,
+        release_on=runtime().clock.now().date() + timedelta(days=terms.reserve_days),
+        next_release=held[0] if held else None,
+        # Held bank account changes, by the account they propose: the row links to its request.
+        pending={
+            str(r.params.get("bank_account_id")): r.id
+            for r in approvals.list_requests(db, status=ApprovalStatus.PENDING)
+            if r.kind == approvals.BANK_ACCOUNT
+        },
+        bank_held=approvals.required(db, kind_name=approvals.BANK_ACCOUNT, params={}),
         schedule_form=schedule_form,
         bank_form=BankAccountForm(currency=default_currency) if manage else None,
     )
@@ -244,18 +258,24 @@ def save_bank_account() -> Response:
             account_number=form.account_number.data,
             routing_number=form.routing_number.data,
         )
-        row = bank_accounts.add_bank_account(
+        # Four-eyes: held for a second person when the tenant's policy says so (tenants/approvals.py).
+        change = bank_account_changes.change_bank_account(
             uow().session,
             user_context(),
+            requester=approvals.Requester(ActorType.USER, current_user.id, current_user.permissions),
             tenant_id=_tenant(),
             currency=form.currency.data or "",
             account_holder=form.account_holder.data or "",
             details=details,
-            requested_by=current_user.id,
-            # Four-eyes: the approvals module sets this from the tenant's policy (docs/payouts.md).
-            needs_approval=False,
+            reason=form.reason.data or "",
         )
-        return f"Bank account {bank_accounts.mask(row.last4)} saved; the owners were told."
+        masked = bank_accounts.mask(change.account.last4)
+        if change.request is not None:
+            return (
+                f"Bank account {masked} needs a second person's approval: request {change.request.id} is "
+                "pending; payouts keep going to the current account. The owners were told."
+            )
+        return f"Bank account {masked} saved; the owners were told."
 
     return _attempt(back, act)
 
@@ -331,4 +351,36 @@ def reconciliation_results() -> str:
     return render_page_or_block(
         "portal/payouts/reconciliation.html",
         runs=[(run, reconciliation.differences_of(db, tenant_id=_tenant(), run_id=run.id)) for run in runs],
+        form=SettlementFileForm() if current_user.can("payouts:manage") else None,
+        max_kb=reconciliation.MAX_FILE_BYTES // 1024,
     )
+
+
+def upload_settlement_file() -> Response:
+    """Match an uploaded settlement file (CSV) against the ledger; its differences show on the page."""
+    form = SettlementFileForm()
+    back = redirect(url_for("portal.reconciliation"), code=303)
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return back
+    upload = request.files.get(form.file.name)
+    data = b""
+    if upload is not None:
+        try:
+            # One byte past the limit is enough to refuse it, without reading a huge body into memory.
+            data = upload.read(reconciliation.MAX_FILE_BYTES + 1) if upload.filename else b""
+        finally:
+            upload.close()  # a large upload is spooled to a temporary file: closed now, not by the GC
+
+    def act() -> str:
+        day, text = reconciliation.read_upload(data, day=form.day.data)
+        db, ctx = uow().session, user_context()
+        run = reconciliation.reconcile(db, ctx, tenant_id=_tenant(), day=day, text=text)
+        reconciliation.flag(db, ctx, run)
+        lines, many = ("" if run.lines == 1 else "s"), ("" if run.differences == 1 else "s")
+        return (
+            f"Settlement file of {day.isoformat()}: {run.lines} line{lines}, {run.matched} matched, "
+            f"{run.differences} difference{many}."
+        )
+
+    return _attempt(back, act)

@@ -16,7 +16,7 @@ from core import money
 from core.audit import actions
 from core.audit import service as audit
 from core.context import ActorType
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.reports import exports, queries
 from core.web.htmx import render_page_or_block
 from core.web.request import actor, context, runtime, uow
@@ -164,6 +164,8 @@ def report_export(kind: str) -> Response:
     (what left, for which range) before the first byte; bad filters or codes are a 400 before it too."""
     if kind not in exports.EXPORTS:
         raise NotFound(f"There is no {kind!r} export.", param="kind")
+    if kind in exports.PAYOUT_EXPORTS and not current_user.can("payouts:read"):
+        raise PermissionDenied("This export needs the payouts:read permission.")
     f = filters_from_request()
     params = {name: request.args.get(name) for name in request.args}
     exports.AccountCodes.from_params(params)  # refuse bad codes now, not in the middle of the stream

@@ -137,4 +137,5 @@ class PolicyForm(FlaskForm):
     live_keys = BooleanField("Creating or rolling live secret keys")
     roles = BooleanField("Creating or changing custom roles")
     sso = BooleanField("Changing the single sign-on settings")
+    bank_account = BooleanField("Changing the payout bank account")
     submit = SubmitField("Save")

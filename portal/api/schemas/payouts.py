@@ -95,6 +95,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "livemode": {"type": "boolean"},
         },
     },
+    "BankAccountCreate": {
+        "type": "object",
+        "required": ["currency", "country", "account_holder"],
+        "additionalProperties": False,
+        "properties": {
+            "currency": CURRENCY,
+            "country": {"type": "string", "pattern": "^[A-Za-z]{2}$", "description": "The bank's country"},
+            "account_holder": {"type": "string", "minLength": 1, "maxLength": 140},
+            "iban": {"type": "string", "maxLength": 42, "description": "Or (US) the two below"},
+            "account_number": {"type": "string", "minLength": 4, "maxLength": 17},
+            "routing_number": {"type": "string", "minLength": 9, "maxLength": 9, "description": "ABA"},
+            "reason": {
+                "type": "string",
+                "maxLength": 500,
+                "description": "Shown to the approver when the change needs four-eyes approval",
+            },
+        },
+    },
     "Dispute": {
         "type": "object",
         "required": [

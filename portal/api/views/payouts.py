@@ -1,4 +1,5 @@
-"""Payouts: list, retrieve, create a manual one; bank accounts: list."""
+"""Payouts: list, retrieve, create a manual one; bank accounts: list, add (held for four-eyes approval when
+the tenant's policy says so: 202 with the approval request, like refunds)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from flask import Response
 
+from core.context import ActorType
 from core.errors import Conflict
 from core.payouts import bank_accounts, queries
 from core.payouts import service as payouts
@@ -15,6 +17,7 @@ from portal.api.pagination import cursor, envelope
 from portal.api.routing import json_response
 from portal.api.views.common import same_mode
 from portal.api.views.context import api_ctx
+from tenants import approvals, bank_account_changes
 
 
 def list_payouts(query: dict[str, Any]) -> Response:
@@ -51,3 +54,29 @@ def list_bank_accounts() -> Response:
     return json_response(
         {"object": "list", "data": [bank_accounts.serialize(r) for r in rows], "has_more": False}
     )
+
+
+def create_bank_account(body: dict[str, Any]) -> Response:
+    who = caller()
+    if who.livemode:
+        # Payouts (and so the account each currency's payouts go to) exist in test mode only.
+        raise Conflict("Live payouts are not available yet: add bank accounts with a test key.")
+    details = bank_accounts.validate(
+        country=body["country"],
+        iban=body.get("iban"),
+        account_number=body.get("account_number"),
+        routing_number=body.get("routing_number"),
+    )
+    change = bank_account_changes.change_bank_account(
+        uow().session,
+        api_ctx(),
+        requester=approvals.Requester(ActorType.API_KEY, who.key_id, who.permissions),
+        tenant_id=who.tenant_id,
+        currency=body["currency"],
+        account_holder=body["account_holder"],
+        details=details,
+        reason=body.get("reason") or "Requested through the API.",
+    )
+    if change.request is not None:
+        return json_response(approvals.serialize(change.request), 202)
+    return json_response(bank_accounts.serialize(change.account), 201)
