@@ -46,6 +46,7 @@ _TENANTS = table(
     column("name", String),
     column("checkout_settings", JSON),
     column("live_checkout_settings", JSON),
+    column("business_profile", JSON),
 )
 
 
@@ -137,9 +138,19 @@ def queue_for_completed_checkout(
         return existing
     payment = get_by_id(session, Payment, cs.payment_id, prefix="pay", what="payment")
     email = payment.customer_email or cs.customer_email
-    if not email:
+    if not email or not _automatic_receipts_on(
+        session, tenant_id=payment.tenant_id, livemode=payment.livemode
+    ):
         return None
     return queue(session, ctx, payment=payment, email=email, locale=cs.locale or "en", receipt_id=receipt_id)
+
+
+def _automatic_receipts_on(session: Session, *, tenant_id: str, livemode: bool) -> bool:
+    """The tenant's switch for this mode (`receipt_emails` in its checkout settings, on until turned
+    off: tenants/checkout_settings.py writes it). A shopper's own request is answered either way."""
+    settings = _TENANTS.c.live_checkout_settings if livemode else _TENANTS.c.checkout_settings
+    stored = session.scalar(select(settings).where(_TENANTS.c.id == tenant_id)) or {}
+    return bool(stored.get("receipt_emails", True))
 
 
 def request(
@@ -285,10 +296,13 @@ def _content(session: Session, receipt: Receipt) -> ReceiptContent:
             (_TENANTS.c.live_checkout_settings if payment.livemode else _TENANTS.c.checkout_settings).label(
                 "settings"
             ),
+            _TENANTS.c.business_profile,
         ).where(_TENANTS.c.id == receipt.tenant_id)
     ).one()
     # The checkout's display name in the payment's mode, as on the hosted page (checkout/branding.py).
     shop = str((tenant.settings or {}).get("display_name") or tenant.name)
+    # The business behind the shop (tenants/business_profile.py writes it): shown at the receipt's foot.
+    profile = tenant.business_profile or {}
     return ReceiptContent(
         shop=shop,
         amount=payment.amount,
@@ -304,4 +318,8 @@ def _content(session: Session, receipt: Receipt) -> ReceiptContent:
         reference=cs.reference,
         description=cs.description,
         statement_descriptor=payment.statement_descriptor,
+        legal_name=profile.get("legal_name"),
+        address=profile.get("address"),
+        support_email=profile.get("support_email"),
+        support_url=profile.get("support_url"),
     )
