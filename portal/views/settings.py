@@ -84,6 +84,18 @@ def _attempt(form: FlaskForm, act: Callable[[], object], *, fallback: str) -> bo
     return True
 
 
+def _saved(endpoint: str, message: str) -> Response:
+    """After a change: back to the screen (303), which shows `message`. htmx is told to load it whole
+    (HX-Redirect), so the message and every part of the page show the saved state."""
+    flash(message, "success")
+    url = url_for(endpoint)
+    if is_htmx():
+        response = Response("", status=200)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, code=303)  # type: ignore[return-value]
+
+
 def _form_error_status(form: FlaskForm) -> None:
     if "csrf_token" in form.errors:
         flash("The form had expired and nothing was saved. Try again.", "error")
@@ -108,8 +120,7 @@ def save_business() -> Response | tuple[str, int]:
             lambda: business_profile.update(db, user_context(), tenant_id=_tenant_id(), values=values),
             fallback="legal_name",
         ):
-            flash("Business profile saved. Receipts show it from now on.", "success")
-            return redirect(url_for("portal.settings_business"), code=303)
+            return _saved("portal.settings_business", "Business profile saved. Receipts show it from now on.")
     _form_error_status(form)
     profile = business_profile.of(db, tenant_id=_tenant_id())
     return _answer("portal/settings/business.html", status=400, block="form", form=form, profile=profile)
@@ -160,7 +171,10 @@ def _preview(
         "amount": PREVIEW_AMOUNT,
         "currency": tenant.default_currency,
         "color_replaced": replaced,
-        "color_contrast": round(brand.contrast(wanted, shown.on_color), 2) if replaced else None,
+        "wanted_color": wanted,
+        "color_contrast": round(max(brand.contrast(wanted, t) for t in ("#ffffff", "#111111")), 2)
+        if replaced
+        else None,
         "css_url": url_for(
             "portal.settings_preview_css", color=shown.color, on=shown.on_color, accent=shown.accent
         ),
@@ -309,8 +323,7 @@ def save_checkout() -> Response | tuple[str, int]:
             ),
             fallback="allowed_origins",
         ):
-            flash(f"Checkout settings saved for {mode.mode()} mode.", "success")
-            return redirect(url_for("portal.settings_checkout"), code=303)
+            return _saved("portal.settings_checkout", f"Checkout settings saved for {mode.mode()} mode.")
     _form_error_status(form)
     return _checkout_page(form, status=400)
 

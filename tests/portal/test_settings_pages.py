@@ -299,7 +299,7 @@ def test_the_preview_shows_unsaved_values_and_a_colour_too_light_for_text(
     )
     assert response.status_code == 200
     html = unescape(response.get_data(as_text=True))
-    assert "Draft Name" in html and "too light for readable button text" in html
+    assert "Draft Name" in html and "would be hard to read" in html
     assert "DRAFT NAME" in html, "the descriptor derived from the unsaved name"
     # htmx asks for the preview alone as the form is typed in.
     token = csrf_token(client.get("/portal/settings/branding").get_data(as_text=True))
@@ -519,3 +519,24 @@ def test_an_unknown_time_zone_gets_its_message_and_nothing_changes(
     with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
         assert uow.session.scalar(select(User.time_zone).where(User.email == tenant.owner_email)) is None
     assert actions.USER_TIME_ZONE_CHANGED not in actions_of(clean, tenant)
+
+
+@pytest.mark.parametrize(
+    ("url", "data", "field"),
+    [
+        ("/portal/settings/business", {**PROFILE, "support_email": "nope"}, "support_email"),
+        (
+            "/portal/settings/checkout",
+            {"allowed_origins": "ftp://x", "payment_methods": "card"},
+            "allowed_origins",
+        ),
+    ],
+)
+def test_htmx_gets_the_form_alone_with_its_errors_as_200(
+    client: FlaskClient, make: Factories, url: str, data: dict[str, str], field: str
+) -> None:
+    sign_in(client, make.tenants())
+    response = submit(client, url, data, headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and html.lstrip().startswith('<section id="settings-form"')
+    assert f'id="{field}-error"' in html
