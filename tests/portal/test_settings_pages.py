@@ -540,3 +540,56 @@ def test_htmx_gets_the_form_alone_with_its_errors_as_200(
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and html.lstrip().startswith('<section id="settings-form"')
     assert f'id="{field}-error"' in html
+
+
+def test_branding_and_checkout_settings_are_the_current_modes_and_say_so(
+    client: FlaskClient, make: Factories, clean: Runtime
+) -> None:
+    from tests.portal.test_portal_mode import switch
+
+    tenant = make.tenants(name="Two Modes")
+    sign_in(client, tenant)
+    switch(client, "live", "/portal/settings/branding")
+    shown = page(client, "/portal/settings/branding")
+    assert "Live mode settings" in shown and "live-mode payment page" in shown
+    assert (
+        submit(
+            client,
+            "/portal/settings/branding",
+            {**BRANDING, "display_name": "Live Name", "submit": "Save branding"},
+        ).status_code
+        == 303
+    )
+    assert "Branding saved for live mode." in page(client, "/portal/settings/branding")
+    assert (
+        submit(
+            client, "/portal/settings/checkout", {"payment_methods": "card", "allowed_origins": ""}
+        ).status_code
+        == 303
+    )
+    live, test = settings_of(clean, tenant, livemode=True), settings_of(clean, tenant)
+    assert live["display_name"] == "Live Name" and live["payment_methods"] == ["card"]
+    assert live["receipt_emails"] is False
+    assert test["display_name"] == "Two Modes" and test["payment_methods"] == ["card", "wallet", "bank"]
+    assert test["receipt_emails"] is True
+    # The account's own settings are for both modes, and say so.
+    assert "Both modes" in page(client, "/portal/settings/business")
+    assert "Both modes" in page(client, "/portal/settings/risk")
+
+
+def test_the_api_switches_receipt_emails_per_mode(
+    client: FlaskClient, make: Factories, clean: Runtime
+) -> None:
+    from tests.payments_helpers import auth
+
+    tenant = make.tenants()
+    response = client.patch(
+        "/api/v1/checkout/settings", json={"receipt_emails": False}, headers=auth(tenant.keys.secret_key)
+    )
+    assert response.status_code == 200 and response.json["receipt_emails"] is False
+    refused = client.patch(
+        "/api/v1/checkout/settings", json={"receipt_emails": "no"}, headers=auth(tenant.keys.secret_key)
+    )
+    assert refused.status_code == 400 and refused.json["error"]["param"] == "receipt_emails"
+    assert settings_of(clean, tenant)["receipt_emails"] is False
+    assert settings_of(clean, tenant, livemode=True)["receipt_emails"] is True
