@@ -274,6 +274,7 @@ def logo() -> Response:
     response = Response(data, mimetype=info.content_type)
     response.headers["Cache-Control"] = "private, max-age=300"
     response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     return response
 
 
