@@ -91,6 +91,7 @@ def test_branding_previews_as_typed_then_the_hosted_page_wears_it(
     page.get_by_role("button", name="Save branding").click()
     expect(page.get_by_text("Branding saved for test mode.")).to_be_visible()
     expect(preview.get_by_role("img", name="Mugs & More")).to_be_visible()
+    shoot(page, "branding-saved")
 
     cs = create_session(client, tenant)
     page.goto(f"/pay/{cs['id']}")
