@@ -370,7 +370,7 @@ def _receipt_page(cs: CheckoutSession, payment_id: str, form: ReceiptEmailForm) 
     payment = service.get(uow().session, payment_id=payment_id)
     emailed = receipts.of_payment(uow().session, payment_id=payment.id)
     # The automatic receipt is queued by a worker just after the payment: until its row exists, say so.
-    automatic = receipts.automatic_address(payment, cs) if not emailed else None
+    automatic = receipts.automatic_address(uow().session, payment, cs) if not emailed else None
     paid_at = payment.updated_at if payment.updated_at.tzinfo else payment.updated_at.replace(tzinfo=UTC)
     context = {
         **_context(cs),

@@ -13,6 +13,9 @@ password is not checked at all. The caller commits these with its refusal (`comm
 
 from __future__ import annotations
 
+import functools
+from zoneinfo import available_timezones
+
 from sqlalchemy.orm import Session
 
 from core.audit import actions
@@ -149,3 +152,33 @@ def revoke_session(session: Session, ctx: Acting, *, user_id: str, session_id: s
         details={"session": session_id[:12]},
     )
     return True
+
+
+@functools.cache
+def time_zones() -> tuple[str, ...]:
+    """The IANA zones a person may choose (the tz database Python ships with, or tzdata's)."""
+    chosen = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+    return ("UTC", *chosen)
+
+
+def set_time_zone(session: Session, ctx: Acting, *, user_id: str, time_zone: str) -> str:
+    """The zone the portal shows this person's dates in; audited in each of their tenants."""
+    zone = (time_zone or "").strip()
+    if zone not in set(time_zones()):
+        raise InvalidInput(
+            "Choose a time zone from the list, like Europe/Berlin or America/New_York.", param="time_zone"
+        )
+    user = _user(session, user_id)
+    before = user.time_zone or "UTC"
+    if before == zone:
+        return zone
+    user.time_zone = None if zone == "UTC" else zone
+    session.flush()
+    audit_in_every_tenant(
+        session,
+        ctx,
+        user_id=user.id,
+        action=actions.USER_TIME_ZONE_CHANGED,
+        details={"from": before, "to": zone},
+    )
+    return zone

@@ -1,5 +1,5 @@
 """A tenant's checkout settings: display name, brand colour, logo, statement descriptor, widget origins,
-payment methods.
+payment methods, receipt emails on or off.
 
 Each mode has its own settings (`Tenant.checkout_settings` for test, `Tenant.live_checkout_settings` for
 live, and a logo per mode): an API key reads and writes its own mode's, and a checkout page shows its
@@ -32,6 +32,7 @@ FIELDS = (
     "payment_methods",
     "logo",
     "statement_descriptor",
+    "receipt_emails",
 )
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 #: A DNS label (letters, digits, inner hyphens).
@@ -72,6 +73,12 @@ def payment_methods_of(tenant: Tenant, *, livemode: bool) -> list[str]:
     return list(stored_of(tenant, livemode=livemode).get("payment_methods", METHODS))
 
 
+def receipt_emails_of(tenant: Tenant, *, livemode: bool) -> bool:
+    """Whether a completed checkout of this mode emails its receipt by itself (on until switched off;
+    core/receipts reads the same key)."""
+    return bool(stored_of(tenant, livemode=livemode).get("receipt_emails", True))
+
+
 def allowed_origins_of(tenant: Tenant, *, livemode: bool) -> list[str]:
     """The merchant origins that may frame the tenant's embedded checkout in this mode (none until it
     names some). Only bare origins: one stored before origins were checked this strictly is left out
@@ -93,6 +100,7 @@ def view(session: Session, *, tenant_id: str, livemode: bool) -> dict[str, Any]:
         "effective_statement_descriptor": statement_descriptor_of(tenant, livemode=livemode),
         "allowed_origins": allowed_origins_of(tenant, livemode=livemode),
         "payment_methods": payment_methods_of(tenant, livemode=livemode),
+        "receipt_emails": receipt_emails_of(tenant, livemode=livemode),
     }
 
 
@@ -190,6 +198,10 @@ def update(
                 param="payment_methods",
             )
         stored["payment_methods"] = [m for m in METHODS if m in methods]
+    if "receipt_emails" in changes:
+        if not isinstance(changes["receipt_emails"], bool):
+            raise InvalidInput("receipt_emails must be true or false.", param="receipt_emails")
+        stored["receipt_emails"] = changes["receipt_emails"]
     details: dict[str, Any] = {"changed": sorted(changes), "livemode": livemode}
     if "statement_descriptor" in changes:
         descriptor = changes["statement_descriptor"]

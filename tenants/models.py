@@ -60,6 +60,9 @@ class Tenant(Base):
     checkout_settings: Mapped[JsonDict] = mapped_column(default=dict)
     #: The same for live mode: a test key never reads or writes it (test and live are separate worlds).
     live_checkout_settings: Mapped[JsonDict] = mapped_column(default=dict)
+    #: The business behind the account, for both modes: legal name, address, support email and URL
+    #: (tenants/business_profile.py); receipts show them (core/receipts).
+    business_profile: Mapped[JsonDict] = mapped_column(default=dict)
     created_at: Mapped[Timestamp]
 
 
@@ -82,6 +85,8 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: Sign-in is refused until then (PCI DSS 8.3.4), whatever the password.
     locked_until: Mapped[datetime | None]
+    #: IANA time zone the portal shows this person's dates in ("Europe/Berlin"); null: UTC.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[Timestamp]
 
 

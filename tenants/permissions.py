@@ -27,7 +27,8 @@ class Permission(StrEnum):
     #: Take payments: create and expire checkout sessions and payment links, capture or cancel an
     #: authorized payment.
     PAYMENTS_CAPTURE = "payments:capture"
-    #: Change the checkout settings and the locality rules.
+    #: Change the checkout settings, the business profile, the risk thresholds and block list, and the
+    #: locality rules (the portal's settings screens, docs/operations.md "Portal settings").
     SETTINGS_WRITE = "settings:write"
     #: Invite, remove and change the role of members (the portal's team pages).
     TEAM_MANAGE = "team:manage"

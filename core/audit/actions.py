@@ -113,3 +113,12 @@ APPROVAL_CANCELED: Final = "approval.canceled"
 APPROVAL_EXPIRED: Final = "approval.expired"
 APPROVAL_FAILED: Final = "approval.failed"
 APPROVAL_NOTICE_SENT: Final = "approval.notice_sent"
+#: The business profile (legal name, address, support contacts) changed (details: the fields changed).
+BUSINESS_PROFILE_UPDATED: Final = "business_profile.updated"
+#: Risk thresholds changed (details: each changed setting, before and after).
+RISK_SETTINGS_UPDATED: Final = "risk.settings.updated"
+#: A block-list entry was added or removed (details: kind, the clear value for BIN/country only, note).
+RISK_BLOCK_ADDED: Final = "risk.block.added"
+RISK_BLOCK_REMOVED: Final = "risk.block.removed"
+#: A person chose the time zone the portal shows their dates in (details: from, to).
+USER_TIME_ZONE_CHANGED: Final = "user.time_zone.changed"

@@ -56,6 +56,16 @@ class ReceiptContent:
     description: str | None = None
     #: What the shopper's statement shows for this payment (as sent to the processor), or None.
     statement_descriptor: str | None = None
+    #: The merchant's business profile (all optional): who the shopper bought from and how to reach them.
+    legal_name: str | None = None
+    #: Postal address, lines separated by newlines.
+    address: str | None = None
+    support_email: str | None = None
+    support_url: str | None = None
+
+    @property
+    def address_lines(self) -> list[str]:
+        return [line for line in (self.address or "").split("\n") if line.strip()]
 
 
 @functools.cache

@@ -46,6 +46,7 @@ _TENANTS = table(
     column("name", String),
     column("checkout_settings", JSON),
     column("live_checkout_settings", JSON),
+    column("business_profile", JSON),
 )
 
 
@@ -136,16 +137,30 @@ def queue_for_completed_checkout(
     if existing is not None:
         return existing
     payment = get_by_id(session, Payment, cs.payment_id, prefix="pay", what="payment")
-    email = automatic_address(payment, cs)
+    email = automatic_address(session, payment, cs)
     if not email:
         return None
     return queue(session, ctx, payment=payment, email=email, locale=cs.locale or "en", receipt_id=receipt_id)
 
 
-def automatic_address(payment: Payment, cs: CheckoutSession) -> str | None:
+def automatic_address(session: Session, payment: Payment, cs: CheckoutSession) -> str | None:
     """Where the automatic receipt of a completed checkout goes (the worker queues it moments after the
-    payment succeeds: the receipt page says it is on its way before the row exists), or None."""
-    return payment.customer_email or cs.customer_email or None
+    payment succeeds: the receipt page says it is on its way before the row exists), or None: no address,
+    or the tenant turned automatic receipts off for this mode."""
+    email = payment.customer_email or cs.customer_email
+    if not email or not _automatic_receipts_on(
+        session, tenant_id=payment.tenant_id, livemode=payment.livemode
+    ):
+        return None
+    return email
+
+
+def _automatic_receipts_on(session: Session, *, tenant_id: str, livemode: bool) -> bool:
+    """The tenant's switch for this mode (`receipt_emails` in its checkout settings, on until turned
+    off: tenants/checkout_settings.py writes it). A shopper's own request is answered either way."""
+    settings = _TENANTS.c.live_checkout_settings if livemode else _TENANTS.c.checkout_settings
+    stored = session.scalar(select(settings).where(_TENANTS.c.id == tenant_id)) or {}
+    return bool(stored.get("receipt_emails", True))
 
 
 def request(
@@ -291,10 +306,13 @@ def _content(session: Session, receipt: Receipt) -> ReceiptContent:
             (_TENANTS.c.live_checkout_settings if payment.livemode else _TENANTS.c.checkout_settings).label(
                 "settings"
             ),
+            _TENANTS.c.business_profile,
         ).where(_TENANTS.c.id == receipt.tenant_id)
     ).one()
     # The checkout's display name in the payment's mode, as on the hosted page (checkout/branding.py).
     shop = str((tenant.settings or {}).get("display_name") or tenant.name)
+    # The business behind the shop (tenants/business_profile.py writes it): shown at the receipt's foot.
+    profile = tenant.business_profile or {}
     return ReceiptContent(
         shop=shop,
         amount=payment.amount,
@@ -310,4 +328,8 @@ def _content(session: Session, receipt: Receipt) -> ReceiptContent:
         reference=cs.reference,
         description=cs.description,
         statement_descriptor=payment.statement_descriptor,
+        legal_name=profile.get("legal_name"),
+        address=profile.get("address"),
+        support_email=profile.get("support_email"),
+        support_url=profile.get("support_url"),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
@@ -67,6 +67,7 @@ class RiskBlock(TenantScoped, Base):
     """One block-list entry: a payment matching it is blocked."""
 
     __tablename__ = "risk_block_list"
+    __subject__: ClassVar[str] = "risk_block"
     __table_args__ = (UniqueConstraint("tenant_id", "kind", "value"),)
 
     id: Mapped[IdStr] = mapped_column(primary_key=True)
@@ -76,6 +77,10 @@ class RiskBlock(TenantScoped, Base):
     value: Mapped[str] = mapped_column(String(64))
     #: The merchant's own words on why (shown in the portal, since hashed values are not readable).
     note: Mapped[str | None] = mapped_column(String(500))
+    #: Who added the entry, as the audit trail names actors ("user", "api_key", ...) and their id; null
+    #: for entries added before this was kept, or by a caller that named no actor.
+    created_by_type: Mapped[str | None] = mapped_column(String(20))
+    created_by_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[Timestamp]
 
     def as_api(self) -> dict[str, Any]:
@@ -84,5 +89,8 @@ class RiskBlock(TenantScoped, Base):
             "kind": str(self.kind),
             "value": self.value,
             "note": self.note,
+            "created_by": {"type": self.created_by_type, "id": self.created_by_id}
+            if self.created_by_id
+            else None,
             "created_at": self.created_at.isoformat(),
         }

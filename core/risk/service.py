@@ -30,7 +30,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.audit import actions
+from core.audit import service as audit
 from core.clock import Clock, system_clock
+from core.context import Acting
 from core.db import TenantMismatch
 from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import countries
@@ -320,11 +323,20 @@ def get_settings(session: Session, *, tenant_id: str) -> dict[str, Any]:
     }
 
 
-def update_settings(session: Session, *, tenant_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Change some thresholds; validates every value first (InvalidInput names the parameter)."""
+def validate_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes, checked and normalized; InvalidInput names the parameter of the first bad one."""
     if not isinstance(changes, Mapping):
         raise InvalidInput("Risk settings must be an object of setting names and values.")
-    clean = {name: _validate_setting(name, value) for name, value in changes.items()}
+    return {name: _validate_setting(name, value) for name, value in changes.items()}
+
+
+def update_settings(
+    session: Session, *, tenant_id: str, changes: Mapping[str, Any], ctx: Acting | None = None
+) -> dict[str, Any]:
+    """Change some thresholds; validates every value first (InvalidInput names the parameter), so an
+    error changes nothing. With `ctx`, the change is audited (each changed setting, before and after)."""
+    clean = validate_settings(changes)
+    before = get_settings(session, tenant_id=tenant_id)
     row = _settings_row(session, tenant_id)
     if row is None:
         row = RiskSettings(tenant_id=tenant_id, id=SETTINGS_ID, **get_settings(session, tenant_id=tenant_id))
@@ -332,7 +344,19 @@ def update_settings(session: Session, *, tenant_id: str, changes: Mapping[str, A
     for name, value in clean.items():
         setattr(row, name, value)
     session.flush()
-    return get_settings(session, tenant_id=tenant_id)
+    after = get_settings(session, tenant_id=tenant_id)
+    changed = {
+        name: {"from": before[name], "to": after[name]} for name in clean if before[name] != after[name]
+    }
+    if ctx is not None and changed:
+        audit.record(
+            session,
+            ctx,
+            actions.RISK_SETTINGS_UPDATED,
+            subject=audit.Ref("risk_settings", SETTINGS_ID, tenant_id),
+            details={"changed": changed},
+        )
+    return after
 
 
 def _validate_setting(name: str, value: Any) -> Any:
@@ -424,8 +448,12 @@ def add_block(
     value: str,
     note: str | None = None,
     clock: Clock,
+    ctx: Acting | None = None,
 ) -> RiskBlock:
-    """Block an email, IP, card (fingerprint), BIN or card country; adding an existing entry returns it."""
+    """Block an email, IP, card (fingerprint), BIN or card country; adding an existing entry returns it.
+
+    With `ctx`, the entry keeps who added it (`ctx.actor`) and the addition is audited; hashed kinds
+    (email, IP, card) are audited without their value, as they are stored."""
     stored = block_value(kind, value)
     kind = BlockKind(kind)
     if note is not None:
@@ -441,7 +469,14 @@ def add_block(
     if existing is not None:
         return existing
     block = RiskBlock(
-        tenant_id=tenant_id, id=new_id("blk"), kind=kind, value=stored, note=note, created_at=clock.now()
+        tenant_id=tenant_id,
+        id=new_id("blk"),
+        kind=kind,
+        value=stored,
+        note=note,
+        created_by_type=str(ctx.actor.type) if ctx is not None else None,
+        created_by_id=ctx.actor.id if ctx is not None else None,
+        created_at=clock.now(),
     )
     session.add(block)
     try:
@@ -449,14 +484,25 @@ def add_block(
     except IntegrityError:
         # Another request added the same entry a moment ago; this transaction is spent either way.
         raise Conflict("This entry was just added to the block list by another request.") from None
+    if ctx is not None:
+        audit.record(session, ctx, actions.RISK_BLOCK_ADDED, subject=block, details=_block_details(block))
     return block
 
 
-def remove_block(session: Session, *, tenant_id: str, block_id: str) -> None:
+def _block_details(block: RiskBlock) -> dict[str, Any]:
+    details: dict[str, Any] = {"kind": str(block.kind), "note": block.note}
+    if block.kind in (BlockKind.BIN, BlockKind.COUNTRY):
+        details["value"] = block.value  # stored in the clear; the hashed kinds stay hashed
+    return details
+
+
+def remove_block(session: Session, *, tenant_id: str, block_id: str, ctx: Acting | None = None) -> None:
     _check_tenant(session, tenant_id)
     block = session.get(RiskBlock, (tenant_id, block_id))
     if block is None:
         raise NotFound(f"No such block-list entry: {block_id}.", param="id")
+    if ctx is not None:
+        audit.record(session, ctx, actions.RISK_BLOCK_REMOVED, subject=block, details=_block_details(block))
     session.delete(block)
     session.flush()
 

@@ -3,7 +3,8 @@
 - `amount|money(currency)`: minor units as display text, "€25.00", in German "25,00 €" (core/money.py).
 - `when|datetime(format="long")` / `when|date(format="medium")`: a moment with its zone, "1. Dezember 2026,
   06:59:03 UTC" (a Babel width or a CLDR pattern such as "yyyy-MM-dd HH:mm"); a naive value is UTC, as the
-  database stores it.
+  database stores it. Without `zone`, the page's zone: the signed-in portal user's time zone (the
+  account page's setting, put in `g.time_zone` when the user is loaded), UTC elsewhere.
 - `status|status_label`: a payment, refund or session status in words, "partially refunded".
 
 All of them speak the page's language (core/web/i18n.page_locale): the shopper's on the checkout, English
@@ -17,7 +18,7 @@ from datetime import date as date_type
 from typing import Final
 
 from babel.dates import format_date, format_datetime, get_timezone
-from flask import Flask
+from flask import Flask, g, has_app_context
 from flask_babel import force_locale, gettext
 
 from core import money
@@ -53,13 +54,19 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def datetime_filter(value: datetime, format: str = "long", zone: str = "UTC") -> str:
-    return str(format_datetime(_aware(value), format, tzinfo=get_timezone(zone), locale=page_locale()))
+def page_zone() -> str:
+    """The zone this page shows moments in: `g.time_zone` when a surface set one, else UTC."""
+    return str(g.get("time_zone") or "UTC") if has_app_context() else "UTC"
 
 
-def date_filter(value: datetime | date_type, format: str = "medium", zone: str = "UTC") -> str:
+def datetime_filter(value: datetime, format: str = "long", zone: str | None = None) -> str:
+    tzinfo = get_timezone(zone or page_zone())
+    return str(format_datetime(_aware(value), format, tzinfo=tzinfo, locale=page_locale()))
+
+
+def date_filter(value: datetime | date_type, format: str = "medium", zone: str | None = None) -> str:
     if isinstance(value, datetime):
-        value = _aware(value).astimezone(get_timezone(zone)).date()
+        value = _aware(value).astimezone(get_timezone(zone or page_zone())).date()
     return str(format_date(value, format, locale=page_locale()))
 
 

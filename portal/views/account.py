@@ -22,9 +22,11 @@ from portal.views.forms import (
     RevokeSessionForm,
 )
 from portal.views.session import SESSION_KEY
+from portal.views.settings_forms import TimeZoneForm
 from tenants import account as accounts
 from tenants import portal_sessions, recovery_codes
 from tenants import sign_in as flow
+from tenants.models import User
 
 #: The key of a new TOTP seed on offer (the re-enroll page) in the signed session cookie.
 REENROLL_KEY = "reenroll_secret"
@@ -43,9 +45,40 @@ def _page(status: int = 200, **forms: Any) -> tuple[str, int]:
         "password_form": ChangePasswordForm(prefix="pw"),
         "codes_form": CurrentPasswordForm(prefix="rc"),
         "codes_left": recovery_codes.remaining(db, user_id=current_user.id),
+        "zone_form": _zone_form(),
+        "now": rt.clock.now(),
     }
     context.update(forms)
     return render_template("portal/account.html", **context), status
+
+
+def _zone_form(form: TimeZoneForm | None = None) -> TimeZoneForm:
+    if form is None:
+        user = uow().session.get(User, current_user.id)
+        form = TimeZoneForm(formdata=None, time_zone=(user.time_zone if user else None) or "UTC")
+    form.time_zone.choices = [(z, z.replace("_", " ")) for z in accounts.time_zones()]
+    return form
+
+
+def change_time_zone() -> Response | tuple[str, int]:
+    """The zone the portal shows this person's dates in (every date filter reads it: g.time_zone)."""
+    form = _zone_form(TimeZoneForm())
+    if form.validate_on_submit():
+        try:
+            zone = accounts.set_time_zone(
+                uow().session,
+                user_context(current_user.id),
+                user_id=current_user.id,
+                time_zone=form.time_zone.data,
+            )
+        except InvalidInput as exc:
+            form.time_zone.errors.append(exc.message)
+        else:
+            flash(f"Dates are now shown in {zone.replace('_', ' ')} time.", "success")
+            return redirect(url_for("portal.account") + "#time-zone", code=303)
+    elif "csrf_token" in form.errors:
+        flash("Your form expired. Try again.", "error")
+    return _page(400, zone_form=form)
 
 
 def account() -> tuple[str, int]:

@@ -34,6 +34,7 @@ from portal.views import (
     payouts,
     refunds,
     reports,
+    settings,
     sso,
     team,
     webhooks,
@@ -69,6 +70,7 @@ ROUTES: list[PortalRoute] = [
     PortalRoute("/sso/callback", "sso_callback", sso.callback, PUBLIC),
     PortalRoute("/account", "account", account.account, SIGNED_IN),
     PortalRoute("/account/password", "change_password", account.change_password, SIGNED_IN, ("POST",)),
+    PortalRoute("/account/time-zone", "time_zone", account.change_time_zone, SIGNED_IN, ("POST",)),
     PortalRoute("/account/totp", "reenroll", account.reenroll, SIGNED_IN, ("GET", "POST")),
     PortalRoute(
         "/account/recovery-codes", "regenerate_codes", account.regenerate_codes, SIGNED_IN, ("POST",)
@@ -202,6 +204,57 @@ ROUTES: list[PortalRoute] = [
         ("GET", "POST"),
     ),
     PortalRoute("/operations", "operations", operations.operations_status, Permission.OPERATIONS_READ),
+    # Settings (portal/views/settings.py): every member who sees payments sees them; settings:write changes.
+    PortalRoute("/settings", "settings", settings.index, Permission.PAYMENTS_READ),
+    PortalRoute("/settings/business", "settings_business", settings.business, Permission.PAYMENTS_READ),
+    PortalRoute(
+        "/settings/business",
+        "settings_business_save",
+        settings.save_business,
+        Permission.SETTINGS_WRITE,
+        ("POST",),
+    ),
+    PortalRoute("/settings/branding", "settings_branding", settings.branding, Permission.PAYMENTS_READ),
+    PortalRoute(
+        "/settings/branding",
+        "settings_branding_save",
+        settings.save_branding,
+        Permission.SETTINGS_WRITE,
+        ("POST",),
+    ),
+    PortalRoute(
+        "/settings/branding/preview.css",
+        "settings_preview_css",
+        settings.preview_css,
+        Permission.PAYMENTS_READ,
+    ),
+    PortalRoute("/settings/branding/logo", "settings_logo", settings.logo, Permission.PAYMENTS_READ),
+    PortalRoute("/settings/checkout", "settings_checkout", settings.checkout, Permission.PAYMENTS_READ),
+    PortalRoute(
+        "/settings/checkout",
+        "settings_checkout_save",
+        settings.save_checkout,
+        Permission.SETTINGS_WRITE,
+        ("POST",),
+    ),
+    PortalRoute("/settings/risk", "settings_risk", settings.risk_settings, Permission.PAYMENTS_READ),
+    PortalRoute(
+        "/settings/risk", "settings_risk_save", settings.save_risk, Permission.SETTINGS_WRITE, ("POST",)
+    ),
+    PortalRoute(
+        "/settings/risk/blocks",
+        "settings_block_add",
+        settings.add_block,
+        Permission.SETTINGS_WRITE,
+        ("POST",),
+    ),
+    PortalRoute(
+        "/settings/risk/blocks/<block_id>/remove",
+        "settings_block_remove",
+        settings.remove_block,
+        Permission.SETTINGS_WRITE,
+        ("POST",),
+    ),
     # Who may sign in, and how: a team setting (a developer's settings:write must not reroute sign-ins).
     PortalRoute("/settings/sso", "sso_settings", sso.settings_page, Permission.TEAM_MANAGE, ("GET", "POST")),
     PortalRoute("/reports", "reports", reports.reports_page, Permission.REPORTS_READ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from flask import Request, session
+from flask import Request, g, session
 from flask_login import UserMixin
 from sqlalchemy import select
 
@@ -66,6 +66,8 @@ def load_from_request(_request: Request) -> PortalUser | None:
     membership = db.scalar(select(Membership).where(Membership.user_id == user.id))
     if membership is None:
         return None
+    # The date filters (core/web/templating.py) show this person's moments in their own zone.
+    g.time_zone = user.time_zone or "UTC"
     if membership.custom_role_id is not None:
         return PortalUser(
             id=user.id,

@@ -56,6 +56,7 @@ def test_checkout_settings_are_read_and_changed_per_tenant(
         "effective_statement_descriptor": "ALPHA",
         "allowed_origins": [],
         "payment_methods": ["card", "wallet", "bank"],
+        "receipt_emails": True,
     }
     response = client.patch(
         "/api/v1/checkout/settings",

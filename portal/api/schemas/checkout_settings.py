@@ -50,6 +50,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
             "allowed_origins": {"type": "array", "items": {"type": "string"}},
             "payment_methods": {"type": "array", "items": {"enum": ["card", "wallet", "bank"]}},
+            "receipt_emails": {
+                "type": "boolean",
+                "description": "Whether a completed checkout emails its receipt to the shopper by itself",
+            },
         },
     },
     "CheckoutSettingsPatch": {
@@ -73,6 +77,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": ["string", "null"],
                 "description": "5-22 characters: Latin letters A-Z, digits, spaces and . , - * & ', at least "
                 "one letter; stored upper-cased. null: derive it from display_name",
+            },
+            "receipt_emails": {
+                "type": "boolean",
+                "description": "false: no automatic receipt email after a checkout (a shopper may still ask "
+                "for one on the receipt page)",
             },
         },
     },
