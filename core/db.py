@@ -151,6 +151,10 @@ class KassaSession(Session):
     def bind_tenant(self, tenant_id: str | None) -> None:
         """Switch the tenant context, in the ORM and (if a transaction is open) in PostgreSQL now."""
         unchanged = "tenant_id" in self.info and self.info["tenant_id"] == tenant_id
+        if not unchanged and (self.new or self.dirty or self.deleted):
+            # What was added under the old tenant is written under it (audit rows wait for the next
+            # flush, core/audit/service.py), before row-level security and the ORM's guard move on.
+            self.flush()
         self.info["tenant_id"] = tenant_id
         # The same tenant again: `after_begin` (or the bind that set it) already told PostgreSQL, and each
         # `set_config` is a round trip on the hot paths (the page, the confirm, the relay after commit).
