@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from datetime import datetime
 from typing import Final
 
 from core.context import Actor, Context
@@ -41,6 +42,17 @@ def on_event(tenant_id: str, event_id: str) -> int:
     rt = runtime.current()
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         return len(service.fan_out(uow.session, _ctx(rt, uow), event_id=event_id))
+
+
+@job(queue=WEBHOOKS, retry_intervals=(30, 300))
+def catch_up(tenant_id: str, endpoint_id: str, since: str) -> int:
+    """An endpoint's catch-up after it started hearing events (service.wants_event). Safe to run twice."""
+    rt = runtime.current()
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        made = service.catch_up(
+            uow.session, _ctx(rt, uow), endpoint_id=endpoint_id, since=datetime.fromisoformat(since)
+        )
+        return len(made)
 
 
 def _slot_key(tenant_id: str, endpoint_id: str) -> str:
