@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from core.context import Actor, Context
@@ -20,7 +20,7 @@ from core.db import UnitOfWork
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT, WEBHOOKS, RedisClient
 from core.jobs.registry import Cron, job
-from core.webhooks import addresses, http, service
+from core.webhooks import addresses, http, retention, service
 
 log = logging.getLogger(__name__)
 ACTOR: Final = Actor.system("webhooks")
@@ -138,5 +138,33 @@ def sweep_deliveries() -> int:
     return requeued
 
 
+#: Batches one run of `prune_events` deletes at most (the next hour's run goes on).
+PRUNE_BATCHES: Final = 100
+
+
+@job(queue=DEFAULT, retry_intervals=(300,), timeout=3600)
+def prune_events(tenant_id: str) -> int:
+    """Delete the tenant's events older than `KASSA_EVENT_RETENTION_DAYS` (90), a batch per transaction,
+    keeping those a delivery still retries (`kassa cron`, hourly). Safe to run twice, and twice at once."""
+    rt = runtime.current()
+    before = rt.clock.now() - timedelta(days=rt.settings.event_retention_days)
+    total = 0
+    for _ in range(PRUNE_BATCHES):
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            pruned = retention.prune_batch(
+                uow.session, tenant_id=tenant_id, before=before, limit=retention.BATCH
+            )
+        total += pruned
+        if pruned < retention.BATCH:
+            break
+    if total:
+        log.info("events pruned", extra={"tenant_id": tenant_id, "count": total})
+    return total
+
+
 #: What `kassa cron` runs of these (core/jobs/catalogue.py).
-CRON: tuple[Cron, ...] = (Cron("re-queue lost webhook deliveries", 60.0, sweep_deliveries),)
+CRON: tuple[Cron, ...] = (
+    Cron("re-queue lost webhook deliveries", 60.0, sweep_deliveries),
+    # Here, not with the events: the webhook deliveries still retrying are what holds an old event.
+    Cron("prune events past retention", 3600.0, prune_events, per_tenant=True),
+)

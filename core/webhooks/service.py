@@ -96,6 +96,12 @@ class EndpointDisabled(Conflict):
     code = "webhook_endpoint_disabled"
 
 
+class EventPruned(Conflict):
+    """The delivery's event is past retention (KASSA_EVENT_RETENTION_DAYS) and was deleted."""
+
+    code = "webhook_event_pruned"
+
+
 # --- endpoints ----------------------------------------------------------------------------------------
 
 
@@ -520,7 +526,10 @@ def payload_of(session: Session, endpoint: WebhookEndpoint, delivery: WebhookDel
         }
     event = session.scalar(select(Event).where(Event.id == delivery.event_id))
     if event is None:
-        raise LookupError(f"event {delivery.event_id} of delivery {delivery.id} is gone")
+        raise EventPruned(
+            f"The event {delivery.event_id} of this delivery is older than the event retention and was "
+            "deleted: it cannot be sent again. GET /api/v1/events lists the events still kept."
+        )
     data = dict(event.data)
     if endpoint.payload == "thin":
         data = {"id": event.object_id, "object": data.get("object", event.object_type)}
@@ -546,7 +555,14 @@ def prepare(session: Session, kms: KMS, *, delivery_id: str, now: datetime) -> P
         delivery.next_attempt_at = None
         delivery.updated_at = now
         return None
-    body = signing.body_bytes(payload_of(session, endpoint, delivery))
+    try:
+        body = signing.body_bytes(payload_of(session, endpoint, delivery))
+    except EventPruned:
+        # Pruning keeps the events of pending deliveries; a resent one whose event went meanwhile stops.
+        delivery.status = DeliveryStatus.CANCELED
+        delivery.next_attempt_at = None
+        delivery.updated_at = now
+        return None
     msg_id = delivery.event_id or delivery.id
     # The signature's timestamp is when the request leaves, read from the wall clock: it is the receiver's
     # replay window (five minutes), not a domain time, and must hold even when tests move the domain clock.
@@ -705,6 +721,7 @@ def resend(session: Session, ctx: Context, *, delivery_id: str) -> WebhookDelive
     endpoint = get_endpoint(session, endpoint_id=delivery.endpoint_id)
     if not endpoint.enabled:
         raise EndpointDisabled("The endpoint is disabled: enable it before resending to it.")
+    payload_of(session, endpoint, delivery)  # EventPruned (409) for an event past retention
     _restart(ctx, delivery)
     _audit(session, ctx, actions.WEBHOOK_DELIVERY_RESENT, endpoint, {"delivery": delivery.id})
     return delivery
@@ -736,6 +753,13 @@ def replay(session: Session, ctx: Context, *, endpoint_id: str, since: datetime)
         .order_by(WebhookDelivery.id)
         .limit(10_000)
     ).all()
+    kept = set(
+        session.scalars(
+            select(Event.id).where(Event.id.in_([d.event_id for d in failed if d.event_id is not None]))
+        )
+    )
+    # A delivery whose event is past retention (pruned) cannot be sent again: it is left as it is.
+    failed = [d for d in failed if d.event_id is None or d.event_id in kept]
     for delivery in failed:
         _restart(ctx, delivery)
     session.flush()
