@@ -70,6 +70,7 @@ PREFIXES: Final = frozenset(
         "ntf",
         "ntr",
         "ntp",  # notifications, their recipients, notification preferences
+        "alth",  # a tenant's alert thresholds
         "sso",  # tenants' single sign-on providers
         "rc",  # portal users' one-time recovery codes (only their keyed hash is stored)
         "pwr",  # password resets (the emailed token is a keyed MAC of this id, never stored)

@@ -71,6 +71,7 @@ NOTIFICATION_READ_ALL: Final = "notification.read_all"
 NOTIFICATION_EMAILED: Final = "notification.emailed"
 NOTIFICATION_EMAIL_FAILED: Final = "notification.email_failed"
 NOTIFICATION_PREFERENCES_UPDATED: Final = "notification.preferences.updated"
+ALERT_THRESHOLDS_UPDATED: Final = "notification.alert_thresholds.updated"
 #: A tenant's single sign-on provider was created or changed (tenants/sso.py); details name the fields.
 SSO_PROVIDER_UPDATED: Final = "sso.provider.updated"
 #: A single sign-on attempt was refused (bad state, ID token, email, domain or membership).

@@ -43,10 +43,12 @@ def notify_from_event(tenant_id: str, event_id: str) -> str | None:
 
 @job(queue=DEFAULT, retry_intervals=())
 def detect_alerts(tenant_id: str) -> int:
-    """Check one tenant's recent payments for the alerts (alerts.py) and notify what is new."""
+    """Check one tenant's recent payments for the alerts (alerts.py), with its own thresholds where it set
+    them (the KASSA_ALERT_* defaults elsewhere), and notify what is new."""
     rt = runtime.current()
-    thresholds = alerts.Thresholds.from_env(os.environ)
+    defaults = alerts.Thresholds.from_env(os.environ)
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        thresholds = alerts.effective(uow.session, defaults=defaults)  # the tenant's own, else the defaults
         return len(
             alerts.detect(uow.session, rt.context(uow, WORKER), tenant_id=tenant_id, thresholds=thresholds)
         )

@@ -98,3 +98,19 @@ class NotificationPreference(TenantScoped, Base):
     portal: Mapped[bool] = mapped_column(Boolean)
     email: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[Timestamp]
+
+
+class AlertThresholdSettings(TenantScoped, Base):
+    """A tenant's own alert thresholds (core/notifications/alerts.py): one row per tenant; a field it
+    leaves out falls back to the `KASSA_ALERT_*` default."""
+
+    __tablename__ = "alert_thresholds"
+    __subject__: ClassVar[str] = "alert_thresholds"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: `Thresholds` field name -> the tenant's value (only the fields it set).
+    values: Mapped[JsonDict]
+    #: The member who saved them last.
+    updated_by: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[Timestamp]

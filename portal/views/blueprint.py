@@ -194,6 +194,14 @@ ROUTES: list[PortalRoute] = [
         SIGNED_IN,
         ("GET", "POST"),
     ),
+    # The tenant's own alert thresholds (a tenant setting, shown on the preferences page).
+    PortalRoute(
+        "/notifications/alert-thresholds",
+        "alert_thresholds",
+        notifications.alert_thresholds,
+        Permission.SETTINGS_WRITE,
+        ("POST",),
+    ),
     PortalRoute("/operations", "operations", operations.operations_status, Permission.OPERATIONS_READ),
     # Who may sign in, and how: a team setting (a developer's settings:write must not reroute sign-ins).
     PortalRoute("/settings/sso", "sso_settings", sso.settings_page, Permission.TEAM_MANAGE, ("GET", "POST")),
