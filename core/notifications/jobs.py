@@ -78,5 +78,21 @@ def send_notification_email(tenant_id: str, recipient_id: str) -> str:
         raise
 
 
+@job(queue=DEFAULT, retry_intervals=())
+def sweep_notification_emails() -> int:
+    """Queue again every tenant's notification emails whose job was lost (`kassa cron`, every minute)."""
+    rt = runtime.current()
+    requeued = 0
+    for tenant_id in rt.db.tenant_ids():
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            requeued += service.requeue_lost_emails(uow.session, rt.context(uow, WORKER))
+    if requeued:
+        log.warning("re-queued %d lost notification email(s)", requeued)
+    return requeued
+
+
 #: What `kassa cron` runs of these (core/jobs/catalogue.py).
-CRON: tuple[Cron, ...] = (Cron("check payments for alerts", 300.0, detect_alerts, per_tenant=True),)
+CRON: tuple[Cron, ...] = (
+    Cron("check payments for alerts", 300.0, detect_alerts, per_tenant=True),
+    Cron("re-queue lost notification emails", 60.0, sweep_notification_emails),
+)

@@ -77,6 +77,9 @@ class NotificationRecipient(TenantScoped, Base):
     #: `<ntr_…@kassa>`, the same on every try, so a duplicate after a crash is recognisable as one.
     message_id: Mapped[str] = mapped_column(String(100))
     emailed_at: Mapped[datetime | None]
+    #: While the email is queued: when its (first or next) try is due. Long past and still queued, its job
+    #: was lost (a worker killed mid-send, Redis flushed): the sweeper queues it again.
+    next_email_at: Mapped[datetime | None]
     #: The last mail error, addresses masked.
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[Timestamp]

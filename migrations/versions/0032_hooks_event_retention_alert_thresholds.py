@@ -7,6 +7,8 @@
   each event a webhook delivery still retries.
 - `alert_thresholds`: a tenant's own alert thresholds (core/notifications/alerts.py), one row per tenant;
   the fields it leaves out fall back to the `KASSA_ALERT_*` defaults.
+- `notification_recipients.next_email_at`: when a queued notification email's try is due, so the sweeper
+  finds the ones whose job was lost (the queued ones of before: due now).
 
 Revision ID: 0032
 Revises: 0028
@@ -44,6 +46,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", name=op.f("uq_alert_thresholds_tenant_id")),
     )
     enable_tenant_rls("alert_thresholds")
+    with op.batch_alter_table("notification_recipients") as batch_op:
+        batch_op.add_column(sa.Column("next_email_at", core.db.UTCDateTime(timezone=True), nullable=True))
+    op.execute("UPDATE notification_recipients SET next_email_at = created_at WHERE email_status = 'queued'")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("""
             CREATE FUNCTION kassa_events_prune(p_before timestamptz, p_bound varchar, p_limit integer)
@@ -70,5 +75,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"DROP FUNCTION IF EXISTS {SIGNATURE}")
+    with op.batch_alter_table("notification_recipients") as batch_op:
+        batch_op.drop_column("next_email_at")
     disable_tenant_rls("alert_thresholds")
     op.drop_table("alert_thresholds")

@@ -177,6 +177,8 @@ ROUTES: list[PortalRoute] = [
     ),
     # A member's own notifications: who receives what was decided by role when each was made.
     PortalRoute("/notifications", "notifications", notifications.notification_list, SIGNED_IN),
+    # The header bell's htmx poll (not counted as activity for the session's idle timeout).
+    PortalRoute("/notifications/bell", "notification_bell", notifications.bell, SIGNED_IN),
     PortalRoute(
         "/notifications/<recipient_id>/read",
         "notification_read",
@@ -306,6 +308,8 @@ def _portal_context() -> dict[str, object]:
     }
     if current_user.is_authenticated:
         context["unread_notifications"] = notifications.unread()
+        context["bell_poll_seconds"] = notifications.BELL_POLL_SECONDS
+        context["operations_link"] = operations.visible()
     return context
 
 

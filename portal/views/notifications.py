@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from flask import flash, redirect, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -25,9 +25,23 @@ def _ctx() -> Context:
     return context(actor(ActorType.USER, current_user.id))
 
 
+#: How often an open portal page asks for the bell's count (htmx; without JavaScript each page shows it).
+BELL_POLL_SECONDS = 30
+
+
 def unread() -> int:
     """The bell's count (the portal's context processor asks on every signed-in page)."""
     return service.unread_count(uow().session, user_id=current_user.id)
+
+
+def bell() -> str:
+    """The bell alone, for its htmx poll: the count now, no full page reload."""
+    return render_template(
+        "portal/_bell_poll.html",
+        count=unread(),
+        current=request.args.get("current") == "1",
+        poll_seconds=BELL_POLL_SECONDS,
+    )
 
 
 def notification_list() -> str:
