@@ -165,9 +165,9 @@ def alert_thresholds() -> Response | tuple[str, int]:
             defaults=alerts.Thresholds.from_env(os.environ),
         )
     except InvalidInput as error:
-        return _preferences_page(
-            form=PreferencesForm(), thresholds_form=form, entered=entered, error=error
-        ), 400
+        # htmx swaps only a 2xx answer: the section with its field errors comes as 200 to it, 400 to a form.
+        page = _preferences_page(form=PreferencesForm(), thresholds_form=form, entered=entered, error=error)
+        return page, 200 if is_htmx() else 400
     if is_htmx():
         return _preferences_page(form=PreferencesForm(), thresholds_form=form, thresholds_saved=True), 200
     return redirect(url_for("portal.notification_preferences", thresholds_saved=1), code=303)
