@@ -15,6 +15,8 @@ import time
 from datetime import datetime, timedelta
 from typing import Final
 
+from core.audit import actions
+from core.audit import service as audit
 from core.context import Actor, Context
 from core.db import UnitOfWork
 from core.jobs import runtime
@@ -154,6 +156,18 @@ def prune_events(tenant_id: str) -> int:
             pruned = retention.prune_batch(
                 uow.session, tenant_id=tenant_id, before=before, limit=retention.BATCH
             )
+            if pruned:  # audited with the batch, in its transaction
+                audit.record(
+                    uow.session,
+                    _ctx(rt, uow),
+                    actions.EVENTS_PRUNED,
+                    subject=audit.Ref("tenant", tenant_id, tenant_id),
+                    details={
+                        "events": pruned,
+                        "before": before.isoformat(),
+                        "retention_days": rt.settings.event_retention_days,
+                    },
+                )
         total += pruned
         if pruned < retention.BATCH:
             break

@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
+from core.audit import service as audit
+from core.audit.models import AuditEvent
 from core.clock import FrozenClock
 from core.config import ConfigurationError
 from core.events.models import Event
@@ -81,6 +83,14 @@ def test_events_are_kept_90_days_then_pruned_in_batches_and_the_since_cursor_sti
     _cron_prune(hrt, tenant)
     assert _event_ids(hrt, tenant) == new
     assert _event_ids(hrt, other) == others  # each tenant's job prunes its own events only
+    with hrt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        batches = [
+            audit.read_details(uow.session, row, kms=hrt.kms) or {}
+            for row in uow.session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "events.pruned").order_by(AuditEvent.seq)
+            )
+        ]
+    assert sum(b["events"] for b in batches) == len(old) and len(batches) >= 3  # audited, one per batch
 
     listed = client.get(f"/api/v1/events?since={cursor}&limit=100", headers=auth(tenant.keys.secret_key))
     assert listed.status_code == 200, listed.json
