@@ -29,6 +29,8 @@ DEFINER_ROLE = "kassa_definer"
 DEV_MAIL_URL = "file:instance/mail"
 DEV_MAIL_FROM = "Kassa <receipts@localhost>"
 MAIL_SCHEMES = ("smtp", "smtps", "file")
+#: The events API keeps events at least this many days (KASSA_EVENT_RETENTION_DAYS may only lengthen it).
+MIN_EVENT_RETENTION_DAYS = 90
 ALL_SURFACES: tuple[str, ...] = ("checkout", "portal", "api")
 #: `Settings.password_hashing`: argon2id at full cost (tenants/passwords.py), the only choice outside tests.
 PASSWORD_HASHING = "argon2id"  # noqa: S105  (a hasher's name, not a password)
@@ -72,6 +74,9 @@ class Settings:
     #: Days a card number is kept after its payment's last state change (the refund window; no saved-card
     #: use yet), then purged (`core/vault/lifetimes.py`). Brand, last four and fingerprint stay.
     card_retention_days: int = 180
+    #: Days events are kept (`GET /api/v1/events`, webhook replays), then pruned by `kassa cron`; at least 90
+    #: (the events API's promise), except for an event a webhook delivery still retries.
+    event_retention_days: int = 90
     #: Days a tenant's card data key seals before `kassa cron` rotates it (and re-encrypts its cards).
     data_key_max_age_days: int = 365
     #: Which password hasher (tenants/passwords.py). Not read from the environment: only code (the test
@@ -115,6 +120,7 @@ class Settings:
             mail_from=env.get("KASSA_MAIL_FROM") or DEV_MAIL_FROM,
             card_retention_days=_int(env, "KASSA_CARD_RETENTION_DAYS", 180),
             data_key_max_age_days=_int(env, "KASSA_DATA_KEY_MAX_AGE_DAYS", 365),
+            event_retention_days=_int(env, "KASSA_EVENT_RETENTION_DAYS", 90),
             webhooks_allow_private=env.get("KASSA_WEBHOOKS_ALLOW_PRIVATE", "") == "1",
             operator_tenants=tuple(
                 s.strip() for s in env.get("KASSA_OPERATOR_TENANTS", "").split(",") if s.strip()
@@ -224,6 +230,11 @@ class Settings:
             raise ConfigurationError(
                 "KASSA_CARD_RETENTION_DAYS and KASSA_DATA_KEY_MAX_AGE_DAYS must be whole numbers of days, "
                 "1 or more."
+            )
+        if self.event_retention_days < MIN_EVENT_RETENTION_DAYS:
+            raise ConfigurationError(
+                f"KASSA_EVENT_RETENTION_DAYS must be {MIN_EVENT_RETENTION_DAYS} or more: the events API "
+                f"keeps events at least {MIN_EVENT_RETENTION_DAYS} days; got {self.event_retention_days}."
             )
         self.check_password_hashing()
         if self.webhooks_allow_private and self.is_production:

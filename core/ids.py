@@ -70,6 +70,7 @@ PREFIXES: Final = frozenset(
         "ntf",
         "ntr",
         "ntp",  # notifications, their recipients, notification preferences
+        "alth",  # a tenant's alert thresholds
         "sso",  # tenants' single sign-on providers
         "rc",  # portal users' one-time recovery codes (only their keyed hash is stored)
         "pwr",  # password resets (the emailed token is a keyed MAC of this id, never stored)
@@ -159,3 +160,11 @@ def timestamp_ms(value: str) -> int:
 def random_part(value: str) -> int:
     """The part of the id after its timestamp, as a number (130 random bits for a credential)."""
     return _decode(value.partition("_")[2][_TIME_LENGTH:])
+
+
+def floor_id(prefix: str, *, at_ms: int) -> str:
+    """The lowest possible ordered id of `prefix` made at `at_ms`: every id made before sorts below it (a
+    range bound on a primary key, e.g. for pruning by age)."""
+    if prefix not in PREFIXES or prefix in CREDENTIAL_PREFIXES:
+        raise ValueError(f"no ordered ids of prefix {prefix!r}")
+    return f"{prefix}_{_encode(at_ms << _RANDOM_BITS, _BODY_LENGTH)}"

@@ -53,6 +53,9 @@ DEFINER_PRIVILEGES = {
     "payment_links": "SELECT",
     # The relay's claim locks rows (FOR UPDATE needs an UPDATE privilege); pruning deletes delivered rows.
     "outbox": "SELECT, DELETE, UPDATE (delivered_at)",
+    # Event retention (kassa_events_prune): old events go, those a delivery still retries stay.
+    "events": "SELECT, DELETE",
+    "webhook_deliveries": "SELECT",
 }
 APP_ATTRIBUTES = "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
 DEFINER_ATTRIBUTES = "NOLOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT"

@@ -81,8 +81,9 @@ def start(
     return token
 
 
-def resume(session: Session, *, token: str, clock: Clock) -> ActiveSession | None:
-    """The session this token opens, or None if unknown, revoked, idle too long or too old."""
+def resume(session: Session, *, token: str, clock: Clock, touch: bool = True) -> ActiveSession | None:
+    """The session this token opens, or None if unknown, revoked, idle too long or too old. `touch=False`
+    for a request the browser makes by itself (the bell's poll): it must not keep an idle session alive."""
     if not token or len(token) > 100:
         return None
     row = session.get(PortalSession, _digest(token))
@@ -91,7 +92,7 @@ def resume(session: Session, *, token: str, clock: Clock) -> ActiveSession | Non
     now = clock.now()
     if now - row.last_seen_at > IDLE_TIMEOUT or now - row.created_at > ABSOLUTE_TIMEOUT:
         return None
-    if now - row.last_seen_at > TOUCH_INTERVAL:
+    if touch and now - row.last_seen_at > TOUCH_INTERVAL:
         row.last_seen_at = now
     return ActiveSession(id=row.id, user_id=row.user_id, tenant_id=row.active_tenant)
 

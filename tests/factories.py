@@ -485,6 +485,17 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
             dedup_key=f"seed:{tenant.id}",
             livemode=False,
         )
+        # The tenant's own alert thresholds (an alert_thresholds row).
+        from core.notifications import alerts
+
+        alerts.set_thresholds(
+            uow.session,
+            notify_ctx,
+            tenant_id=tenant.id,
+            values={"cooldown_minutes": "30"},
+            updated_by=tenant.owner.id,
+            defaults=alerts.Thresholds(),
+        )
     _seed_team_and_approvals(rt, tenant)
     _seed_payouts_and_disputes(rt, tenant, payment_id)
 

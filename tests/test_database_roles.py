@@ -27,6 +27,7 @@ from wsgi import create_app
 
 #: The SECURITY DEFINER functions, all owned by the definer role.
 DEFINER_FUNCTIONS = {
+    "kassa_events_prune",
     "kassa_checkout_session_tenant",
     "kassa_invitation_tenant",
     "kassa_key_owner",

@@ -23,21 +23,22 @@ from tests.payments_helpers import CARD_FORM, auth, create_session, submit_pay_f
 #: path -> (PostgreSQL budget, SQLite budget). The first audited action of a transaction costs 3 statements
 #: (the signed head row read FOR UPDATE, the event INSERT, the head UPDATE); later ones in the same
 #: transaction reuse the locked head and are written with it at the next flush (core/audit/service.py).
-#: Every emit writes one outbox row per subscriber that hears it (core/events/subscribers.py): webhooks
-#: hear every type, receipts the completed checkout, reports the payment and refund events; a
-#: transaction's jobs of one tenant are relayed in one pass after its commit (2 statements on PostgreSQL:
-#: the tenant, then one UPDATE … RETURNING that claims and marks the rows). A transaction that begins with
-#: no tenant sends no `set_config` (the setting is known to be empty), and the hosted page's session lookup
-#: sets its tenant in the same round trip.
+#: Every emit writes one outbox row per subscriber that hears it (core/events/subscribers.py): receipts
+#: the completed checkout, reports the payment and refund events, and webhooks only when the tenant has an
+#: enabled endpoint of the mode subscribed to the type: one query per transaction tells
+#: (core/webhooks/service.py `wants_event`). A transaction's jobs of one tenant are relayed in one pass
+#: after its commit (2 statements on PostgreSQL: the tenant, then one UPDATE … RETURNING that claims and
+#: marks the rows). A transaction that begins with no tenant sends no `set_config` (the setting is known to
+#: be empty), and the hosted page's session lookup sets its tenant in the same round trip.
 BUDGETS = {
     "hosted page GET": (3, 3),
-    "session create": (16, 14),
-    "confirm POST": (21, 22),
-    # The processing job (34 on PostgreSQL: screening, the processor call, the ledger, the balance
-    # transaction, two events each numbered by its INSERT, three audit rows on one head read), the relay
-    # of its outbox, then the subscribers' jobs: four webhook fan-outs (2 each for a tenant without
-    # endpoints), two report rollup updates and the receipts job.
-    "payment job": (66, 59),
+    "session create": (14, 12),
+    "confirm POST": (22, 23),
+    # The processing job (screening, the processor call, the ledger, the balance transaction, two events
+    # each numbered by its INSERT, three audit rows on one head read, one endpoints query), the relay of
+    # its outbox, then the subscribers' jobs: two report rollup updates and the receipts job. No webhook
+    # fan-out job for a tenant without endpoints.
+    "payment job": (59, 56),
 }
 
 

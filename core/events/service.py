@@ -74,6 +74,10 @@ def emit(
     ).one()
     sequences[subject.id] = event.sequence
     for subscriber in subscribers.for_type(type_):
+        if subscriber.wants is not None and not subscribers.resolve(subscriber.wants)(
+            session, tenant_id=event.tenant_id, livemode=mode, event_type=event.type
+        ):
+            continue
         ctx.jobs.enqueue(
             subscriber.job,
             tenant_id=event.tenant_id,

@@ -15,7 +15,9 @@ in those periods:
 
 One alert per kind and mode per `cooldown`: a condition that lasts does not notify every run. The cron
 entry (jobs.py) runs the checks for every tenant every five minutes. Thresholds: docs/operations.md,
-"Alerts and notifications"; `KASSA_ALERT_*` environment variables change them (`Thresholds.from_env`).
+"Alerts and notifications"; `KASSA_ALERT_*` environment variables set the defaults (`Thresholds.from_env`),
+and a tenant may set its own (`set_thresholds`, on the portal's notification preferences page, with
+`settings:write`): each field it leaves empty falls back to the default (`effective`).
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ from typing import Final
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from core.audit import actions
+from core.audit import service as audit
 from core.context import Context
 from core.errors import InvalidInput
+from core.ids import new_id
 from core.notifications import service
 from core.notifications.kinds import Kind
-from core.notifications.models import Notification
+from core.notifications.models import AlertThresholdSettings, Notification
 from core.payments.models import Payment, PaymentStatus
 
 APPROVED: Final = (
@@ -89,6 +94,95 @@ class Thresholds:
     @property
     def baseline(self) -> timedelta:
         return timedelta(hours=self.baseline_hours)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One threshold as a tenant sets it: its label on the settings form and the values it may take."""
+
+    name: str
+    label: str
+    kind: type[int] | type[float]
+    minimum: float
+    maximum: float
+
+
+#: The thresholds a tenant may set, in the form's order, with their bounds.
+FIELDS: Final = (
+    Field("approval_rate_min", "Alert when the approval rate is below (0 to 1)", float, 0.0, 1.0),
+    Field("approval_min_attempts", "... with at least this many decided payments", int, 1, 100_000),
+    Field("spike_factor", "A spike is this many times the baseline rate", float, 1.0, 1000.0),
+    Field("spike_min_count", "... and at least this many in the window", int, 1, 100_000),
+    Field("window_minutes", "Recent window (minutes)", int, 1, 1440),
+    Field("baseline_hours", "Baseline before the window (hours)", int, 1, 720),
+    Field("cooldown_minutes", "At most one alert of a kind every (minutes)", int, 1, 10_080),
+)
+
+
+def _parse(field: Field, raw: str) -> float | int:
+    text = raw.strip().replace(",", ".") if field.kind is float else raw.strip()
+    try:
+        value: float | int = field.kind(text)
+    except ValueError:
+        whole = "a whole number" if field.kind is int else "a number"
+        raise InvalidInput(f"{field.label}: enter {whole}, or leave it empty.", param=field.name) from None
+    if not field.minimum <= value <= field.maximum:
+        raise InvalidInput(
+            f"{field.label}: must be between {field.kind(field.minimum)} and {field.kind(field.maximum)}.",
+            param=field.name,
+        )
+    return value
+
+
+def _stored(session: Session) -> AlertThresholdSettings | None:
+    return session.scalar(select(AlertThresholdSettings))
+
+
+def tenant_values(session: Session) -> dict[str, float | int]:
+    """The thresholds the session's tenant set itself (field name -> value); the rest are defaults."""
+    row = _stored(session)
+    known = {f.name for f in FIELDS}
+    return {k: v for k, v in (row.values if row is not None else {}).items() if k in known}
+
+
+def effective(session: Session, *, defaults: Thresholds) -> Thresholds:
+    """The session's tenant's thresholds: its own where it set them, `defaults` (KASSA_ALERT_*) elsewhere."""
+    return replace(defaults, **tenant_values(session))  # type: ignore[arg-type]
+
+
+def set_thresholds(
+    session: Session,
+    ctx: Context,
+    *,
+    tenant_id: str,
+    values: Mapping[str, str],
+    updated_by: str | None,
+    defaults: Thresholds,
+) -> Thresholds:
+    """Store the tenant's thresholds from the form (`field name -> text`; empty: the default). Every value
+    is checked before anything is stored; the change is audited. Answers the thresholds now in force."""
+    chosen: dict[str, float | int] = {}
+    for field in FIELDS:
+        raw = values.get(field.name, "")
+        if raw.strip():
+            chosen[field.name] = _parse(field, raw)
+    row = _stored(session)
+    before = tenant_values(session)
+    if chosen == before:
+        return effective(session, defaults=defaults)
+    now = ctx.clock.now()
+    if row is None:
+        row = AlertThresholdSettings(tenant_id=tenant_id, id=new_id("alth"), values={}, updated_at=now)
+        session.add(row)
+    row.values, row.updated_by, row.updated_at = chosen, updated_by, now
+    session.flush()
+    changed = {
+        name: {"from": before.get(name), "to": chosen.get(name)}
+        for name in sorted(set(before) | set(chosen))
+        if before.get(name) != chosen.get(name)
+    }
+    audit.record(session, ctx, actions.ALERT_THRESHOLDS_UPDATED, subject=row, details={"changed": changed})
+    return effective(session, defaults=defaults)
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,12 @@ def notify_from_event(tenant_id: str, event_id: str) -> str | None:
 
 @job(queue=DEFAULT, retry_intervals=())
 def detect_alerts(tenant_id: str) -> int:
-    """Check one tenant's recent payments for the alerts (alerts.py) and notify what is new."""
+    """Check one tenant's recent payments for the alerts (alerts.py), with its own thresholds where it set
+    them (the KASSA_ALERT_* defaults elsewhere), and notify what is new."""
     rt = runtime.current()
-    thresholds = alerts.Thresholds.from_env(os.environ)
+    defaults = alerts.Thresholds.from_env(os.environ)
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        thresholds = alerts.effective(uow.session, defaults=defaults)  # the tenant's own, else the defaults
         return len(
             alerts.detect(uow.session, rt.context(uow, WORKER), tenant_id=tenant_id, thresholds=thresholds)
         )
@@ -106,5 +108,21 @@ def notify_reconciliation_differences(tenant_id: str, run_id: str) -> str | None
         return None if made is None else made.id
 
 
+@job(queue=DEFAULT, retry_intervals=())
+def sweep_notification_emails() -> int:
+    """Queue again every tenant's notification emails whose job was lost (`kassa cron`, every minute)."""
+    rt = runtime.current()
+    requeued = 0
+    for tenant_id in rt.db.tenant_ids():
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            requeued += service.requeue_lost_emails(uow.session, rt.context(uow, WORKER))
+    if requeued:
+        log.warning("re-queued %d lost notification email(s)", requeued)
+    return requeued
+
+
 #: What `kassa cron` runs of these (core/jobs/catalogue.py).
-CRON: tuple[Cron, ...] = (Cron("check payments for alerts", 300.0, detect_alerts, per_tenant=True),)
+CRON: tuple[Cron, ...] = (
+    Cron("check payments for alerts", 300.0, detect_alerts, per_tenant=True),
+    Cron("re-queue lost notification emails", 60.0, sweep_notification_emails),
+)

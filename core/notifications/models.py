@@ -77,6 +77,9 @@ class NotificationRecipient(TenantScoped, Base):
     #: `<ntr_…@kassa>`, the same on every try, so a duplicate after a crash is recognisable as one.
     message_id: Mapped[str] = mapped_column(String(100))
     emailed_at: Mapped[datetime | None]
+    #: While the email is queued: when its (first or next) try is due. Long past and still queued, its job
+    #: was lost (a worker killed mid-send, Redis flushed): the sweeper queues it again.
+    next_email_at: Mapped[datetime | None]
     #: The last mail error, addresses masked.
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[Timestamp]
@@ -97,4 +100,20 @@ class NotificationPreference(TenantScoped, Base):
     kind: Mapped[Kind] = mapped_column(str_enum(Kind, 40))
     portal: Mapped[bool] = mapped_column(Boolean)
     email: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[Timestamp]
+
+
+class AlertThresholdSettings(TenantScoped, Base):
+    """A tenant's own alert thresholds (core/notifications/alerts.py): one row per tenant; a field it
+    leaves out falls back to the `KASSA_ALERT_*` default."""
+
+    __tablename__ = "alert_thresholds"
+    __subject__: ClassVar[str] = "alert_thresholds"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[IdStr] = mapped_column(primary_key=True)
+    #: `Thresholds` field name -> the tenant's value (only the fields it set).
+    values: Mapped[JsonDict]
+    #: The member who saved them last.
+    updated_by: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[Timestamp]

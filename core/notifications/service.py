@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 SEND_JOB: Final = "core.notifications.jobs.send_notification_email"
 #: Seconds before each new try after the mail server was unavailable; after the last, the email fails.
 RETRY_DELAYS: Final = (30, 120, 600, 1800)
+#: A queued email this long past its due try has lost its job: the sweeper queues it again.
+LOST_AFTER: Final = timedelta(minutes=2)
 #: The bell's drop-down shows this many of the newest.
 BELL_SIZE: Final = 5
 
@@ -152,6 +154,7 @@ def notify(
                 email_status=EmailStatus.QUEUED if email else EmailStatus.OFF,
                 email_attempts=0,
                 message_id=f"<{recipient_id}@kassa>",
+                next_email_at=now if email else None,
                 created_at=now,
             )
         )
@@ -368,6 +371,7 @@ def send_email(
         return _give_up(session, ctx, recipient, error=str(exc))
     recipient.email_status = EmailStatus.SENT
     recipient.emailed_at = ctx.clock.now()
+    recipient.next_email_at = None
     recipient.last_error = None
     session.flush()
     _audit(
@@ -392,6 +396,7 @@ def record_unavailable(
         return _give_up(session, ctx, recipient, error=error)
     recipient.last_error = mask_emails_in(error)[:500]
     delay = RETRY_DELAYS[recipient.email_attempts - 1]
+    recipient.next_email_at = ctx.clock.now() + timedelta(seconds=delay)
     ctx.jobs.enqueue(
         SEND_JOB,
         tenant_id=recipient.tenant_id,
@@ -402,10 +407,33 @@ def record_unavailable(
     return recipient
 
 
+def requeue_lost_emails(session: Session, ctx: Context) -> int:
+    """Queue the send job again for the current tenant's queued notification emails that lost theirs (a
+    worker killed mid-send, a flushed Redis): still queued long after their try was due. If the first job
+    was only slow, the row lock and the status check in `send_email` make the second a no-op."""
+    now = ctx.clock.now()
+    lost = session.scalars(
+        select(NotificationRecipient).where(
+            NotificationRecipient.email_status == EmailStatus.QUEUED,
+            NotificationRecipient.next_email_at < now - LOST_AFTER,
+        )
+    ).all()
+    for recipient in lost:
+        recipient.next_email_at = now
+        ctx.jobs.enqueue(
+            SEND_JOB,
+            tenant_id=recipient.tenant_id,
+            kwargs={"tenant_id": recipient.tenant_id, "recipient_id": recipient.id},
+        )
+    session.flush()
+    return len(lost)
+
+
 def _give_up(
     session: Session, ctx: Context, recipient: NotificationRecipient, *, error: str
 ) -> NotificationRecipient:
     recipient.email_status = EmailStatus.FAILED
+    recipient.next_email_at = None
     recipient.last_error = mask_emails_in(error)[:500]
     session.flush()
     _audit(

@@ -79,6 +79,8 @@ class TestCards:
     EXPIRED: Final = "4000000000000069"
     THREE_DS: Final = "4000002760003184"
     PROCESSOR_ERROR: Final = "4000000000000119"
+    #: Succeeds; every refund of its charge is then declined (`refund_declined`): `refund.failed`.
+    REFUND_FAILS: Final = "4000000000005126"
     # Risk test cards (core/risk/test_cards.py): screening decides their outcome in test mode; the
     # sandbox approves them like any other number.
     RISK_ALWAYS_BLOCKED: Final = "4100000000000019"
@@ -97,6 +99,10 @@ _INCORRECT_NUMBER: Final = ("incorrect_number", "Your card number is incorrect."
 _AUTHENTICATION_FAILED: Final = (
     "authentication_failed",
     "We could not verify it was you (3-D Secure failed).",
+)
+_REFUND_DECLINED: Final = (
+    "refund_declined",
+    "The card's issuer refused the refund (the account is closed or the card canceled).",
 )
 _INVALID_AMOUNT: Final = ("invalid_amount", "The amount must be a positive number of minor units.")
 _INVALID_DESCRIPTOR: Final = (
@@ -362,6 +368,8 @@ class SandboxProcessor:
                     refundable=remaining,
                     **echo,
                 )
+            if charge.get("refunds") == "declined":  # the refund-failure test card's charge
+                return _declined(_REFUND_DECLINED, **echo)
             refund_reference = _new_reference()
             return _Answer(
                 ProcessorStatus.REFUNDED,
@@ -546,6 +554,8 @@ class SandboxProcessor:
         }
         if request.card is not None:
             charge |= {"brand": card_brand(request.card.pan), "last4": last4(request.card.pan)}
+            if _digits(request.card.pan) == TestCards.REFUND_FAILS:
+                charge["refunds"] = "declined"  # remembered with the charge: the refund call has no card
         if request.statement_descriptor is not None:
             charge["statement_descriptor"] = request.statement_descriptor
         echo |= {"id": reference, "created": charge["created"]}

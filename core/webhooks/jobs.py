@@ -12,14 +12,17 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from datetime import datetime, timedelta
 from typing import Final
 
+from core.audit import actions
+from core.audit import service as audit
 from core.context import Actor, Context
 from core.db import UnitOfWork
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT, WEBHOOKS, RedisClient
 from core.jobs.registry import Cron, job
-from core.webhooks import addresses, http, service
+from core.webhooks import addresses, http, retention, service
 
 log = logging.getLogger(__name__)
 ACTOR: Final = Actor.system("webhooks")
@@ -41,6 +44,17 @@ def on_event(tenant_id: str, event_id: str) -> int:
     rt = runtime.current()
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         return len(service.fan_out(uow.session, _ctx(rt, uow), event_id=event_id))
+
+
+@job(queue=WEBHOOKS, retry_intervals=(30, 300))
+def catch_up(tenant_id: str, endpoint_id: str, since: str) -> int:
+    """An endpoint's catch-up after it started hearing events (service.wants_event). Safe to run twice."""
+    rt = runtime.current()
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        made = service.catch_up(
+            uow.session, _ctx(rt, uow), endpoint_id=endpoint_id, since=datetime.fromisoformat(since)
+        )
+        return len(made)
 
 
 def _slot_key(tenant_id: str, endpoint_id: str) -> str:
@@ -126,5 +140,45 @@ def sweep_deliveries() -> int:
     return requeued
 
 
+#: Batches one run of `prune_events` deletes at most (the next hour's run goes on).
+PRUNE_BATCHES: Final = 100
+
+
+@job(queue=DEFAULT, retry_intervals=(300,), timeout=3600)
+def prune_events(tenant_id: str) -> int:
+    """Delete the tenant's events older than `KASSA_EVENT_RETENTION_DAYS` (90), a batch per transaction,
+    keeping those a delivery still retries (`kassa cron`, hourly). Safe to run twice, and twice at once."""
+    rt = runtime.current()
+    before = rt.clock.now() - timedelta(days=rt.settings.event_retention_days)
+    total = 0
+    for _ in range(PRUNE_BATCHES):
+        with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+            pruned = retention.prune_batch(
+                uow.session, tenant_id=tenant_id, before=before, limit=retention.BATCH
+            )
+            if pruned:  # audited with the batch, in its transaction
+                audit.record(
+                    uow.session,
+                    _ctx(rt, uow),
+                    actions.EVENTS_PRUNED,
+                    subject=audit.Ref("tenant", tenant_id, tenant_id),
+                    details={
+                        "events": pruned,
+                        "before": before.isoformat(),
+                        "retention_days": rt.settings.event_retention_days,
+                    },
+                )
+        total += pruned
+        if pruned < retention.BATCH:
+            break
+    if total:
+        log.info("events pruned", extra={"tenant_id": tenant_id, "count": total})
+    return total
+
+
 #: What `kassa cron` runs of these (core/jobs/catalogue.py).
-CRON: tuple[Cron, ...] = (Cron("re-queue lost webhook deliveries", 60.0, sweep_deliveries),)
+CRON: tuple[Cron, ...] = (
+    Cron("re-queue lost webhook deliveries", 60.0, sweep_deliveries),
+    # Here, not with the events: the webhook deliveries still retrying are what holds an old event.
+    Cron("prune events past retention", 3600.0, prune_events, per_tenant=True),
+)

@@ -27,7 +27,7 @@ from core.audit import service as audit
 from core.audit.models import Outcome
 from core.clock import system_clock
 from core.context import Context
-from core.db import get_by_id
+from core.db import get_by_id, transaction_memo
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events.models import Event
 from core.events.types import EventType
@@ -57,6 +57,14 @@ JITTER: Final = 0.1
 BUSY_RETRY: Final = timedelta(seconds=2)
 #: A pending delivery this long overdue has lost its job: the sweeper queues it again.
 LOST_AFTER: Final = timedelta(minutes=2)
+#: After an endpoint starts hearing events (created, enabled, subscribed to more types), its catch-up runs
+#: at these delays: it delivers the events emitted since then by transactions that checked for endpoints
+#: before the change committed (see `wants_event`).
+CATCH_UP_AFTER: Final = (timedelta(seconds=30), timedelta(minutes=10))
+#: ... those made this long before the change too (clocks of two servers differ a little).
+CATCH_UP_MARGIN: Final = timedelta(seconds=5)
+CATCH_UP_JOB: Final = "core.webhooks.jobs.catch_up"
+_MEMO_KEY: Final = "webhook_subscriptions"
 MAX_OVERLAP: Final = timedelta(days=7)
 DEFAULT_OVERLAP: Final = timedelta(hours=24)
 #: Event types Kassa emits for people (the notification center hears them), not for merchants' servers:
@@ -86,6 +94,12 @@ class Policy:
 
 class EndpointDisabled(Conflict):
     code = "webhook_endpoint_disabled"
+
+
+class EventPruned(Conflict):
+    """The delivery's event is past retention (KASSA_EVENT_RETENTION_DAYS) and was deleted."""
+
+    code = "webhook_event_pruned"
 
 
 # --- endpoints ----------------------------------------------------------------------------------------
@@ -205,6 +219,7 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()
+    _subscriptions_changed(session, ctx, endpoint, hears_more=enabled)
     _audit(session, ctx, actions.WEBHOOK_ENDPOINT_CREATED, endpoint, {"url": url, "events": chosen})
     return endpoint, secret
 
@@ -223,6 +238,7 @@ def update_endpoint(
 ) -> WebhookEndpoint:
     endpoint = get_endpoint(session, endpoint_id=endpoint_id, lock=True)
     before = {"url": endpoint.url, "events": list(endpoint.events), "enabled": endpoint.enabled}
+    was_enabled, old_types = endpoint.enabled, list(endpoint.events)
     if "url" in changes:
         policy.check(changes["url"], livemode=endpoint.livemode)
         endpoint.url = changes["url"]
@@ -245,6 +261,9 @@ def update_endpoint(
     endpoint.updated_at = ctx.clock.now()
     session.flush()
     after = {"url": endpoint.url, "events": list(endpoint.events), "enabled": endpoint.enabled}
+    newly_on = endpoint.enabled and not was_enabled
+    more_types = endpoint.enabled and _hears_more(old_types, list(endpoint.events))
+    _subscriptions_changed(session, ctx, endpoint, hears_more=newly_on or more_types)
     _audit(
         session,
         ctx,
@@ -265,6 +284,7 @@ def delete_endpoint(session: Session, ctx: Context, *, endpoint_id: str) -> Webh
     endpoint.updated_at = now
     _cancel_pending(session, endpoint, now)
     session.flush()
+    _subscriptions_changed(session, ctx, endpoint, hears_more=False)
     _audit(session, ctx, actions.WEBHOOK_ENDPOINT_DELETED, endpoint, {"url": endpoint.url})
     return endpoint
 
@@ -317,6 +337,99 @@ def subscribes(endpoint: WebhookEndpoint, event_type: str) -> bool:
     if event_type in INTERNAL_TYPES:
         return False
     return "*" in endpoint.events or event_type in endpoint.events
+
+
+def wants_event(session: Session, *, tenant_id: str, livemode: bool, event_type: str) -> bool:
+    """Whether the tenant has an enabled endpoint of this mode subscribed to `event_type`: asked by
+    `events.emit` (the subscriber's `wants`), so an event nobody will be sent costs no outbox row, job or
+    fan-out. One query per transaction and tenant (the memo), however many events the transaction emits.
+
+    The race with an endpoint created (enabled, subscribed to more types) meanwhile: a transaction that
+    asked before that change committed skips the event. The change's catch-up (`catch_up`, queued by the
+    change itself, run twice: after 30 s and 10 min) then delivers every event of the endpoint's mode and
+    types made since the change (5 s before it) that it has no delivery of yet. So an endpoint receives
+    every event made after it was created, and a transaction never waits on endpoint changes.
+    """
+    if event_type in INTERNAL_TYPES:
+        return False
+    memo: dict[str, list[tuple[bool, list[str]]]] = transaction_memo(session).setdefault(_MEMO_KEY, {})
+    if tenant_id not in memo:
+        memo[tenant_id] = [
+            (bool(mode), list(types))
+            for mode, types in session.execute(
+                select(WebhookEndpoint.livemode, WebhookEndpoint.events).where(
+                    WebhookEndpoint.tenant_id == tenant_id,
+                    WebhookEndpoint.enabled.is_(True),
+                    WebhookEndpoint.deleted_at.is_(None),
+                )
+            )
+        ]
+    return any(mode == livemode and ("*" in types or event_type in types) for mode, types in memo[tenant_id])
+
+
+def _hears_more(before: list[str], after: list[str]) -> bool:
+    return ("*" in after and "*" not in before) or ("*" not in after and bool(set(after) - set(before)))
+
+
+def _subscriptions_changed(
+    session: Session, ctx: Context, endpoint: WebhookEndpoint, *, hears_more: bool
+) -> None:
+    """Forget what this transaction knew of the tenant's endpoints; when the endpoint now hears events it
+    did not, queue its catch-up (see `wants_event`)."""
+    transaction_memo(session).get(_MEMO_KEY, {}).pop(endpoint.tenant_id, None)
+    if not hears_more:
+        return
+    since = ctx.clock.now() - CATCH_UP_MARGIN
+    for delay in CATCH_UP_AFTER:
+        ctx.jobs.enqueue(
+            CATCH_UP_JOB,
+            tenant_id=endpoint.tenant_id,
+            kwargs={"tenant_id": endpoint.tenant_id, "endpoint_id": endpoint.id, "since": since.isoformat()},
+            delay=delay,
+        )
+
+
+#: At most this many events per catch-up run (the ones made in the minutes around one endpoint change).
+CATCH_UP_LIMIT: Final = 10_000
+
+
+def catch_up(session: Session, ctx: Context, *, endpoint_id: str, since: datetime) -> list[WebhookDelivery]:
+    """A delivery to the endpoint of each event of its mode and types made since `since` that it has none
+    of yet: the events whose emitting transaction asked `wants_event` before the endpoint's change
+    committed. Safe to run twice (the unique key), and alongside the normal fan-out."""
+    endpoint = session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
+    if endpoint is None or not endpoint.enabled or endpoint.deleted_at is not None:
+        return []
+    query = select(Event.id, Event.type).where(Event.livemode == endpoint.livemode, Event.created_at >= since)
+    if "*" not in endpoint.events:
+        query = query.where(Event.type.in_(list(endpoint.events)))
+    found = [
+        (event_id, type_)
+        for event_id, type_ in session.execute(query.order_by(Event.id).limit(CATCH_UP_LIMIT))
+        if type_ not in INTERNAL_TYPES
+    ]
+    if not found:
+        return []
+    existing = set(
+        session.scalars(
+            select(WebhookDelivery.event_id).where(
+                WebhookDelivery.endpoint_id == endpoint.id,
+                WebhookDelivery.event_id.in_([event_id for event_id, _ in found]),
+            )
+        )
+    )
+    made: list[WebhookDelivery] = []
+    now = ctx.clock.now()
+    for event_id, type_ in found:
+        if event_id in existing:
+            continue
+        try:
+            made.append(_new_delivery(session, ctx, endpoint, event_id=event_id, event_type=type_, now=now))
+        except Conflict:
+            continue  # the normal fan-out made it meanwhile
+    if made:
+        log.info("webhook catch-up: %d deliveries for %s", len(made), endpoint.id)
+    return made
 
 
 def fan_out(session: Session, ctx: Context, *, event_id: str) -> list[WebhookDelivery]:
@@ -413,7 +526,10 @@ def payload_of(session: Session, endpoint: WebhookEndpoint, delivery: WebhookDel
         }
     event = session.scalar(select(Event).where(Event.id == delivery.event_id))
     if event is None:
-        raise LookupError(f"event {delivery.event_id} of delivery {delivery.id} is gone")
+        raise EventPruned(
+            f"The event {delivery.event_id} of this delivery is older than the event retention and was "
+            "deleted: it cannot be sent again. GET /api/v1/events lists the events still kept."
+        )
     data = dict(event.data)
     if endpoint.payload == "thin":
         data = {"id": event.object_id, "object": data.get("object", event.object_type)}
@@ -439,7 +555,14 @@ def prepare(session: Session, kms: KMS, *, delivery_id: str, now: datetime) -> P
         delivery.next_attempt_at = None
         delivery.updated_at = now
         return None
-    body = signing.body_bytes(payload_of(session, endpoint, delivery))
+    try:
+        body = signing.body_bytes(payload_of(session, endpoint, delivery))
+    except EventPruned:
+        # Pruning keeps the events of pending deliveries; a resent one whose event went meanwhile stops.
+        delivery.status = DeliveryStatus.CANCELED
+        delivery.next_attempt_at = None
+        delivery.updated_at = now
+        return None
     msg_id = delivery.event_id or delivery.id
     # The signature's timestamp is when the request leaves, read from the wall clock: it is the receiver's
     # replay window (five minutes), not a domain time, and must hold even when tests move the domain clock.
@@ -598,6 +721,7 @@ def resend(session: Session, ctx: Context, *, delivery_id: str) -> WebhookDelive
     endpoint = get_endpoint(session, endpoint_id=delivery.endpoint_id)
     if not endpoint.enabled:
         raise EndpointDisabled("The endpoint is disabled: enable it before resending to it.")
+    payload_of(session, endpoint, delivery)  # EventPruned (409) for an event past retention
     _restart(ctx, delivery)
     _audit(session, ctx, actions.WEBHOOK_DELIVERY_RESENT, endpoint, {"delivery": delivery.id})
     return delivery
@@ -629,6 +753,13 @@ def replay(session: Session, ctx: Context, *, endpoint_id: str, since: datetime)
         .order_by(WebhookDelivery.id)
         .limit(10_000)
     ).all()
+    kept = set(
+        session.scalars(
+            select(Event.id).where(Event.id.in_([d.event_id for d in failed if d.event_id is not None]))
+        )
+    )
+    # A delivery whose event is past retention (pruned) cannot be sent again: it is left as it is.
+    failed = [d for d in failed if d.event_id is None or d.event_id in kept]
     for delivery in failed:
         _restart(ctx, delivery)
     session.flush()

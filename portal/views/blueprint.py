@@ -186,6 +186,8 @@ ROUTES: list[PortalRoute] = [
     ),
     # A member's own notifications: who receives what was decided by role when each was made.
     PortalRoute("/notifications", "notifications", notifications.notification_list, SIGNED_IN),
+    # The header bell's htmx poll (not counted as activity for the session's idle timeout).
+    PortalRoute("/notifications/bell", "notification_bell", notifications.bell, SIGNED_IN),
     PortalRoute(
         "/notifications/<recipient_id>/read",
         "notification_read",
@@ -202,6 +204,14 @@ ROUTES: list[PortalRoute] = [
         notifications.preferences,
         SIGNED_IN,
         ("GET", "POST"),
+    ),
+    # The tenant's own alert thresholds (a tenant setting, shown on the preferences page).
+    PortalRoute(
+        "/notifications/alert-thresholds",
+        "alert_thresholds",
+        notifications.alert_thresholds,
+        Permission.SETTINGS_WRITE,
+        ("POST",),
     ),
     PortalRoute("/operations", "operations", operations.operations_status, Permission.OPERATIONS_READ),
     # Settings (portal/views/settings.py): every member who sees payments sees them; settings:write changes.
@@ -358,6 +368,8 @@ def _portal_context() -> dict[str, object]:
     }
     if current_user.is_authenticated:
         context["unread_notifications"] = notifications.unread()
+        context["bell_poll_seconds"] = notifications.BELL_POLL_SECONDS
+        context["operations_link"] = operations.visible()
     return context
 
 

@@ -260,6 +260,13 @@ class NotificationReadForm(FlaskForm):
     submit = SubmitField("Mark read")
 
 
+class AlertThresholdsForm(FlaskForm):
+    """The CSRF token of the alert thresholds form; its fields (core/notifications/alerts.py `FIELDS`) are
+    parsed and bounded by core, never trusted as given."""
+
+    submit = SubmitField("Save thresholds")
+
+
 class PreferencesForm(FlaskForm):
     """The CSRF token of the preferences form; its checkboxes (`portal-<kind>`, `email-<kind>`) are read
     against the kinds the member may receive (core/notifications/kinds.py), never trusted as given."""

@@ -15,6 +15,16 @@ from core.web.request import runtime, uow
 from tenants.lookup import tenant_by_id
 
 
+def visible() -> bool:
+    """Whether the header links the operations page: operations:read in an operator tenant."""
+    if not current_user.can("operations:read"):
+        return False
+    tenant = tenant_by_id(uow().session, current_user.tenant_id)
+    return tenant is not None and status.is_operator(
+        tenant_id=tenant.id, slug=tenant.slug, operator_tenants=runtime().settings.operator_tenants
+    )
+
+
 def operations_status() -> str:
     rt = runtime()
     tenant = tenant_by_id(uow().session, current_user.tenant_id)

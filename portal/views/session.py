@@ -21,6 +21,8 @@ from tenants.permissions import Permission, permissions_of
 
 #: The key of the server-side session's token in Flask's (signed) session cookie.
 SESSION_KEY: Final = "sid"
+#: Endpoints the browser calls by itself, which do not count as activity for the idle timeout.
+BACKGROUND_ENDPOINTS: Final = frozenset({"portal.notification_bell"})
 
 
 @dataclass
@@ -55,7 +57,10 @@ def load_from_request(_request: Request) -> PortalUser | None:
     if not isinstance(token, str):
         return None
     db = uow().session
-    active = portal_sessions.resume(db, token=token, clock=runtime().clock)
+    # The bell's poll (htmx, every BELL_POLL_SECONDS) is not the member's activity: an idle session still
+    # ends after its 15 minutes with the page left open.
+    polled = _request.endpoint in BACKGROUND_ENDPOINTS
+    active = portal_sessions.resume(db, token=token, clock=runtime().clock, touch=not polled)
     if active is None:
         session.pop(SESSION_KEY, None)
         return None

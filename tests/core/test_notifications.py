@@ -19,7 +19,7 @@ from core.events import EventType
 from core.ids import new_id
 from core.jobs.runtime import Runtime
 from core.notifications import alerts, service
-from core.notifications.jobs import detect_alerts, notify_from_event
+from core.notifications.jobs import detect_alerts, notify_from_event, sweep_notification_emails
 from core.notifications.kinds import AUDIENCE, KINDS, Kind
 from core.notifications.models import EmailStatus, Notification, NotificationRecipient
 from tenants.models import Role
@@ -422,3 +422,27 @@ def test_an_unreachable_mail_server_is_tried_again_later_through_the_outbox(
     [delivery] = mail_to_smtp.inbox.wait_for(1)
     assert delivery.recipients == [tenant.owner_email]
     assert delivery.message["Message-ID"] == f"<{copy.id}@kassa>"
+
+
+def test_a_notification_email_whose_job_was_lost_is_sent_by_the_sweeper(
+    make: Factories, clean: Runtime, mail_to_smtp: SmtpServer, clock: FrozenClock
+) -> None:
+    tenant = make.tenants()
+    event_id = emit(clean, tenant, "payout.failed", PAYOUT)
+    notify_from_event(tenant_id=tenant.id, event_id=event_id)  # its commit hands the send job to RQ ...
+    clean.redis.flushdb()  # ... which loses it (and the subscriber's job): the outbox rows are delivered
+    work(clean)
+    [copy] = recipients(clean, tenant)
+    assert copy.email_status is EmailStatus.QUEUED and mail_to_smtp.inbox.deliveries == []
+    assert sweep_notification_emails() == 0  # not overdue yet: a slow job is not a lost one
+    clock.advance(minutes=3)
+    assert sweep_notification_emails() == 1
+    work(clean)
+    [copy] = recipients(clean, tenant)
+    assert copy.email_status is EmailStatus.SENT and copy.next_email_at is None
+    [delivery] = mail_to_smtp.inbox.wait_for(1)
+    assert delivery.message["Message-ID"] == f"<{copy.id}@kassa>"
+    clock.advance(minutes=3)
+    assert sweep_notification_emails() == 0  # sent: nothing to queue again
+    work(clean)
+    assert len(mail_to_smtp.inbox.deliveries) == 1

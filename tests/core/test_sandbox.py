@@ -381,6 +381,20 @@ def test_refunds_are_counted_once_per_key_and_never_exceed_the_capture(sandbox: 
     assert sandbox.charge(ref)["refunded"] == "1000"
 
 
+def test_the_refund_failure_card_is_charged_and_every_refund_of_it_is_declined(
+    sandbox: SandboxProcessor,
+) -> None:
+    charged = sandbox.authorize(card_request(TestCards.REFUND_FAILS, amount=1000))
+    assert charged.status is ProcessorStatus.CAPTURED and charged.reference is not None
+    key = new_key()
+    refused = sandbox.refund(idempotency_key=key, reference=charged.reference, amount=400, currency="EUR")
+    assert (refused.status, refused.code) == (ProcessorStatus.DECLINED, "refund_declined")
+    assert sandbox.operations("refund", key) == 0
+    assert sandbox.charge(charged.reference)["refunded"] == "0"
+    replay = sandbox.refund(idempotency_key=key, reference=charged.reference, amount=400, currency="EUR")
+    assert replay.code == "refund_declined" and replay.replayed
+
+
 def test_an_uncaptured_authorization_cannot_be_refunded(sandbox: SandboxProcessor) -> None:
     ref = _authorized(sandbox)
     refused = sandbox.refund(idempotency_key=new_key(), reference=ref, amount=100, currency="EUR")

@@ -14,6 +14,8 @@ from core.audit.models import AuditEvent
 from core.clock import FrozenClock
 from core.events.models import Event
 from core.jobs.runtime import Runtime
+from core.notifications.kinds import Kind
+from core.notifications.models import Notification
 from core.payments import serialize
 from core.webhooks import service, signing
 from core.webhooks.models import DeliveryStatus, EndpointStatus
@@ -194,6 +196,9 @@ def test_an_outage_for_the_whole_schedule_ends_in_a_dead_letter_a_failing_flag_a
         assert "webhook_delivery.dead" in audited
         # The alert is for people (the notification center), not delivered to webhook endpoints.
         assert service.fan_out(uow.session, ctx(rt, uow), event_id=alerts[0].id) == []
+        # ... and the merchant has it: the owner's bell (and email) via the notifications subscriber.
+        [alert] = uow.session.scalars(select(Notification)).all()
+        assert alert.kind is Kind.WEBHOOK_ENDPOINT_FAILING and hook.url in alert.title
 
 
 def test_a_failing_endpoint_becomes_active_when_a_delivery_succeeds(
