@@ -33,7 +33,9 @@ from core.reports.models import (
     DAILY_MEASURES,
     ReportCustomerDay,
     ReportDaily,
+    ReportDayTotal,
     ReportFact,
+    ReportShopper,
 )
 
 UNKNOWN_COUNTRY: Final = "ZZ"
@@ -310,6 +312,44 @@ def _upsert_daily(
     )
     for chunk in _chunks(sorted(rows, key=lambda r: r["id"]), 500):
         session.execute(statement, chunk)
+    _upsert_totals(session, tenant_id, rows)
+
+
+def total_id(livemode: bool, day: Any, currency: str, outcome: str) -> str:
+    """The `report_day_totals` row a `report_daily` cell adds to."""
+    return f"{'live' if livemode else 'test'}|{day.isoformat()}|{currency}|{outcome}"
+
+
+def _upsert_totals(session: Session, tenant_id: str, daily_rows: list[dict[str, Any]]) -> None:
+    """Move the coarse day x currency x outcome rows by the sum of the fine cells' moves: each total is
+    the sum of its cells by construction, whatever order the moves come in."""
+    totals: dict[str, dict[str, Any]] = {}
+    for row in daily_rows:
+        key = total_id(row["livemode"], row["day"], row["currency"], row["outcome"])
+        total = totals.get(key)
+        if total is None:
+            total = totals[key] = {
+                "tenant_id": tenant_id,
+                "id": key,
+                "livemode": row["livemode"],
+                "day": row["day"],
+                "currency": row["currency"],
+                "outcome": row["outcome"],
+                **dict.fromkeys(DAILY_MEASURES, 0),
+            }
+        for name in DAILY_MEASURES:
+            total[name] += row[name]
+    rows = [t for t in totals.values() if any(t[name] for name in DAILY_MEASURES)]
+    if not rows:
+        return
+    table = ReportDayTotal.__table__
+    statement = _insert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.tenant_id, table.c.id],
+        set_={name: table.c[name] + statement.excluded[name] for name in DAILY_MEASURES},
+    )
+    for chunk in _chunks(sorted(rows, key=lambda r: r["id"]), 500):
+        session.execute(statement, chunk)
 
 
 def _cell_from_id(cell_id: str) -> Cell:
@@ -361,6 +401,66 @@ def _upsert_customers(
     )
     for chunk in _chunks(sorted(rows, key=lambda r: r["id"]), 500):
         session.execute(statement, chunk)
+    _refresh_shoppers(session, tenant_id, {(r["livemode"], r["customer"]) for r in rows})
+
+
+def _refresh_shoppers(session: Session, tenant_id: str, shoppers: set[tuple[bool, str]]) -> None:
+    """Set each shopper's first day to the least day of their customer-day rows with payments (removing
+    the shopper when none is left).
+
+    Recomputed from the rows, not moved by a delta: a minimum cannot be taken back. Two transactions that
+    touch one shopper's different days queue on a transaction lock of that shopper (taken in a fixed
+    order), and each recomputes after its own writes, so the one that commits last reads both.
+    """
+    if not shoppers:
+        return
+    ordered = sorted(shoppers)
+    if session.get_bind().dialect.name == "postgresql":
+        for _livemode, customer in ordered:
+            session.execute(
+                select(
+                    func.pg_advisory_xact_lock(
+                        func.hashtextextended(f"report_shopper|{tenant_id}|{customer}", 0)
+                    )
+                )
+            )
+    C = ReportCustomerDay
+    table = ReportShopper.__table__
+    for livemode in (False, True):
+        customers = [customer for mode, customer in ordered if mode is livemode]
+        for start in range(0, len(customers), 500):
+            batch = customers[start : start + 500]
+            firsts = dict(
+                session.execute(
+                    select(C.customer, func.min(C.day))
+                    .where(C.livemode == livemode, C.customer.in_(batch), C.payments > 0)
+                    .group_by(C.customer)
+                ).all()
+            )
+            mode = "live" if livemode else "test"
+            gone = [f"{mode}|{customer}" for customer in batch if customer not in firsts]
+            if gone:
+                session.execute(delete(ReportShopper).where(ReportShopper.id.in_(gone)))
+            if not firsts:
+                continue
+            statement = _insert(session, table)
+            statement = statement.on_conflict_do_update(
+                index_elements=[table.c.tenant_id, table.c.id],
+                set_={"first_day": statement.excluded.first_day},
+            )
+            session.execute(
+                statement,
+                [
+                    {
+                        "tenant_id": tenant_id,
+                        "id": f"{mode}|{customer}",
+                        "livemode": livemode,
+                        "customer": customer,
+                        "first_day": first,
+                    }
+                    for customer, first in sorted(firsts.items())
+                ],
+            )
 
 
 def _store_facts(

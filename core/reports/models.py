@@ -98,3 +98,43 @@ class ReportFact(TenantScoped, Base):
     #: The last event applied (for tracing; correctness does not depend on it).
     event_id: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[Timestamp]
+
+
+#: The key columns of a `report_day_totals` cell.
+TOTAL_DIMENSIONS = ("livemode", "day", "currency", "outcome")
+
+
+class ReportDayTotal(TenantScoped, Base):
+    """The coarse rollup: one row per tenant, mode, day, currency and outcome, the sum of that day's
+    `report_daily` cells (every method, country and decline code). The summary and the page's trend read
+    it when no method or country filter is set: a year is at most 365 x currencies x 5 rows."""
+
+    __tablename__ = "report_day_totals"
+    __table_args__ = (Index("ix_report_day_totals_range", "tenant_id", "livemode", "day", "currency"),)
+
+    #: mode|day|currency|outcome.
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    day: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(12))
+    payments: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    captured: Mapped[int] = mapped_column(BigInteger, default=0)
+    fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds: Mapped[int] = mapped_column(Integer, default=0)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportShopper(TenantScoped, Base):
+    """One row per shopper of a mode: the day of their first captured payment (any currency), the least
+    `day` of their `report_customer_days` rows with payments. New vs returning is then a comparison of
+    this day with the period's start instead of a search of each shopper's history."""
+
+    __tablename__ = "report_shoppers"
+
+    #: mode|customer.
+    id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    customer: Mapped[str] = mapped_column(String(40))
+    first_day: Mapped[date] = mapped_column(Date)
