@@ -1,4 +1,4 @@
-"""reports: the coarse day x currency x outcome rollup and the shoppers' first days (core/reports/models.py)
+"""reports: the coarse day x currency x outcome rollup, the shoppers' first days, scheduled exports
 
 Revision ID: 0034
 Revises: 0028
@@ -8,6 +8,8 @@ Create Date: 2026-12-01
 import sqlalchemy as sa
 from alembic import op
 
+import core.db
+
 from core.rls import disable_tenant_rls, enable_tenant_rls
 
 revision = "0034"
@@ -15,7 +17,7 @@ down_revision = "0028"
 branch_labels = None
 depends_on = None
 
-TABLES = ("report_day_totals", "report_shoppers")
+TABLES = ("report_day_totals", "report_shoppers", "report_schedules", "report_export_files")
 SOURCES = ("report_daily", "report_customer_days")
 
 
@@ -54,6 +56,35 @@ def upgrade() -> None:
         sa.Column("customer", sa.String(length=40), nullable=False),
         sa.Column("first_day", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_report_shoppers")),
+    )
+    op.create_table(
+        "report_schedules",
+        *_tenant("report_schedules"),
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("livemode", sa.Boolean(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("period", sa.String(length=20), nullable=False),
+        sa.Column("frequency", sa.String(length=10), nullable=False),
+        sa.Column("recipients", core.db.JSON_TYPE, nullable=False),
+        sa.Column("created_by", sa.String(length=40), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_run_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_run_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("deleted_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_report_schedules")),
+    )
+    op.create_table(
+        "report_export_files",
+        *_tenant("report_export_files"),
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("schedule_id", sa.String(length=40), nullable=False),
+        sa.Column("livemode", sa.Boolean(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("start", sa.Date(), nullable=False),
+        sa.Column("end", sa.Date(), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_report_export_files")),
     )
     # Existing rollups: fill both from what is there (they are sums and minima of it). The sources force
     # row-level security on their owner too, so it is lifted for these two statements (every tenant's rows).
@@ -102,6 +133,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in TABLES:
         disable_tenant_rls(table)
+    op.drop_table("report_export_files")
+    op.drop_table("report_schedules")
     op.drop_table("report_shoppers")
     op.drop_index("ix_report_day_totals_range", table_name="report_day_totals")
     op.drop_table("report_day_totals")
