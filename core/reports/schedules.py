@@ -32,7 +32,7 @@ from core.reports.queries import Filters
 EMAIL_JOB: Final = "tenants.report_exports.send_export_link"
 FREQUENCIES: Final = {"daily": "Every day", "weekly": "Every Monday", "monthly": "On the 1st of each month"}
 PERIODS: Final = {
-    "previous": "The previous day, week or month (as often as it is sent)",
+    "previous": "The previous period",
     "last_7_days": "The last 7 days",
     "last_30_days": "The last 30 days",
 }

@@ -26,7 +26,11 @@ from tenants import report_exports
 
 class ScheduleForm(FlaskForm):
     kind = SelectField("Export", choices=options(list(schedules.KINDS.items())))
-    period = SelectField("Covering", choices=options(list(schedules.PERIODS.items())))
+    period = SelectField(
+        "Covering",
+        choices=options(list(schedules.PERIODS.items())),
+        description="The previous period: yesterday, last week (Monday to Sunday) or last month.",
+    )
     frequency = SelectField("Sent", choices=options(list(schedules.FREQUENCIES.items())))
     recipients = CheckboxesField("Recipients", validate_choice=False)
     submit = SubmitField("Schedule export")
