@@ -62,7 +62,14 @@ class ReportCustomerDay(TenantScoped, Base):
 
     __tablename__ = "report_customer_days"
     __table_args__ = (
-        Index("ix_report_customer_days_range", "tenant_id", "livemode", "currency", "day"),
+        Index(
+            "ix_report_customer_days_range",
+            "tenant_id",
+            "livemode",
+            "currency",
+            "day",
+            postgresql_include=["customer", "payments", "volume"],
+        ),
         Index("ix_report_customer_days_customer", "tenant_id", "livemode", "customer", "day"),
     )
 

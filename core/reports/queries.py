@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Final, Literal, TypeVar
 
-from sqlalchemy import Date, Select, case, cast, func, select
+from sqlalchemy import Date, Select, case, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
@@ -285,9 +285,48 @@ def _shares(session: Session, f: Filters, currency: str, column: Any, *, failed_
 
 def breakdown(session: Session, f: Filters, report: CurrencyReport) -> CurrencyReport:
     """Fill `report`'s decline reasons, method mix and country mix (succeeded payments' volume)."""
-    report.declines = _shares(session, f, report.currency, D.decline_code, failed_only=True)
-    report.methods = _shares(session, f, report.currency, D.method, failed_only=False)
-    report.countries = _shares(session, f, report.currency, D.country, failed_only=False)
+    if session.get_bind().dialect.name != "postgresql":
+        report.declines = _shares(session, f, report.currency, D.decline_code, failed_only=True)
+        report.methods = _shares(session, f, report.currency, D.method, failed_only=False)
+        report.countries = _shares(session, f, report.currency, D.country, failed_only=False)
+        return report
+    # PostgreSQL: the three mixes in one pass over the period's cells (GROUPING SETS).
+    statement = _filtered(
+        select(
+            D.outcome,
+            D.decline_code,
+            D.method,
+            D.country,
+            func.grouping(D.decline_code, D.method, D.country),
+            func.sum(D.payments),
+            func.sum(D.amount),
+            func.sum(D.captured),
+        ),
+        f,
+        currency=report.currency,
+    ).where(D.outcome.in_(("failed", "succeeded")))
+    statement = statement.group_by(
+        func.grouping_sets(
+            tuple_(D.outcome, D.decline_code), tuple_(D.outcome, D.method), tuple_(D.outcome, D.country)
+        )
+    )
+    declines, methods, countries = [], [], []
+    for outcome, code, method, country, grouping, count, amount, captured in session.execute(statement):
+        count, amount, captured = int(count or 0), int(amount or 0), int(captured or 0)
+        # grouping(): bit 2 decline code, bit 1 method, bit 0 country, set where the column is rolled up.
+        if grouping == 0b011 and outcome == "failed":
+            declines.append(Share(str(code), count, amount))
+        elif grouping == 0b101 and outcome == "succeeded":
+            methods.append(Share(str(method), count, captured))
+        elif grouping == 0b110 and outcome == "succeeded":
+            countries.append(Share(str(country), count, captured))
+    report.declines = sorted((s for s in declines if s.count or s.volume), key=lambda s: (-s.count, s.key))
+    report.methods = sorted(
+        (s for s in methods if s.count or s.volume), key=lambda s: (-s.volume, -s.count, s.key)
+    )
+    report.countries = sorted(
+        (s for s in countries if s.count or s.volume), key=lambda s: (-s.volume, -s.count, s.key)
+    )
     return report
 
 

@@ -344,3 +344,25 @@ def test_shopper_figures_equal_a_query_over_the_raw_payments(clean: Runtime, mak
 
     check()
     assert sum(1 for when in firsts.values() if when > today - timedelta(days=30)) > 0
+
+
+def test_a_rebuild_runs_in_batches_that_leave_the_tenants_payments_free(
+    clean: Runtime, make: Factories
+) -> None:
+    from core.payments.models import Payment
+
+    tenant = seeded(clean, make, payments=60, days=10)
+    steps = service.rebuild(clean, tenant_id=tenant.id, actor=TEST, batch=20)
+    assert next(steps) == 20  # one batch done and committed
+    # Between batches the rebuild holds nothing: every payment of the tenant can be locked at once.
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        locked = uow.session.scalars(select(Payment.id).with_for_update(nowait=True)).all()
+        assert len(locked) == 60
+    # A payment made while the rebuild runs is kept by its events, and the later batches agree with them.
+    make.payments(tenant=tenant, amount=4321, customer_email="mid@example.com")
+    apply_events(clean, tenant, event_ids(clean, tenant))
+    assert list(steps) == [20, 20, 1]
+    cells = raw_cells(clean, tenant)
+    assert rollup_cells(clean, tenant) == cells
+    assert rollup_totals(clean, tenant) == coarse(cells)
+    assert rollup_first_days(clean, tenant) == raw_first_days(clean, tenant)
