@@ -11,6 +11,7 @@ raw, summary, …: the shared machine's load falls on all of them alike):
 - `GET /api/v1/reports/summary?from=…&to=…&group_by=month` (in-process, the Flask test client);
 - `GET /portal/reports?from=…&to=…` signed in (every section, charts and tables);
 - the shopper figures alone (`queries.customers`: new vs returning, repeat rate, top shoppers);
+- two floors: the cheapest authenticated API GET (`/api/v1/payments?limit=1`) and the portal home page;
 - a CSV export of every payment of the tenant (peak RSS of this process before and after).
 
 Prints the medians and the ratios to the raw aggregate's median (the issue's bar: summary at most 0.1x,
@@ -241,12 +242,28 @@ def command(
     def page() -> None:
         portal.get(page_url)
 
+    def api_floor() -> None:  # the cheapest authenticated API GET: what any API answer costs here
+        api.get("/api/v1/payments?limit=1", headers={"Authorization": f"Bearer {secret}"})
+
+    def portal_floor() -> None:  # the portal's home page: what any signed-in page costs here
+        portal.get("/portal/")
+
     def shoppers() -> None:
         with rt.analytics.unit_of_work(tenant_id=tenant_id) as uow:
             queries.customers(uow.session, filters, currency="EUR")
 
     load_before = os.getloadavg()
-    times = _alternating(runs, {"raw": raw, "summary": summary, "page": page, "shoppers": shoppers})
+    times = _alternating(
+        runs,
+        {
+            "raw": raw,
+            "summary": summary,
+            "page": page,
+            "shoppers": shoppers,
+            "api_floor": api_floor,
+            "portal_floor": portal_floor,
+        },
+    )
     load_after = os.getloadavg()
     medians = {name: statistics.median(values) for name, values in times.items()}
     raw_s = medians["raw"]
@@ -279,6 +296,8 @@ def command(
         "summary": "GET /api/v1/reports/summary (year, month)",
         "page": "GET /portal/reports (year, every section)",
         "shoppers": "shopper figures alone (queries.customers)",
+        "api_floor": "floor: GET /api/v1/payments?limit=1",
+        "portal_floor": "floor: GET /portal/ (home page)",
     }
     ratios = {}
     for name, label in labels.items():

@@ -451,6 +451,8 @@ def _upsert_customers(
         }
         for (livemode, customer), first in sorted(firsts.items())
     ]
+    # SQLite's two-argument min() is PostgreSQL's least().
+    least = func.least if session.get_bind().dialect.name == "postgresql" else func.min
     _execute(
         session,
         [
@@ -458,7 +460,7 @@ def _upsert_customers(
             Upsert(
                 ReportShopper.__table__,
                 shoppers,
-                lambda table, excluded: {"first_day": func.least(table.c.first_day, excluded.first_day)},
+                lambda table, excluded: {"first_day": least(table.c.first_day, excluded.first_day)},
             ),
         ],
     )
