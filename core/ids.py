@@ -79,6 +79,8 @@ PREFIXES: Final = frozenset(
         "inv",  # team invitations (the link's token is separate, 256 random bits)
         "apol",
         "apr",  # approval policies and requests (four-eyes)
+        "rsch",
+        "rexp",  # scheduled report exports and each file they produced
     }
 )
 

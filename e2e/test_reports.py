@@ -116,3 +116,59 @@ def test_the_reports_page_is_accessible_and_screenshots(
             assert_accessible(page, axe_source, f"the reports page at {width} px")
     finally:
         context.close()
+
+
+def test_scheduling_an_export_works_with_javascript_off(
+    browser: Browser, live_server: str, shop: MadeTenant
+) -> None:
+    context = browser.new_context(base_url=live_server, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, shop)
+        page.goto("/portal/reports")
+        page.get_by_role("link", name="Scheduled exports").click()
+        expect(page.get_by_role("heading", name="Scheduled exports", level=1)).to_be_visible()
+        page.get_by_label("Export", exact=True).select_option("journal")
+        page.get_by_label("Covering").select_option("previous")
+        page.get_by_label("Sent").select_option("weekly")
+        expect(page.get_by_label(shop.owner_email)).to_be_checked()  # the member themself, by default
+        page.get_by_role("button", name="Schedule export").click()
+        expect(page.get_by_text("Scheduled. The first file comes")).to_be_visible()
+        row = page.get_by_role("table", name="Scheduled exports").locator("tbody tr")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("Accounting journal (CSV)")
+        expect(row).to_contain_text("Every Monday")
+        page.get_by_role("button", name="Remove the scheduled Accounting journal (CSV) export").click()
+        expect(page.get_by_text("No scheduled exports yet.")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_the_scheduled_exports_screen_is_accessible_and_screenshots(
+    browser: Browser,
+    live_server: str,
+    shop: MadeTenant,
+    axe_source: str,  # noqa: F811
+) -> None:
+    context = browser.new_context(
+        base_url=live_server, viewport={"width": 1280, "height": 900}, bypass_csp=True, locale="en-GB"
+    )
+    try:
+        page = context.new_page()
+        sign_in(page, shop)
+        page.goto("/portal/reports/schedules")
+        page.get_by_label("Sent").select_option("monthly")
+        page.get_by_role("button", name="Schedule export").click()
+        expect(page.get_by_text("Scheduled. The first file comes")).to_be_visible()
+        for width, height in ((1280, 900), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.goto("/portal/reports/schedules")
+            expect(page.get_by_role("heading", name="Schedule an export")).to_be_visible()
+            SCREENS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENS / f"report-schedules-{width}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), (
+                f"the scheduled exports screen scrolls sideways at {width} px"
+            )
+            assert_accessible(page, axe_source, f"the scheduled exports screen at {width} px")
+    finally:
+        context.close()

@@ -80,6 +80,13 @@ SSO_PROVIDER_UPDATED: Final = "sso.provider.updated"
 #: A single sign-on attempt was refused (bad state, ID token, email, domain or membership).
 SSO_SIGN_IN_FAILED: Final = "portal.sign_in.sso_failed"
 REPORT_EXPORTED: Final = "report.exported"
+#: Scheduled exports (core/reports/schedules.py): made, removed, a file produced by `kassa cron`, its link
+#: emailed to one recipient, and the file downloaded through that link.
+REPORT_SCHEDULE_CREATED: Final = "report.schedule_created"
+REPORT_SCHEDULE_DELETED: Final = "report.schedule_deleted"
+REPORT_SCHEDULED_EXPORT_PRODUCED: Final = "report.scheduled_export_produced"
+REPORT_EXPORT_EMAILED: Final = "report.export_emailed"
+REPORT_EXPORT_DOWNLOADED: Final = "report.export_downloaded"
 #: A user confirmed a new TOTP seed (first sign-in, or "Set up a new authenticator app").
 USER_TOTP_ENROLLED: Final = "user.totp.enrolled"
 #: A set of ten recovery codes was made (enrollment or "Regenerate"); the old set is void.

@@ -41,6 +41,8 @@ JOB_MODULES: tuple[str, ...] = (
     # Team invitations and four-eyes approvals: emails and the expiry sweep (named, so core imports nothing
     # of tenants).
     "tenants.notifications",
+    # Scheduled report exports: the due files and their emailed links (whom to send to is the team's).
+    "tenants.report_exports",
 )
 
 

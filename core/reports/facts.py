@@ -33,7 +33,9 @@ from core.reports.models import (
     DAILY_MEASURES,
     ReportCustomerDay,
     ReportDaily,
+    ReportDayTotal,
     ReportFact,
+    ReportShopper,
 )
 
 UNKNOWN_COUNTRY: Final = "ZZ"
@@ -278,6 +280,50 @@ def _insert(session: Session, table: Any) -> Any:
     return sqlite.insert(table)
 
 
+@dataclass(frozen=True)
+class Upsert:
+    """Rows to insert into `table`, or, on its (tenant, id) key, to update with `changes`."""
+
+    table: Any
+    rows: list[dict[str, Any]]
+    changes: Any  # (table, excluded) -> the SET clause
+
+    def statement(self, session: Session, *, multi: bool) -> Any:
+        statement = _insert(session, self.table)
+        if multi:
+            statement = statement.values(self.rows)
+        return statement.on_conflict_do_update(
+            index_elements=[self.table.c.tenant_id, self.table.c.id],
+            set_=self.changes(self.table, statement.excluded),
+        )
+
+
+#: Rows one statement takes at most (a rebuild's batch sends more in chunks).
+CHUNK: Final = 500
+
+
+def _execute(session: Session, upserts: Sequence[Upsert]) -> None:
+    """Send the upserts; on PostgreSQL, small ones go as one statement (the others as data-modifying
+    CTEs of the last), so an event's rollup update costs one round trip for the cells and their totals."""
+    upserts = [u for u in upserts if u.rows]
+    if not upserts:
+        return
+    if session.get_bind().dialect.name == "postgresql" and all(len(u.rows) <= CHUNK for u in upserts):
+        last = upserts[-1].statement(session, multi=True)
+        for n, upsert in enumerate(upserts[:-1]):
+            last = last.add_cte(upsert.statement(session, multi=True).cte(f"upsert_{n}"))
+        session.execute(last)
+        return
+    for upsert in upserts:
+        statement = upsert.statement(session, multi=False)
+        for chunk in _chunks(upsert.rows, CHUNK):
+            session.execute(statement, chunk)
+
+
+def _sums(names: Sequence[str]) -> Any:
+    return lambda table, excluded: {name: table.c[name] + excluded[name] for name in names}
+
+
 def _upsert_daily(
     session: Session, tenant_id: str, deltas: dict[str, dict[str, int]], cells: dict[str, Cell]
 ) -> None:
@@ -302,14 +348,43 @@ def _upsert_daily(
         )
     if not rows:
         return
-    table = ReportDaily.__table__
-    statement = _insert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.tenant_id, table.c.id],
-        set_={name: table.c[name] + statement.excluded[name] for name in DAILY_MEASURES},
+    rows.sort(key=lambda r: r["id"])
+    _execute(
+        session,
+        [
+            Upsert(ReportDaily.__table__, rows, _sums(DAILY_MEASURES)),
+            Upsert(ReportDayTotal.__table__, _totals(tenant_id, rows), _sums(DAILY_MEASURES)),
+        ],
     )
-    for chunk in _chunks(sorted(rows, key=lambda r: r["id"]), 500):
-        session.execute(statement, chunk)
+
+
+def total_id(livemode: bool, day: Any, currency: str, outcome: str) -> str:
+    """The `report_day_totals` row a `report_daily` cell adds to."""
+    return f"{'live' if livemode else 'test'}|{day.isoformat()}|{currency}|{outcome}"
+
+
+def _totals(tenant_id: str, daily_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Move the coarse day x currency x outcome rows by the sum of the fine cells' moves: each total is
+    the sum of its cells by construction, whatever order the moves come in."""
+    totals: dict[str, dict[str, Any]] = {}
+    for row in daily_rows:
+        key = total_id(row["livemode"], row["day"], row["currency"], row["outcome"])
+        total = totals.get(key)
+        if total is None:
+            total = totals[key] = {
+                "tenant_id": tenant_id,
+                "id": key,
+                "livemode": row["livemode"],
+                "day": row["day"],
+                "currency": row["currency"],
+                "outcome": row["outcome"],
+                **dict.fromkeys(DAILY_MEASURES, 0),
+            }
+        for name in DAILY_MEASURES:
+            total[name] += row[name]
+    return sorted(
+        (t for t in totals.values() if any(t[name] for name in DAILY_MEASURES)), key=lambda r: r["id"]
+    )
 
 
 def _cell_from_id(cell_id: str) -> Cell:
@@ -349,18 +424,107 @@ def _upsert_customers(
         )
     if not rows:
         return
-    table = ReportCustomerDay.__table__
-    statement = _insert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.tenant_id, table.c.id],
-        set_={
-            **{name: table.c[name] + statement.excluded[name] for name in CUSTOMER_MEASURES},
+    rows.sort(key=lambda r: r["id"])
+
+    def customer_changes(table: Any, excluded: Any) -> dict[str, Any]:
+        return {
+            **{name: table.c[name] + excluded[name] for name in CUSTOMER_MEASURES},
             # A taken-out row (label unknown here) keeps the label it has.
-            "label": func.coalesce(func.nullif(statement.excluded.label, ""), table.c.label),
-        },
+            "label": func.coalesce(func.nullif(excluded.label, ""), table.c.label),
+        }
+
+    # A shopper's first day only moves earlier while payments are added (a captured payment's shopper,
+    # day and capture never change): LEAST of the stored and the new day, in the same statement. A row
+    # that lost payments (a rebuild taking out an old fact) may move it later: recomputed from the rows.
+    firsts: dict[tuple[bool, str], Any] = {}
+    for row in rows:
+        if row["payments"] > 0:
+            key = (row["livemode"], row["customer"])
+            firsts[key] = min(firsts.get(key, row["day"]), row["day"])
+    shoppers = [
+        {
+            "tenant_id": tenant_id,
+            "id": f"{'live' if livemode else 'test'}|{customer}",
+            "livemode": livemode,
+            "customer": customer,
+            "first_day": first,
+        }
+        for (livemode, customer), first in sorted(firsts.items())
+    ]
+    # SQLite's two-argument min() is PostgreSQL's least().
+    least = func.least if session.get_bind().dialect.name == "postgresql" else func.min
+    _execute(
+        session,
+        [
+            Upsert(ReportCustomerDay.__table__, rows, customer_changes),
+            Upsert(
+                ReportShopper.__table__,
+                shoppers,
+                lambda table, excluded: {"first_day": least(table.c.first_day, excluded.first_day)},
+            ),
+        ],
     )
-    for chunk in _chunks(sorted(rows, key=lambda r: r["id"]), 500):
-        session.execute(statement, chunk)
+    _refresh_shoppers(session, tenant_id, {(r["livemode"], r["customer"]) for r in rows if r["payments"] < 0})
+
+
+def _refresh_shoppers(session: Session, tenant_id: str, shoppers: set[tuple[bool, str]]) -> None:
+    """Set each shopper's first day to the least day of their customer-day rows with payments (removing
+    the shopper when none is left).
+
+    Recomputed from the rows, not moved by a delta: a minimum cannot be taken back. Two transactions that
+    recompute one shopper queue on a transaction lock of that shopper (taken in a fixed order), and each
+    recomputes after its own writes, so the one that commits last reads both. Only a row that lost
+    payments comes here (a rebuild taking out an old fact); additions move the day with LEAST.
+    """
+    if not shoppers:
+        return
+    ordered = sorted(shoppers)
+    if session.get_bind().dialect.name == "postgresql":
+        for _livemode, customer in ordered:
+            session.execute(
+                select(
+                    func.pg_advisory_xact_lock(
+                        func.hashtextextended(f"report_shopper|{tenant_id}|{customer}", 0)
+                    )
+                )
+            )
+    C = ReportCustomerDay
+    table = ReportShopper.__table__
+    for livemode in (False, True):
+        customers = [customer for mode, customer in ordered if mode is livemode]
+        for start in range(0, len(customers), 500):
+            batch = customers[start : start + 500]
+            firsts = dict(
+                session.execute(
+                    select(C.customer, func.min(C.day))
+                    .where(C.livemode == livemode, C.customer.in_(batch), C.payments > 0)
+                    .group_by(C.customer)
+                ).all()
+            )
+            mode = "live" if livemode else "test"
+            gone = [f"{mode}|{customer}" for customer in batch if customer not in firsts]
+            if gone:
+                session.execute(delete(ReportShopper).where(ReportShopper.id.in_(gone)))
+            if not firsts:
+                continue
+            statement = _insert(session, table)
+            statement = statement.on_conflict_do_update(
+                index_elements=[table.c.tenant_id, table.c.id],
+                set_={"first_day": statement.excluded.first_day},
+            )
+            session.execute(
+                statement,
+                [
+                    {
+                        "tenant_id": tenant_id,
+                        "id": f"{mode}|{customer}",
+                        "livemode": livemode,
+                        "customer": customer,
+                        "first_day": first,
+                    }
+                    for customer, first in sorted(firsts.items())
+                ],
+            )
 
 
 def _store_facts(

@@ -10,12 +10,13 @@ query over the raw payments (tests/core/test_reports.py checks it).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import ClassVar
 
 from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, TenantScoped, Timestamp
+from core.db import Base, JsonList, TenantScoped, Timestamp
 
 #: The key columns of a `report_daily` cell, in the order its id spells them.
 DAILY_DIMENSIONS = ("livemode", "day", "currency", "method", "country", "outcome", "decline_code")
@@ -61,7 +62,14 @@ class ReportCustomerDay(TenantScoped, Base):
 
     __tablename__ = "report_customer_days"
     __table_args__ = (
-        Index("ix_report_customer_days_range", "tenant_id", "livemode", "currency", "day"),
+        Index(
+            "ix_report_customer_days_range",
+            "tenant_id",
+            "livemode",
+            "currency",
+            "day",
+            postgresql_include=["customer", "payments", "volume"],
+        ),
         Index("ix_report_customer_days_customer", "tenant_id", "livemode", "customer", "day"),
     )
 
@@ -98,3 +106,87 @@ class ReportFact(TenantScoped, Base):
     #: The last event applied (for tracing; correctness does not depend on it).
     event_id: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[Timestamp]
+
+
+#: The key columns of a `report_day_totals` cell.
+TOTAL_DIMENSIONS = ("livemode", "day", "currency", "outcome")
+
+
+class ReportDayTotal(TenantScoped, Base):
+    """The coarse rollup: one row per tenant, mode, day, currency and outcome, the sum of that day's
+    `report_daily` cells (every method, country and decline code). The summary and the page's trend read
+    it when no method or country filter is set: a year is at most 365 x currencies x 5 rows."""
+
+    __tablename__ = "report_day_totals"
+    __table_args__ = (Index("ix_report_day_totals_range", "tenant_id", "livemode", "day", "currency"),)
+
+    #: mode|day|currency|outcome.
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    day: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(12))
+    payments: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    captured: Mapped[int] = mapped_column(BigInteger, default=0)
+    fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds: Mapped[int] = mapped_column(Integer, default=0)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportShopper(TenantScoped, Base):
+    """One row per shopper of a mode: the day of their first captured payment (any currency), the least
+    `day` of their `report_customer_days` rows with payments. New vs returning is then a comparison of
+    this day with the period's start instead of a search of each shopper's history."""
+
+    __tablename__ = "report_shoppers"
+
+    #: mode|customer.
+    id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    customer: Mapped[str] = mapped_column(String(40))
+    first_day: Mapped[date] = mapped_column(Date)
+
+
+class ReportSchedule(TenantScoped, Base):
+    """A scheduled export (core/reports/schedules.py): `kassa cron` makes its file every `frequency` and
+    emails each recipient a signed download link."""
+
+    __tablename__ = "report_schedules"
+    __subject__: ClassVar[str] = "report_schedule"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    #: payments | refunds | journal | xero (core/reports/exports.py).
+    kind: Mapped[str] = mapped_column(String(20))
+    #: previous (the last full day, ISO week or month) | last_7_days | last_30_days.
+    period: Mapped[str] = mapped_column(String(20))
+    #: daily | weekly | monthly.
+    frequency: Mapped[str] = mapped_column(String(10))
+    #: User ids of the members who get the link.
+    recipients: Mapped[JsonList]
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[Timestamp]
+    #: When `kassa cron` makes the next file (UTC, 06:00 of the day after the period).
+    next_run_at: Mapped[Timestamp]
+    last_run_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ReportExportFile(TenantScoped, Base):
+    """One file a schedule produced: what it covers. The CSV itself is streamed from the rows when the
+    signed link is followed, never stored."""
+
+    __tablename__ = "report_export_files"
+    __subject__: ClassVar[str] = "report_export"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(String(40))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    kind: Mapped[str] = mapped_column(String(20))
+    start: Mapped[date] = mapped_column(Date)
+    #: Inclusive.
+    end: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[Timestamp]
+    #: The link stops working then.
+    expires_at: Mapped[Timestamp]

@@ -52,8 +52,12 @@ def seed(
     currencies: tuple[str, ...] = ("EUR",),
     seed: int = 14,
     livemode: bool = False,
+    analyze: bool = True,
 ) -> Iterator[int]:
-    """Write `payments` payments spread over the last `days` days; yields the count after each chunk."""
+    """Write `payments` payments spread over the last `days` days; yields the count after each chunk.
+
+    `analyze`: refresh the planner's statistics at the end (a caller seeding many tenants does it once,
+    with `analyze_tables`)."""
     rng = random.Random(seed)  # noqa: S311  (made-up test data, repeatable from its seed: no secret)
     start = now - timedelta(days=days)
     shoppers = max(1, payments // 3)
@@ -80,6 +84,11 @@ def seed(
                     uow.session.execute(insert(cast(Table, model.__table__)), rows[model.__tablename__])
         done += size
         yield done
+    if analyze:
+        analyze_tables(db)
+
+
+def analyze_tables(db: Database) -> None:
     if db.is_postgres:
         # Fresh statistics: until autovacuum comes by, the planner takes the bulk-filled tables for empty
         # and joins them the slow way (a rebuild's fee query went from 0.2 to 11 s). The owner may ANALYZE.

@@ -33,6 +33,7 @@ from portal.views import (
     payments,
     payouts,
     refunds,
+    report_schedules,
     reports,
     settings,
     sso,
@@ -271,6 +272,23 @@ ROUTES: list[PortalRoute] = [
     PortalRoute(
         "/reports/export/<kind>.csv", "report_export", reports.report_export, Permission.REPORTS_READ
     ),
+    # Scheduled exports (core/reports/schedules.py); the emailed link is public: its signature is the
+    # credential, for one file, one recipient who may still read reports, until it expires.
+    PortalRoute(
+        "/reports/schedules",
+        "report_schedules",
+        report_schedules.schedules_page,
+        Permission.REPORTS_READ,
+        ("GET", "POST"),
+    ),
+    PortalRoute(
+        "/reports/schedules/<schedule_id>/delete",
+        "report_schedule_delete",
+        report_schedules.schedule_delete,
+        Permission.REPORTS_READ,
+        ("POST",),
+    ),
+    PortalRoute("/reports/download/<token>", "report_download", report_schedules.download, PUBLIC),
     # Team (tenants/team.py): members, invitations, custom roles; accepting an invitation is public (the
     # link's token is the credential), switching tenant is any member's.
     PortalRoute("/team", "team", team.team_page, Permission.TEAM_MANAGE),

@@ -3,6 +3,7 @@ time (in any order, any number of times) or rebuilt whole."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from datetime import date
 from typing import Any
@@ -16,7 +17,7 @@ from core.context import Actor
 from core.events.models import Event
 from core.jobs.runtime import Runtime
 from core.reports import facts, queries, service
-from core.reports.models import ReportCustomerDay, ReportDaily
+from core.reports.models import ReportCustomerDay, ReportDaily, ReportDayTotal, ReportShopper
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 
@@ -129,7 +130,10 @@ def test_events_in_any_order_any_number_of_times_give_the_same_rollups(
     shuffled = data.draw(st.permutations(ids))
     repeated = data.draw(st.lists(st.sampled_from(ids), max_size=10))
     apply_events(clean, history, [*shuffled, *repeated])
-    assert rollup_cells(clean, history) == raw_cells(clean, history)
+    cells = raw_cells(clean, history)
+    assert rollup_cells(clean, history) == cells
+    assert rollup_totals(clean, history) == coarse(cells)
+    assert rollup_first_days(clean, history) == raw_first_days(clean, history)
 
 
 def test_a_rebuild_gives_the_raw_query_and_is_stable(clean: Runtime, history: MadeTenant) -> None:
@@ -195,4 +199,170 @@ def test_the_workers_keep_the_rollups_through_the_events_subscriber(clean: Runti
     work(clean)  # the outbox's reports jobs (core/events/subscribers.py), run by the real RQ worker
     rolled = rollup_cells(clean, tenant)
     assert rolled == raw_cells(clean, tenant)
+    assert rollup_totals(clean, tenant) == coarse(rolled)
+    assert rollup_first_days(clean, tenant) == raw_first_days(clean, tenant)
     assert sum(v[5] for v in rolled.values()) == 200 and sum(v[2] for v in rolled.values()) == 1200
+
+
+# --- the coarse rollup and the shoppers' first days ------------------------------------------------------
+
+
+def coarse(cells: dict[tuple[Any, ...], tuple[int, ...]]) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """Fine cells summed to (mode, day, currency, outcome)."""
+    sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 6)
+    for (livemode, day, currency, _method, _country, outcome, _code), values in cells.items():
+        for i, value in enumerate(values):
+            sums[(livemode, day, currency, outcome)][i] += value
+    return {k: tuple(v) for k, v in sums.items() if any(v)}
+
+
+def rollup_totals(rt: Runtime, tenant: MadeTenant) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        return {
+            (r.livemode, r.day, r.currency, r.outcome): tuple(getattr(r, m) for m in MEASURES)
+            for r in uow.session.scalars(select(ReportDayTotal))
+            if any(getattr(r, m) for m in MEASURES)
+        }
+
+
+def _shopper_key(email: str | None, fingerprint: str | None) -> str | None:
+    # Written apart from facts.customer_of: the same identity, spelt out again.
+    if email:
+        return hashlib.sha256(f"email:{email.strip().lower()}".encode()).hexdigest()[:32]
+    if fingerprint:
+        return hashlib.sha256(f"card:{fingerprint}".encode()).hexdigest()[:32]
+    return None
+
+
+def raw_captures(rt: Runtime, tenant: MadeTenant) -> list[tuple[bool, str, date, str, int]]:
+    """(mode, shopper, day, currency, captured) of every captured payment with a shopper, from `payments`."""
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        rows = uow.session.execute(
+            text(
+                "SELECT livemode, customer_email, card_fingerprint, created_at, currency, amount_captured "
+                "FROM payments WHERE tenant_id = :t AND amount_captured > 0"
+            ),
+            {"t": tenant.id},
+        ).all()
+    out = []
+    for livemode, email, fingerprint, created, currency, captured in rows:
+        key = _shopper_key(email, fingerprint)
+        if key is None:
+            continue
+        day = created.date() if hasattr(created, "date") else date.fromisoformat(str(created)[:10])
+        out.append((bool(livemode), key, day, currency, int(captured)))
+    return out
+
+
+def raw_first_days(rt: Runtime, tenant: MadeTenant) -> dict[tuple[bool, str], date]:
+    firsts: dict[tuple[bool, str], date] = {}
+    for livemode, key, day, _currency, _captured in raw_captures(rt, tenant):
+        if (livemode, key) not in firsts or day < firsts[(livemode, key)]:
+            firsts[(livemode, key)] = day
+    return firsts
+
+
+def rollup_first_days(rt: Runtime, tenant: MadeTenant) -> dict[tuple[bool, str], date]:
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        return {(r.livemode, r.customer): r.first_day for r in uow.session.scalars(select(ReportShopper))}
+
+
+def test_the_coarse_rollup_and_first_days_follow_events_in_any_order(
+    clean: Runtime, history: MadeTenant
+) -> None:
+    ids = event_ids(clean, history)
+    apply_events(clean, history, [*reversed(ids), *ids[:3]])
+    assert rollup_totals(clean, history) == coarse(raw_cells(clean, history))
+    assert rollup_first_days(clean, history) == raw_first_days(clean, history)
+    assert len(rollup_first_days(clean, history)) == 1  # ann (the other captures have no shopper)
+
+
+def seeded(clean: Runtime, make: Factories, *, payments: int = 400, days: int = 40) -> MadeTenant:
+    from core.reports import seed as seeding
+
+    tenant = make.tenants()
+    for _ in seeding.seed(
+        clean.db,
+        tenant_id=tenant.id,
+        payments=payments,
+        now=clean.clock.now(),
+        days=days,
+        currencies=("EUR", "USD"),
+        analyze=False,
+    ):
+        pass
+    return tenant
+
+
+def test_a_batched_rebuild_of_a_seeded_history_gives_the_raw_figures(clean: Runtime, make: Factories) -> None:
+    tenant = seeded(clean, make)
+    for _ in service.rebuild(clean, tenant_id=tenant.id, actor=TEST, batch=37):
+        pass
+    cells = raw_cells(clean, tenant)
+    assert rollup_cells(clean, tenant) == cells
+    assert rollup_totals(clean, tenant) == coarse(cells)
+    firsts = raw_first_days(clean, tenant)
+    assert rollup_first_days(clean, tenant) == firsts
+    assert len({day for day in firsts.values()}) > 10, "first days spread over the history"
+
+
+def test_shopper_figures_equal_a_query_over_the_raw_payments(clean: Runtime, make: Factories) -> None:
+    """Over one seeded history, for periods and currencies Hypothesis draws."""
+    from datetime import timedelta
+
+    tenant = seeded(clean, make, payments=300, days=30)
+    for _ in service.rebuild(clean, tenant_id=tenant.id, actor=TEST, batch=100):
+        pass
+    today = clean.clock.now().date()
+    captures = raw_captures(clean, tenant)
+    firsts = raw_first_days(clean, tenant)
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        first=st.integers(min_value=0, max_value=31),
+        length=st.integers(min_value=1, max_value=32),
+        currency=st.sampled_from(["EUR", "USD"]),
+    )
+    def check(first: int, length: int, currency: str) -> None:
+        start = today - timedelta(days=first)
+        end = start + timedelta(days=length - 1)
+        active: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for livemode, key, day, code, captured in captures:
+            if not livemode and code == currency and start <= day <= end:
+                active[key][0] += 1
+                active[key][1] += captured
+        with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+            got = queries.customers(
+                uow.session, queries.Filters(livemode=False, start=start, end=end), currency=currency
+            )
+        assert got.active == len(active)
+        assert got.new == sum(1 for key in active if firsts[(False, key)] >= start)
+        assert got.returning == got.active - got.new
+        assert got.repeat == sum(1 for count, _ in active.values() if count >= 2)
+        top = sorted(active.items(), key=lambda kv: (-kv[1][1], kv[0]))[: queries.TOP_CUSTOMERS]
+        assert [(p, v) for _label, p, v in got.top] == [(p, v) for _key, (p, v) in top]
+
+    check()
+    assert sum(1 for when in firsts.values() if when > today - timedelta(days=30)) > 0
+
+
+def test_a_rebuild_runs_in_batches_that_leave_the_tenants_payments_free(
+    clean: Runtime, make: Factories
+) -> None:
+    from core.payments.models import Payment
+
+    tenant = seeded(clean, make, payments=60, days=10)
+    steps = service.rebuild(clean, tenant_id=tenant.id, actor=TEST, batch=20)
+    assert next(steps) == 20  # one batch done and committed
+    # Between batches the rebuild holds nothing: every payment of the tenant can be locked at once.
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        locked = uow.session.scalars(select(Payment.id).with_for_update(nowait=True)).all()
+        assert len(locked) == 60
+    # A payment made while the rebuild runs is kept by its events, and the later batches agree with them.
+    make.payments(tenant=tenant, amount=4321, customer_email="mid@example.com")
+    apply_events(clean, tenant, event_ids(clean, tenant))
+    assert list(steps) == [20, 20, 1]
+    cells = raw_cells(clean, tenant)
+    assert rollup_cells(clean, tenant) == cells
+    assert rollup_totals(clean, tenant) == coarse(cells)
+    assert rollup_first_days(clean, tenant) == raw_first_days(clean, tenant)
