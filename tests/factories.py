@@ -498,6 +498,7 @@ def seed_every_table(rt: Runtime, tenant: MadeTenant) -> None:
         )
     _seed_team_and_approvals(rt, tenant)
     _seed_payouts_and_disputes(rt, tenant, payment_id)
+    _seed_report_schedule(rt, tenant)
 
 
 def _seed_payouts_and_disputes(rt: Runtime, tenant: MadeTenant, payment_id: str) -> None:
@@ -588,3 +589,25 @@ def _seed_team_and_approvals(rt: Runtime, tenant: MadeTenant) -> None:
             reason="seed",
             requester=approvals.Requester(ActorType.USER, owner_id, frozenset(Permission)),
         )
+
+
+def _seed_report_schedule(rt: Runtime, tenant: MadeTenant) -> None:
+    """A scheduled export and one file it made (core/reports/schedules.py)."""
+    from core.reports import schedules
+
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        owner_id = uow.session.scalar(select(User.id).where(User.email == tenant.owner_email))
+        assert owner_id is not None
+        ctx = rt.context(uow, Actor(ActorType.USER, owner_id))
+        schedule = schedules.create(
+            uow.session,
+            ctx,
+            livemode=False,
+            kind="payments",
+            period="last_7_days",
+            frequency="daily",
+            recipients=[owner_id],
+            allowed_recipients={owner_id},
+            created_by=owner_id,
+        )
+        schedules.produce(uow.session, ctx, schedule)

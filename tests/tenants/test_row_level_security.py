@@ -115,7 +115,7 @@ def test_tenant_a_cannot_write_a_row_into_tenant_b(
             }
         row.update(_unique_values(table, row))
         row["tenant_id"] = b.id
-        columns = ", ".join(row)
+        columns = ", ".join(f'"{c}"' for c in row)  # quoted: a column may be a keyword ("end")
         values = ", ".join(f":{c}" for c in row)
         with pytest.raises(DBAPIError, match="row-level security"), app_conn.begin():
             _as_tenant(app_conn, a.id)
