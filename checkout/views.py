@@ -97,7 +97,7 @@ def load_session(session_id: str) -> CheckoutSession:
     sessions.refresh_expiry(uow().session, _shopper(), cs)
     tenant = tenant_by_id(uow().session, cs.tenant_id)
     g.checkout_tenant, g.checkout_session = tenant, cs
-    g.checkout_rules = sessions.rules_of(uow().session, cs, country=tenant.country)
+    g.checkout_rules = sessions.rules_of(uow().session, cs, country=tenant.country, at=runtime().clock.now())
     g.checkout_locale = cs.locale
     g.checkout_default_locale = g.checkout_rules.default_language
     embed.enter(cs)
