@@ -435,3 +435,66 @@ def preview(
             bounds.append(f"up to {money.amount_text(high, currency)}")
         notes.append(f"{METHOD_NAMES.get(method, method)} is offered only {' '.join(bounds)}.")
     return Preview(rules=rules, amount=amount, text=describe(rules, amount=amount), notes=tuple(notes))
+
+
+def with_currency_limits(
+    existing: Mapping[str, Any] | None,
+    *,
+    currency: str,
+    min_amount: int | None,
+    max_amount: int | None,
+    method_max: Mapping[str, int | None],
+) -> dict[str, Any]:
+    """A rule's `amount_limits` and `method_limits` with the entries of one currency replaced (the
+    editor's form shows one currency at a time; the other currencies' limits stay as they are)."""
+    amount_limits = [e for e in (existing or {}).get("amount_limits") or () if e.get("currency") != currency]
+    if min_amount is not None or max_amount is not None:
+        entry: dict[str, Any] = {"currency": currency}
+        if min_amount is not None:
+            entry["min"] = min_amount
+        if max_amount is not None:
+            entry["max"] = max_amount
+        amount_limits.append(entry)
+    method_limits = [
+        dict(e)
+        for e in (existing or {}).get("method_limits") or ()
+        if e.get("currency") != currency or e.get("method") not in method_max
+    ]
+    for method, high in method_max.items():
+        if high is not None:
+            method_limits.append({"method": method, "currency": currency, "max": high})
+    return {"amount_limits": amount_limits or None, "method_limits": method_limits or None}
+
+
+def summarize(layer: Mapping[str, Any]) -> list[str]:
+    """One rule in words, a phrase per field it sets (the editor's tables)."""
+    phrases: list[str] = []
+    if layer.get("methods") is not None:
+        phrases.append("Offers " + ", ".join(METHOD_NAMES.get(m, m) for m in layer["methods"]))
+    for entry in layer.get("amount_limits") or ():
+        currency = entry["currency"]
+        low, high = entry.get("min"), entry.get("max")
+        if low is not None and high is not None:
+            text = f"{money.amount_text(low, currency)} to {money.amount_text(high, currency)}"
+        elif low is not None:
+            text = f"at least {money.amount_text(low, currency)}"
+        else:
+            text = f"at most {money.amount_text(high or 0, currency)}"
+        phrases.append(f"Amounts {text}")
+    for entry in layer.get("method_limits") or ():
+        currency, method = entry["currency"], METHOD_NAMES.get(entry["method"], entry["method"])
+        if entry.get("max") is not None:
+            phrases.append(f"{method} only up to {money.amount_text(entry['max'], currency)}")
+        if entry.get("min") is not None:
+            phrases.append(f"{method} only from {money.amount_text(entry['min'], currency)}")
+    required = layer.get("required_fields")
+    if required is not None:
+        names = [FIELD_NAMES.get(name, name) for name in required]
+        phrases.append(("Requires " + " and ".join(names)) if names else "No extra fields")
+    if layer.get("surcharge_bps") is not None:
+        phrases.append(f"Card surcharge {layer['surcharge_bps'] / 100:g}%")
+    if layer.get("three_ds") is not None:
+        phrases.append("3DS on every card" if layer["three_ds"] == "required" else "3DS when the issuer asks")
+    if layer.get("default_language") is not None:
+        phrases.append(f"{language_name(layer['default_language'])} by default")
+    return phrases or ["Sets nothing (the next layer decides)"]
