@@ -274,14 +274,6 @@ def table_layers(session: Session, *, livemode: bool, countries: Sequence[str] |
     return [as_layer(rule) for rule in session.scalars(query.order_by(LocalityRule.country))]
 
 
-def layers_at(session: Session, *, livemode: bool, at: datetime | None) -> list[Layer]:
-    """The rule set in force at `at` (None: the rule rows as they stand, what the API last wrote)."""
-    version = None if at is None else in_force_at(session, livemode=livemode, at=at)
-    if version is None:
-        return table_layers(session, livemode=livemode)
-    return [dict(entry) for entry in version.rules]
-
-
 def rules_for(
     session: Session,
     *,
@@ -298,11 +290,13 @@ def rules_for(
     amount may be paid; with `amount`, methods its method limits exclude are left out.
 
     Reads the current tenant's rules (the session is tenant-bound): one indexed query for the version
-    in force, else one of at most two rule rows."""
+    in force (without `at`: the rule rows as they stand, at most two)."""
     if at is not None:
+        # Every rule change writes a version (and the migration made version 1 of the rules before
+        # versions): before a tenant's first version there are no rules, only the defaults.
         version = in_force_at(session, livemode=livemode, at=at)
-        if version is not None:
-            return resolve(version.rules, country=country, currency=currency, methods=methods, amount=amount)
+        layers = [] if version is None else version.rules
+        return resolve(layers, country=country, currency=currency, methods=methods, amount=amount)
     stored = table_layers(session, livemode=livemode, countries=(ALL_COUNTRIES, country))
     return resolve(stored, country=country, currency=currency, methods=methods, amount=amount)
 

@@ -145,11 +145,9 @@ def latest_draft(session: Session, *, livemode: bool) -> LocalityRuleVersion | N
 
 
 def current_layers(session: Session, *, livemode: bool, now: datetime) -> list[Layer]:
-    """The rule set in force now (the version, else the rules made before versions existed)."""
+    """The rule set in force now (none before the first version: Kassa's defaults)."""
     version = service.in_force_at(session, livemode=livemode, at=now)
-    if version is None:
-        return service.table_layers(session, livemode=livemode)
-    return [dict(layer) for layer in version.rules]
+    return [] if version is None else [dict(layer) for layer in version.rules]
 
 
 def _rules(value: object, *, now: datetime, base: Sequence[Layer] = ()) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@
   moment is the one with the latest `effective_at` at or before it (null: a draft).
 - `locality_rules.method_limits`: a method is offered only for amounts inside its limits.
 
-Existing rules stay in `locality_rules` and apply until the tenant's first version takes effect.
+Each tenant's existing rules (per mode) become its version 1, in force from the upgrade on: the hosted
+page reads the version in force only (one query).
 
 Revision ID: 0030
 Revises: 0028
@@ -15,7 +16,11 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+import json
+from datetime import UTC, datetime
+
 import core.db
+from core.ids import new_id
 from core.rls import disable_tenant_rls, enable_tenant_rls
 
 revision = "0030"
@@ -59,6 +64,77 @@ def upgrade() -> None:
     enable_tenant_rls("locality_rule_versions")
     with op.batch_alter_table("locality_rules") as batch_op:
         batch_op.add_column(sa.Column("method_limits", JSON, nullable=True))
+    _backfill()
+
+
+FIELDS = ("methods", "amount_limits", "required_fields", "surcharge_bps", "three_ds", "default_language")
+
+
+def _loaded(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _stamp(value: object) -> int:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def _backfill() -> None:
+    """Version 1 of every tenant and mode that has rules: its rules as they stand."""
+    bind = op.get_bind()
+    postgres = bind.dialect.name == "postgresql"
+    now = datetime.now(UTC)
+    versions = sa.table(
+        "locality_rule_versions",
+        *(sa.column(name) for name in ("tenant_id", "id", "livemode", "number", "effective_at", "note")),
+        sa.column("rules", JSON),
+        sa.column("created_by"),
+        sa.column("created_at", core.db.UTCDateTime()),
+        sa.column("updated_at", core.db.UTCDateTime()),
+    )
+    for (tenant_id,) in bind.execute(sa.text("SELECT id FROM tenants")).all():
+        if postgres:  # FORCE row-level security: the owner sees a tenant's rows only inside its context
+            bind.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant_id})
+        rows = bind.execute(
+            sa.text(
+                "SELECT id, livemode, country, created_at, updated_at, " + ", ".join(FIELDS) + " "
+                "FROM locality_rules WHERE tenant_id = :t ORDER BY country"
+            ),
+            {"t": tenant_id},
+        ).mappings()
+        by_mode: dict[bool, list[dict[str, object]]] = {}
+        for row in rows:
+            by_mode.setdefault(bool(row["livemode"]), []).append(
+                {
+                    "id": row["id"],
+                    "country": row["country"],
+                    **{name: _loaded(row[name]) for name in FIELDS},
+                    "method_limits": None,
+                    "created_at": _stamp(row["created_at"]),
+                    "updated_at": _stamp(row["updated_at"]),
+                }
+            )
+        for livemode, rules in by_mode.items():
+            op.bulk_insert(
+                versions,
+                [
+                    {
+                        "tenant_id": tenant_id,
+                        "id": new_id("lrver"),
+                        "livemode": livemode,
+                        "number": 1,
+                        "rules": sorted(rules, key=lambda r: (r["country"] != "*", r["country"])),
+                        "effective_at": now,
+                        "note": "The rules as they stood when versions began",
+                        "created_by": "system:migration",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                ],
+            )
+    if postgres:
+        bind.execute(sa.text("SELECT set_config('app.tenant_id', '', true)"))
 
 
 def downgrade() -> None:
