@@ -426,14 +426,17 @@ def _method_limits(value: object) -> list[dict[str, Any]] | None:
     return limits
 
 
-def surcharge_refusal(country: str) -> str | None:
-    """Why a surcharge is refused for `country` (None where the law allows one)."""
+def surcharge_reason(country: str) -> str | None:
+    """Why a surcharge is refused for `country`, in words for people (None where the law allows one)."""
     if country in NO_SURCHARGE_COUNTRIES:
-        return (
-            f"Card surcharges on consumer payments are not allowed in {country} (EU PSD2 / UK rules); "
-            "leave surcharge_bps out or set it to 0."
-        )
+        return f"Card surcharges on consumer payments are not allowed in {country} (EU PSD2 / UK rules)"
     return None
+
+
+def surcharge_refusal(country: str) -> str | None:
+    """The API's refusal of a surcharge for `country`: the reason and what to send instead."""
+    reason = surcharge_reason(country)
+    return None if reason is None else f"{reason}; leave surcharge_bps out or set it to 0."
 
 
 def surcharge_countries_text() -> str:

@@ -30,7 +30,7 @@ from portal.views.forms import ActionForm
 from portal.views.locality_forms import PreviewForm, PublishForm, RuleForm
 from portal.views.session import user_context
 from tenants import checkout_settings
-from tenants.lookup import tenant_by_id
+from tenants.lookup import actor_names, tenant_by_id
 from tenants.models import Tenant
 
 HISTORY_SHOWN = 25
@@ -49,6 +49,18 @@ FIELD_OF_PARAM = {
     "default_language": "default_language",
     "currency": "currency",
 }
+
+
+def _who(created_by: list[str]) -> dict[str, str]:
+    """Who made each version, as the audit screen names actors: a user's email, an API key's display."""
+    ids = {value.split(":", 1)[-1] for value in created_by}
+    names = actor_names(uow().session, ids)
+    shown = {}
+    for value in created_by:
+        kind, _, actor = value.partition(":")
+        name = names.get(actor, actor)
+        shown[value] = f"API key {name}" if kind == "api_key" else ("Kassa" if kind == "system" else name)
+    return shown
 
 
 def _tenant() -> Tenant:
@@ -72,6 +84,10 @@ def _amount(text: str | None, currency: str, param: str) -> int | None:
 def _country_code(text: str | None) -> str:
     value = (text or "").strip().upper()
     return ALL_COUNTRIES if value == ALL_COUNTRIES else validate_country(value)
+
+
+def _code_or_none(text: str | None) -> str:
+    return (text or "").strip().upper()
 
 
 def _preview(tenant: Tenant, layers_by_name: dict[str, list[Any]]) -> dict[str, Any]:
@@ -154,6 +170,7 @@ def _page(rule_form: RuleForm | None = None, publish_form: PublishForm | None = 
         draft_layers=draft_layers,
         scheduled=versions.scheduled(db, livemode=livemode, now=now),
         history=[(v, versions.status_of(db, v, now=now)) for v in history],
+        who=_who([v.created_by for v in history]),
         summarize=versions.summarize,
         rule_form=rule_form or _rule_form(draft_layers, tenant),
         publish_form=publish_form or PublishForm(formdata=None),
@@ -236,6 +253,9 @@ def save_rule() -> Response | str:
         uow().rollback()
         if error.param in ("card_max", "wallet_max", "bank_max"):
             getattr(form, error.param).errors = [error.message]
+        elif error.param == "surcharge_bps" and locality.surcharge_reason(_code_or_none(form.country.data)):
+            reason = locality.surcharge_reason(_code_or_none(form.country.data))
+            form.surcharge.errors = [f"{reason}: leave the surcharge empty or 0."]
         else:
             _form_errors(form, error)
         return _page(rule_form=form)
@@ -340,6 +360,7 @@ def version_detail(version_id: str) -> str:
         "portal/locality/version.html",
         version=version,
         status=versions.status_of(db, version, now=now),
+        who=_who([version.created_by]),
         summarize=versions.summarize,
         action_form=ActionForm(),
         can_write=current_user.can("settings:write"),

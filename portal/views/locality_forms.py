@@ -109,9 +109,20 @@ class PreviewForm(FlaskForm):
     class Meta:
         csrf = False  # a GET form that changes nothing
 
-    country = StringField("Shopper's country", validators=[Optional(), Length(max=2)], render_kw={"size": 4})
-    currency = StringField("Currency", validators=[Optional(), Length(max=3)], render_kw={"size": 4})
+    # Own ids: the rule form on the same page has a country and a currency too.
+    country = StringField(
+        "Shopper's country",
+        id="preview-country",
+        validators=[Optional(), Length(max=2)],
+        render_kw={"size": 4},
+    )
+    currency = StringField(
+        "Currency", id="preview-currency", validators=[Optional(), Length(max=3)], render_kw={"size": 4}
+    )
     amount = StringField(
-        "Amount", validators=[Optional(), Length(max=20)], render_kw={"inputmode": "decimal"}
+        "Amount",
+        id="preview-amount",
+        validators=[Optional(), Length(max=20)],
+        render_kw={"inputmode": "decimal"},
     )
     submit = SubmitField("Preview")

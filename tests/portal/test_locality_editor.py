@@ -199,7 +199,7 @@ def test_the_dry_run_counts_the_payments_the_draft_would_have_changed(
     page = client.get(f"{EDITOR}/dry-run").get_data(as_text=True)
     assert "Would have changed 5 payments: 3 would not have been offered Wallet, 2 over the new limit" in page
     assert "(8 payments examined)" in page
-    listed = re.findall(r"<code>(pay_[0-9a-z]+)</code>", page)
+    listed = re.findall(r"<code class=\"small\">(pay_[0-9a-z]+)</code>", page)
     assert sorted(listed) == sorted(wallet_over + over_max)
     # The API gives the same answer for the draft.
     [draft] = client.get("/api/v1/locality_rule_versions", headers=auth(tenant.keys.secret_key)).json["data"]
