@@ -12,7 +12,7 @@ from portal.api import openapi
 from portal.api.auth import authenticate
 from portal.api.pagination import QUERY as PAGE
 from portal.api.routing import Route, register
-from portal.api.schemas import CURRENCY, ID_PARAM, list_of
+from portal.api.schemas import AMOUNT, CURRENCY, ID_PARAM, list_of
 from portal.api.views import (
     api_keys,
     balance,
@@ -416,7 +416,14 @@ ROUTES: list[Route] = [
         "The rules a checkout applies for a country and currency (built-in defaults and the tenant's rules)",
         permission=P.PAYMENTS_READ,
         response="LocalityRulesInForce",
-        query={"country": {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "currency": CURRENCY},
+        query={
+            "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+            "currency": CURRENCY,
+            "amount": {
+                **AMOUNT,
+                "description": "With it, methods whose method limits exclude it are left out",
+            },
+        },
         required_query=("country", "currency"),
     ),
     Route(

@@ -14,10 +14,12 @@ from sqlalchemy import select
 from core.audit.models import AuditEvent
 from core.clock import FrozenClock
 from core.jobs.runtime import Runtime
+from tenants.models import Role
 from tests.checkout.test_locality_on_page import tabs
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 from tests.payments_helpers import auth, create_session, page_text
+from tests.portal.team_helpers import add_member, sign_in_as
 from tests.portal.test_portal_mode import switch
 from tests.portal.test_sign_in import csrf_token, sign_in
 
@@ -284,3 +286,18 @@ def test_the_editor_needs_a_csrf_token(client: FlaskClient, make: Factories) -> 
     response = client.post(f"{EDITOR}/draft/rule", data=WALLET_UP_TO_100)
     assert response.status_code == 400
     assert "No draft." in client.get(EDITOR).get_data(as_text=True)
+
+
+def test_a_viewer_sees_the_rules_but_cannot_change_them(
+    client: FlaskClient, make: Factories, clean: Runtime
+) -> None:
+    tenant = make.tenants(country="DE", currency="EUR")
+    email, secret = add_member(clean, tenant, Role.VIEWER)
+    sign_in_as(client, email, secret)
+    page = client.get(EDITOR).get_data(as_text=True)
+    assert "<h1>Locality rules</h1>" in page and "Preview" in page
+    assert "Save to draft" not in page and "Publish the draft" not in page
+    token = csrf_token(page)
+    refused = client.post(f"{EDITOR}/draft/rule", data={**WALLET_UP_TO_100, "csrf_token": token})
+    assert refused.status_code == 403
+    assert audit_actions(clean, tenant) == []

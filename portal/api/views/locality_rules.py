@@ -73,6 +73,7 @@ def locality_rules_in_force(query: dict[str, Any]) -> Response:
         currency=money.validate_currency(query["currency"]),
         methods=checkout_settings.payment_methods_of(tenant, livemode=who.livemode),
         at=who.context().clock.now(),
+        amount=query.get("amount"),
     )
     return json_response(locality.serialize_in_force(rules))
 
