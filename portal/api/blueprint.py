@@ -419,10 +419,7 @@ ROUTES: list[Route] = [
         query={
             "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
             "currency": CURRENCY,
-            "amount": {
-                **AMOUNT,
-                "description": "With it, methods whose method limits exclude it are left out",
-            },
+            "amount": AMOUNT,
         },
         required_query=("country", "currency"),
     ),
