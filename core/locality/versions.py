@@ -50,17 +50,18 @@ class VersionStatus(StrEnum):
     SUPERSEDED = "superseded"
 
 
-def status_of(session: Session, version: LocalityRuleVersion, *, now: datetime) -> VersionStatus:
+def status_of(
+    session: Session, version: LocalityRuleVersion, *, now: datetime, in_force_id: str | None = None
+) -> VersionStatus:
+    """The version's state now; `in_force_id` (the id of the version in force) saves a query per row."""
     if version.effective_at is None:
         return VersionStatus.DRAFT
     if version.effective_at > now:
         return VersionStatus.SCHEDULED
-    current = service.in_force_at(session, livemode=version.livemode, at=now)
-    return (
-        VersionStatus.IN_FORCE
-        if current is not None and current.id == version.id
-        else VersionStatus.SUPERSEDED
-    )
+    if in_force_id is None:
+        current = service.in_force_at(session, livemode=version.livemode, at=now)
+        in_force_id = current.id if current is not None else ""
+    return VersionStatus.IN_FORCE if in_force_id == version.id else VersionStatus.SUPERSEDED
 
 
 def _stamp(value: datetime | None) -> int | None:
@@ -79,13 +80,15 @@ def serialize_rule(layer: Mapping[str, Any], *, livemode: bool) -> dict[str, Any
     }
 
 
-def serialize(session: Session, version: LocalityRuleVersion, *, now: datetime) -> dict[str, Any]:
+def serialize(
+    session: Session, version: LocalityRuleVersion, *, now: datetime, in_force_id: str | None = None
+) -> dict[str, Any]:
     return {
         "id": version.id,
         "object": "locality_rule_version",
         "number": version.number,
         "livemode": version.livemode,
-        "status": str(status_of(session, version, now=now)),
+        "status": str(status_of(session, version, now=now, in_force_id=in_force_id)),
         "effective_at": _stamp(version.effective_at),
         "note": version.note,
         "restored_from": version.restored_from,

@@ -159,6 +159,7 @@ def _page(rule_form: RuleForm | None = None, publish_form: PublishForm | None = 
     if draft is not None:
         sets["draft"] = draft_layers
     history = versions.list_versions(db, livemode=livemode, limit=HISTORY_SHOWN).items
+    in_force = current.id if current is not None else ""
     block = "preview" if is_htmx() and request.method == "GET" and "country" in request.args else None
     return render_page_or_block(
         "portal/locality/index.html",
@@ -169,7 +170,7 @@ def _page(rule_form: RuleForm | None = None, publish_form: PublishForm | None = 
         draft=draft,
         draft_layers=draft_layers,
         scheduled=versions.scheduled(db, livemode=livemode, now=now),
-        history=[(v, versions.status_of(db, v, now=now)) for v in history],
+        history=[(v, versions.status_of(db, v, now=now, in_force_id=in_force)) for v in history],
         who=_who([v.created_by for v in history]),
         summarize=versions.summarize,
         rule_form=rule_form or _rule_form(draft_layers, tenant),

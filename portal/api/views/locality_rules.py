@@ -94,7 +94,11 @@ def list_versions(query: dict[str, Any]) -> Response:
     who = caller()
     now = who.context().clock.now()
     page = versions.list_versions(uow().session, livemode=who.livemode, **cursor(query))
-    return json_response(envelope(page, lambda v: versions.serialize(uow().session, v, now=now)))
+    current = locality.in_force_at(uow().session, livemode=who.livemode, at=now)
+    in_force = current.id if current is not None else ""
+    return json_response(
+        envelope(page, lambda v: versions.serialize(uow().session, v, now=now, in_force_id=in_force))
+    )
 
 
 def create_version(body: dict[str, Any]) -> Response:
