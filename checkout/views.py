@@ -95,7 +95,7 @@ def load_session(session_id: str) -> CheckoutSession:
     cs, tenant = checkout_session_and_tenant(uow().session, session_id)  # one round trip for both
     sessions.refresh_expiry(uow().session, _shopper(), cs)
     g.checkout_tenant, g.checkout_session = tenant, cs
-    g.checkout_rules = sessions.rules_of(uow().session, cs, country=tenant.country)
+    g.checkout_rules = sessions.rules_of(uow().session, cs, country=tenant.country, at=runtime().clock.now())
     g.checkout_locale = cs.locale
     g.checkout_default_locale = g.checkout_rules.default_language
     embed.enter(cs)

@@ -58,6 +58,7 @@ PREFIXES: Final = frozenset(
         "ent",  # ledger journals and entries
         "rcpt",  # emailed receipts
         "lrule",  # locality rules
+        "lrver",  # locality rule versions
         "logo",  # tenants' checkout logos
         "txn",  # balance transactions
         "ba",  # bank accounts

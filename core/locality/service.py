@@ -17,8 +17,9 @@ tenant that wants every card challenged in a country says `"three_ds": "required
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
@@ -34,7 +35,7 @@ from core.db import get_by_id
 from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import CHECKOUT_LOCALES, validate_country
 from core.ids import new_id
-from core.locality.models import ALL_COUNTRIES, LocalityRule
+from core.locality.models import ALL_COUNTRIES, LocalityRule, LocalityRuleVersion
 
 METHODS: Final = ("card", "wallet", "bank")
 #: Extra fields a rule may ask for: the billing postal code (card AVS) and the shopper's email.
@@ -47,6 +48,7 @@ FIELDS: Final = frozenset(
         "country",
         "methods",
         "amount_limits",
+        "method_limits",
         "required_fields",
         "surcharge_bps",
         "three_ds",
@@ -96,6 +98,8 @@ class LocalityRules:
     three_ds_required: bool = False
     default_language: str = "en"
     banks: tuple[str, ...] = DEFAULT_BANKS
+    #: Methods the session has that a method limit withholds at the checkout's amount: (method, min, max).
+    withheld: tuple[tuple[str, int | None, int | None], ...] = ()
 
     def allows(self, amount: int) -> bool:
         return (self.min_amount is None or amount >= self.min_amount) and (
@@ -148,47 +152,83 @@ def _builtin(country: str) -> dict[str, Any]:
     }
 
 
-def _limits_for(rules: Iterable[LocalityRule], currency: str) -> dict[str, Any]:
+#: The rule fields a stored rule (a row or a version's entry) carries, as plain values.
+RULE_FIELDS: Final = (
+    "methods",
+    "amount_limits",
+    "method_limits",
+    "required_fields",
+    "surcharge_bps",
+    "three_ds",
+    "default_language",
+)
+Layer = Mapping[str, Any]
+
+
+def _limits_for(layers: Iterable[Layer], currency: str) -> dict[str, Any]:
     """The most specific rule's limits for this currency (a rule without an entry for it says nothing)."""
     chosen: dict[str, Any] = {}
-    for rule in rules:
-        for entry in rule.amount_limits or ():
+    for layer in layers:
+        for entry in layer.get("amount_limits") or ():
             if entry.get("currency") == currency:
                 chosen = entry
     return chosen
 
 
-def rules_for(
-    session: Session, *, livemode: bool, country: str, currency: str, methods: Sequence[str]
-) -> LocalityRules:
-    """The rules for a shopper in `country` paying in `currency` with the session's `methods`, in the
-    session's mode (`livemode`). They are returned, not judged: `LocalityRules.problem(amount)` says
-    whether an amount may be paid.
+def _method_limits_for(layers: Iterable[Layer], currency: str) -> dict[str, dict[str, Any]]:
+    """Per method, the most specific rule's limit for this currency."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for entry in layer.get("method_limits") or ():
+            if entry.get("currency") == currency:
+                chosen[str(entry.get("method"))] = entry
+    return chosen
 
-    Reads the current tenant's rules (the session is tenant-bound): one indexed query of at most two rows.
-    """
-    stored = session.scalars(
-        select(LocalityRule).where(
-            LocalityRule.livemode == livemode, LocalityRule.country.in_((ALL_COUNTRIES, country))
-        )
-    ).all()
+
+def resolve(
+    stored: Iterable[Layer],
+    *,
+    country: str,
+    currency: str,
+    methods: Sequence[str],
+    amount: int | None = None,
+) -> LocalityRules:
+    """THE decision: what a checkout for a shopper in `country` paying `amount` in `currency` offers and
+    asks, from a rule set (`stored`: rules as mappings, any countries; the "*" rule and `country`'s apply).
+    The hosted page (through `rules_for`), the payment service, the editor's preview and the dry run all
+    decide through this function, so none can disagree with another.
+
+    With `amount`, a method whose method limit excludes the amount is withheld (listed in `withheld`)."""
+    applying = [layer for layer in stored if layer.get("country") in (ALL_COUNTRIES, country)]
     # "*" first, then the country's own rule, so later layers win.
-    layers = sorted(stored, key=lambda rule: rule.country != ALL_COUNTRIES)
+    layers = sorted(applying, key=lambda layer: layer.get("country") != ALL_COUNTRIES)
     merged = _builtin(country)
     allowed: Sequence[str] = METHODS
-    for rule in layers:
+    for layer in layers:
         for name in ("required_fields", "surcharge_bps", "three_ds", "default_language"):
-            value = getattr(rule, name)
+            value = layer.get(name)
             if value is not None:
                 merged[name] = value
-        if rule.methods is not None:
-            allowed = rule.methods
+        if layer.get("methods") is not None:
+            allowed = layer["methods"]
     limits = _limits_for(layers, currency)
+    offered = [method for method in methods if method in allowed]
+    withheld: list[tuple[str, int | None, int | None]] = []
+    if amount is not None:
+        per_method = _method_limits_for(layers, currency)
+        for method in list(offered):
+            entry = per_method.get(method)
+            if entry is None:
+                continue
+            low, high = entry.get("min"), entry.get("max")
+            if (low is not None and amount < low) or (high is not None and amount > high):
+                offered.remove(method)
+                withheld.append((method, low, high))
     surcharge = 0 if country in NO_SURCHARGE_COUNTRIES else int(merged["surcharge_bps"])
     return LocalityRules(
         country=country,
         currency=currency,
-        methods=tuple(method for method in methods if method in allowed),
+        methods=tuple(offered),
         min_amount=limits.get("min"),
         max_amount=limits.get("max"),
         required_fields=frozenset(merged["required_fields"]),
@@ -196,7 +236,69 @@ def rules_for(
         three_ds_required=merged["three_ds"] == "required",
         default_language=merged["default_language"],
         banks=BANKS.get(country, DEFAULT_BANKS),
+        withheld=tuple(withheld),
     )
+
+
+def as_layer(rule: LocalityRule) -> dict[str, Any]:
+    """A stored rule row as the plain mapping `resolve` and a version's `rules` hold."""
+    return {
+        "id": rule.id,
+        "country": rule.country,
+        **{name: getattr(rule, name) for name in RULE_FIELDS},
+        "created_at": int(rule.created_at.timestamp()),
+        "updated_at": int(rule.updated_at.timestamp()),
+    }
+
+
+def in_force_at(session: Session, *, livemode: bool, at: datetime) -> LocalityRuleVersion | None:
+    """The current tenant's version in force at `at` in this mode: the latest `effective_at` at or before
+    it (the later-made one if two share a moment); None before its first version."""
+    return session.scalar(
+        select(LocalityRuleVersion)
+        .where(
+            LocalityRuleVersion.livemode == livemode,
+            LocalityRuleVersion.effective_at.is_not(None),
+            LocalityRuleVersion.effective_at <= at,
+        )
+        .order_by(LocalityRuleVersion.effective_at.desc(), LocalityRuleVersion.number.desc())
+        .limit(1)
+    )
+
+
+def table_layers(session: Session, *, livemode: bool, countries: Sequence[str] | None = None) -> list[Layer]:
+    """The rules of `locality_rules` (what the API's rule routes change), as layers."""
+    query = select(LocalityRule).where(LocalityRule.livemode == livemode)
+    if countries is not None:
+        query = query.where(LocalityRule.country.in_(countries))
+    return [as_layer(rule) for rule in session.scalars(query.order_by(LocalityRule.country))]
+
+
+def rules_for(
+    session: Session,
+    *,
+    livemode: bool,
+    country: str,
+    currency: str,
+    methods: Sequence[str],
+    at: datetime | None = None,
+    amount: int | None = None,
+) -> LocalityRules:
+    """The rules for a shopper in `country` paying in `currency` with the session's `methods`, in the
+    session's mode (`livemode`), as in force at `at` (the request's clock: the hosted page passes
+    `ctx.clock.now()`). They are returned, not judged: `LocalityRules.problem(amount)` says whether an
+    amount may be paid; with `amount`, methods its method limits exclude are left out.
+
+    Reads the current tenant's rules (the session is tenant-bound): one indexed query for the version
+    in force (without `at`: the rule rows as they stand, at most two)."""
+    if at is not None:
+        # Every rule change writes a version (and the migration made version 1 of the rules before
+        # versions): before a tenant's first version there are no rules, only the defaults.
+        version = in_force_at(session, livemode=livemode, at=at)
+        layers = [] if version is None else version.rules
+        return resolve(layers, country=country, currency=currency, methods=methods, amount=amount)
+    stored = table_layers(session, livemode=livemode, countries=(ALL_COUNTRIES, country))
+    return resolve(stored, country=country, currency=currency, methods=methods, amount=amount)
 
 
 # --- the tenant's rules: validation, create, change, delete --------------------------------------------
@@ -210,6 +312,7 @@ def serialize(rule: LocalityRule) -> dict[str, Any]:
         "livemode": rule.livemode,
         "methods": rule.methods,
         "amount_limits": rule.amount_limits,
+        "method_limits": rule.method_limits,
         "required_fields": rule.required_fields,
         "surcharge_bps": rule.surcharge_bps,
         "three_ds": rule.three_ds,
@@ -289,6 +392,57 @@ def _amount_limits(value: object) -> list[dict[str, Any]] | None:
     return limits
 
 
+def _method_limits(value: object) -> list[dict[str, Any]] | None:
+    param = "method_limits"
+    if value is None:
+        return None
+    shape = 'method_limits must be a list like [{"method": "wallet", "currency": "EUR", "max": 10000}].'
+    if not isinstance(value, list):
+        raise InvalidInput(shape, param=param)
+    limits: list[dict[str, Any]] = []
+    for entry in value:
+        if (
+            not isinstance(entry, dict)
+            or set(entry) - {"method", "currency", "min", "max"}
+            or not {"method", "currency"} <= set(entry)
+        ):
+            raise InvalidInput(shape, param=param)
+        method = entry["method"]
+        if method not in METHODS:
+            raise InvalidInput(f"{method!r} is not one of {', '.join(METHODS)}.", param=param)
+        currency = money.validate_currency(entry["currency"], param=param)
+        if any(e["method"] == method and e["currency"] == currency for e in limits):
+            raise InvalidInput(f"method_limits names {method} in {currency} twice.", param=param)
+        bounds = {
+            end: money.validate_amount(entry[end], currency, param=f"{param}.{end}")
+            for end in ("min", "max")
+            if entry.get(end) is not None
+        }
+        if not bounds:
+            raise InvalidInput(f"The {method} limit in {currency} needs a min, a max or both.", param=param)
+        if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+            raise InvalidInput(f"The {method} min in {currency} is above its max.", param=param)
+        limits.append({"method": method, "currency": currency, **bounds})
+    return limits
+
+
+def surcharge_reason(country: str) -> str | None:
+    """Why a surcharge is refused for `country`, in words for people (None where the law allows one)."""
+    if country in NO_SURCHARGE_COUNTRIES:
+        return f"Card surcharges on consumer payments are not allowed in {country} (EU PSD2 / UK rules)"
+    return None
+
+
+def surcharge_refusal(country: str) -> str | None:
+    """The API's refusal of a surcharge for `country`: the reason and what to send instead."""
+    reason = surcharge_reason(country)
+    return None if reason is None else f"{reason}; leave surcharge_bps out or set it to 0."
+
+
+def surcharge_countries_text() -> str:
+    return ", ".join(sorted(NO_SURCHARGE_COUNTRIES))
+
+
 def _surcharge(value: object, *, country: str) -> int | None:
     param = "surcharge_bps"
     if value is None:
@@ -298,12 +452,9 @@ def _surcharge(value: object, *, country: str) -> int | None:
             f"surcharge_bps must be a whole number of basis points from 0 to {MAX_SURCHARGE_BPS} (3%).",
             param=param,
         )
-    if value and country in NO_SURCHARGE_COUNTRIES:
-        raise InvalidInput(
-            f"Card surcharges on consumer payments are not allowed in {country} (EU PSD2 / UK rules); "
-            "leave surcharge_bps out or set it to 0.",
-            param=param,
-        )
+    refusal = surcharge_refusal(country)
+    if value and refusal:
+        raise InvalidInput(refusal, param=param)
     return value
 
 
@@ -320,6 +471,7 @@ def _apply(rule: LocalityRule, data: dict[str, Any]) -> None:
     setters: dict[str, Callable[[object], object]] = {
         "methods": lambda v: _string_list(v, param="methods", allowed=METHODS, allow_empty=False),
         "amount_limits": _amount_limits,
+        "method_limits": _method_limits,
         "required_fields": lambda v: _string_list(
             v, param="required_fields", allowed=REQUIRED_FIELDS, allow_empty=True
         ),
@@ -342,6 +494,154 @@ def _audit(session: Session, ctx: Context, rule: LocalityRule, action: str) -> N
     audit.record(session, ctx, action, subject=rule, details=serialize(rule))
 
 
+def validate_rule(
+    data: Mapping[str, Any], *, now: datetime, base: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """One rule of a version, checked as the API's rule routes check a rule: `data` holds `country` and
+    any rule field (null or absent: not set here). `base` is the entry it replaces (its id and
+    created_at are kept). Raises InvalidInput naming the field."""
+    _unknown(dict(data), FIELDS | {"id", "created_at", "updated_at"})
+    if "country" not in data:
+        raise InvalidInput(
+            'country is required: an ISO country code like "DE", or "*" for all.', param="country"
+        )
+    country = _country(data["country"])
+    # A transient row, never added to the session: the one place rule fields are validated.
+    probe = LocalityRule(country=country)
+    _apply(probe, {name: data.get(name) for name in RULE_FIELDS})
+    stamp = int(now.timestamp())
+    return {
+        "id": (base or {}).get("id") or new_id("lrule"),
+        "country": country,
+        **{name: getattr(probe, name) for name in RULE_FIELDS},
+        "created_at": (base or {}).get("created_at") or stamp,
+        "updated_at": stamp,
+    }
+
+
+def sync_table(session: Session, *, tenant_id: str, livemode: bool, layers: Sequence[Layer]) -> None:
+    """Make the rule rows say what `layers` (a version's rules) say, ids kept: the API's rule routes then
+    show, and change, the rules in force."""
+    rows = {
+        rule.country: rule
+        for rule in session.scalars(select(LocalityRule).where(LocalityRule.livemode == livemode))
+    }
+    wanted = {str(layer["country"]): layer for layer in layers}
+    for country, row in list(rows.items()):
+        if country not in wanted or wanted[country].get("id") != row.id:
+            session.delete(row)
+            del rows[country]
+    session.flush()
+    for country, layer in wanted.items():
+        rule = rows.get(country)
+        if rule is None:
+            created = datetime.fromtimestamp(int(layer.get("created_at") or 0), tz=UTC)
+            rule = LocalityRule(
+                tenant_id=tenant_id,
+                id=str(layer.get("id") or new_id("lrule")),
+                livemode=livemode,
+                country=country,
+                created_at=created,
+                updated_at=created,
+            )
+            session.add(rule)
+        for name in RULE_FIELDS:
+            setattr(rule, name, layer.get(name))
+        rule.updated_at = datetime.fromtimestamp(int(layer.get("updated_at") or 0), tz=UTC)
+    session.flush()
+
+
+def catch_up(session: Session, *, tenant_id: str, livemode: bool, now: datetime) -> None:
+    """After a scheduled version took effect, the rule rows still hold the earlier rules: rewrite them
+    to the version in force (a no-op when they agree)."""
+    version = in_force_at(session, livemode=livemode, at=now)
+    if version is None:
+        return
+
+    def key(layers: Iterable[Layer]) -> list[tuple[Any, ...]]:
+        return sorted(
+            (str(x["country"]), x.get("id"), *(repr(x.get(n)) for n in RULE_FIELDS)) for x in layers
+        )
+
+    if key(version.rules) != key(table_layers(session, livemode=livemode)):
+        sync_table(session, tenant_id=tenant_id, livemode=livemode, layers=version.rules)
+
+
+def next_number(session: Session, *, livemode: bool) -> int:
+    last = session.scalar(
+        select(LocalityRuleVersion.number)
+        .where(LocalityRuleVersion.livemode == livemode)
+        .order_by(LocalityRuleVersion.number.desc())
+        .limit(1)
+    )
+    return (last or 0) + 1
+
+
+def actor_name(ctx: Context) -> str:
+    return f"{ctx.actor.type}:{ctx.actor.id}"[:80]
+
+
+def new_version(
+    session: Session,
+    ctx: Context,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    rules: Sequence[Layer],
+    effective_at: datetime | None,
+    note: str | None = None,
+    restored_from: str | None = None,
+) -> LocalityRuleVersion:
+    """Add a version (unaudited: the caller audits what it did)."""
+    now = ctx.clock.now()
+    version = LocalityRuleVersion(
+        tenant_id=tenant_id,
+        id=new_id("lrver"),
+        livemode=livemode,
+        number=next_number(session, livemode=livemode),
+        rules=[
+            dict(layer)
+            for layer in sorted(rules, key=lambda x: (x["country"] != ALL_COUNTRIES, x["country"]))
+        ],
+        effective_at=effective_at,
+        restored_from=restored_from,
+        note=note,
+        created_by=actor_name(ctx),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(version)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict("Another change to the locality rules was just made; try again.", param="id") from None
+    return version
+
+
+def _publish_rows(session: Session, ctx: Context, *, tenant_id: str, livemode: bool, note: str) -> None:
+    """A change through the rule routes is a new version in force at once."""
+    version = new_version(
+        session,
+        ctx,
+        tenant_id=tenant_id,
+        livemode=livemode,
+        rules=table_layers(session, livemode=livemode),
+        effective_at=ctx.clock.now(),
+        note=note,
+    )
+    audit.record(
+        session,
+        ctx,
+        actions.LOCALITY_VERSION_PUBLISHED,
+        subject=version,
+        details={
+            "number": version.number,
+            "note": note,
+            "effective_at": version.effective_at.isoformat() if version.effective_at else None,
+        },
+    )
+
+
 def get(session: Session, *, livemode: bool, rule_id: str, lock: bool = False) -> LocalityRule:
     """A rule of the current tenant in this mode: another mode's rule is not found, like another tenant's."""
     rule = get_by_id(session, LocalityRule, rule_id, prefix="lrule", what="locality rule", lock=lock)
@@ -359,6 +659,7 @@ def create(
             'country is required: an ISO country code like "DE", or "*" for all.', param="country"
         )
     country = _country(data["country"])
+    catch_up(session, tenant_id=tenant_id, livemode=livemode, now=ctx.clock.now())
     existing = session.scalar(
         select(LocalityRule).where(LocalityRule.livemode == livemode, LocalityRule.country == country)
     )
@@ -384,6 +685,7 @@ def create(
     except IntegrityError:
         raise Conflict(f"A rule for {country} was just made by another request.", param="country") from None
     _audit(session, ctx, rule, actions.LOCALITY_RULE_CREATED)
+    _publish_rows(session, ctx, tenant_id=tenant_id, livemode=livemode, note=f"Rule for {country} created")
     return rule
 
 
@@ -391,17 +693,34 @@ def update(
     session: Session, ctx: Context, *, livemode: bool, rule_id: str, changes: dict[str, Any]
 ) -> LocalityRule:
     _unknown(changes, FIELDS - {"country"})
+    tenant_id = _tenant_of(session)
+    catch_up(session, tenant_id=tenant_id, livemode=livemode, now=ctx.clock.now())
     rule = get(session, livemode=livemode, rule_id=rule_id, lock=True)
     _apply(rule, changes)
     rule.updated_at = ctx.clock.now()
     session.flush()
     _audit(session, ctx, rule, actions.LOCALITY_RULE_UPDATED)
+    _publish_rows(
+        session, ctx, tenant_id=tenant_id, livemode=livemode, note=f"Rule for {rule.country} changed"
+    )
     return rule
 
 
 def delete(session: Session, ctx: Context, *, livemode: bool, rule_id: str) -> LocalityRule:
+    tenant_id = _tenant_of(session)
+    catch_up(session, tenant_id=tenant_id, livemode=livemode, now=ctx.clock.now())
     rule = get(session, livemode=livemode, rule_id=rule_id, lock=True)
     _audit(session, ctx, rule, actions.LOCALITY_RULE_DELETED)
     session.delete(rule)
     session.flush()
+    _publish_rows(
+        session, ctx, tenant_id=tenant_id, livemode=livemode, note=f"Rule for {rule.country} deleted"
+    )
     return rule
+
+
+def _tenant_of(session: Session) -> str:
+    tenant_id = session.info.get("tenant_id")
+    if not isinstance(tenant_id, str):
+        raise ValueError("the session is bound to no tenant")
+    return tenant_id

@@ -166,7 +166,7 @@ def confirm(
         current = get(session, payment_id=cs.payment_id)
         if current.status in IN_FLIGHT:
             return current
-    rules = sessions.rules_of(session, cs, country=data.country)
+    rules = sessions.rules_of(session, cs, country=data.country, at=ctx.clock.now())
     if data.method not in rules.methods:
         raise InvalidInput("Choose one of the payment methods offered.", param="method")
     problem = rules.refusal(cs.amount)

@@ -168,7 +168,7 @@ def create(session: Session, ctx: Context, *, terms: SessionTerms, data: dict[st
         livemode=terms.livemode,
         payment_id=None,
     )
-    _check_locality(session, cs, country=terms.country)
+    _check_locality(session, cs, country=terms.country, at=now)
     session.add(cs)
     session.flush()
     data_out = serialize.checkout_session(cs, base_url=ctx.base_url)
@@ -183,10 +183,13 @@ def create(session: Session, ctx: Context, *, terms: SessionTerms, data: dict[st
     return cs
 
 
-def rules_of(session: Session, cs: CheckoutSession, *, country: str | None) -> locality.LocalityRules:
-    """The locality rules for this session's shopper, in the session's mode: the session's own country,
-    else `country` as the caller resolved it (the tenant's). One of the two is required: the payment
-    service enforces them."""
+def rules_of(
+    session: Session, cs: CheckoutSession, *, country: str | None, at: datetime
+) -> locality.LocalityRules:
+    """The locality rules for this session's shopper, in the session's mode, as in force at `at` (the
+    request's clock): the session's own country, else `country` as the caller resolved it (the
+    tenant's). One of the two is required: the payment service enforces them. Methods whose method
+    limits exclude the session's amount are left out."""
     resolved = cs.country or country
     if resolved is None:
         raise ValueError("the shopper's country is unknown: pass the tenant's country")
@@ -196,14 +199,16 @@ def rules_of(session: Session, cs: CheckoutSession, *, country: str | None) -> l
         country=resolved,
         currency=cs.currency,
         methods=list(cs.payment_methods),
+        at=at,
+        amount=cs.amount,
     )
 
 
-def _check_locality(session: Session, cs: CheckoutSession, *, country: str | None) -> None:
+def _check_locality(session: Session, cs: CheckoutSession, *, country: str | None, at: datetime) -> None:
     """Refuse, at once, a session its shopper could not pay under the tenant's locality rules."""
     if cs.country is None and country is None:
         return
-    rules = rules_of(session, cs, country=country)
+    rules = rules_of(session, cs, country=country, at=at)
     problem = rules.problem(cs.amount)
     if problem is not None:
         param = "payment_methods" if problem == "no_method" else "amount"

@@ -12,7 +12,7 @@ from portal.api import openapi
 from portal.api.auth import authenticate
 from portal.api.pagination import QUERY as PAGE
 from portal.api.routing import Route, register
-from portal.api.schemas import CURRENCY, ID_PARAM, list_of
+from portal.api.schemas import AMOUNT, CURRENCY, ID_PARAM, list_of
 from portal.api.views import (
     api_keys,
     balance,
@@ -428,7 +428,11 @@ ROUTES: list[Route] = [
         "The rules a checkout applies for a country and currency (built-in defaults and the tenant's rules)",
         permission=P.PAYMENTS_READ,
         response="LocalityRulesInForce",
-        query={"country": {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "currency": CURRENCY},
+        query={
+            "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+            "currency": CURRENCY,
+            "amount": AMOUNT,
+        },
         required_query=("country", "currency"),
     ),
     Route(
@@ -458,6 +462,85 @@ ROUTES: list[Route] = [
         "Delete a locality rule",
         permission=P.SETTINGS_WRITE,
         response="LocalityRuleDeleted",
+    ),
+    Route(
+        "GET",
+        "/locality_rule_versions",
+        "listLocalityRuleVersions",
+        locality_rules.list_versions,
+        "List the versions of the locality rules (drafts, scheduled, in force, history), newest first",
+        permission=P.PAYMENTS_READ,
+        response=list_of("LocalityRuleVersion"),
+        query=PAGE,
+    ),
+    Route(
+        "POST",
+        "/locality_rule_versions",
+        "createLocalityRuleVersion",
+        locality_rules.create_version,
+        "Create a draft, or a change scheduled for a future effective_at",
+        permission=P.SETTINGS_WRITE,
+        body="LocalityRuleVersionCreate",
+        response="LocalityRuleVersion",
+        status=201,
+    ),
+    Route(
+        "GET",
+        "/locality_rule_versions/{id}",
+        "getLocalityRuleVersion",
+        locality_rules.get_version,
+        "Retrieve a version of the locality rules",
+        permission=P.PAYMENTS_READ,
+        response="LocalityRuleVersion",
+    ),
+    Route(
+        "PATCH",
+        "/locality_rule_versions/{id}",
+        "updateLocalityRuleVersion",
+        locality_rules.update_version,
+        "Change a draft or a scheduled change (rules, note, effective_at; null: back to a draft)",
+        permission=P.SETTINGS_WRITE,
+        body="LocalityRuleVersionUpdate",
+        response="LocalityRuleVersion",
+    ),
+    Route(
+        "DELETE",
+        "/locality_rule_versions/{id}",
+        "deleteLocalityRuleVersion",
+        locality_rules.delete_version,
+        "Discard a draft or cancel a scheduled change",
+        permission=P.SETTINGS_WRITE,
+        response="LocalityRuleVersionDeleted",
+    ),
+    Route(
+        "POST",
+        "/locality_rule_versions/{id}/publish",
+        "publishLocalityRuleVersion",
+        locality_rules.publish_version,
+        "Put a draft in force now, or schedule it for a future effective_at",
+        permission=P.SETTINGS_WRITE,
+        body="LocalityRuleVersionPublish",
+        response="LocalityRuleVersion",
+    ),
+    Route(
+        "POST",
+        "/locality_rule_versions/{id}/restore",
+        "restoreLocalityRuleVersion",
+        locality_rules.restore_version,
+        "A new version, in force now, with the rules of a version that was in force once",
+        permission=P.SETTINGS_WRITE,
+        body="LocalityRuleVersionRestore",
+        response="LocalityRuleVersion",
+        status=201,
+    ),
+    Route(
+        "GET",
+        "/locality_rule_versions/{id}/dry_run",
+        "dryRunLocalityRuleVersion",
+        locality_rules.dry_run_version,
+        "What the version's rules would have changed on the mode's payments of the last 30 days",
+        permission=P.PAYMENTS_READ,
+        response="LocalityRuleVersionDryRun",
     ),
 ]
 

@@ -27,6 +27,7 @@ from portal.views import (
     auth,
     dashboard,
     keys,
+    locality,
     modes,
     notifications,
     operations,
@@ -97,6 +98,39 @@ ROUTES: list[PortalRoute] = [
         "refund",
         payments.refund,
         Permission.PAYMENTS_REFUND,
+        ("POST",),
+    ),
+    # Locality rules (core/locality/versions.py): everyone who sees payments sees the rules; changing
+    # them is a checkout setting.
+    PortalRoute("/locality", "locality", locality.editor, Permission.PAYMENTS_READ),
+    PortalRoute("/locality/dry-run", "locality_dry_run", locality.dry_run, Permission.PAYMENTS_READ),
+    *(
+        PortalRoute(f"/locality/draft/{name}", f"locality_{name}", view, Permission.SETTINGS_WRITE, ("POST",))
+        for name, view in (
+            ("rule", locality.save_rule),
+            ("remove", locality.remove_rule),
+            ("publish", locality.publish),
+            ("discard", locality.discard),
+        )
+    ),
+    PortalRoute(
+        "/locality/versions/<version_id>",
+        "locality_version",
+        locality.version_detail,
+        Permission.PAYMENTS_READ,
+    ),
+    PortalRoute(
+        "/locality/versions/<version_id>/restore",
+        "locality_restore",
+        locality.restore,
+        Permission.SETTINGS_WRITE,
+        ("POST",),
+    ),
+    PortalRoute(
+        "/locality/versions/<version_id>/cancel",
+        "locality_cancel",
+        locality.cancel,
+        Permission.SETTINGS_WRITE,
         ("POST",),
     ),
     PortalRoute("/balance", "balance", payouts.balance, Permission.PAYOUTS_READ),

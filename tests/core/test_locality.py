@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from core.errors import Conflict, InvalidInput
 from core.jobs.runtime import Runtime
 from core.locality import service as locality
+from core.locality import versions
 from core.locality.models import LocalityRule
 from core.locality.service import LocalityRules
 from tests.fixtures import Factories
@@ -164,3 +166,47 @@ def test_a_surcharge_is_the_rounded_share_of_card_payments_only(amount: int, bps
     assert abs(surcharge - exact) <= Decimal("0.5")
     assert 0 <= surcharge <= amount * 3 // 100 + 1
     assert ruled.surcharge_on(amount, "wallet") == ruled.surcharge_on(amount, "bank") == 0
+
+
+def test_a_method_limit_withholds_the_method_at_the_amount_only() -> None:
+    layers = [
+        {"country": "*", "method_limits": [{"method": "bank", "currency": "EUR", "min": 500}]},
+        {"country": "DE", "method_limits": [{"method": "wallet", "currency": "EUR", "max": 10_000}]},
+    ]
+    at_120 = locality.resolve(layers, country="DE", currency="EUR", methods=ALL, amount=12_000)
+    assert at_120.methods == ("card", "bank") and at_120.withheld == (("wallet", None, 10_000),)
+    at_4 = locality.resolve(layers, country="DE", currency="EUR", methods=ALL, amount=400)
+    assert at_4.methods == ("card", "wallet")  # the "*" rule's bank minimum applies in DE too
+    assert locality.resolve(layers, country="DE", currency="USD", methods=ALL, amount=12_000).methods == (
+        "card",
+        "wallet",
+        "bank",
+    )  # limits are per currency
+    assert locality.resolve(layers, country="DE", currency="EUR", methods=ALL).methods == tuple(ALL)
+
+
+def test_the_rules_in_force_are_the_versions_at_the_moment_asked(clean: Runtime, make: Factories) -> None:
+    tenant = make.tenants()
+    add_rule(clean, tenant.id, country="DE", methods=["card"])
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        ctx = clean.context(uow, SHOPPER)
+        now = ctx.clock.now()
+        versions.create(
+            uow.session,
+            ctx,
+            tenant_id=tenant.id,
+            livemode=False,
+            rules=[{"country": "DE", "methods": ["bank"]}],
+            effective_at=now + timedelta(hours=1),
+        )
+
+    def methods_at(delta: timedelta) -> tuple[str, ...]:
+        with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+            return locality.rules_for(
+                uow.session, livemode=False, country="DE", currency="EUR", methods=ALL, at=now + delta
+            ).methods
+
+    assert methods_at(timedelta(minutes=-1)) == tuple(ALL)  # before the first version: Kassa's defaults
+    assert methods_at(timedelta(0)) == ("card",)
+    assert methods_at(timedelta(minutes=59)) == ("card",)
+    assert methods_at(timedelta(hours=1)) == ("bank",)
