@@ -40,6 +40,9 @@ TABLE_OF_ARGUMENT = {
     "role_id": "custom_roles",
     "key_id": "api_keys",
     "request_id": "approval_requests",
+    "version_id": "locality_rule_versions",
+    "schedule_id": "report_schedules",
+    "block_id": "risk_block_list",
     # Routes other features may add (the payout bank account): named the usual ways.
     "bank_account_id": "bank_accounts",
     "account_id": "bank_accounts",
