@@ -53,13 +53,15 @@ def test_a_dead_endpoint_does_not_delay_another_tenants_deliveries(
             baseline = sorted(_latency(rt, alive, other_tenant.id, fine.id) for _ in range(3))[1]
             _send_test_events(rt, slow_tenant.id, slow.id, 4)  # each would hold a worker for the timeout
             time.sleep(0.3)  # the first is in flight
-            latencies = [_latency(rt, alive, other_tenant.id, fine.id) for _ in range(6)]
+            # Each sample is the quicker of two deliveries sent one after the other: a delivery held behind
+            # the dead endpoint would make both wait (its 4 s timeout spans them), while a loaded machine's
+            # one-off scheduling hiccup (1.0-1.1 s seen under a load average of 7) delays only one.
+            latencies = [
+                min(_latency(rt, alive, other_tenant.id, fine.id) for _ in range(2)) for _ in range(6)
+            ]
             assert len(dead.received) >= 1, "the dead endpoint was being called meanwhile"
             delays = [latency - baseline for latency in latencies]
-            # A delivery stuck behind the dead endpoint would wait out its 4 s timeout; half of it leaves
-            # room for a loaded machine's scheduling hiccups (one was 1.1 s under a load average of 7).
-            assert max(delays) < 2.0, (baseline, latencies)
-            assert sorted(delays)[len(delays) // 2] < 0.5, (baseline, latencies)
+            assert max(delays) < 1.0, (baseline, latencies)
     finally:
         stop.set()
         for worker in workers:
