@@ -133,6 +133,8 @@ def check(
     db = Database(url)
     try:
         _check_schema(db, report)
+        if "tenants" not in report.row_counts:
+            return report  # no schema to walk: `_check_schema` has said what is missing
         tenant_ids = db.tenant_ids()
         report.tenants = len(tenant_ids)
         for tenant_id in on_tenant(iter(tenant_ids)):
@@ -147,7 +149,7 @@ def check(
                 ]
     finally:
         db.dispose()
-    report.check_seconds = time.monotonic() - started
+        report.check_seconds = time.monotonic() - started
     return report
 
 

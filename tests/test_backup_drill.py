@@ -38,7 +38,11 @@ def _admin(settings: Settings) -> str:
 
 
 def _dump(settings: Settings, path: Path) -> Path:
-    url = make_url(_admin(settings))
+    return _dump_of(_admin(settings), path)
+
+
+def _dump_of(database_url: str, path: Path) -> Path:
+    url = make_url(database_url)
     env = {**os.environ, **({"PGPASSWORD": str(url.password)} if url.password else {})}
     conninfo = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
     subprocess.run(["pg_dump", "-Fc", "--file", str(path), conninfo], check=True, env=env)
@@ -125,3 +129,23 @@ def test_a_file_that_is_not_a_dump_is_refused(app: Flask, pg: Settings, tmp_path
     result = _verify(app, pg, junk)
     assert result.exit_code == 1
     assert "is not a pg_dump custom-format archive" in result.stderr
+
+
+def test_a_dump_of_a_database_that_was_never_migrated_fails_the_drill(
+    app: Flask, pg: Settings, clean: Runtime, tmp_path: Path
+) -> None:
+    name = f"kassa_empty_{os.getpid()}"
+    server = make_url(_admin(pg))
+    with inspector(clean).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        dump = _dump_of(server.set(database=name).render_as_string(hide_password=False), tmp_path / "e.dump")
+    finally:
+        with inspector(clean).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE "{name}"'))
+
+    result = _verify(app, pg, dump)
+
+    assert result.exit_code == 1
+    assert "FAILED: table payments is missing" in result.stdout
+    assert "FAILED: no alembic_version: the dump has no migrated schema" in result.stdout
