@@ -44,6 +44,18 @@ def pooled_app(
         runtime_module.install(clean)
 
 
+def test_transaction_pooling_turns_off_server_side_prepared_statements(pg: Settings) -> None:
+    from core.db import make_engine
+
+    for pooler, threshold in (("transaction", None), ("", 5)):  # 5: psycopg's default
+        engine = make_engine(pg.app_database_url, pooler=pooler)
+        try:
+            with engine.connect() as conn:
+                assert conn.connection.driver_connection.prepare_threshold == threshold, pooler  # type: ignore[union-attr]
+        finally:
+            engine.dispose()
+
+
 def test_two_tenants_api_traffic_through_pgbouncer_has_no_errors_and_no_cross_tenant_reads(
     pooled_app: tuple[Flask, Runtime], make: Factories, pgbouncer: Pgbouncer
 ) -> None:
