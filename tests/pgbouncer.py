@@ -20,11 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy.engine import make_url
 
 from core.config import Settings
-from tests.fixtures import is_postgres, skip_or_fail
+from core.jobs import runtime as runtime_module
+from core.jobs.runtime import Runtime
+from tenants import passwords
+from tests.fixtures import CheckedClient, is_postgres, skip_or_fail
 from tests.smtp_server import free_port
+from wsgi import create_app
 
 #: Server connections pgbouncer keeps per (database, user): fewer than the clients the tests run at once.
 SERVER_POOL_SIZE = 4
@@ -119,6 +124,28 @@ def pgbouncer(settings: Settings) -> Iterator[Pgbouncer]:
             process.kill()
             process.wait()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def pooled_runtime(pgbouncer: Pgbouncer, migrated: Settings, clean: Runtime) -> Iterator[Runtime]:
+    """A runtime whose application connections go through pgbouncer (`DATABASE_POOLER=transaction`),
+    on the same database and Redis as the suite's `clean` runtime (which is back in place afterwards)."""
+    settings = migrated.with_changes(database_app_url=pgbouncer.app_url, database_pooler="transaction")
+    rt = runtime_module.build(settings)
+    try:
+        yield rt
+    finally:
+        rt.db.dispose()
+        runtime_module.install(clean)
+        passwords.configure(clean.settings)
+
+
+@pytest.fixture
+def pooled_app(pooled_runtime: Runtime, translations: Path) -> Flask:
+    """The whole app (every surface) on `pooled_runtime`: each request's transactions go through pgbouncer."""
+    app = create_app(pooled_runtime.settings, runtime=pooled_runtime)
+    app.test_client_class = CheckedClient
+    return app
 
 
 def _user_exists(name: str) -> bool:

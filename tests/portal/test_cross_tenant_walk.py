@@ -6,6 +6,10 @@ changes, and B's ids appear in no answer.
 
 The walk goes over the portal's route table (portal/views/blueprint.py `ROUTES`): a new route with an
 id argument this file does not know fails the test until it is added to `TABLE_OF_ARGUMENT`.
+
+Both walks run twice: on the suite's app, and on an app whose connections go through a real pgbouncer
+in transaction pooling mode (tests/pgbouncer.py), where A's requests run on server connections B's
+sign-in and seeding just used.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ TABLE_OF_ARGUMENT = {
     "role_id": "custom_roles",
     "key_id": "api_keys",
     "request_id": "approval_requests",
+    "block_id": "risk_block_list",
     # Routes other features may add (the payout bank account): named the usual ways.
     "bank_account_id": "bank_accounts",
     "account_id": "bank_accounts",
@@ -52,6 +57,14 @@ TABLE_OF_ENDPOINT_ARGUMENT = {
 _ARGUMENT = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 #: Arguments that are no object's id: a report's name, and the public routes' tokens and slugs.
 NOT_IDS = {"kind"}
+
+
+@pytest.fixture(params=["direct", "pgbouncer"])
+def client(request: pytest.FixtureRequest, client: FlaskClient) -> FlaskClient:
+    if request.param == "pgbouncer":
+        pooled: FlaskClient = request.getfixturevalue("pooled_app").test_client()
+        return pooled
+    return client
 
 
 def _id_of(rt: Runtime, table: str, tenant: MadeTenant) -> str:

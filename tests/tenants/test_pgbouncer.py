@@ -10,38 +10,21 @@ repeated statements on a server connection the next transaction might not get.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from flask import Flask
 
 from core.config import Settings
-from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 from tests.pgbouncer import SERVER_POOL_SIZE, Pgbouncer
 from tests.portal.live import Answer, send, serve
-from wsgi import create_app
 
 pytestmark = pytest.mark.postgres
 
 THREADS, ROUNDS = 16, 25
-
-
-@pytest.fixture
-def pooled_app(
-    pgbouncer: Pgbouncer, migrated: Settings, clean: Runtime, translations: Path
-) -> Iterator[tuple[Flask, Runtime]]:
-    settings = migrated.with_changes(database_app_url=pgbouncer.app_url, database_pooler="transaction")
-    rt = runtime_module.build(settings)
-    try:
-        yield create_app(settings, runtime=rt), rt
-    finally:
-        rt.db.dispose()
-        runtime_module.install(clean)
 
 
 def test_transaction_pooling_turns_off_server_side_prepared_statements(pg: Settings) -> None:
@@ -57,9 +40,9 @@ def test_transaction_pooling_turns_off_server_side_prepared_statements(pg: Setti
 
 
 def test_two_tenants_api_traffic_through_pgbouncer_has_no_errors_and_no_cross_tenant_reads(
-    pooled_app: tuple[Flask, Runtime], make: Factories, pgbouncer: Pgbouncer
+    pooled_app: Flask, pooled_runtime: Runtime, make: Factories, pgbouncer: Pgbouncer
 ) -> None:
-    app, rt = pooled_app
+    app, rt = pooled_app, pooled_runtime
     tenants = [make.tenants(), make.tenants()]
     assert rt.db.engine.pool.size() > SERVER_POOL_SIZE  # more clients than pgbouncer has server connections
     created: dict[str, set[str]] = {t.id: set() for t in tenants}
