@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from cli.audit import audit_group
+from cli.backup import backup_group
 from cli.checkout import checkout_group
 from cli.db import db_group
 from cli.keys import keys_group
@@ -27,6 +28,7 @@ COMMANDS: tuple[click.Command, ...] = (
     tenants_group,
     users_group,
     audit_group,
+    backup_group,
     keys_group,
     reports_group,
     payouts_group,

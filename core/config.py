@@ -53,6 +53,9 @@ class Settings:
     #: Where report queries (the reports page, `GET /api/v1/reports/summary`, exports) read, e.g. a
     #: read replica as the application role; None: the application database (docs/reports.md).
     analytics_database_url: str | None = None
+    #: What sits between Kassa and PostgreSQL (`DATABASE_POOLER`): "" (nothing, or a pooler in session
+    #: mode) or "transaction" (pgbouncer `pool_mode = transaction`: no server-side prepared statements).
+    database_pooler: str = ""
     redis_url: str = FAKE_REDIS_URL
     secret_key: str = DEV_SECRET_KEY
     #: Base64 of 32 random bytes; wraps the per-tenant data keys (see core/kms.py).
@@ -105,6 +108,7 @@ class Settings:
             database_app_url=with_driver(env.get("DATABASE_APP_URL", "")) or None,
             definer_role=env.get("DATABASE_DEFINER_ROLE", "").strip() or DEFINER_ROLE,
             analytics_database_url=with_driver(env.get("ANALYTICS_DATABASE_URL", "")) or None,
+            database_pooler=env.get("DATABASE_POOLER", "").strip().lower(),
             redis_url=env.get("REDIS_URL", FAKE_REDIS_URL),
             secret_key=env.get("KASSA_SECRET_KEY", DEV_SECRET_KEY),
             master_key=env.get("KASSA_MASTER_KEY", DEV_MASTER_KEY),
@@ -198,6 +202,10 @@ class Settings:
             raise ConfigurationError(
                 f"KASSA_SURFACES must name some of {', '.join(ALL_SURFACES)}; "
                 f"got {','.join(self.surfaces)!r}."
+            )
+        if self.database_pooler not in ("", "session", "transaction"):
+            raise ConfigurationError(
+                f"DATABASE_POOLER must be transaction, session or empty; got {self.database_pooler!r}."
             )
         if self.environment not in ("development", "test", "production"):
             raise ConfigurationError("KASSA_ENV must be development, test or production.")

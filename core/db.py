@@ -328,7 +328,15 @@ def for_update(session: Session, query: Select[Any], model: type[Any], row_id: s
     return query.with_for_update().execution_options(populate_existing=True)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+#: `DATABASE_POOLER` values: what sits between Kassa and PostgreSQL.
+POOLERS = ("", "session", "transaction")
+
+
+def make_engine(url: str, *, pooler: str = "", **kwargs: Any) -> Engine:
+    """An engine for `url`. `pooler="transaction"`: the connections go through a pooler in transaction
+    mode (pgbouncer `pool_mode = transaction`), where each transaction may run on another server
+    connection, so nothing may outlive a transaction on the server (docs/operations.md, "Connection
+    pooling")."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -346,6 +354,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 raw.close()
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if pooler == "transaction":
+        # psycopg prepares a statement on the server after its fifth run on a connection (`_pg3_0`, …)
+        # and reuses it by name; behind a transaction pooler the next run may land on a server connection
+        # that never saw it ("prepared statement does not exist" / "already exists"). None: never prepare.
+        # Tenant isolation needs nothing more: the tenant is only ever SET LOCAL, so it ends with the
+        # transaction whichever server connection ran it.
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args["prepare_threshold"] = None
+        kwargs["connect_args"] = connect_args
     engine = create_engine(url, **kwargs)
     for name in ("commit", "rollback"):
         event.listen(engine, name, _tenant_cleared)
@@ -395,17 +412,20 @@ class UnitOfWork:
 class Database:
     """Engines and the session factory for one process (built by create_app or a worker entry point)."""
 
-    def __init__(self, app_url: str, owner_url: str | None = None, **engine_kwargs: Any) -> None:
+    def __init__(
+        self, app_url: str, owner_url: str | None = None, *, pooler: str = "", **engine_kwargs: Any
+    ) -> None:
         self.app_url = app_url
         self.owner_url = owner_url or app_url
-        self.engine = make_engine(app_url, **engine_kwargs)
+        self.pooler = pooler
+        self.engine = make_engine(app_url, pooler=pooler, **engine_kwargs)
         self._owner_engine: Engine | None = self.engine if self.owner_url == app_url else None
         self.session_factory = sessionmaker(self.engine, class_=KassaSession, expire_on_commit=False)
 
     @property
     def owner_engine(self) -> Engine:
         if self._owner_engine is None:
-            self._owner_engine = make_engine(self.owner_url)
+            self._owner_engine = make_engine(self.owner_url, pooler=self.pooler)
         return self._owner_engine
 
     @property

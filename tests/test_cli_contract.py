@@ -18,6 +18,8 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "kassa": ("--app", "--debug", "--env-file", "--no-debug", "-A", "-e"),
     "kassa audit": (),
     "kassa audit verify": ("--adopt", "--tenant"),
+    "kassa backup": (),
+    "kassa backup verify": ("--admin-url", "--jobs", "--keep", "DUMP"),
     "kassa checkout": (),
     "kassa checkout verify-scripts": ("--timeout", "URL"),
     "kassa cron": (),

@@ -51,7 +51,7 @@ class Runtime:
         if not url or url == self.db.app_url:
             return self.db
         if self._analytics is None:
-            self._analytics = Database(url)
+            self._analytics = Database(url, pooler=self.settings.database_pooler)
         return self._analytics
 
     def queue(self, name: str) -> Queue:
@@ -141,7 +141,12 @@ _current: Runtime | None = None
 def build(settings: Settings, **engine_kwargs: Any) -> Runtime:
     return Runtime(
         settings=settings,
-        db=Database(settings.app_database_url, settings.database_url, **engine_kwargs),
+        db=Database(
+            settings.app_database_url,
+            settings.database_url,
+            pooler=settings.database_pooler,
+            **engine_kwargs,
+        ),
         redis=connect_redis(settings.redis_url),
         kms=LocalKMS(settings.master_key_bytes(), previous=settings.previous_master_keys_bytes()),
         sandbox=SandboxConfig.from_env(os.environ),

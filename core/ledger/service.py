@@ -888,3 +888,29 @@ def in_transit(session: Session, *, tenant_id: str) -> list[dict[str, int | str]
         .group_by(Entry.currency)
     ).all()
     return _listed({currency: -int(total) for currency, total in rows})
+
+
+def imbalances(session: Session, *, tenant_id: str) -> list[str]:
+    """Where the tenant's ledger does not sum to zero: per currency, and per journal and currency (the
+    first 20). Empty: balanced, as every journal posted through this module is (the restore drill)."""
+    problems = []
+    totals = session.execute(
+        select(Entry.currency, func.sum(Entry.amount))
+        .where(Entry.tenant_id == tenant_id)
+        .group_by(Entry.currency)
+        .having(func.sum(Entry.amount) != 0)
+        .order_by(Entry.currency)
+    ).all()
+    for currency, total in totals:
+        problems.append(f"{currency} entries sum to {total}, not 0")
+    journals = session.execute(
+        select(Entry.journal_id, Entry.currency, func.sum(Entry.amount))
+        .where(Entry.tenant_id == tenant_id)
+        .group_by(Entry.journal_id, Entry.currency)
+        .having(func.sum(Entry.amount) != 0)
+        .order_by(Entry.journal_id)
+        .limit(20)
+    ).all()
+    for journal_id, currency, total in journals:
+        problems.append(f"journal {journal_id}: {currency} entries sum to {total}, not 0")
+    return problems

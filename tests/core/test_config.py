@@ -142,3 +142,10 @@ def test_a_base_url_that_is_not_localhost_needs_https() -> None:
 def test_localhost_runs_with_the_development_defaults(base_url: str) -> None:
     settings = Settings.from_env({"KASSA_BASE_URL": base_url})
     assert settings.is_local and settings.master_key == DEV_MASTER_KEY
+
+
+def test_database_pooler_names_transaction_pooling_or_nothing() -> None:
+    assert Settings.from_env({}).database_pooler == ""
+    assert Settings.from_env({"DATABASE_POOLER": "Transaction"}).database_pooler == "transaction"
+    with pytest.raises(ConfigurationError, match="DATABASE_POOLER must be transaction, session or empty"):
+        Settings.from_env({"DATABASE_POOLER": "statement"})

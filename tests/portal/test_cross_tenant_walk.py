@@ -6,6 +6,10 @@ changes, and B's ids appear in no answer.
 
 The walk goes over the portal's route table (portal/views/blueprint.py `ROUTES`): a new route with an
 id argument this file does not know fails the test until it is added to `TABLE_OF_ARGUMENT`.
+
+Both walks run twice: on the suite's app, and on an app whose connections go through a real pgbouncer
+in transaction pooling mode (tests/pgbouncer.py), where A's requests run on server connections B's
+sign-in and seeding just used.
 """
 
 from __future__ import annotations
@@ -55,6 +59,14 @@ TABLE_OF_ENDPOINT_ARGUMENT = {
 _ARGUMENT = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 #: Arguments that are no object's id: a report's name, and the public routes' tokens and slugs.
 NOT_IDS = {"kind"}
+
+
+@pytest.fixture(params=["direct", "pgbouncer"])
+def client(request: pytest.FixtureRequest, client: FlaskClient) -> FlaskClient:
+    if request.param == "pgbouncer":
+        pooled: FlaskClient = request.getfixturevalue("pooled_app").test_client()
+        return pooled
+    return client
 
 
 def _id_of(rt: Runtime, table: str, tenant: MadeTenant) -> str:

@@ -2,22 +2,25 @@
 
 Every tenant table comes from the metadata, so a new table is covered the day it is added, and the first
 test fails if it has no rows to prove anything with (add it to the seed in `two_tenants`).
+
+Each check runs twice: straight to PostgreSQL, and through a real pgbouncer in transaction pooling mode
+(tests/pgbouncer.py), where one client's transactions run on whichever server connection is free: the
+proof that `SET LOCAL` never carries a tenant from one pooled connection to the next.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from psycopg.types.json import Json
-from sqlalchemy import Connection, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import QueuePool
 
 from core.config import Settings
-from core.db import tenant_tables
+from core.db import make_engine, tenant_tables
 from core.ids import new_id
 from core.jobs.runtime import Runtime
 from core.migrate import APPEND_ONLY, app_role_name
@@ -35,9 +38,35 @@ def two_tenants(pg: Settings, make: Factories, clean: Runtime) -> tuple[MadeTena
     return a, b
 
 
+@dataclass(frozen=True)
+class AppRoute:
+    """How the application role reaches PostgreSQL in this run of a check."""
+
+    url: str
+    #: `DATABASE_POOLER` for this route ("transaction" through pgbouncer).
+    pooler: str
+
+    def engine(self, **kwargs: Any) -> Engine:
+        return make_engine(self.url, pooler=self.pooler, **kwargs)
+
+
+@pytest.fixture(params=["direct", "pgbouncer"])
+def app_route(request: pytest.FixtureRequest, pg: Settings) -> AppRoute:
+    if request.param == "pgbouncer":
+        return AppRoute(request.getfixturevalue("pgbouncer").app_url, "transaction")
+    return AppRoute(pg.app_database_url, "")
+
+
 @pytest.fixture
-def app_conn(clean: Runtime) -> Iterator[Connection]:
-    with clean.db.engine.connect() as conn:
+def app_engine(app_route: AppRoute, clean: Runtime) -> Iterator[Engine]:
+    engine = app_route.engine()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def app_conn(app_engine: Engine) -> Iterator[Connection]:
+    with app_engine.connect() as conn:
         yield conn
 
 
@@ -148,7 +177,7 @@ def test_with_no_tenant_set_every_tenant_table_is_empty(
 
 
 def test_a_transaction_without_a_tenant_after_a_tenants_work_on_the_same_connection_sees_nothing(
-    two_tenants: tuple[MadeTenant, MadeTenant], clean: Runtime
+    two_tenants: tuple[MadeTenant, MadeTenant], app_route: AppRoute
 ) -> None:
     """A unit of work that begins with no tenant sends no `set_config` (core/db.py): that is only safe
     because a tenant is only ever SET LOCAL, so commit, rollback and a rollback to a savepoint all leave a
@@ -156,7 +185,7 @@ def test_a_transaction_without_a_tenant_after_a_tenants_work_on_the_same_connect
     from core.db import Database
 
     a, _ = two_tenants
-    db = Database(clean.settings.database_app_url, pool_size=1, max_overflow=0)
+    db = Database(app_route.url, pooler=app_route.pooler, pool_size=1, max_overflow=0)
     try:
 
         def visible() -> int:
@@ -199,8 +228,8 @@ def test_every_tenant_table_forces_row_level_security(pg: Settings, clean: Runti
     assert policies >= set(tenant_tables())
 
 
-def test_the_application_role_cannot_bypass_security(pg: Settings, clean: Runtime) -> None:
-    with clean.db.engine.connect() as conn:
+def test_the_application_role_cannot_bypass_security(clean: Runtime, app_engine: Engine) -> None:
+    with app_engine.connect() as conn:
         role = conn.execute(text("SELECT current_user")).scalar_one()
         flags = conn.execute(
             text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
@@ -214,17 +243,19 @@ def test_the_application_role_cannot_bypass_security(pg: Settings, clean: Runtim
 
 
 def test_the_tenant_setting_does_not_survive_the_transaction(
-    two_tenants: tuple[MadeTenant, MadeTenant], pg: Settings
+    two_tenants: tuple[MadeTenant, MadeTenant], app_route: AppRoute
 ) -> None:
+    """Directly: the same pooled connection, borrowed again. Through pgbouncer: another client
+    connection, which pgbouncer (last in, first out) hands the server connection the first one used."""
     a, _ = two_tenants
-    app_url = make_url(pg.app_database_url)
-    engine = create_engine(app_url, poolclass=QueuePool, pool_size=1, max_overflow=0)
+    first = app_route.engine(pool_size=1, max_overflow=0)
+    second = app_route.engine(pool_size=1, max_overflow=0) if app_route.pooler else first
     try:
-        with engine.connect() as conn, conn.begin():
+        with first.connect() as conn, conn.begin():
             backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
             _as_tenant(conn, a.id)
             assert _count(conn, "api_keys") > 0
-        with engine.connect() as conn:  # the same pooled connection, borrowed again
+        with second.connect() as conn, conn.begin():
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == backend
             assert conn.execute(text("SELECT current_setting('app.tenant_id', true)")).scalar_one() in (
                 None,
@@ -232,4 +263,5 @@ def test_the_tenant_setting_does_not_survive_the_transaction(
             )
             assert _count(conn, "api_keys") == 0
     finally:
-        engine.dispose()
+        first.dispose()
+        second.dispose()
