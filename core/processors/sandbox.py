@@ -33,7 +33,7 @@ from typing import Any, Final
 import redis
 from redis.client import Pipeline
 
-from core import descriptors
+from core import descriptors, telemetry
 from core.clock import Clock, system_clock
 from core.config import ConfigurationError
 from core.processors.base import (
@@ -232,6 +232,7 @@ class SandboxProcessor:
 
     # -- the Processor interface -------------------------------------------------------------------
 
+    @telemetry.traced("processor.authorize")
     def authorize(self, request: AuthorizationRequest) -> ProcessorResult:
         _check_request(request)
         raw_request = {
@@ -268,6 +269,7 @@ class SandboxProcessor:
                 decide=lambda _: self._decide(request),
             )
 
+    @telemetry.traced("processor.capture")
     def capture(self, *, idempotency_key: str, reference: str, amount: int, currency: str) -> ProcessorResult:
         raw_request = {
             "operation": "capture",
@@ -308,6 +310,7 @@ class SandboxProcessor:
                 decide=decide,
             )
 
+    @telemetry.traced("processor.cancel")
     def cancel(self, *, idempotency_key: str, reference: str) -> ProcessorResult:
         raw_request = {"operation": "cancel", "idempotency_key": idempotency_key, "reference": reference}
 
@@ -339,6 +342,7 @@ class SandboxProcessor:
                 decide=decide,
             )
 
+    @telemetry.traced("processor.refund")
     def refund(self, *, idempotency_key: str, reference: str, amount: int, currency: str) -> ProcessorResult:
         raw_request = {
             "operation": "refund",
@@ -387,6 +391,7 @@ class SandboxProcessor:
                 decide=decide,
             )
 
+    @telemetry.traced("processor.payout")
     def payout(
         self, *, idempotency_key: str, amount: int, currency: str, destination: str
     ) -> ProcessorResult:
