@@ -120,6 +120,8 @@ def serve_command(bind: str, workers: int, threads: int) -> None:
         "-",
         "--forwarded-allow-ips",
         "127.0.0.1",
+        "--config",
+        "python:cli.gunicorn_hooks",  # metrics of exited workers (PROMETHEUS_MULTIPROC_DIR)
     ]
     os.execv(gunicorn, args)  # noqa: S606  (replaces this process with gunicorn, arguments built above)
 

@@ -10,12 +10,17 @@ import contextlib
 import io
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -323,3 +328,93 @@ def test_readyz_is_503_when_the_schema_is_behind_the_code(
     assert behind.json["down"] == ["migrations"]
     assert behind.json["migrations"].startswith("not at head (database ")
     assert behind.headers["Retry-After"] == "5"
+
+
+# Separate processes: the tracer provider and prometheus_client's multiprocess mode are chosen once per
+# process, at start -------------------------------------------------------------------------------------
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_spans_go_out_over_otlp_http_when_the_endpoint_is_set() -> None:
+    with receiver() as collector:
+        done = _python(
+            """
+            from opentelemetry import trace
+            from core import telemetry
+            assert telemetry.configure_tracing()
+            with telemetry.span("probe"):
+                assert telemetry.current_traceparent().startswith("00-")
+            trace.get_tracer_provider().force_flush()
+            """,
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.port}",
+            OTEL_SERVICE_NAME="kassa-test",
+        )
+        assert done.returncode == 0, done.stderr
+        assert [r.path for r in collector.received] == ["/v1/traces"]
+        assert collector.received[0].headers["content-type"] == "application/x-protobuf"
+        assert b"probe" in collector.received[0].body and b"kassa-test" in collector.received[0].body
+
+
+def test_without_the_endpoint_tracing_is_a_no_op() -> None:
+    done = _python(
+        """
+        from core import telemetry
+        assert not telemetry.configure_tracing()
+        with telemetry.span("probe"):
+            assert telemetry.current_traceparent() is None
+            assert telemetry.trace_ids() is None
+        """,
+        OTEL_EXPORTER_OTLP_ENDPOINT="",
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_multiprocess_mode_adds_up_the_processes(tmp_path: Path) -> None:
+    count = """
+        from core import metrics
+        metrics.PAYMENTS.labels("succeeded").inc()
+        print(metrics.render().decode())
+        """
+    for _ in range(2):
+        done = _python(count, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+        assert done.returncode == 0, done.stderr
+    assert 'kassa_payments_total{outcome="succeeded"} 2.0' in done.stdout
+
+
+def test_kassa_worker_serves_metrics_on_its_metrics_port(clean: Runtime) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    kassa = str(Path(sys.executable).with_name("kassa"))
+    worker = subprocess.Popen(
+        [kassa, "worker", "--metrics-port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                    body = response.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert 'kassa_queue_depth{queue="webhooks"}' in body
+        assert 'kassa_scrape_error{component="database"} 0.0' in body
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
