@@ -89,7 +89,7 @@ class Settings:
     operator_tenants: tuple[str, ...] = ()
     #: The bearer token `/metrics` of a web process asks for (`KASSA_METRICS_TOKEN`); None: no /metrics
     #: on the web process (a 404). Workers serve theirs on `kassa worker --metrics-port`.
-    metrics_token: str | None = None
+    metrics_token: str | None = field(default=None, repr=False)
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod

@@ -6,7 +6,6 @@ sandbox processor and a real HTTP receiver, and reads the spans from the SDK's i
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -15,7 +14,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +27,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, text
 
 from core import metrics, migrate, telemetry
 from core.clock import FrozenClock
@@ -41,6 +39,7 @@ from core.web.logs import configure_logging
 from tests.factories import MadeTenant
 from tests.fixtures import CheckedClient, Factories
 from tests.payments_helpers import create_session, submit_pay_form, work
+from tests.postgres_cluster import Cluster
 from tests.webhooks_helpers import create_endpoint, receiver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -217,86 +216,29 @@ def test_log_lines_carry_the_request_id_and_the_trace_id(spans: InMemorySpanExpo
 # Readiness ------------------------------------------------------------------------------------------
 
 
-class Gate:
-    """A TCP forwarder in front of PostgreSQL: closed, it refuses connections and drops the open ones, as a
-    stopped server does (the shared cluster itself keeps running for the other test processes)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
-        self.listener: socket.socket | None = None
-        self.open_sockets: list[socket.socket] = []
-
-    def open(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        self.listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def close(self) -> None:
-        if self.listener is not None:
-            with contextlib.suppress(OSError):
-                self.listener.shutdown(socket.SHUT_RDWR)
-            self.listener.close()
-            self.listener = None
-        for sock in self.open_sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        self.open_sockets.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            self.open_sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                sink.shutdown(socket.SHUT_WR)
-
-
-def _through(url: str, port: int) -> str:
-    return make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
-
-
-def test_readyz_is_503_while_postgresql_is_down_and_200_after(clean: Runtime, translations: object) -> None:
+def test_readyz_is_503_while_postgresql_is_stopped_and_200_after(clean: Runtime) -> None:
     from wsgi import create_app
 
-    url = make_url(clean.settings.app_database_url)
-    gate = Gate(url.host or "127.0.0.1", url.port or 5432)
-    settings = clean.settings.with_changes(
-        database_url=_through(clean.settings.database_url, gate.port),
-        database_app_url=_through(clean.settings.app_database_url, gate.port),
-    )
-    gated = runtime_module.build(settings)
+    cluster = Cluster()
+    gated: Runtime | None = None
     try:
+        cluster.start()
+        engine = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("CREATE DATABASE kassa"))
+        engine.dispose()
+        # A superuser owner: `kassa db upgrade` makes the application and definer roles itself.
+        settings = clean.settings.with_changes(database_url=cluster.url("kassa"), database_app_url=None)
+        migrate.upgrade(settings)
+        gated = runtime_module.build(settings)
         app = create_app(settings, runtime=gated)
         app.test_client_class = CheckedClient
         client = app.test_client()
-        gate.open()
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.json
         assert ready.json == {"status": "ok", "database": "ok", "migrations": "ok", "redis": "ok"}
 
-        gate.close()  # PostgreSQL "stopped"
+        cluster.stop()
         down = client.get("/readyz")
         assert down.status_code == 503
         assert down.headers["Retry-After"] == "5"
@@ -305,15 +247,17 @@ def test_readyz_is_503_while_postgresql_is_down_and_200_after(clean: Runtime, tr
         assert down.json["down"] == ["database", "migrations"]
         assert down.json["database"].startswith("unavailable (")
         assert down.json["redis"] == "ok"
+        assert client.get("/healthz").status_code == 503
 
-        gate.open()  # and back: the same process recovers, no restart
+        cluster.start()  # and back: the same process recovers, no restart
         deadline = time.monotonic() + 10
         while (again := client.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert again.status_code == 200, again.json
     finally:
-        gate.close()
-        gated.db.dispose()
+        if gated is not None:
+            gated.db.dispose()
+        cluster.remove()
         runtime_module.install(clean)
 
 
