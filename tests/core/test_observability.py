@@ -362,3 +362,29 @@ def test_kassa_worker_serves_metrics_on_its_metrics_port(clean: Runtime) -> None
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_a_forking_worker_continues_the_outbox_rows_trace_and_exports_it_over_otlp(
+    spans: InMemorySpanExporter, clean: Runtime
+) -> None:
+    # `kassa worker` (RQ's forking Worker): the work horse exits with os._exit, so it flushes its spans.
+    with telemetry.span("cause") as cause, clean.db.unit_of_work() as uow:
+        row = outbox.add(uow, "core.webhooks.jobs.sweep_deliveries", clock=clean.clock)
+    assert row.traceparent is not None
+    assert row.traceparent.split("-")[1] == format(cause.get_span_context().trace_id, "032x")
+    assert clean.relay() == 1
+    with receiver() as collector:
+        kassa = str(Path(sys.executable).with_name("kassa"))
+        done = subprocess.run(
+            [kassa, "worker", "--burst", "--queue", "default"],
+            env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        exported = b"".join(r.body for r in collector.received if r.path == "/v1/traces")
+    assert b"job core.webhooks.jobs.sweep_deliveries" in exported
+    assert cause.get_span_context().trace_id.to_bytes(16, "big") in exported
+    assert cause.get_span_context().span_id.to_bytes(8, "big") in exported  # the job span's parent
