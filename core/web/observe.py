@@ -82,6 +82,7 @@ def metrics_view() -> Response:
         response = Response("metrics need Authorization: Bearer <KASSA_METRICS_TOKEN>\n", status=401)
         response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
         response.mimetype = "text/plain"
+        response.headers["Cache-Control"] = "no-store"
         return response
     response = Response(metrics.render([RuntimeCollector(rt)]), content_type=metrics.CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"
