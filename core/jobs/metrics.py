@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select, text
@@ -82,10 +83,13 @@ class RuntimeCollector(Collector):
                 queue = rt.queue(name)
                 depth.add_metric([name], queue.count)
                 waited = 0.0
-                first = queue.get_job_ids(0, 0)
+                first = queue.get_job_ids(0, 1)
                 if first:
-                    job = Job.fetch(first[0], connection=rt.redis, serializer=queue.serializer)
-                    if job.enqueued_at is not None:
+                    try:
+                        job = Job.fetch(first[0], connection=rt.redis, serializer=queue.serializer)
+                    except NoSuchJobError:  # taken or expired between the two questions
+                        job = None
+                    if job is not None and job.enqueued_at is not None:
                         waited = max(0.0, (now - _aware(job.enqueued_at)).total_seconds())
                 age.add_metric([name], waited)
                 failed.add_metric([name], FailedJobRegistry(queue=queue).count)

@@ -27,6 +27,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
 from core import metrics, migrate, telemetry
@@ -174,9 +175,18 @@ def test_queue_depth_age_and_outbox_lag_count_what_waits(make: Factories, clean:
     assert 3590 < (clean.clock.now() - oldest).total_seconds() < 3700
     clean.relay()
     clean.queue("default").enqueue_call(func="core.webhooks.jobs.sweep_deliveries", kwargs={})
+    time.sleep(0.05)
     text = metrics.render([RuntimeCollector(clean)]).decode()
     assert 'kassa_queue_depth{queue="default"} 2.0' in text
     assert "kassa_outbox_lag_seconds 0.0" in text
+    ages = {
+        sample.labels["queue"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "kassa_queue_oldest_job_age_seconds"
+        for sample in family.samples
+    }
+    assert 0.05 <= ages["default"] < 60
+    assert ages["payments"] == 0.0
 
 
 def test_a_worker_serves_metrics_on_its_own_port(clean: Runtime) -> None:
