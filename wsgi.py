@@ -17,10 +17,11 @@ from flask.cli import FlaskGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cli import COMMANDS
+from core import telemetry
 from core.config import ConfigurationError, Settings
 from core.jobs import runtime as runtime_module
 from core.jobs.runtime import Runtime
-from core.web import errors, health, i18n, logs, security, templating
+from core.web import errors, health, i18n, logs, observe, security, templating
 from core.web import request as web_request
 from core.web.extensions import babel, csrf, htmx
 from tenants import passwords
@@ -35,6 +36,7 @@ def create_app(
     if surfaces is not None:
         settings = settings.with_changes(surfaces=tuple(surfaces))
     logs.configure_logging(settings.log_level)
+    telemetry.configure_tracing()  # OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; a no-op tracer otherwise
     passwords.configure(settings)  # argon2id at full cost; the cheap test hasher only where allowed
     app = Flask(__name__, static_folder=str(ROOT / "static"), template_folder=str(ROOT / "templates"))
     cookie_prefix = "__Host-" if settings.secure_cookies else ""
@@ -68,6 +70,7 @@ def create_app(
     app.extensions["kassa.runtime"] = rt
 
     web_request.init_app(app)
+    observe.init_app(app)  # after the request id: each request's span and latency, and /metrics
     security.init_app(app)
     errors.init_app(app)
     csrf.init_app(app)

@@ -34,8 +34,23 @@ ROOT = Path(__file__).resolve().parent.parent
     default=None,
     help="Exit after this many jobs, for a supervisor to start a fresh process.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="Serve Prometheus /metrics on this port (127.0.0.1 unless --metrics-host). A forking worker counts "
+    "its jobs in the work horses: set PROMETHEUS_MULTIPROC_DIR (docs/operations.md, 'Metrics').",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port.")
 @with_appcontext
-def worker_command(queues: tuple[str, ...], burst: bool, in_process: bool, max_jobs: int | None) -> None:
+def worker_command(
+    queues: tuple[str, ...],
+    burst: bool,
+    in_process: bool,
+    max_jobs: int | None,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     from rq import SimpleWorker, Worker
 
     from core.jobs import catalogue
@@ -52,6 +67,13 @@ def worker_command(queues: tuple[str, ...], burst: bool, in_process: bool, max_j
             "(the demo runs its own worker thread)."
         )
     catalogue.load()
+    if metrics_port is not None:
+        from core import metrics
+        from core.jobs.metrics import RuntimeCollector
+
+        server = metrics.serve(metrics_port, lambda: [RuntimeCollector(rt)], addr=metrics_host)
+        port = server.server_address[1]  # type: ignore[attr-defined]
+        click.echo(f"kassa worker: metrics on http://{metrics_host}:{port}/metrics")
     # with_scheduler: RQ keeps a failed job's retry in its scheduled registry; the scheduler (a process
     # of one worker at a time, by Redis lock) moves it back to its queue when the back-off is over.
     worker = make_worker(rt, queues or QUEUE_NAMES, worker_class=SimpleWorker if in_process else Worker)
@@ -98,6 +120,8 @@ def serve_command(bind: str, workers: int, threads: int) -> None:
         "-",
         "--forwarded-allow-ips",
         "127.0.0.1",
+        "--config",
+        "python:cli.gunicorn_hooks",  # metrics of exited workers (PROMETHEUS_MULTIPROC_DIR)
     ]
     os.execv(gunicorn, args)  # noqa: S606  (replaces this process with gunicorn, arguments built above)
 

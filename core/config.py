@@ -95,6 +95,9 @@ class Settings:
     #: Slugs of the tenants whose owners and admins run the platform: only they see the portal's
     #: operations status page (`KASSA_OPERATOR_TENANTS`, comma-separated; docs/operations.md).
     operator_tenants: tuple[str, ...] = ()
+    #: The bearer token `/metrics` of a web process asks for (`KASSA_METRICS_TOKEN`); None: no /metrics
+    #: on the web process (a 404). Workers serve theirs on `kassa worker --metrics-port`.
+    metrics_token: str | None = field(default=None, repr=False)
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -129,6 +132,7 @@ class Settings:
             operator_tenants=tuple(
                 s.strip() for s in env.get("KASSA_OPERATOR_TENANTS", "").split(",") if s.strip()
             ),
+            metrics_token=env.get("KASSA_METRICS_TOKEN", "").strip() or None,
         )
         settings.validate()
         return settings
@@ -229,6 +233,8 @@ class Settings:
                     "KASSA_PREVIOUS_MASTER_KEYS must be comma-separated base64 keys of 32 bytes each; "
                     f"entry {position} is not."
                 )
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ConfigurationError("KASSA_METRICS_TOKEN must be at least 16 characters (a random secret).")
         if self.mail_scheme not in MAIL_SCHEMES:
             # The scheme only: the URL may carry the SMTP password, and this message ends up in logs.
             raise ConfigurationError(

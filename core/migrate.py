@@ -18,6 +18,7 @@ them and refuses, naming the bootstrap, when they are wrong. A superuser owner (
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,21 @@ class Roles:
     owner: str
     app: str
     definer: str
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration of this code (the script directory's single head)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at (None: never migrated). The application role may read it."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def alembic_config(url: str) -> Config:
@@ -260,6 +276,8 @@ def grant_roles(connection: Connection, roles: Roles) -> None:
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {app}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app}",
         f"REVOKE ALL ON alembic_version FROM {app}",
+        # `/readyz` asks whether the schema is at head; the application role reads the revision, no more.
+        f"GRANT SELECT ON alembic_version TO {app}",
         *(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {app}" for table in APPEND_ONLY),
         f"GRANT USAGE ON SCHEMA public TO {definer}",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {definer}",

@@ -33,6 +33,7 @@ DEFINER_FUNCTIONS = {
     "kassa_key_owner",
     "kassa_memberships_of",
     "kassa_outbox_due",
+    "kassa_outbox_oldest",  # the outbox lag metric: one timestamp, no row (migration 0035)
     "kassa_outbox_prune",
     "kassa_payment_link_tenant",
 }

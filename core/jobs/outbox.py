@@ -23,11 +23,12 @@ from rq import Retry
 from sqlalchemy import Integer, String, Text, delete, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import telemetry
 from core.clock import Clock
 from core.db import Base, Database, IdStr, JsonDict, TenantMismatch, TenantScoped, Timestamp, UnitOfWork
 from core.ids import new_id
 from core.jobs.queues import RedisClient, get_queue
-from core.jobs.registry import spec_for
+from core.jobs.registry import TRACEPARENT, spec_for
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ class _OutboxColumns:
     delivered_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: The W3C `traceparent` of the span that wrote the row (None: not traced). The relay hands it to RQ
+    #: as the job's `meta`, and the job's span continues that trace (core/telemetry.py).
+    traceparent: Mapped[str | None] = mapped_column(String(55))
 
 
 class OutboxMessage(TenantScoped, _OutboxColumns, Base):
@@ -88,6 +92,7 @@ def add(
         "available_at": now + (delay or timedelta(0)),
         "delivered_at": None,
         "attempts": 0,
+        "traceparent": telemetry.current_traceparent(),
     }
     message: Message
     if tenant_id is None:
@@ -190,6 +195,7 @@ def _enqueue(connection: RedisClient, messages: Sequence[Message]) -> None:
                 else None,
                 result_ttl=3600,
                 failure_ttl=7 * 86400,
+                meta={TRACEPARENT: message.traceparent} if message.traceparent else None,
                 pipeline=pipe,
             )
         pipe.execute()

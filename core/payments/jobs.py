@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from core import idempotency
+from core import idempotency, metrics
 from core.context import Actor
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT, PAYMENTS
@@ -36,7 +36,9 @@ def process_payment(tenant_id: str, payment_id: str) -> str:
             payment_id=payment_id,
             processor_for=rt.processor,
         )
-        return str(payment.status)
+        outcome = str(payment.status)
+    metrics.PAYMENTS.labels(outcome).inc()
+    return outcome
 
 
 @job(queue=DEFAULT, retry_intervals=())

@@ -33,7 +33,7 @@ from typing import Any, Final
 import redis
 from redis.client import Pipeline
 
-from core import descriptors
+from core import descriptors, telemetry
 from core.clock import Clock, system_clock
 from core.config import ConfigurationError
 from core.processors.base import (
@@ -238,6 +238,7 @@ class SandboxProcessor:
 
     # -- the Processor interface -------------------------------------------------------------------
 
+    @telemetry.traced("processor.authorize")
     def authorize(self, request: AuthorizationRequest) -> ProcessorResult:
         _check_request(request)
         raw_request = {
@@ -274,6 +275,7 @@ class SandboxProcessor:
                 decide=lambda _: self._decide(request),
             )
 
+    @telemetry.traced("processor.capture")
     def capture(self, *, idempotency_key: str, reference: str, amount: int, currency: str) -> ProcessorResult:
         raw_request = {
             "operation": "capture",
@@ -314,6 +316,7 @@ class SandboxProcessor:
                 decide=decide,
             )
 
+    @telemetry.traced("processor.cancel")
     def cancel(self, *, idempotency_key: str, reference: str) -> ProcessorResult:
         raw_request = {"operation": "cancel", "idempotency_key": idempotency_key, "reference": reference}
 
@@ -345,6 +348,7 @@ class SandboxProcessor:
                 decide=decide,
             )
 
+    @telemetry.traced("processor.refund")
     def refund(self, *, idempotency_key: str, reference: str, amount: int, currency: str) -> ProcessorResult:
         raw_request = {
             "operation": "refund",
@@ -395,6 +399,7 @@ class SandboxProcessor:
                 decide=decide,
             )
 
+    @telemetry.traced("processor.payout")
     def payout(
         self, *, idempotency_key: str, amount: int, currency: str, destination: str
     ) -> ProcessorResult:

@@ -14,6 +14,8 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter
 from stdnum import luhn
 
+from core import telemetry
+
 #: 12-19 digits, optionally grouped by spaces or dashes: the shapes a PAN is typed or logged in.
 _CANDIDATE = re.compile(r"(?<![\d])(?:\d[ -]?){11,18}\d(?![\d])")
 
@@ -72,9 +74,13 @@ class MaskingJsonFormatter(JsonFormatter):
 
 
 class ContextFilter(logging.Filter):
-    """Adds request_id and tenant_id from the Flask request context when there is one."""
+    """Adds request_id and tenant_id from the Flask request context when there is one, and trace_id and
+    span_id from the current span when tracing is on (requests and jobs alike, core/telemetry.py)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        ids = telemetry.trace_ids()
+        if ids is not None:
+            record.trace_id, record.span_id = ids
         try:
             from flask import g, has_request_context
 

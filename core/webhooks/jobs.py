@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Final
 
+from core import metrics, telemetry
 from core.audit import actions
 from core.audit import service as audit
 from core.context import Actor, Context
@@ -85,7 +86,13 @@ def give_back(redis: RedisClient, key: str, token: str) -> None:
 @job(queue=WEBHOOKS, retry_intervals=(), timeout=60)
 def deliver(tenant_id: str, delivery_id: str) -> str:
     """One attempt of a delivery. Safe to run twice: a delivery no longer pending (or not yet due) is left
-    alone. No transaction is open during the HTTP call."""
+    alone. No transaction is open during the HTTP call. Counted by outcome (`kassa_webhook_deliveries`)."""
+    outcome = _deliver(tenant_id, delivery_id)
+    metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
+    return outcome
+
+
+def _deliver(tenant_id: str, delivery_id: str) -> str:
     rt = runtime.current()
     settings = rt.settings
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
@@ -115,9 +122,16 @@ def deliver(tenant_id: str, delivery_id: str) -> str:
             service.defer(uow.session, _ctx(rt, uow), delivery_id=delivery_id)
         return "busy"
     try:
-        answer = http.post(
-            target, body=prepared.body, headers=prepared.headers, timeout=settings.webhook_timeout_seconds
-        )
+        with telemetry.span(
+            "webhook.deliver",
+            kind=telemetry.SpanKind.CLIENT,
+            attributes={"kassa.delivery_id": delivery_id, "server.address": target.host},
+        ) as span:
+            answer = http.post(
+                target, body=prepared.body, headers=prepared.headers, timeout=settings.webhook_timeout_seconds
+            )
+            if answer.status is not None:
+                span.set_attribute("http.response.status_code", answer.status)
     finally:
         give_back(rt.redis, key, token)
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
