@@ -33,7 +33,10 @@ def sign_in(page: Page, tenant: MadeTenant) -> None:
 
 
 def payouts_failed(rt: Runtime, tenant: MadeTenant) -> None:
+    # One after the other, each heard before the next is emitted: "newest first" is then the second,
+    # whichever worker (this one or the live server's) takes which job.
     emit(rt, tenant, "payout.failed", PAYOUT)
+    work(rt)
     emit(rt, tenant, "payout.failed", {**PAYOUT, "id": "po_01second", "amount": 98000})
     work(rt)
 
