@@ -5,13 +5,14 @@ JavaScript (htmx swaps, no page load) and without (plain forms and redirects); s
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from core.jobs.runtime import Runtime
-from tests.core.test_notifications import PAYOUT, emit
+from tests.core.test_notifications import PAYOUT, emit, notifications
 from tests.factories import PASSWORD, MadeTenant
 from tests.fixtures import Factories
 from tests.payments_helpers import work
@@ -36,9 +37,19 @@ def payouts_failed(rt: Runtime, tenant: MadeTenant) -> None:
     # One after the other, each heard before the next is emitted: "newest first" is then the second,
     # whichever worker (this one or the live server's) takes which job.
     emit(rt, tenant, "payout.failed", PAYOUT)
-    work(rt)
+    _work_until(rt, tenant, 1)
     emit(rt, tenant, "payout.failed", {**PAYOUT, "id": "po_01second", "amount": 98000})
-    work(rt)
+    _work_until(rt, tenant, 2)
+
+
+def _work_until(rt: Runtime, tenant: MadeTenant, count: int) -> None:
+    """Work until the tenant has `count` notifications (the session's background worker may be the one
+    that takes the job)."""
+    deadline = time.monotonic() + 10
+    while len(notifications(rt, tenant)) < count and time.monotonic() < deadline:
+        work(rt)
+        time.sleep(0.05)
+    assert len(notifications(rt, tenant)) == count
 
 
 def shoot(page: Page, name: str) -> None:
