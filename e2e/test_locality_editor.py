@@ -59,6 +59,10 @@ def test_the_preview_follows_the_inputs_without_a_page_load(page: Page, make: Fa
     tenant = make.tenants(name="Berlin Books", country="DE", currency="EUR")
     sign_in(page, tenant, "/portal/locality")
     wallet_off_above_100(page)
+    # The publish loaded a new page: type only once htmx has taken over its preview form (on a busy
+    # machine the input event could otherwise come before htmx listens for it).
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.evaluate("window.__same_page = true")
     page.get_by_label("Amount", exact=True).fill("120.00")
     preview = page.locator("#preview")
