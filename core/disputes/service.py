@@ -28,10 +28,8 @@ from core.ids import has_prefix, new_id
 from core.ledger import service as ledger
 from core.payments.models import Payment, PaymentStatus
 from core.payouts.edge import Ctx, audit, emit
+from core.processors.sandbox import TestCards, is_test_card
 
-#: The contract's dispute test card, and Kassa's inquiry variant (last four digits; bin 400000).
-DISPUTE_CARD_LAST4: Final = "0259"
-INQUIRY_CARD_LAST4: Final = "1976"
 #: How long after the payment succeeds the sandbox opens the dispute ("within a minute").
 SANDBOX_DISPUTE_AFTER: Final = timedelta(seconds=30)
 EVIDENCE_WINDOW: Final = timedelta(days=7)
@@ -56,11 +54,9 @@ _MAGIC: Final = (
 )
 
 
-def _is_test_card(payment: Payment, last4: str) -> bool:
-    return (
-        (not payment.livemode)
-        and (payment.card_bin or "").startswith("400000")
-        and payment.card_last4 == last4
+def _is_test_card(payment: Payment, card: str) -> bool:
+    return is_test_card(
+        livemode=payment.livemode, card_bin=payment.card_bin, card_last4=payment.card_last4, card=card
     )
 
 
@@ -72,7 +68,7 @@ def open_sandbox_disputes(session: Session, ctx: Ctx, *, tenant_id: str) -> list
         select(Payment).where(
             Payment.tenant_id == tenant_id,
             Payment.livemode.is_(False),
-            Payment.card_last4.in_([DISPUTE_CARD_LAST4, INQUIRY_CARD_LAST4]),
+            Payment.card_last4.in_([TestCards.DISPUTE[-4:], TestCards.DISPUTE_INQUIRY[-4:]]),
             Payment.status.in_([PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED]),
             Payment.created_at <= cutoff,
             Payment.id.not_in(disputed),
@@ -80,9 +76,9 @@ def open_sandbox_disputes(session: Session, ctx: Ctx, *, tenant_id: str) -> list
     ).all()
     made = []
     for payment in candidates:
-        if _is_test_card(payment, DISPUTE_CARD_LAST4):
+        if _is_test_card(payment, TestCards.DISPUTE):
             made.append(open_dispute(session, ctx, payment=payment, reason="fraudulent"))
-        elif _is_test_card(payment, INQUIRY_CARD_LAST4):
+        elif _is_test_card(payment, TestCards.DISPUTE_INQUIRY):
             made.append(open_dispute(session, ctx, payment=payment, reason="general", inquiry=True))
     return made
 

@@ -55,6 +55,7 @@ from core.processors.base import (
     ProcessorStatus,
     ProcessorUnavailable,
 )
+from core.processors.sandbox import TestCards, is_test_card
 from core.risk import service as risk
 from core.risk import test_cards
 from core.vault import service as vault
@@ -372,11 +373,12 @@ def _risk_input(payment: Payment, *, test_card: str | None) -> risk.RiskInput:
 
 
 def _instant_settlement(payment: Payment) -> bool:
-    # The sandbox's payout test card 4000 0000 0000 0077 skips the settlement delay (ARCHITECTURE.md).
-    return (
-        not payment.livemode
-        and (payment.card_bin or "").startswith("400000")
-        and payment.card_last4 == "0077"
+    # The sandbox's payout test card skips the settlement delay (ARCHITECTURE.md).
+    return is_test_card(
+        livemode=payment.livemode,
+        card_bin=payment.card_bin,
+        card_last4=payment.card_last4,
+        card=TestCards.INSTANT_SETTLEMENT,
     )
 
 

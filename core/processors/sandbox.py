@@ -86,6 +86,18 @@ class TestCards:
     RISK_ALWAYS_BLOCKED: Final = "4100000000000019"
     RISK_ELEVATED: Final = "4000000000004954"
     RISK_VELOCITY: Final = "4000000000006975"
+    # Cards other parts of Kassa act on after the sandbox approved them: settled at once, without the
+    # settlement delay (core/payments, payouts); disputed a moment after success, and its inquiry variant
+    # (core/disputes).
+    INSTANT_SETTLEMENT: Final = "4000000000000077"
+    DISPUTE: Final = "4000000000000259"
+    DISPUTE_INQUIRY: Final = "4000000000001976"
+
+
+def is_test_card(*, livemode: bool, card_bin: str | None, card_last4: str | None, card: str) -> bool:
+    """Whether a test-mode payment's card, as Kassa keeps it (BIN and last four, never the number), is
+    the test card `card`."""
+    return not livemode and bool(card_bin) and card.startswith(card_bin or "") and card_last4 == card[-4:]
 
 
 #: Test card -> (decline code, message the shopper reads).

@@ -18,11 +18,9 @@ ALWAYS_BLOCKED: Final = TestCards.RISK_ALWAYS_BLOCKED
 ELEVATED_RISK: Final = TestCards.RISK_ELEVATED
 VELOCITY: Final = TestCards.RISK_VELOCITY
 
-#: Every card number of the documented table: the sandbox's, plus the contract's settlement and dispute
-#: cards (ARCHITECTURE.md) and the inquiry variant (docs/payouts.md), implemented in core/disputes.
+#: Every card number of the documented table (the settlement and dispute cards among them).
 DOCUMENTED: Final = frozenset(
-    {value for name, value in vars(TestCards).items() if name.isupper() and isinstance(value, str)}
-    | {"4000000000000077", "4000000000000259", "4000000000001976"}
+    value for name, value in vars(TestCards).items() if name.isupper() and isinstance(value, str)
 )
 
 
