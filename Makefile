@@ -9,7 +9,7 @@ PO_FILES := $(wildcard translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
 .DEFAULT_GOAL := help
-.PHONY: help install assets translations translations-update demo test lint typecheck imports pytest bench bench-quick clean
+.PHONY: help install assets translations translations-update demo test lint typecheck imports pytest chaos bench bench-quick clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,9 @@ pytest: install ## The test suite only
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck imports pytest ## Everything CI checks (PostgreSQL/Redis/Chromium when DATABASE_URL/REDIS_URL are set)
+
+chaos: install ## The fault suite at full size (500 payments, 50 worker kills, Redis/PostgreSQL restarts, fuzzing); figures in bench/results/chaos-latest.json
+	KASSA_CHAOS_FULL=1 KASSA_CHAOS_RESULTS=bench/results/chaos-latest.json $(BIN)/pytest tests/chaos -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: install ## Every figure beside its ceiling, one run, PostgreSQL + Redis (DATABASE_URL, REDIS_URL; bench/README.md)
 	$(BIN)/python -m bench $(or $(BENCH_ARGS),suite)
