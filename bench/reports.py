@@ -79,17 +79,26 @@ def _rss_mb() -> float:
 @click.command(help=__doc__.split("\n\n", 1)[0] if __doc__ else None)
 @click.option("--payments", default=100_000, show_default=True, help="Payments in all, over the tenants.")
 @click.option("--tenants", default=1, show_default=True, help="Tenants to spread them over.")
+@click.option(
+    "--largest-share",
+    type=click.FloatRange(0.0, 0.99),
+    default=0.0,
+    show_default=True,
+    help="Share of the payments that go to the first tenant (0: spread evenly). A platform's merchants "
+    "are not alike: with 0.4, the largest holds 40%% and the others split the rest evenly. Both the "
+    "largest and a typical (second) tenant are measured.",
+)
 @click.option("--runs", default=15, show_default=True, help="Timed rounds of each question.")
 @click.option("--reuse", is_flag=True, help="Measure the tenants an earlier run seeded here (no seeding).")
 @click.option(
-    "--rebuild-all", is_flag=True, help="Rebuild every tenant's rollups, not only the measured one."
+    "--rebuild-all", is_flag=True, help="Rebuild every tenant's rollups, not only the measured ones."
 )
 @click.option("--export/--no-export", default=True, show_default=True, help="Measure the CSV export too.")
 @click.option(
     "--clone",
     is_flag=True,
-    help="Seed and rebuild the first tenant only, then copy its rows (raw and rollups) to the others "
-    "as a superuser (DATABASE_ADMIN_URL): the same table sizes in minutes instead of an hour.",
+    help="Seed and rebuild the measured tenants only, then copy the last one's rows (raw and rollups) to "
+    "the others as a superuser (DATABASE_ADMIN_URL): the same table sizes in minutes instead of an hour.",
 )
 @click.option(
     "--interleave",
@@ -101,6 +110,7 @@ def _rss_mb() -> float:
 def command(
     payments: int,
     tenants: int,
+    largest_share: float,
     runs: int,
     reuse: bool,
     rebuild_all: bool,
@@ -115,6 +125,8 @@ def command(
     settings = Settings.from_env()
     if not settings.database_url.startswith("postgresql"):
         raise click.ClickException("the reports benchmark needs PostgreSQL in DATABASE_URL")
+    if largest_share and tenants < 2:
+        raise click.ClickException("--largest-share needs --tenants 2 or more")
     rt = runtime_module.configure(settings)
     app = create_app(settings, runtime=rt)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -141,18 +153,19 @@ def command(
                     currency="EUR",
                 )
                 ids.append(tenant.id)
-        each = max(1, payments // tenants)
+        shares = _shares(payments, tenants, largest_share)
         started = time.monotonic()
-        seeding_ids = ids[:1] if clone else ids
+        # --clone seeds the measured tenants (the first; with --largest-share the second too) and copies.
+        seeding_ids = ids[: (2 if largest_share else 1)] if clone else ids
         with click.progressbar(
-            length=each * len(seeding_ids), label="seeding", show_eta=True, show_pos=True
+            length=sum(shares[: len(seeding_ids)]), label="seeding", show_eta=True, show_pos=True
         ) as bar:
             for n, tenant_id in enumerate(seeding_ids):
                 last = 0
                 for done in seeding.seed(
                     rt.db,
                     tenant_id=tenant_id,
-                    payments=each,
+                    payments=shares[n],
                     now=rt.clock.now(),
                     currencies=("EUR", "USD"),
                     seed=14 + n,
@@ -162,14 +175,14 @@ def command(
                     last = done
         seeding.analyze_tables(rt.db)
         seeded = time.monotonic() - started
-    tenant_id = ids[0]
+    measured = ids[:2] if largest_share or (reuse and len(ids) > 1 and _skewed(rt, ids)) else ids[:1]
     with rt.db.unit_of_work() as uow:
         total = int(
             uow.session.scalar(text("SELECT count(*) FROM tenants WHERE slug LIKE 'bench-reports-%'")) or 0
         )
     counts = {t: service.count_payments(rt, tenant_id=t) for t in ids}
     in_all = sum(counts.values())
-    rebuilding = ids if rebuild_all else [tenant_id]
+    rebuilding = ids if rebuild_all else measured
     started = time.monotonic()
     with click.progressbar(
         length=sum(counts[t] for t in rebuilding), label="rebuilding", show_eta=True, show_pos=True
@@ -180,9 +193,9 @@ def command(
     rebuilt = time.monotonic() - started
     rebuilt_payments = sum(counts[t] for t in rebuilding)
     cloned = 0.0
-    if clone and not reuse and len(ids) > 1:
+    if clone and not reuse and len(ids) > len(measured):
         started = time.monotonic()
-        _clone(ids[0], ids[1:])
+        _clone(measured[-1], ids[len(measured) :])
         cloned = time.monotonic() - started
         seeding.analyze_tables(rt.db)
         counts = {t: service.count_payments(rt, tenant_id=t) for t in ids}
@@ -195,6 +208,63 @@ def command(
         for table in ("report_daily", "report_day_totals", "report_customer_days", "report_shoppers"):
             conn.execute(text(f"VACUUM ANALYZE {table}"))
 
+    click.echo(
+        f"tenants {total} in the database ({len(ids)} of this run), payments {in_all} in all, a year each"
+    )
+    click.echo(
+        f"seed {seeded:.1f} s, rebuild of {len(rebuilding)} tenant(s) {rebuilt:.1f} s "
+        f"({rebuilt_payments / max(rebuilt, 1e-9):.0f} payments/s)"
+        + (f", copied to {len(ids) - len(measured)} tenants in {cloned:.1f} s" if cloned else "")
+    )
+    results = []
+    for n, tenant_id in enumerate(measured):
+        role = "largest tenant" if len(measured) > 1 and n == 0 else "typical tenant" if n else "tenant"
+        click.echo(f"\n{role}: {counts[tenant_id]} payments")
+        results.append(
+            {
+                "tenant": role,
+                "payments": counts[tenant_id],
+                **_measure(rt, app, tenant_id=tenant_id, runs=runs, stamp=f"{stamp}-{n}", export=export),
+            }
+        )
+    commit = commit_id()
+    path = out or RESULTS / f"{commit}-reports.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "commit": commit,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores; Python {platform.python_version()}",
+        "tenants_in_database": total,
+        "payments_in_all": in_all,
+        "largest_share": largest_share,
+        "rounds": runs,
+        "payments_layout": "creation order (--interleave)" if interleave else "as seeded",
+        "seed_seconds": round(seeded, 1),
+        "cloned_tenants": len(ids) - len(measured) if cloned else 0,
+        "clone_seconds": round(cloned, 1),
+        "rebuild": {"tenants": len(rebuilding), "seconds": round(rebuilt, 1), "payments": rebuilt_payments},
+        "bars": BARS,
+        "measured": results,
+    }
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    click.echo(f"written to {path}")
+
+
+def _shares(payments: int, tenants: int, largest_share: float) -> list[int]:
+    """Payments per tenant: even, or the first `largest_share` of them and the rest split evenly."""
+    if not largest_share:
+        return [max(1, payments // tenants)] * tenants
+    largest = round(payments * largest_share)
+    return [largest] + [max(1, (payments - largest) // (tenants - 1))] * (tenants - 1)
+
+
+def _skewed(rt: Any, ids: list[str]) -> bool:
+    """--reuse: whether the earlier run gave the first tenant more payments than the second."""
+    return service.count_payments(rt, tenant_id=ids[0]) > 2 * service.count_payments(rt, tenant_id=ids[1])
+
+
+def _measure(rt: Any, app: Any, *, tenant_id: str, runs: int, stamp: str, export: bool) -> dict[str, Any]:
+    """The alternating rounds for one tenant and the whole year; prints and returns the figures."""
     end = rt.clock.now().date()
     start = end - timedelta(days=364)
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
@@ -280,15 +350,6 @@ def command(
             "peak_rss_mb_after": round(_rss_mb()),
         }
     click.echo(
-        f"tenants {total} in the database ({len(ids)} measured here), payments {in_all} in all, "
-        f"{counts[tenant_id]} in the measured tenant, a year each"
-    )
-    click.echo(
-        f"seed {seeded:.1f} s, rebuild of {len(rebuilding)} tenant(s) {rebuilt:.1f} s "
-        f"({rebuilt_payments / max(rebuilt, 1e-9):.0f} payments/s)"
-        + (f", copied to {len(ids) - 1} tenants in {cloned:.1f} s" if cloned else "")
-    )
-    click.echo(
         f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; {runs} alternating rounds"
     )
     click.echo(f"raw GROUP BY day, status (median):          {raw_s * 1000:8.1f} ms")
@@ -314,32 +375,14 @@ def command(
             f"payments CSV export: {e['rows']} rows in {e['seconds']} s; peak RSS "
             f"{e['peak_rss_mb_before']} MB before, {e['peak_rss_mb_after']} MB after"
         )
-    commit = commit_id()
-    path = out or RESULTS / f"{commit}-reports.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figures = {
-        "commit": commit,
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()} cores; Python {platform.python_version()}",
+    return {
         "load_average_before": round(load_before[0], 2),
         "load_average_after": round(load_after[0], 2),
-        "tenants_in_database": total,
-        "payments_in_all": in_all,
-        "payments_measured_tenant": counts[tenant_id],
-        "rounds": runs,
-        "payments_layout": "creation order (--interleave)" if interleave else "as seeded",
-        "seed_seconds": round(seeded, 1),
-        "cloned_tenants": len(ids) - 1 if cloned else 0,
-        "clone_seconds": round(cloned, 1),
-        "rebuild": {"tenants": len(rebuilding), "seconds": round(rebuilt, 1), "payments": rebuilt_payments},
         "median_ms": {name: round(value * 1000, 2) for name, value in medians.items()},
         "ratio_to_raw": {name: round(value, 4) for name, value in ratios.items()},
-        "bars": BARS,
         "met": {name: ratios[name] <= bar for name, bar in BARS.items()},
         "export": export_figures,
     }
-    path.write_text(json.dumps(figures, indent=2) + "\n")
-    click.echo(f"written to {path}")
 
 
 #: What `--clone` copies, parents first: the raw rows, then the rollups (the copies' rollups are the first

@@ -3,10 +3,14 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+import babel.localedata
+import babel.numbers
 import pytest
+from babel.numbers import list_currencies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core import money
 from core.errors import InvalidInput
 from core.money import (
     MAX_AMOUNT,
@@ -166,3 +170,25 @@ def test_decimal_round_trips_are_exact(currency: str, amount: int) -> None:
     value = to_decimal(amount, currency)
     assert from_decimal(value, currency) == amount
     assert value.as_tuple().exponent == -exponent(currency)
+
+
+_LOCALES = sorted(babel.localedata.locale_identifiers())
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    amount=st.integers(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT),
+    currency=st.sampled_from(sorted(list_currencies())),
+    locale=st.sampled_from(_LOCALES),
+)
+def test_format_amount_says_exactly_what_babel_says(amount: int, currency: str, locale: str) -> None:
+    """The cached shape is only a shortcut: every locale and currency CLDR has, every amount, Babel's text."""
+    expected = str(babel.numbers.format_currency(to_decimal(amount, currency), currency, locale=locale))
+    assert format_amount(amount, currency, locale) == expected
+
+
+def test_format_amount_keeps_babel_for_shapes_it_cannot_draw() -> None:
+    # Indian grouping (12,34,567) is not the thousands grouping the shortcut draws: Babel formats it.
+    assert format_amount(123456789, "INR", "hi") == "₹12,34,567.89"
+    assert money._shape("INR", "hi") is None
+    assert money._shape("EUR", "de") is not None
