@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final, Literal, TypeVar
 
 from sqlalchemy import Date, Select, case, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
+from core.payouts.models import Payout, PayoutStatus
 from core.reports.models import ReportCustomerDay, ReportDaily, ReportDayTotal, ReportShopper
 
 GroupBy = Literal["day", "week", "month"]
@@ -448,3 +449,33 @@ def filters_from(
         method=method.strip() if method and method.strip() else None,
         country=area,
     )
+
+
+@dataclass(frozen=True)
+class PayoutFigures:
+    """The period's payouts in one currency: what reached the bank, what failed, and what is on its way
+    now (payouts are few, one a day at most per currency: read from `payouts` itself, no rollup)."""
+
+    paid_count: int = 0
+    paid: int = 0
+    failed_count: int = 0
+    in_transit_count: int = 0
+    in_transit: int = 0
+
+
+def payouts(session: Session, f: Filters, *, currency: str) -> PayoutFigures:
+    start = datetime.combine(f.start, time.min, tzinfo=UTC)
+    end = datetime.combine(f.end + timedelta(days=1), time.min, tzinfo=UTC)
+    paid = (Payout.status == PayoutStatus.PAID) & (Payout.paid_at >= start) & (Payout.paid_at < end)
+    failed = (Payout.status == PayoutStatus.FAILED) & (Payout.failed_at >= start) & (Payout.failed_at < end)
+    moving = Payout.status == PayoutStatus.IN_TRANSIT
+    row = session.execute(
+        select(
+            func.count().filter(paid),
+            func.coalesce(func.sum(Payout.amount).filter(paid), 0),
+            func.count().filter(failed),
+            func.count().filter(moving),
+            func.coalesce(func.sum(Payout.amount).filter(moving), 0),
+        ).where(Payout.livemode == f.livemode, Payout.currency == currency)
+    ).one()
+    return PayoutFigures(*(int(value or 0) for value in row))

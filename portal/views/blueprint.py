@@ -303,6 +303,7 @@ ROUTES: list[PortalRoute] = [
     # Who may sign in, and how: a team setting (a developer's settings:write must not reroute sign-ins).
     PortalRoute("/settings/sso", "sso_settings", sso.settings_page, Permission.TEAM_MANAGE, ("GET", "POST")),
     PortalRoute("/reports", "reports", reports.reports_page, Permission.REPORTS_READ),
+    PortalRoute("/reports/shoppers", "reports_shoppers", reports.reports_shoppers, Permission.REPORTS_READ),
     PortalRoute(
         "/reports/export/<kind>.csv", "report_export", reports.report_export, Permission.REPORTS_READ
     ),

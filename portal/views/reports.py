@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from flask import Response, request
+from flask import Response, render_template, request
 from flask_login import current_user
 
 from core import money
@@ -61,13 +61,7 @@ def _reports_page(session: Any) -> tuple[str, int] | str:
     except InvalidInput as problem:
         error = problem
         f = queries.filters_from(livemode=mode.livemode(), today=runtime().clock.now().date())
-    if f.currency is None:
-        fallback = (
-            options["currencies"][0]
-            if options["currencies"]
-            else tenant_by_id(session, current_user.tenant_id).default_currency
-        )
-        f = queries.Filters(**{**f.__dict__, "currency": fallback})
+    f = _with_currency(session, f, options["currencies"])
     assert f.currency is not None
     compare = request.args.get("compare") == "1"
     group_by = _group_by(f, request.args.get("group_by"))
@@ -76,8 +70,16 @@ def _reports_page(session: Any) -> tuple[str, int] | str:
     previous = None
     if compare:
         (previous,) = queries.summary(session, f.previous(), group_by=group_by)
-    shoppers = queries.customers(session, f, currency=f.currency)
-    context = _view(report, previous, shoppers, f, group_by)
+    # The shopper figures read every shopper of the period (no rollup spares that for an arbitrary range):
+    # the page asks for them in a second request (`reports_shoppers`); without JavaScript, `?shoppers=1`.
+    shoppers = (
+        _shoppers_view(queries.customers(session, f, currency=f.currency), f.currency)
+        if request.args.get("shoppers") == "1"
+        else {"shoppers": None}
+    )
+    context = {**_view(report, previous, f, group_by), **shoppers}
+    if current_user.can("payouts:read"):
+        context["payouts"] = queries.payouts(session, f, currency=f.currency)
     html = render_page_or_block(
         "portal/reports/index.html",
         block="report",
@@ -90,6 +92,41 @@ def _reports_page(session: Any) -> tuple[str, int] | str:
         **context,
     )
     return (html, 400) if error is not None else html
+
+
+def _with_currency(session: Any, f: queries.Filters, currencies: list[str]) -> queries.Filters:
+    """The filters with a currency: the one asked, else the busiest one with figures, else the tenant's."""
+    if f.currency is not None:
+        return f
+    fallback = currencies[0] if currencies else tenant_by_id(session, current_user.tenant_id).default_currency
+    return queries.Filters(**{**f.__dict__, "currency": fallback})
+
+
+def reports_shoppers() -> tuple[str, int] | str:
+    """The Shoppers section alone, for the reports page's htmx request (the same filters as the page)."""
+    rt = runtime()
+    with rt.analytics.unit_of_work(tenant_id=current_user.tenant_id) as analytics:
+        session = analytics.session
+        try:
+            f = filters_from_request()
+        except InvalidInput as problem:
+            return render_template("portal/reports/_shoppers_error.html", error=problem), 400
+        f = _with_currency(session, f, queries.currencies(session, livemode=mode.livemode()))
+        assert f.currency is not None
+        view = _shoppers_view(queries.customers(session, f, currency=f.currency), f.currency)
+        return render_template("portal/reports/_shoppers.html", **view)
+
+
+def _shoppers_view(shoppers: queries.Customers, currency: str) -> dict[str, Any]:
+    return {
+        "shoppers": shoppers,
+        "fmt": lambda amount: money.format_amount(amount, currency),
+        "shopper_chart": charts.donut_chart(
+            [("new", shoppers.new), ("returning", shoppers.returning)],
+            title="New and returning shoppers",
+            fmt=lambda value: f"{value:,}",
+        ),
+    }
 
 
 def _query(f: queries.Filters, compare: bool, group_by: str) -> dict[str, str]:
@@ -110,7 +147,6 @@ def _query(f: queries.Filters, compare: bool, group_by: str) -> dict[str, str]:
 def _view(
     report: queries.CurrencyReport,
     previous: queries.CurrencyReport | None,
-    shoppers: queries.Customers,
     f: queries.Filters,
     group_by: str,
 ) -> dict[str, Any]:
@@ -132,7 +168,6 @@ def _view(
     return {
         "report": report,
         "previous": previous,
-        "shoppers": shoppers,
         "fmt": fmt,
         "labels": labels,
         "trend_chart": charts.line_chart(
@@ -151,11 +186,6 @@ def _view(
         "decline_chart": charts.bar_chart(declines, title="Decline reasons", fmt=num),
         "method_chart": charts.donut_chart(methods, title="Volume by payment method", fmt=fmt),
         "country_chart": charts.bar_chart(countries, title="Volume by country", fmt=fmt),
-        "shopper_chart": charts.donut_chart(
-            [("new", shoppers.new), ("returning", shoppers.returning)],
-            title="New and returning shoppers",
-            fmt=num,
-        ),
     }
 
 
