@@ -117,6 +117,6 @@ def ran_key(entry: str, period: int) -> str:
 
 
 def holder(redis: RedisClient) -> str | None:
-    """The current holder's `host:pid:fence`, or None: for `kassa status` and the tests."""
+    """The current holder's `host:pid:fence`, or None (an operator: `redis-cli GET kassa:cron:lock`)."""
     value = redis.get(LOCK_KEY)
     return value.decode() if isinstance(value, bytes) else value

@@ -52,11 +52,11 @@ from tests.fixtures import ROOT, Factories, skip_or_fail
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 #: Payments driven through the fleet, and shoppers paying at once.
-PAYMENTS = size(24, 300)
-SHOPPERS = size(6, 12)
+PAYMENTS = size(16, 300)
+SHOPPERS = size(8, 12)
 #: The cron scenario: seconds with both crons up, then with the survivor alone after the kill.
-CRON_BEFORE_KILL = size(5, 35)
-CRON_AFTER_KILL = size(5, 50)
+CRON_BEFORE_KILL = size(4, 35)
+CRON_AFTER_KILL = size(4, 50)
 #: `kassa cron --lock-ttl` in these tests: how long a killed holder blocks the takeover.
 LOCK_TTL = 2.0
 
