@@ -1,15 +1,17 @@
 """Many processes on one PostgreSQL and one Redis (issue 17, "Past one machine"), all real and started here.
 
-1. The deployment of docs/scaling.md in small: two checkout web processes (`KASSA_SURFACES=checkout`), one
-   portal + API process (`KASSA_SURFACES=portal,api`), three workers (two on `payments`, one on the other
-   queues) and one `kassa cron`. Shoppers create sessions through the API and pay on the hosted page over
-   real HTTP, the page of one checkout process and the form posted to the other (no stickiness). Every
-   payment must succeed, charged once, with one capture journal; no response may be a 5xx; the ledger
-   balances.
-2. The cron's singleton lock (core/jobs/cronlock.py): two `kassa cron` processes, no worker, so every job
-   the schedule enqueues stays on its queue to be counted. Each entry runs at most once per period of its
-   interval; the holder is SIGKILLed and the standby takes the schedule over (the lock, the relay, and the
-   entries of the periods after the takeover).
+The deployment of docs/scaling.md in small: two checkout web processes (`KASSA_SURFACES=checkout`), one
+portal + API process (`KASSA_SURFACES=portal,api`), three workers (two on `payments`, one in each worker
+mode; one on the other queues) and two `kassa cron` (one holds the schedule's lock, the other stands by).
+Shoppers create sessions through the API and pay on the hosted page over real HTTP, the page from one
+checkout process and the form posted to the other (no stickiness). Halfway through, the cron holding the
+lock is SIGKILLed.
+
+Every payment must succeed, charged once, with one capture journal; no response may be a 5xx; the ledger
+balances. The cron's singleton lock (core/jobs/cronlock.py): each scheduled entry ran at most once per
+period of its interval over the whole run (counted from RQ's registries: what the crons enqueued, done or
+not), the standby took the lock over with a new fencing number, the relay moved to it, and it ran the
+payments sweep in every period after the takeover.
 """
 
 from __future__ import annotations
