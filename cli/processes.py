@@ -80,9 +80,21 @@ def worker_command(
     worker.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True, max_jobs=max_jobs)
 
 
-@click.command("cron", help="Run the scheduler: outbox relay every second, housekeeping jobs on schedule.")
+@click.command(
+    "cron",
+    help="Run the scheduler: outbox relay every second, housekeeping jobs on schedule. One cron at a time "
+    "runs it (a Redis lock); start a second one as a standby, it takes over when the first goes.",
+)
+@click.option(
+    "--lock-ttl",
+    type=click.FloatRange(min=1.0, max=600.0),
+    default=10.0,
+    show_default=True,
+    help="Seconds the schedule's lock outlives a holder that stopped renewing it (was killed): how long "
+    "a standby cron waits before it takes over.",
+)
 @with_appcontext
-def cron_command() -> None:
+def cron_command(lock_ttl: float) -> None:
     from core.jobs import catalogue
     from core.jobs.worker import run_cron
 
@@ -94,7 +106,7 @@ def cron_command() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo("kassa cron: running (Ctrl-C to stop)")
     try:
-        run_cron(rt, stop)
+        run_cron(rt, stop, lock_ttl=lock_ttl)
     except KeyboardInterrupt:
         stop.set()
 

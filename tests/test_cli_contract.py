@@ -22,7 +22,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "kassa backup verify": ("--admin-url", "--jobs", "--keep", "DUMP"),
     "kassa checkout": (),
     "kassa checkout verify-scripts": ("--timeout", "URL"),
-    "kassa cron": (),
+    "kassa cron": ("--lock-ttl",),
     "kassa db": (),
     "kassa db bootstrap-roles": ("--admin-url",),
     "kassa db upgrade": ("--revision",),

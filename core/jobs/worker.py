@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -15,7 +16,7 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import BaseWorker
 
-from core.jobs import catalogue
+from core.jobs import catalogue, cronlock
 from core.jobs.queues import DEFAULT, QUEUE_NAMES
 from core.jobs.registry import Cron, spec_for
 from core.jobs.runtime import Runtime
@@ -119,22 +120,63 @@ SCHEDULE: tuple[Scheduled, ...] = (
 
 
 def run_cron(
-    rt: Runtime, stop: threading.Event, *, schedule: Sequence[Scheduled] = SCHEDULE, tick: float = 0.25
+    rt: Runtime,
+    stop: threading.Event,
+    *,
+    schedule: Sequence[Scheduled] = SCHEDULE,
+    tick: float = 0.25,
+    lock_ttl: float = cronlock.DEFAULT_TTL,
 ) -> None:
-    next_run = {item.name: 0.0 for item in schedule}
-    while not stop.is_set():
-        now = time.monotonic()
-        for item in schedule:
-            if now < next_run[item.name]:
-                continue
-            next_run[item.name] = now + item.every_seconds
+    """Run `schedule` while this process holds the cron lock (core/jobs/cronlock.py); wait and take it
+    over when the holder goes. Each entry runs once per period of its interval, counted from the epoch:
+    a cron that starts or takes over in a period that already ran skips it until the next one."""
+    lock = cronlock.CronLock(rt.redis, ttl=lock_ttl)
+    last_period: dict[str, int] = {}
+    try:
+        while not stop.is_set():
+            was_held = lock.held
             try:
-                item.action(rt)
+                held = lock.acquire_or_renew()
             except redis.RedisError as exc:
-                log.warning("cron: %s skipped, Redis unavailable (%s)", item.name, type(exc).__name__)
-            except Exception:
-                log.exception("cron: %s failed", item.name)
-        stop.wait(tick)
+                log.warning("cron: lock not reachable, Redis unavailable (%s)", type(exc).__name__)
+                held = False
+            if held and not was_held:
+                log.info("cron: holding the schedule (lock %s)", lock.token)
+            elif was_held and not held:
+                log.warning("cron: lost the lock; waiting to take it over")
+            if held:
+                _run_due(rt, lock, schedule, last_period)
+            stop.wait(tick)
+    finally:
+        with contextlib.suppress(redis.RedisError):  # else it expires by itself
+            lock.release()
+
+
+def _run_due(
+    rt: Runtime, lock: cronlock.CronLock, schedule: Sequence[Scheduled], last_period: dict[str, int]
+) -> None:
+    for item in schedule:
+        # Wall time, not the runtime's clock: the schedule follows real seconds, and every cron process
+        # (on any machine) must count the same periods.
+        period = int(time.time() // item.every_seconds)
+        if last_period.get(item.name) == period:
+            continue
+        try:
+            claimed = lock.claim(item.name, period, period_seconds=item.every_seconds)
+        except redis.RedisError as exc:
+            log.warning("cron: %s skipped, Redis unavailable (%s)", item.name, type(exc).__name__)
+            return
+        if not lock.held:
+            return  # a successor holds the schedule now: run nothing more
+        last_period[item.name] = period
+        if not claimed:
+            continue  # this period ran already (before a takeover or a restart)
+        try:
+            item.action(rt)
+        except redis.RedisError as exc:
+            log.warning("cron: %s skipped, Redis unavailable (%s)", item.name, type(exc).__name__)
+        except Exception:
+            log.exception("cron: %s failed", item.name)
 
 
 def run_cron_thread(rt: Runtime, stop: threading.Event) -> threading.Thread:
