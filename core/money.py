@@ -57,6 +57,7 @@ def validate_currency(code: object, *, param: str = "currency") -> str:
     return upper
 
 
+@lru_cache(maxsize=512)
 def exponent(currency: str) -> int:
     """Decimal places of the currency's minor unit: EUR 2, JPY 0, KWD 3."""
     if currency not in _cldr_currencies():

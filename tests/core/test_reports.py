@@ -28,7 +28,7 @@ MEASURES = ("payments", "amount", "captured", "fees", "refunds", "refunded")
 # theirs, fees from the capture journals. Written apart from core/reports so a bug there shows here.
 RAW = """
 WITH p AS (
-  SELECT p.tenant_id, p.id, p.livemode, CAST(p.created_at AS DATE) AS day, p.currency, p.method,
+  SELECT p.tenant_id, p.id, p.livemode, DATE(p.created_at) AS day, p.currency, p.method,
          UPPER(COALESCE(p.card_country, cs.country, 'ZZ')) AS country,
          CASE WHEN p.status IN ('succeeded', 'partially_refunded', 'refunded') THEN 'succeeded'
               WHEN p.status = 'authorized' THEN 'authorized'
@@ -48,11 +48,11 @@ SELECT livemode, day, currency, method, country, outcome, code,
        COUNT(*), SUM(amount), SUM(amount_captured), SUM(fee), 0, 0
 FROM p GROUP BY livemode, day, currency, method, country, outcome, code
 UNION ALL
-SELECT p.livemode, CAST(r.created_at AS DATE), r.currency, p.method, p.country, 'succeeded', '',
+SELECT p.livemode, DATE(r.created_at), r.currency, p.method, p.country, 'succeeded', '',
        0, 0, 0, 0, COUNT(*), SUM(r.amount)
 FROM refunds r JOIN p ON p.tenant_id = r.tenant_id AND p.id = r.payment_id
 WHERE r.status = 'succeeded'
-GROUP BY p.livemode, CAST(r.created_at AS DATE), r.currency, p.method, p.country
+GROUP BY p.livemode, DATE(r.created_at), r.currency, p.method, p.country
 """
 
 
