@@ -82,7 +82,7 @@ def test_a_failed_job_is_retried_from_the_page_and_then_runs(
     page = client.get("/portal/operations").get_data(as_text=True)
     assert job_id in page and "RuntimeError: the upstream is not ready" in page
     assert f'<span class="visually-hidden"> job {job_id}</span>' in page  # its Retry button
-    assert "Retry all<span" in page  # the queue has a failed job: "Retry all" on its row
+    assert "Retry all failed webhooks jobs (1)" in page  # the queue has a failed job: "Retry all"
     form = {"queue": "webhooks", "job_id": job_id}
 
     refused = client.post("/portal/operations/failed/retry", data=form)  # no CSRF token
