@@ -18,8 +18,10 @@ from sqlalchemy import select
 
 from core.audit.models import AuditEvent
 from core.jobs import runtime as runtime_module
+from core.jobs import status
 from core.jobs.runtime import Runtime
 from tenants.permissions import Permission
+from tests.core.test_observability import _EXPORTER, spans  # noqa: F401 (spans: the SDK, in memory)
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 from tests.payments_helpers import auth, work
@@ -212,3 +214,27 @@ def test_outbox_lag_and_recent_errors_without_card_data(
     text = cli.invoke(args=["status"]).output
     assert "recent errors:" in text and f"request {request_id}" in text
     assert "replica: none (reports read the main database)" in text
+
+
+@pytest.mark.usefixtures("spans")
+def test_a_recent_error_carries_the_trace_id_of_its_request(
+    client: FlaskClient, clean: Runtime, operator: MadeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.reports import queries
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("rollup exploded")
+
+    monkeypatch.setattr(queries, "summary", broken)
+    answer = client.get("/api/v1/reports/summary", headers=auth(operator.keys.secret_key))
+    assert answer.status_code == 500
+    request_id = answer.headers["X-Request-Id"]
+    [root] = [
+        s
+        for s in _EXPORTER.get_finished_spans()
+        if (s.attributes or {}).get("kassa.request_id") == request_id
+    ]
+    [error] = status.recent_errors(clean.redis)
+    assert root.context is not None and error.trace_id == format(root.context.trace_id, "032x")
+    page = client.get("/portal/operations").get_data(as_text=True)
+    assert f'trace <code class="wrap">{error.trace_id}</code>' in page
