@@ -1,4 +1,5 @@
-"""`kassa status`: the operator's view of background work (core/jobs/status.py)."""
+"""`kassa status`: the operator's view of background work, outbox and replica lag and the recent errors
+(core/jobs/status.py)."""
 
 from __future__ import annotations
 
