@@ -332,11 +332,12 @@ def for_update(session: Session, query: Select[Any], model: type[Any], row_id: s
 POOLERS = ("", "session", "transaction")
 
 
-def make_engine(url: str, *, pooler: str = "", **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pooler: str = "", read_only: bool = False, **kwargs: Any) -> Engine:
     """An engine for `url`. `pooler="transaction"`: the connections go through a pooler in transaction
     mode (pgbouncer `pool_mode = transaction`), where each transaction may run on another server
     connection, so nothing may outlive a transaction on the server (docs/operations.md, "Connection
-    pooling")."""
+    pooling"). `read_only`: every transaction is `BEGIN READ ONLY` on PostgreSQL (the analytics database,
+    a hot standby, where a write would fail anyway: it fails the same way on a primary)."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -354,6 +355,9 @@ def make_engine(url: str, *, pooler: str = "", **kwargs: Any) -> Engine:
                 raw.close()
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if read_only:
+        # psycopg's read_only: the BEGIN itself says READ ONLY, no extra round trip per transaction.
+        kwargs["execution_options"] = {**kwargs.get("execution_options", {}), "postgresql_readonly": True}
     if pooler == "transaction":
         # psycopg prepares a statement on the server after its fifth run on a connection (`_pg3_0`, …)
         # and reuses it by name; behind a transaction pooler the next run may land on a server connection
@@ -413,12 +417,19 @@ class Database:
     """Engines and the session factory for one process (built by create_app or a worker entry point)."""
 
     def __init__(
-        self, app_url: str, owner_url: str | None = None, *, pooler: str = "", **engine_kwargs: Any
+        self,
+        app_url: str,
+        owner_url: str | None = None,
+        *,
+        pooler: str = "",
+        read_only: bool = False,
+        **engine_kwargs: Any,
     ) -> None:
         self.app_url = app_url
         self.owner_url = owner_url or app_url
         self.pooler = pooler
-        self.engine = make_engine(app_url, pooler=pooler, **engine_kwargs)
+        self.read_only = read_only
+        self.engine = make_engine(app_url, pooler=pooler, read_only=read_only, **engine_kwargs)
         self._owner_engine: Engine | None = self.engine if self.owner_url == app_url else None
         self.session_factory = sessionmaker(self.engine, class_=KassaSession, expire_on_commit=False)
 

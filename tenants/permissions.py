@@ -46,9 +46,15 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     #: Approve or decline what needs a second person (four-eyes).
     APPROVALS_DECIDE = "approvals:decide"
-    #: See the platform's operations status (queues, failed jobs, workers, outbox): held by owners and
-    #: admins, and shown only to those of an operator tenant (`KASSA_OPERATOR_TENANTS`).
+    #: See the platform's operations status (queues, failed jobs, workers, outbox, replica lag, recent
+    #: errors). Operator permissions: they mean something only in an operator tenant
+    #: (`KASSA_OPERATOR_TENANTS`, Kassa's own staff tenant, never a merchant's); anywhere else the
+    #: operations pages do not exist (404). Owners and admins hold them; an operator tenant can give an
+    #: on-call custom role only these.
     OPERATIONS_READ = "operations:read"
+    #: Retry failed jobs (one, or every failed job of a queue) from the operations page: an operator
+    #: permission, like operations:read.
+    OPERATIONS_MANAGE = "operations:manage"
 
 
 ALL: Final = frozenset(Permission)

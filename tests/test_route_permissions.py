@@ -139,7 +139,8 @@ def test_a_route_without_a_declared_permission_fails_the_walk_and_is_refused(
 
 def test_roles_are_sets_of_the_catalogue() -> None:
     assert set(ROLE_PERMISSIONS) == set(Role) and len(Role) == 6
-    assert ROLE_PERMISSIONS[Role.OWNER] == ALL and len(ALL) == 13
+    # The twelve of ARCHITECTURE.md and the two operator permissions (operations:read, operations:manage).
+    assert ROLE_PERMISSIONS[Role.OWNER] == ALL and len(ALL) == 14
     assert ROLE_PERMISSIONS[Role.ANALYST] == {
         Permission.PAYMENTS_READ,
         Permission.REPORTS_READ,

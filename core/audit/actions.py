@@ -87,6 +87,10 @@ SSO_PROVIDER_UPDATED: Final = "sso.provider.updated"
 #: A single sign-on attempt was refused (bad state, ID token, email, domain or membership).
 SSO_SIGN_IN_FAILED: Final = "portal.sign_in.sso_failed"
 REPORT_EXPORTED: Final = "report.exported"
+#: An operator put a failed RQ job back on its queue (subject: the job; details: queue, job).
+OPERATIONS_JOB_RETRIED: Final = "operations.job.retried"
+#: An operator put every failed job of a queue back on it (subject: the queue; details: count).
+OPERATIONS_QUEUE_RETRIED: Final = "operations.queue.retried"
 #: Scheduled exports (core/reports/schedules.py): made, removed, a file produced by `kassa cron`, its link
 #: emailed to one recipient, and the file downloaded through that link.
 REPORT_SCHEDULE_CREATED: Final = "report.schedule_created"

@@ -45,13 +45,24 @@ class Runtime:
     _analytics: Database | None = field(default=None, repr=False)
 
     @property
+    def has_replica(self) -> bool:
+        """Whether report queries read from a database of their own (ANALYTICS_DATABASE_URL)."""
+        return self.analytics is not self.db
+
+    @property
     def analytics(self) -> Database:
-        """Where report queries read: ANALYTICS_DATABASE_URL (a read replica), else the main database."""
+        """Where report queries read: ANALYTICS_DATABASE_URL (a read replica, every transaction read-only),
+        else the main database."""
         url = self.settings.analytics_database_url
         if not url or url == self.db.app_url:
             return self.db
         if self._analytics is None:
-            self._analytics = Database(url, pooler=self.settings.database_pooler)
+            # A replica that went away fails its reports (and the operator view's lag figure) in seconds,
+            # not after the operating system's TCP timeout.
+            extra: dict[str, Any] = (
+                {"connect_args": {"connect_timeout": 5}} if url.startswith("postgresql") else {}
+            )
+            self._analytics = Database(url, pooler=self.settings.database_pooler, read_only=True, **extra)
         return self._analytics
 
     def queue(self, name: str) -> Queue:

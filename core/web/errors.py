@@ -22,8 +22,11 @@ from flask import Flask, Response, current_app, g, jsonify, render_template, req
 from flask_babel import force_locale, gettext
 from werkzeug.exceptions import HTTPException
 
+from core import telemetry
 from core.errors import KassaError
+from core.jobs import status as operations_status
 from core.web.i18n import current_locale, page_locale
+from core.web.logs import mask_pans
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +165,34 @@ def _http_error(exc: HTTPException) -> Response:
     return response
 
 
+def _remember(status: int, exc: BaseException) -> None:
+    """Keep the error for the operator view's "Recent errors" (core/jobs/status.py): the request and trace
+    ids to find its log lines, the URL rule rather than the path (a path may carry a checkout session's
+    id), the exception's type and message with card numbers masked. Best effort: with Redis down (often
+    the very cause of a 5xx) the log line is all there is."""
+    rt = current_app.extensions.get("kassa.runtime")
+    if rt is None:
+        return
+    ids = telemetry.trace_ids()
+    try:
+        operations_status.record_error(
+            rt.redis,
+            at=rt.clock.now(),
+            status=status,
+            method=request.method,
+            route=request.url_rule.rule if request.url_rule is not None else "(no route)",
+            request_id=g.get("request_id") or "",
+            trace_id=ids[0] if ids else None,
+            error=mask_pans(f"{type(exc).__name__}: {exc}"),
+        )
+    except Exception:
+        log.warning("could not keep the error for the operator view", exc_info=True)
+
+
 def _unexpected(exc: Exception) -> Response:
     # Logged with the request id; the page shows only the id (never the exception or a trace).
     log.exception("unhandled error")
+    _remember(500, exc)
     return error_response(500, code="internal_error", message=UNEXPECTED, type_="api_error")
 
 

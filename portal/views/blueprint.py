@@ -249,6 +249,20 @@ ROUTES: list[PortalRoute] = [
         ("POST",),
     ),
     PortalRoute("/operations", "operations", operations.operations_status, Permission.OPERATIONS_READ),
+    PortalRoute(
+        "/operations/failed/retry",
+        "operations_retry_job",
+        operations.retry_job,
+        Permission.OPERATIONS_MANAGE,
+        ("POST",),
+    ),
+    PortalRoute(
+        "/operations/failed/retry-all",
+        "operations_retry_queue",
+        operations.retry_queue,
+        Permission.OPERATIONS_MANAGE,
+        ("POST",),
+    ),
     # Settings (portal/views/settings.py): every member who sees payments sees them; settings:write changes.
     PortalRoute("/settings", "settings", settings.index, Permission.PAYMENTS_READ),
     PortalRoute("/settings/business", "settings_business", settings.business, Permission.PAYMENTS_READ),

@@ -254,6 +254,20 @@ class ReplayForm(FlaskForm):
     submit = SubmitField("Replay failed deliveries")
 
 
+class RetryQueueForm(FlaskForm):
+    """Retry every failed job of a queue (the operations page)."""
+
+    queue = HiddenField(validators=[DataRequired(), Length(max=20)])
+    submit = SubmitField("Retry all")
+
+
+class RetryJobForm(RetryQueueForm):
+    """Retry one failed job (the operations page)."""
+
+    job_id = HiddenField(validators=[DataRequired(), Length(max=100)])
+    submit = SubmitField("Retry")
+
+
 class NotificationReadForm(FlaskForm):
     """Mark read (one, or all): nothing but the CSRF token."""
 
