@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench import hosted_page, payments, reports, request_cost, suite, webhooks
+from bench import export, hosted_page, payments, reports, request_cost, suite, webhooks
 
 #: Every benchmark by name. `suite` is `make bench`: every figure beside its ceiling, in one run; the
 #: others measure one thing each, in more detail.
@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, click.Command] = {
     "request_cost": request_cost.command,
     "webhooks": webhooks.command,
     "reports": reports.command,
+    "export": export.command,
 }
 
 
