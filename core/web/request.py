@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, abort, current_app, g, request
 
 from core.context import Actor, ActorType, Context
 from core.db import UnitOfWork
@@ -59,6 +59,19 @@ def _start_request() -> None:
     g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _refuse_unstorable_form() -> None:
+    """A posted form field that PostgreSQL's text cannot hold (a NUL character, in its name or value) is
+    refused with a 400 before any view reads it: no one types one, and a view would otherwise reach the
+    database with it (a 500). The API checks its JSON itself and names the parameter (portal/api)."""
+    if request.method not in ("POST", "PUT", "PATCH") or request.mimetype not in _FORM_TYPES:
+        return
+    if any("\x00" in name or "\x00" in value for name, value in request.form.items(multi=True)):
+        abort(400)
+
+
 def _finish_request(response: Response) -> Response:
     current: UnitOfWork | None = g.pop("_uow", None)
     if current is not None:
@@ -82,5 +95,6 @@ def _teardown(exc: BaseException | None) -> None:
 
 def init_app(app: Flask) -> None:
     app.before_request(_start_request)
+    app.before_request(_refuse_unstorable_form)
     app.after_request(_finish_request)
     app.teardown_request(_teardown)

@@ -118,6 +118,22 @@ def test_each_invalid_profile_field_gets_its_message_and_nothing_changes(
     assert actions.BUSINESS_PROFILE_UPDATED not in actions_of(clean, tenant)
 
 
+@pytest.mark.parametrize("field", ["address", "legal_name", "support_url", "unknown\x00"])
+def test_a_nul_character_in_the_profile_is_a_400_and_nothing_changes(
+    client: FlaskClient, make: Factories, clean: Runtime, field: str
+) -> None:
+    # The form fuzzer (tests/chaos/test_fuzz_forms.py) found it: a NUL in the address reached
+    # PostgreSQL's jsonb (a 500). Any posted form field with one is refused before the view reads it.
+    tenant = make.tenants()
+    sign_in(client, tenant)
+    response = submit(client, "/portal/settings/business", {**PROFILE, field: "Haupt\x00straße"})
+    assert response.status_code == 400
+    assert "Check what you sent and try again." in unescape(response.get_data(as_text=True))
+    assert profile_of(clean, tenant).legal_name is None
+    assert actions.BUSINESS_PROFILE_UPDATED not in actions_of(clean, tenant)
+    assert submit(client, "/portal/settings/business", PROFILE).status_code == 303
+
+
 def test_two_bad_profile_fields_get_a_message_each(client: FlaskClient, make: Factories) -> None:
     sign_in(client, tenant := make.tenants())
     response = submit(
