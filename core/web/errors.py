@@ -20,11 +20,13 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask_babel import force_locale, gettext
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from core import telemetry
 from core.errors import KassaError
 from core.jobs import status as operations_status
+from core.web import request as web_request
 from core.web.i18n import current_locale, page_locale
 from core.web.logs import mask_pans
 
@@ -196,7 +198,62 @@ def _unexpected(exc: Exception) -> Response:
     return error_response(500, code="internal_error", message=UNEXPECTED, type_="api_error")
 
 
+#: SQLSTATEs of a database that refuses a write it would take another time: out of disk, memory or
+#: connections (class 53), a read-only transaction (a standby), a revoked grant, an I/O error. The
+#: request's transaction is rolled back whole, so nothing of the action is written, and the same request
+#: succeeds once the operator has fixed it: 503 with Retry-After, not 500.
+WRITE_REFUSED_STATES = ("53", "25006", "42501", "58030")
+#: JSON only: the page says it with its translated title and hint.
+STORAGE_UNAVAILABLE = "Kassa cannot write to its database right now; nothing was changed. Retry in a minute."
+STORAGE_RETRY_AFTER_SECONDS = 30
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", None) or "")
+
+
+def _database_error(exc: DBAPIError) -> Response:
+    state = _sqlstate(exc)
+    if not state.startswith(WRITE_REFUSED_STATES):
+        return _unexpected(exc)
+    current = web_request.current_uow()
+    if current is not None:
+        current.rollback()  # the failed transaction goes now: the error page may read (branding, the session)
+    # The SQLSTATE and table, never the statement: its parameters may hold customer data.
+    diag = getattr(exc.orig, "diag", None)
+    log.error(
+        "the database refused a write (SQLSTATE %s, table %s): answered 503",
+        state,
+        getattr(diag, "table_name", None),
+    )
+    message = STORAGE_UNAVAILABLE if wants_json() else ""
+    response = error_response(503, code="storage_unavailable", message=message, type_="api_error")
+    response.headers["Retry-After"] = str(STORAGE_RETRY_AFTER_SECONDS)
+    return response
+
+
+def _flush_writes(response: Response) -> Response:
+    """Send the request's pending writes before the response is final, so a refused write (an
+    unwritable audit table, a full disk) is answered by `_database_error`, with the usual headers, instead
+    of failing the commit after the answer was made (a 500). The commit (core/web/request.py) follows."""
+    current = web_request.current_uow()
+    if current is None or (response.status_code >= 400 and not g.get("commit_on_error")):
+        return response
+    try:
+        current.session.flush()
+    except DBAPIError as exc:
+        if not _sqlstate(exc).startswith(WRITE_REFUSED_STATES):
+            raise
+        g.commit_on_error = False  # the answer is the 503: nothing of the request is committed
+        return _database_error(exc)
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(KassaError, _kassa_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DBAPIError, _database_error)
     app.register_error_handler(Exception, _unexpected)
+    # Registered after security and observability: after_request runs in reverse, so this comes first
+    # and they see (and dress) the answer it may replace.
+    app.after_request(_flush_writes)

@@ -28,6 +28,12 @@ def uow() -> UnitOfWork:
     return current
 
 
+def current_uow() -> UnitOfWork | None:
+    """The request's unit of work if one was opened, without opening one."""
+    current: UnitOfWork | None = g.get("_uow")
+    return current
+
+
 def bind_tenant(tenant_id: str | None) -> None:
     g.tenant_id = tenant_id
     uow().bind_tenant(tenant_id)

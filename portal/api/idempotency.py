@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 from flask import Response, g, request
+from sqlalchemy.exc import DBAPIError
 
 from core import idempotency
 from core.errors import InvalidInput, KassaError
@@ -64,10 +65,19 @@ def guarded(run: Callable[[], Response], *, secret_fields: tuple[str, ...] = ())
     if response.status_code < 400 and secret_fields:
         body = _without(body, secret_fields)
     if response.status_code < 400 or kept:
-        # Stored in the request's own transaction: the answer is kept exactly when its effects are.
-        idempotency.complete(
-            uow().session, livemode=livemode, key=key, status=response.status_code, body=body
-        )
+        try:
+            # Stored in the request's own transaction: the answer is kept exactly when its effects are.
+            # Written now (`complete` flushes them), while the claim can still be released: a write the
+            # database refuses (a full disk, an unwritable audit table) is then a 503 the client may
+            # retry under the same key, not a claim left in flight.
+            idempotency.complete(
+                uow().session, livemode=livemode, key=key, status=response.status_code, body=body
+            )
+        except DBAPIError:
+            _end_request_transaction()
+            with rt.db.unit_of_work(tenant_id=tenant_id) as release_uow:
+                idempotency.release(release_uow.session, livemode=livemode, key=key)
+            raise
     elif response.status_code < 500:
         _end_request_transaction()  # an error answer's effects are rolled back: only the answer is kept
         with rt.db.unit_of_work(tenant_id=tenant_id) as store_uow:

@@ -19,11 +19,18 @@ from tests.chaos import figures, workers
 from tests.fixtures import Factories, skip_or_fail
 from tests.payments_helpers import confirm, create_session
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    # The full size takes minutes on a loaded 2-core machine: past the suite's 300 s per test.
+    pytest.mark.timeout(figures.size(300, 1200)),
+]
 
 PAYMENTS = figures.size(30, 300)
 #: Payments whose worker dies while the processor hangs on their authorization.
 STUCK = figures.size(2, 5)
+#: How long the hanging processor takes to answer: longer than the test waits for its workers.
+HANG_MS = "90000"
 #: Slow answers, timeouts and 503s. (Not seeded: KASSA_SANDBOX_SEED gives every call of a process the
 #: same first roll, as each call gets a fresh sandbox.)
 FLAKY = {
@@ -63,11 +70,11 @@ def test_processor_timeouts_back_off_never_charge_twice_and_stuck_payments_are_s
     sessions = [create_session(client, tenant, amount=1000 + i)["id"] for i in range(STUCK + PAYMENTS)]
     started = time.monotonic()
 
-    # The processor hangs (30 s per call); the workers die while they wait for its answer, one payment
+    # The processor hangs (90 s per call); the workers die while they wait for its answer, one payment
     # each, so the payments have no job left anywhere.
     stuck: list[str] = []
     while len(stuck) < STUCK:
-        hung = [workers.start_worker(settings, m, KASSA_SANDBOX_LATENCY_MS="30000") for m in workers.MODES]
+        hung = [workers.start_worker(settings, m, KASSA_SANDBOX_LATENCY_MS=HANG_MS) for m in workers.MODES]
         try:
             workers.wait_ready(clean, hung)
             batch = sessions[len(stuck) : min(STUCK, len(stuck) + len(hung))]
@@ -79,7 +86,8 @@ def test_processor_timeouts_back_off_never_charge_twice_and_stuck_payments_are_s
         finally:
             for process in hung:
                 workers.kill(process)
-    assert all(s is PaymentStatus.PENDING for s in workers.statuses(clean, [tenant.id]).values())
+    hung_statuses = workers.statuses(clean, [tenant.id])
+    assert all(s is PaymentStatus.PENDING for s in hung_statuses.values()), hung_statuses
 
     # Shoppers pay while the processor is out (every call times out on one worker), then slow and flaky;
     # the test is the cron (relay, sweeper).

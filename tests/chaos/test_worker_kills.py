@@ -18,7 +18,12 @@ from tests.chaos import figures, workers
 from tests.fixtures import Factories, skip_or_fail
 from tests.payments_helpers import confirm, create_session
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    # The full size takes minutes on a loaded 2-core machine: past the suite's 300 s per test.
+    pytest.mark.timeout(figures.size(300, 1200)),
+]
 
 PAYMENTS = figures.size(40, 500)
 KILLS = figures.size(8, 50)
