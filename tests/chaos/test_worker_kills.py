@@ -84,8 +84,10 @@ def test_payments_survive_workers_sigkilled_at_random_moments(
             while not ready and time.monotonic() < patience:
                 ready = [i for i in range(POOL) if workers.is_ready(clean, pool[i])]
                 time.sleep(0.05)
-            victim = rng.choice(ready or list(range(POOL)))
-            if workers.current_job(clean, pool[victim]) is not None:
+            # At a random moment, but one running a payment when there is one.
+            busy = [i for i in ready if workers.current_job(clean, pool[i]) is not None]
+            victim = rng.choice(busy or ready or list(range(POOL)))
+            if busy:
                 kills_mid_job += 1
             workers.kill(pool[victim])
             # Both modes are killed: the replacement runs the other one.

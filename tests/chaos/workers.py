@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 
 from rq import Worker
 from rq.serializers import JSONSerializer
@@ -48,7 +50,7 @@ def start_worker(settings: Settings, mode: str = "fork", **env: str) -> subproce
         env=environ,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: the kill takes the work horse too
+        start_new_session=True,  # its own process group, whatever the test runner does with signals
     )
 
 
@@ -85,9 +87,30 @@ def idle(rt: Runtime, processes: Iterable[subprocess.Popen[bytes]]) -> bool:
     return rt.queue(PAYMENTS).count == 0 and all(current_job(rt, p) is None for p in processes)
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def kill(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the worker and its work horse: no handler runs, no job is given back."""
-    os.killpg(process.pid, signal.SIGKILL)
+    """SIGKILL the worker and its work horse: no handler runs, no job is given back. RQ's forked horse
+    puts itself in a process group of its own (os.setpgrp), so killing the worker's group alone would
+    leave it running: the worker is stopped first (it cannot fork another), then the horse is killed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGSTOP)
+    for horse in _children(process.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(horse, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
 
 
