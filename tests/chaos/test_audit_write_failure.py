@@ -24,7 +24,7 @@ from tests.payments_helpers import auth, confirm, create_session, submit_pay_for
 
 pytestmark = [pytest.mark.postgres]
 
-ROUNDS = figures.size(3, 30)
+ROUNDS = figures.size(2, 30)
 
 
 @contextmanager
