@@ -226,6 +226,8 @@ def _database_error(exc: DBAPIError) -> Response:
         state,
         getattr(diag, "table_name", None),
     )
+    # The driver's error: its message only, without the statement and parameters SQLAlchemy adds.
+    _remember(503, exc.orig if isinstance(exc.orig, BaseException) else exc)
     message = STORAGE_UNAVAILABLE if wants_json() else ""
     response = error_response(503, code="storage_unavailable", message=message, type_="api_error")
     response.headers["Retry-After"] = str(STORAGE_RETRY_AFTER_SECONDS)
