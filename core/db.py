@@ -227,11 +227,15 @@ def note_tenant_set(session: Session, tenant_id: str, *, cache_version: int | No
 def tenant_version(session: Session) -> int | None:
     """The bound tenant's `cache_version` as this transaction read it (beginning the transaction if none
     is open: its first round trip reads it), or None where it is unknown or must not be trusted: no tenant,
-    SQLite, or a transaction that wrote to a cached table (its own change is not committed yet)."""
+    SQLite, or a transaction that wrote (or is about to write) to a cached table (its own change is not
+    committed yet)."""
     tenant_id = session.info.get("tenant_id")
     if not tenant_id or session.info.get(_CACHE_BYPASS):
         return None
     if session.get_bind().dialect.name != "postgresql":
+        return None
+    # A change not flushed yet: the query it replaces would have flushed it first (autoflush).
+    if _writes_cached_table((*session.new, *session.dirty, *session.deleted)):
         return None
     known = session.connection().info.get(_TENANT_VERSION)
     if known is None or known[0] != tenant_id:
@@ -351,7 +355,7 @@ def _forget_memo(session: Session, transaction: SessionTransaction) -> None:
 
 #: Tables whose rows the tenant cache holds (core/tenant_cache.py; their triggers, migration 0037).
 CACHED_TABLES: frozenset[str] = frozenset(
-    {"locality_rule_versions", "locality_rules", "api_keys", "webhook_endpoints"}
+    {"locality_rule_versions", "locality_rules", "api_keys", "webhook_endpoints", "vault_data_keys"}
 )
 
 

@@ -24,7 +24,8 @@ from typing import Any, Final
 
 #: `session.info` key of the `TenantCache` of the session's `Database` (set by its sessionmaker).
 CACHE_INFO: Final = "kassa.tenant_cache"
-#: Entries kept per process: a few per tenant (locality rules per mode, webhook subscriptions, API keys).
+#: Entries kept per process: a few per tenant (locality rules per mode, webhook subscriptions, API keys,
+#: data key rows).
 DEFAULT_SIZE: Final = 8192
 
 

@@ -1,5 +1,6 @@
-"""What processes keep of a tenant (core/tenant_cache.py) is never stale: a change through the API shows on
-the next page or call, in this process and in another one sharing the database, and a hit sends nothing."""
+"""What processes keep of a tenant (core/tenant_cache.py) is never stale: a change through the API or the
+CLI shows on the next page or call, in this process and in another one sharing the database, and a hit
+sends nothing."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from sqlalchemy import event, select, text
 from core.jobs import runtime as runtime_module
 from core.jobs.outbox import OutboxMessage
 from core.jobs.runtime import Runtime
+from core.keys.models import DataKey, KeyPurpose
+from core.vault.models import VaultCard
 from tests.checkout.test_locality_on_page import rule, tabs
 from tests.factories import MadeTenant
 from tests.fixtures import CheckedClient, Factories
-from tests.payments_helpers import auth, create_session, page_text
+from tests.payments_helpers import auth, create_session, page_text, submit_pay_form
 from tests.portal.test_api_keys import key_id_of
 from tests.webhooks_helpers import create_endpoint
 from wsgi import create_app
@@ -123,3 +126,29 @@ def fan_out_jobs(rt: Runtime, tenant: MadeTenant) -> list[str]:
             select(OutboxMessage).where(OutboxMessage.job == "core.webhooks.jobs.on_event")
         )
         return [str(r.kwargs["event_id"]) for r in rows]
+
+
+def test_new_data_keys_seal_the_next_card_here_and_in_another_process(
+    app: Flask, client: FlaskClient, other: FlaskClient, make: Factories, clean: Runtime
+) -> None:
+    tenant = make.tenants()
+    for app_client in (client, other):  # each process seals a card under the tenant's card key, kept
+        answer = submit_pay_form(app_client, create_session(client, tenant)["id"])
+        assert answer.status_code in (302, 303), answer.get_data(as_text=True)
+    (old,) = card_keys(clean, tenant)
+    rotated = app.test_cli_runner().invoke(args=["keys", "rotate", "--data-keys"])
+    assert rotated.exit_code == 0, rotated.output
+    (new,) = card_keys(clean, tenant)
+    assert new != old
+    for app_client in (other, client):
+        answer = submit_pay_form(app_client, create_session(client, tenant)["id"])
+        assert answer.status_code in (302, 303), answer.get_data(as_text=True)
+        with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+            newest = uow.session.scalars(select(VaultCard).order_by(VaultCard.created_at.desc())).first()
+        assert newest is not None and newest.data_key_id == new
+
+
+def card_keys(rt: Runtime, tenant: MadeTenant) -> list[str]:
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        active = select(DataKey.id).where(DataKey.purpose == KeyPurpose.CARD, DataKey.retired_at.is_(None))
+        return list(uow.session.scalars(active))

@@ -1,14 +1,15 @@
 """A version per tenant that every change to what processes cache of it moves: `tenants.cache_version`.
 
-The hosted page, the session create and the confirm keep a tenant's locality rules, API keys and webhook
-subscriptions in process (core/tenant_cache.py), each beside the tenant's `cache_version` it was read
-under; the version comes back in the round trip that sets the tenant for a transaction, so a cache hit
-costs nothing and a change is seen by the next transaction of every process.
+The hosted page, the session create, the confirm and the jobs keep a tenant's locality rules, API keys,
+webhook subscriptions and data key rows in process (core/tenant_cache.py), each beside the tenant's
+`cache_version` it was read under; the version comes back in the round trip that sets the tenant for a
+transaction, so a cache hit costs nothing and a change is seen by the next transaction of every process.
 
 On PostgreSQL a trigger on each cached table adds 1 to its tenant's version in the writing transaction
 (so the change and the bump commit together): locality rules and their versions, API keys, webhook
-endpoints (only the columns that decide which events an endpoint hears). SQLite keeps the column at 0 and
-has no triggers: there the caches are not used (core/tenant_cache.py).
+endpoints (only the columns that decide which events an endpoint hears), data keys (the rows, wrapped; a
+process keeps the unwrapped key apart, core/keys/service.py). SQLite keeps the column at 0 and has no
+triggers: there the caches are not used (core/tenant_cache.py).
 
 Revision ID: 0037
 Revises: 0036
@@ -29,6 +30,7 @@ WATCHED: dict[str, tuple[str, ...] | None] = {
     "locality_rules": None,
     "api_keys": ("tenant_id", "kind", "mode", "key_hash", "revoked_at", "expires_at", "permissions"),
     "webhook_endpoints": ("tenant_id", "livemode", "events", "enabled", "deleted_at"),
+    "vault_data_keys": None,
 }
 
 
