@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from checkout import errors, inventory
+from checkout import errors, fields, inventory
 from checkout.blueprint import bp
 from core.web.extensions import csrf
 
@@ -14,5 +14,6 @@ def init_app(app: Flask) -> None:
     # third-party iframe, where the session cookie is not sent.
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    app.jinja_env.globals["checkout_field"] = fields.field
     inventory.init_app(app)
     errors.init_app(app)

@@ -12,7 +12,7 @@ Tenant isolation is enforced twice:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -55,6 +55,7 @@ from sqlalchemy.types import TypeDecorator
 
 from core.errors import KassaError, NotFound
 from core.ids import has_prefix
+from core.tenant_cache import CACHE_INFO, TenantCache
 
 T = TypeVar("T")
 
@@ -182,33 +183,112 @@ class KassaSession(Session):
 _TENANT_SET = "kassa.tenant_set"
 
 
+#: (tenant id, its `tenants.cache_version`) as read in the round trip that set the tenant for this
+#: connection's transaction (core/tenant_cache.py); forgotten with `_TENANT_SET`.
+_TENANT_VERSION = "kassa.tenant_version"
+#: `session.info` flag: this transaction wrote to a table the tenant cache holds (until it ends).
+_CACHE_BYPASS = "kassa.cache_bypass"
+
+
 def _set_db_tenant(connection: Connection, tenant_id: str | None) -> None:
     if connection.dialect.name == "postgresql":
         value = tenant_id or ""
         if connection.info.get(_TENANT_SET) == value:
             return
         # set_config(..., true) is SET LOCAL: a plain SET would outlive the transaction and leak the
-        # tenant to the next request that borrows this pooled connection.
-        connection.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": value})
+        # tenant to the next request that borrows this pooled connection. The tenant's cache version
+        # comes back in the same round trip (core/tenant_cache.py).
+        version = connection.execute(
+            text(
+                "SELECT set_config('app.tenant_id', :t, true), "
+                "(SELECT cache_version FROM tenants WHERE id = :t)"
+            ),
+            {"t": value},
+        ).first()
         connection.info[_TENANT_SET] = value
+        if value and version is not None and version[1] is not None:
+            connection.info[_TENANT_VERSION] = (value, int(version[1]))
+        else:
+            connection.info.pop(_TENANT_VERSION, None)
 
 
-def note_tenant_set(session: Session, tenant_id: str) -> None:
+def note_tenant_set(session: Session, tenant_id: str, *, cache_version: int | None = None) -> None:
     """Tell the memo that a statement of this transaction has already set the tenant in PostgreSQL (as
-    `tenants.resolution.tenant_of_checkout_session` does in the same round trip as its lookup)."""
-    session.connection().info[_TENANT_SET] = tenant_id
+    `tenants.resolution.tenant_of_checkout_session` does in the same round trip as its lookup), and the
+    tenant's cache version if that statement read it too."""
+    info = session.connection().info
+    info[_TENANT_SET] = tenant_id
+    if cache_version is not None:
+        info[_TENANT_VERSION] = (tenant_id, cache_version)
+    else:
+        info.pop(_TENANT_VERSION, None)
+
+
+def tenant_version(session: Session) -> int | None:
+    """The bound tenant's `cache_version` as this transaction read it (beginning the transaction if none
+    is open: its first round trip reads it), or None where it is unknown or must not be trusted: no tenant,
+    SQLite, or a transaction that wrote (or is about to write) to a cached table (its own change is not
+    committed yet)."""
+    tenant_id = session.info.get("tenant_id")
+    if not tenant_id or session.info.get(_CACHE_BYPASS):
+        return None
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    # A change not flushed yet: the query it replaces would have flushed it first (autoflush).
+    if _writes_cached_table((*session.new, *session.dirty, *session.deleted)):
+        return None
+    known = session.connection().info.get(_TENANT_VERSION)
+    if known is None or known[0] != tenant_id:
+        return None
+    return int(known[1])
+
+
+def cache_of(session: Session) -> TenantCache | None:
+    cache = session.info.get(CACHE_INFO)
+    return cache if isinstance(cache, TenantCache) else None
+
+
+def cached(
+    session: Session,
+    name: str,
+    key: Hashable,
+    load: Callable[[], T],
+    *,
+    usable: Callable[[T], bool] | None = None,
+) -> T:
+    """`load()`'s value for the session's tenant, from this process's cache while the tenant's version is
+    the one it was read under (and `usable(value)`, for values that also expire with time), else loaded
+    and kept (core/tenant_cache.py). The session must be bound to a tenant."""
+    cache = cache_of(session)
+    version = tenant_version(session) if cache is not None else None
+    if cache is None or version is None:
+        return load()
+    full_key = (session.info["tenant_id"], name, key)
+    entry = cache.peek(full_key)
+    if entry is not None and entry[0] == version:
+        value: T = entry[1]
+        if usable is None or usable(value):
+            return value
+    value = load()
+    # Stored only if nothing this transaction did since made it its own (a write to a cached table).
+    if tenant_version(session) == version:
+        cache.put(full_key, version, value)
+    return value
 
 
 def _tenant_cleared(connection: Any, *_args: Any) -> None:
     connection.info[_TENANT_SET] = ""
+    connection.info.pop(_TENANT_VERSION, None)
 
 
 def _tenant_unknown(connection: Any, *_args: Any) -> None:
     connection.info.pop(_TENANT_SET, None)
+    connection.info.pop(_TENANT_VERSION, None)
 
 
 def _tenant_cleared_at_checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:
     record.info[_TENANT_SET] = ""
+    record.info.pop(_TENANT_VERSION, None)
 
 
 @event.listens_for(KassaSession, "after_begin")
@@ -270,6 +350,32 @@ def _forget_memo(session: Session, transaction: SessionTransaction) -> None:
     # flush opens and closes. A rolled-back savepoint forgets in `after_rollback`.
     if transaction.parent is None:
         session.info.pop(_MEMO, None)
+        session.info.pop(_CACHE_BYPASS, None)
+
+
+#: Tables whose rows the tenant cache holds (core/tenant_cache.py; their triggers, migration 0037).
+CACHED_TABLES: frozenset[str] = frozenset(
+    {"locality_rule_versions", "locality_rules", "api_keys", "webhook_endpoints", "vault_data_keys"}
+)
+
+
+def _writes_cached_table(objects: Iterable[object]) -> bool:
+    return any(getattr(type(obj), "__tablename__", None) in CACHED_TABLES for obj in objects)
+
+
+@event.listens_for(KassaSession, "before_flush")
+def _bypass_cache_after_write(session: Session, flush_context: object, instances: object) -> None:
+    if _writes_cached_table((*session.new, *session.dirty, *session.deleted)):
+        session.info[_CACHE_BYPASS] = True
+
+
+@event.listens_for(KassaSession, "do_orm_execute")
+def _bypass_cache_after_bulk_write(state: ORMExecuteState) -> None:
+    if state.is_select:
+        return
+    tables = {getattr(m.local_table, "name", None) for m in state.all_mappers}
+    if tables & CACHED_TABLES:
+        state.session.info[_CACHE_BYPASS] = True
 
 
 @event.listens_for(KassaSession, "after_rollback")
@@ -431,7 +537,11 @@ class Database:
         self.read_only = read_only
         self.engine = make_engine(app_url, pooler=pooler, read_only=read_only, **engine_kwargs)
         self._owner_engine: Engine | None = self.engine if self.owner_url == app_url else None
-        self.session_factory = sessionmaker(self.engine, class_=KassaSession, expire_on_commit=False)
+        #: What this process keeps of tenants between transactions (core/tenant_cache.py).
+        self.cache = TenantCache()
+        self.session_factory = sessionmaker(
+            self.engine, class_=KassaSession, expire_on_commit=False, info={CACHE_INFO: self.cache}
+        )
 
     @property
     def owner_engine(self) -> Engine:

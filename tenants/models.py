@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ForeignKey,
     ForeignKeyConstraint,
@@ -64,6 +65,9 @@ class Tenant(Base):
     #: (tenants/business_profile.py); receipts show them (core/receipts).
     business_profile: Mapped[JsonDict] = mapped_column(default=dict)
     created_at: Mapped[Timestamp]
+    #: Moved by the database (a trigger per cached table, migration 0037) whenever something processes
+    #: keep of this tenant changes: core/tenant_cache.py. Never written by the application.
+    cache_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class User(Base):

@@ -8,13 +8,14 @@ security, the same questions are asked with the ORM's tenant scoping lifted for 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core.db import note_tenant_set
+from core.db import cache_of, note_tenant_set, tenant_version
 from core.errors import NotFound
 from core.ids import has_prefix
 from core.payments.models import CheckoutSession
@@ -94,6 +95,36 @@ def lookup_key(session: Session, key: str) -> KeyOwner | None:
     )
 
 
+#: How long a key's lookup may be kept in a process at most (a change to the tenant's keys ends it at once).
+KEY_CACHE_SECONDS = 60
+
+
+def lookup_key_cached(session: Session, key: str, *, bind: Callable[[str], None]) -> KeyOwner | None:
+    """`lookup_key`, kept in this process for up to `KEY_CACHE_SECONDS` beside its tenant's cache version
+    (core/tenant_cache.py): any change to the tenant's keys (a revocation, a roll, new permissions) moves
+    the version in the same transaction, so the next use of the key, in any process, looks it up again
+    and a revoked key is refused at once. Binds the key's tenant with `bind` (what the caller does next
+    anyway): the round trip that sets it reads the version, so a hit costs no round trip of its own."""
+    cache = cache_of(session)
+    if cache is None or not key or len(key) > 200:
+        return lookup_key(session, key)
+    name = ("api_key", hash_key(key))
+    entry = cache.peek(name, max_age=KEY_CACHE_SECONDS)
+    if entry is not None:
+        version, kept = entry
+        bind(kept.tenant_id)
+        if tenant_version(session) == version:
+            return kept  # type: ignore[no-any-return]
+    owner = lookup_key(session, key)
+    if owner is None:
+        return None
+    bind(owner.tenant_id)
+    now_version = tenant_version(session)
+    if now_version is not None:
+        cache.put(name, now_version, owner)
+    return owner
+
+
 def owner_of_key(session: Session, key: str, *, now: datetime) -> KeyOwner | None:
     """The tenant of a key usable at `now` (not revoked, not past a roll's overlap), or None."""
     owner = lookup_key(session, key)
@@ -129,18 +160,20 @@ def tenant_of_checkout_session(session: Session, session_id: str) -> str | None:
         return None
     if _is_postgres(session):
         # One round trip: the lookup, and (when it finds the session) the tenant set for the rest of the
-        # transaction, which is what every caller does next (bind it).
-        value = session.execute(
+        # transaction, which is what every caller does next (bind it), with its cache version
+        # (core/tenant_cache.py).
+        row = session.execute(
             text(
-                "SELECT t, CASE WHEN t IS NOT NULL THEN set_config('app.tenant_id', t, true) END "
+                "SELECT t, CASE WHEN t IS NOT NULL THEN set_config('app.tenant_id', t, true) END, "
+                "(SELECT cache_version FROM tenants WHERE id = t) "
                 "FROM (SELECT kassa_checkout_session_tenant(:s) AS t) AS found"
             ),
             {"s": session_id},
-        ).scalar()
-        if not value:
+        ).first()
+        if row is None or not row[0]:
             return None
-        note_tenant_set(session, str(value))
-        return str(value)
+        note_tenant_set(session, str(row[0]), cache_version=None if row[2] is None else int(row[2]))
+        return str(row[0])
     return session.scalar(
         select(CheckoutSession.tenant_id)
         .where(CheckoutSession.id == session_id)

@@ -198,6 +198,7 @@ def inspector(rt: Runtime) -> Engine:
 def clean(rt: Runtime) -> Runtime:
     """A runtime over empty tables and an empty Redis database."""
     _truncate(rt)
+    rt.db.cache.clear()  # what the process kept of the tenants just truncated (core/tenant_cache.py)
     rt.redis.flushdb()
     runtime_module.install(rt)
     passwords.configure(rt.settings)  # an app made with other settings may have installed another hasher

@@ -21,12 +21,12 @@ from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from core.clock import Clock, system_clock
-from core.db import TenantMismatch, transaction_memo
+from core.db import TenantMismatch, cached, transaction_memo
 from core.ids import new_id
 from core.keys.models import DataKey, KeyPurpose
 from core.kms import KMS, DecryptionFailed, key_id_of_blob
@@ -99,6 +99,28 @@ def _check_tenant(session: Session, tenant_id: str) -> None:
         raise TenantMismatch(f"vault call for tenant {tenant_id} in a session bound to {bound}")
 
 
+def _kept(session: Session, key: tuple[str, str], load: Callable[[], DataKey | None]) -> DataKey | None:
+    """A data key row from this process's tenant cache (core/tenant_cache.py: any change to the tenant's
+    data keys, a new generation, a re-wrap, a retirement, moves its version), put into this session
+    without a query (`merge(load=False)`), or loaded. The cache holds a detached copy, never the wrapped
+    key in clear; the clear key is `_cache`'s, as before."""
+
+    def detached_copy() -> DataKey | None:
+        row = load()
+        if row is None:
+            return None
+        copy = DataKey(**{c.key: getattr(row, c.key) for c in DataKey.__mapper__.column_attrs})
+        make_transient_to_detached(copy)
+        return copy
+
+    kept = cached(session, "data_key", key, detached_copy)
+    if kept is None:
+        return None
+    identity = inspect(kept).identity_key
+    present = session.identity_map.get(identity) if identity is not None else None
+    return present if isinstance(present, DataKey) else session.merge(kept, load=False)
+
+
 def find_data_key(session: Session, *, tenant_id: str, purpose: KeyPurpose) -> DataKey | None:
     """The tenant's active (sealing) data key for `purpose`, or None. Read once per transaction: the
     confirm seals the card and audits under two keys, the payment job audits three times."""
@@ -107,10 +129,14 @@ def find_data_key(session: Session, *, tenant_id: str, purpose: KeyPurpose) -> D
     known: DataKey | None = memo.get((tenant_id, purpose))
     if known is not None and known.retired_at is None:
         return known
-    found = session.scalar(
-        select(DataKey).where(
-            DataKey.tenant_id == tenant_id, DataKey.purpose == purpose, DataKey.retired_at.is_(None)
-        )
+    found = _kept(
+        session,
+        ("active", purpose),
+        lambda: session.scalar(
+            select(DataKey).where(
+                DataKey.tenant_id == tenant_id, DataKey.purpose == purpose, DataKey.retired_at.is_(None)
+            )
+        ),
     )
     if found is not None:
         memo[(tenant_id, purpose)] = found
@@ -212,7 +238,7 @@ def unseal(
     kind = KeyPurpose(purpose)
     _check_tenant(session, tenant_id)
     key_id = data_key_id_of(blob)
-    data_key = session.get(DataKey, (tenant_id, key_id))
+    data_key = _kept(session, ("id", key_id), lambda: session.get(DataKey, (tenant_id, key_id)))
     if data_key is None or data_key.purpose != kind:
         raise DecryptionFailed("sealed under a data key this tenant does not have for this purpose")
     start = 2 + len(key_id)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,7 @@ from core import money
 from core.audit import actions
 from core.audit import service as audit
 from core.context import Context
-from core.db import get_by_id
+from core.db import cached, get_by_id
 from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import CHECKOUT_LOCALES, validate_country
 from core.ids import new_id
@@ -266,6 +266,37 @@ def in_force_at(session: Session, *, livemode: bool, at: datetime) -> LocalityRu
     )
 
 
+@dataclass(frozen=True)
+class InForce:
+    """The rules in force over a span of time: from the version's `effective_at` (None: before the
+    tenant's first version) until the next scheduled version's (None: none is scheduled)."""
+
+    layers: tuple[Layer, ...]
+    start: datetime | None
+    end: datetime | None
+
+    def covers(self, at: datetime) -> bool:
+        return (self.start is None or self.start <= at) and (self.end is None or at < self.end)
+
+
+def in_force_window(session: Session, *, livemode: bool, at: datetime) -> InForce:
+    """The rules in force at `at`, kept in this process until the tenant's rules change
+    (core/tenant_cache.py) or a scheduled version's moment comes: a page costs no query for them then."""
+
+    def load() -> InForce:
+        version = in_force_at(session, livemode=livemode, at=at)
+        end = session.scalar(
+            select(func.min(LocalityRuleVersion.effective_at)).where(
+                LocalityRuleVersion.livemode == livemode, LocalityRuleVersion.effective_at > at
+            )
+        )
+        if version is None:
+            return InForce(layers=(), start=None, end=end)
+        return InForce(layers=tuple(version.rules), start=version.effective_at, end=end)
+
+    return cached(session, "locality", livemode, load, usable=lambda kept: kept.covers(at))
+
+
 def table_layers(session: Session, *, livemode: bool, countries: Sequence[str] | None = None) -> list[Layer]:
     """The rules of `locality_rules` (what the API's rule routes change), as layers."""
     query = select(LocalityRule).where(LocalityRule.livemode == livemode)
@@ -294,8 +325,7 @@ def rules_for(
     if at is not None:
         # Every rule change writes a version (and the migration made version 1 of the rules before
         # versions): before a tenant's first version there are no rules, only the defaults.
-        version = in_force_at(session, livemode=livemode, at=at)
-        layers = [] if version is None else version.rules
+        layers = in_force_window(session, livemode=livemode, at=at).layers
         return resolve(layers, country=country, currency=currency, methods=methods, amount=amount)
     stored = table_layers(session, livemode=livemode, countries=(ALL_COUNTRIES, country))
     return resolve(stored, country=country, currency=currency, methods=methods, amount=amount)

@@ -27,7 +27,7 @@ from core.audit import service as audit
 from core.audit.models import Outcome
 from core.clock import system_clock
 from core.context import Context
-from core.db import get_by_id, transaction_memo
+from core.db import cached, get_by_id, transaction_memo
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events.models import Event
 from core.events.types import EventType
@@ -354,16 +354,23 @@ def wants_event(session: Session, *, tenant_id: str, livemode: bool, event_type:
         return False
     memo: dict[str, list[tuple[bool, list[str]]]] = transaction_memo(session).setdefault(_MEMO_KEY, {})
     if tenant_id not in memo:
-        memo[tenant_id] = [
-            (bool(mode), list(types))
-            for mode, types in session.execute(
-                select(WebhookEndpoint.livemode, WebhookEndpoint.events).where(
-                    WebhookEndpoint.tenant_id == tenant_id,
-                    WebhookEndpoint.enabled.is_(True),
-                    WebhookEndpoint.deleted_at.is_(None),
+
+        def load() -> list[tuple[bool, list[str]]]:
+            return [
+                (bool(mode), list(types))
+                for mode, types in session.execute(
+                    select(WebhookEndpoint.livemode, WebhookEndpoint.events).where(
+                        WebhookEndpoint.tenant_id == tenant_id,
+                        WebhookEndpoint.enabled.is_(True),
+                        WebhookEndpoint.deleted_at.is_(None),
+                    )
                 )
-            )
-        ]
+            ]
+
+        # Kept in process while the tenant's endpoints are unchanged (core/tenant_cache.py): a change
+        # commits a new cache version, so every transaction begun after it reads them again, as before.
+        bound = session.info.get("tenant_id") == tenant_id
+        memo[tenant_id] = cached(session, "webhooks", None, load) if bound else load()
     return any(mode == livemode and ("*" in types or event_type in types) for mode, types in memo[tenant_id])
 
 

@@ -16,7 +16,7 @@ from core.web.request import bind_tenant, client_ip, context, runtime, uow
 from tenants import api_keys, key_usage
 from tenants.models import KeyKind, KeyMode
 from tenants.permissions import Permission
-from tenants.resolution import lookup_key
+from tenants.resolution import lookup_key_cached
 
 #: What an unknown key is told: where a working key comes from (the CLI; the portal has no key pages yet).
 INVALID_KEY = (
@@ -55,7 +55,8 @@ def authenticate() -> None:
             "This is a publishable key, meant for the browser widget. "
             "Use your secret key (sk_…) on your server."
         )
-    owner = lookup_key(uow().session, key)
+    # Kept in process while the tenant's keys are unchanged; binds the key's tenant (below, again: free).
+    owner = lookup_key_cached(uow().session, key, bind=bind_tenant)
     if owner is None or owner.kind is not KeyKind.SECRET:
         raise AuthenticationFailed(INVALID_KEY)
     rt = runtime()

@@ -22,7 +22,7 @@ from core.jobs.runtime import Runtime
 from core.payments import serialize, sessions
 from core.webhooks import service
 from tests.factories import MadeTenant
-from tests.fixtures import Factories
+from tests.fixtures import Factories, is_postgres
 from tests.webhooks_helpers import create_endpoint, ctx, deliveries, drain, receiver
 
 WEBHOOKS_JOB = "core.webhooks.jobs.on_event"
@@ -95,7 +95,9 @@ def test_one_query_per_transaction_however_many_events(rt: Runtime, make: Factor
         made = _emit_completed(rt, tenant, cs.id, count=5)
     finally:
         sa_event.remove(rt.db.engine, "before_cursor_execute", count)
-    assert len(asked) == 1
+    # None on PostgreSQL: the session made above asked, and the process kept the answer under the
+    # tenant's unchanged cache version (core/tenant_cache.py); SQLite has no such cache.
+    assert len(asked) == (0 if is_postgres(rt.settings) else 1)
     assert sorted(_fan_out_jobs(rt, tenant))[-5:] == sorted(made)
 
 
