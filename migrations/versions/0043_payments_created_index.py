@@ -5,14 +5,14 @@
 - `ix_refunds_created (tenant_id, created_at)`: its refunds of the same days.
 
 Revision ID: 0043
-Revises: 0036
+Revises: 0037
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
 revision = "0043"
-down_revision = "0036"
+down_revision = "0037"
 branch_labels = None
 depends_on = None
 
