@@ -200,11 +200,15 @@ def note_tenant_set(session: Session, tenant_id: str) -> None:
 
 
 def _tenant_cleared(connection: Any, *_args: Any) -> None:
-    connection.info[_TENANT_SET] = ""
+    # A connection the database dropped (a restart) is invalidated: its `info` cannot be reached until the
+    # rollback in progress is over, and it is never used again; its replacement starts empty at checkout.
+    if not connection.invalidated:
+        connection.info[_TENANT_SET] = ""
 
 
 def _tenant_unknown(connection: Any, *_args: Any) -> None:
-    connection.info.pop(_TENANT_SET, None)
+    if not connection.invalidated:
+        connection.info.pop(_TENANT_SET, None)
 
 
 def _tenant_cleared_at_checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:

@@ -239,7 +239,15 @@ def _unexpected(exc: Exception) -> Response:
     return error_response(500, code="internal_error", message=UNEXPECTED, type_="api_error")
 
 
+def _retry_after(response: Response) -> Response:
+    # A view may answer 503 itself (a form whose fail-closed limiter is unreachable): it gets the header too.
+    if response.status_code == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
 def init_app(app: Flask) -> None:
+    app.after_request(_retry_after)
     app.register_error_handler(KassaError, _kassa_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -37,23 +37,26 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
+from core.jobs.runtime import Runtime
 from core.payments.states import FINAL
+from core.web.errors import is_unavailable
 from tests.chaos import figures
-from tests.fixtures import ROOT, skip_or_fail
+from tests.fixtures import ROOT, Factories, skip_or_fail
 from tests.postgres_cluster import Cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 #: Payments the shoppers make in one scenario, and how many shop at once.
-PAYMENTS = figures.size(12, 300)
+PAYMENTS = figures.size(12, 200)
 SHOPPERS = figures.size(4, 8)
 #: Seconds the server stays down.
 OUTAGE = figures.size(3, 10)
 #: Seconds after the last shopper is done within which every accepted payment must be final (the workers
 #: work off the backlog the outage left; a job lost with Redis waits for the sweeper: payments pending 30 s,
 #: swept every 15 s).
-RECOVERY = 90.0
+RECOVERY = float(figures.size(90, 240))
 #: A shopper gives up on one step after this long (the outage is much shorter; an idempotency key's claim
 #: left behind by the outage is taken over after 60 s).
 PATIENCE = 90.0
@@ -212,6 +215,8 @@ class Answers:
     bad: list[tuple[str, str, int]] = field(default_factory=list)
     unavailable_without_retry_after: int = 0
     transport_errors: int = 0
+    #: The first few transport errors (a timeout, a reset connection), for the failure message.
+    transport_seen: list[str] = field(default_factory=list)
     #: Checkout session id -> payment id, for every payment the hosted page accepted (303 to its status).
     accepted: dict[str, str] = field(default_factory=dict)
     gave_up: int = 0
@@ -255,9 +260,11 @@ def _until_answered(
     while time.monotonic() < deadline:
         try:
             response = send()
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             with answers.lock:
                 answers.transport_errors += 1
+                if len(answers.transport_seen) < 5:
+                    answers.transport_seen.append(f"{method} {path}: {exc!r}")
             time.sleep(0.5)
             continue
         answers.note(method, path, response)
@@ -517,7 +524,12 @@ def test_redis_restarted_mid_load_loses_nothing_and_answers_503_while_down(
     scenario = _record(f"redis {'restarted' if keep_data else 'restarted empty'} mid-load", outcome)
     assert outcome.answers.statuses[503] > 0, "nothing answered 503: the outage missed the load"
     _check_unavailable_answers(outcome.answers)
-    assert scenario.ok, (scenario.values, outcome.answers.bad[:20], stack.kassa.log_tail())
+    assert scenario.ok, (
+        scenario.values,
+        outcome.answers.bad[:20],
+        outcome.answers.transport_seen,
+        stack.kassa.log_tail(),
+    )
 
 
 # PostgreSQL --------------------------------------------------------------------------------------------
@@ -540,4 +552,31 @@ def test_postgresql_restarted_mid_load_answers_503_and_completes_every_accepted_
     # /readyz with PostgreSQL stopped and after (tests/core/test_observability.py checks the same on a
     # test client; here it is the real server, in the middle of load).
     assert readiness == {"down": 503, "after": 200}
-    assert scenario.ok, (scenario.values, outcome.answers.bad[:20], stack.kassa.log_tail())
+    assert scenario.ok, (
+        scenario.values,
+        outcome.answers.bad[:20],
+        outcome.answers.transport_seen,
+        stack.kassa.log_tail(),
+    )
+
+
+# A connection the server dropped -----------------------------------------------------------------------
+
+
+def test_a_transaction_whose_connection_the_server_dropped_fails_as_unavailable_and_the_next_one_works(
+    clean: Runtime, make: Factories
+) -> None:
+    """The rollback of a transaction on a dropped connection must not trip over the connection (it raised
+    PendingRollbackError, a 500, instead of the OperationalError that is a 503), and the pool must hand out
+    a working connection next."""
+    if not clean.db.is_postgres:
+        skip_or_fail("needs PostgreSQL: set DATABASE_URL (bash .ci/run does)")
+    tenant = make.tenants()
+    with pytest.raises(OperationalError) as raised, clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        uow.session.execute(text("SELECT count(*) FROM payments"))
+        # What a PostgreSQL restart does to every open connection.
+        uow.session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        uow.session.execute(text("SELECT 1"))
+    assert is_unavailable(raised.value)
+    with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+        assert uow.session.execute(text("SELECT count(*) FROM payments")).scalar_one() == 0
