@@ -219,6 +219,8 @@ class Answers:
     transport_seen: list[str] = field(default_factory=list)
     #: Checkout session id -> payment id, for every payment the hosted page accepted (303 to its status).
     accepted: dict[str, str] = field(default_factory=dict)
+    #: time.monotonic() of each acceptance, to see when Pay worked again after the restart.
+    accepted_at: list[float] = field(default_factory=list)
     gave_up: int = 0
     #: The first 503 of each path: its content type and body (JSON under /api, an HTML page elsewhere).
     unavailable: dict[str, httpx.Response] = field(default_factory=dict)
@@ -304,6 +306,7 @@ def _shop(base_url: str, secret_key: str, answers: Answers, number: str) -> None
                 # A Pay answered with an error committed its payment all the same: the page says so.
                 with answers.lock:
                     answers.accepted[session_id] = in_flight.group(2)
+                    answers.accepted_at.append(time.monotonic())
                 return
             if page.status_code != 200:
                 break
@@ -322,6 +325,7 @@ def _shop(base_url: str, secret_key: str, answers: Answers, number: str) -> None
             if paid.status_code in (302, 303) and found:
                 with answers.lock:
                     answers.accepted[session_id] = found.group(2)
+                    answers.accepted_at.append(time.monotonic())
                 return
             if paid.status_code == 200:
                 continue  # the form came back (the CSRF token of a page served during the outage): again
@@ -346,6 +350,8 @@ class Outcome:
     answers: Answers
     restarted_at: float
     recovered_in: float | None
+    #: Seconds from the restart until the hosted page accepted a payment again.
+    serving_again_in: float | None
     lost: int
     unfinished: int
     processes_died: list[str]
@@ -392,6 +398,9 @@ def _run_load(
         answers=answers,
         restarted_at=restarted_at,
         recovered_in=recovered_in,
+        serving_again_in=next(
+            (round(at - restarted_at, 1) for at in sorted(answers.accepted_at) if at >= restarted_at), None
+        ),
         lost=lost,
         unfinished=unfinished_count,
         processes_died=[name for name in kassa.processes if name not in kassa.alive()],
@@ -421,6 +430,7 @@ def _record(name: str, outcome: Outcome) -> figures.Scenario:
         unfinished_after_recovery=outcome.unfinished,
         gave_up=answers.gave_up,
         processes_died=len(outcome.processes_died),
+        seconds_to_serve_again=outcome.serving_again_in,
         seconds_to_recover=outcome.recovered_in,
     )
 
