@@ -55,7 +55,7 @@ def worker_command(
 
     from core.jobs import catalogue
     from core.jobs.queues import QUEUE_NAMES
-    from core.jobs.worker import make_worker
+    from core.jobs.worker import run_worker
 
     rt = runtime()
     unknown = set(queues) - set(QUEUE_NAMES)
@@ -74,10 +74,16 @@ def worker_command(
         server = metrics.serve(metrics_port, lambda: [RuntimeCollector(rt)], addr=metrics_host)
         port = server.server_address[1]  # type: ignore[attr-defined]
         click.echo(f"kassa worker: metrics on http://{metrics_host}:{port}/metrics")
-    # with_scheduler: RQ keeps a failed job's retry in its scheduled registry; the scheduler (a process
-    # of one worker at a time, by Redis lock) moves it back to its queue when the back-off is over.
-    worker = make_worker(rt, queues or QUEUE_NAMES, worker_class=SimpleWorker if in_process else Worker)
-    worker.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True, max_jobs=max_jobs)
+    # RQ's scheduler (run_worker starts it: a process of one worker at a time, by Redis lock) moves a failed
+    # job's retry from the scheduled registry back to its queue when the back-off is over.
+    run_worker(
+        rt,
+        queues or QUEUE_NAMES,
+        worker_class=SimpleWorker if in_process else Worker,
+        burst=burst,
+        max_jobs=max_jobs,
+        logging_level=rt.settings.log_level,
+    )
 
 
 @click.command(

@@ -277,13 +277,17 @@ def cached(
 
 
 def _tenant_cleared(connection: Any, *_args: Any) -> None:
-    connection.info[_TENANT_SET] = ""
-    connection.info.pop(_TENANT_VERSION, None)
+    # A connection the database dropped (a restart) is invalidated: its `info` cannot be reached until the
+    # rollback in progress is over, and it is never used again; its replacement starts empty at checkout.
+    if not connection.invalidated:
+        connection.info[_TENANT_SET] = ""
+        connection.info.pop(_TENANT_VERSION, None)
 
 
 def _tenant_unknown(connection: Any, *_args: Any) -> None:
-    connection.info.pop(_TENANT_SET, None)
-    connection.info.pop(_TENANT_VERSION, None)
+    if not connection.invalidated:
+        connection.info.pop(_TENANT_SET, None)
+        connection.info.pop(_TENANT_VERSION, None)
 
 
 def _tenant_cleared_at_checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,58 @@ def make_worker(
 ) -> BaseWorker:
     catalogue.load()  # the jobs a job enqueues are looked up in the registry
     return worker_class([rt.queue(name) for name in queues], connection=rt.redis, serializer=JSONSerializer)
+
+
+def run_worker(
+    rt: Runtime,
+    queues: Sequence[str],
+    *,
+    worker_class: type[BaseWorker],
+    burst: bool,
+    max_jobs: int | None,
+    logging_level: str,
+) -> None:
+    """`kassa worker`: RQ's worker, started again when a Redis outage made it quit.
+
+    RQ waits out an outage only while it waits for a job; one that meets it anywhere else in its loop
+    (finishing a job, its heartbeat) quits. Then, while Redis does not answer, this waits for it and starts a
+    fresh worker, so an outage needs no supervisor. A stop that was asked for (SIGTERM, Ctrl-C), `burst`,
+    `max_jobs` or any other error ends the process as before."""
+    while True:
+        worker = make_worker(rt, queues, worker_class=worker_class)
+        try:
+            worker.work(burst=burst, logging_level=logging_level, with_scheduler=True, max_jobs=max_jobs)
+        except redis.RedisError as exc:  # its teardown (registering its death) needs Redis too
+            log.warning("worker: Redis unavailable while stopping (%s)", type(exc).__name__)
+        # RQ keeps no public flag for "a stop was asked for"; its signal handler stamps this date.
+        if burst or max_jobs is not None or getattr(worker, "_shutdown_requested_date", None) is not None:
+            return
+        if not _wait_for_redis(rt):
+            return
+
+
+def _wait_for_redis(rt: Runtime) -> bool:
+    """True once Redis answers again after an outage; False at once if it answers now (the worker quit
+    for another reason) or when a stop is asked for while waiting."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        waited, delay = False, 0.5
+        while not stop.is_set():
+            try:
+                rt.redis.ping()
+            except redis.RedisError:
+                if not waited:
+                    log.warning("worker: Redis unavailable; starting again once it answers")
+                waited = True
+                stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            return waited
+        return False
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class ThreadWorker(SimpleWorker):

@@ -7,6 +7,10 @@ extracted for translation (babel.cfg) and translated as the page renders; the er
 when the catalog has it (checkout/messages.py lists the core errors a shopper can meet) and shown as it
 stands otherwise.
 
+A dependency that is down (PostgreSQL, Redis) is a 503 with `Retry-After`, never a 500: the client, the load
+balancer and the shopper's next click try again once it is back (docs/operations.md, "Outages"). Every 503
+carries `Retry-After`, a core error's (payments briefly unavailable) as well as a lost connection's.
+
 A surface may draw its own page for its paths (`register_page`): the checkout shows its errors in its card
 layout, with the shop's branding and a next step (checkout/errors.py). This module still decides the status,
 the message, the locale and that no trace is ever shown.
@@ -18,6 +22,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import redis
+import sqlalchemy.exc
 from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask_babel import force_locale, gettext
 from sqlalchemy.exc import DBAPIError
@@ -42,6 +48,23 @@ def N_(message: str) -> str:
 
 NO_SUCH_RESOURCE = N_("No such resource.")
 UNEXPECTED = N_("An unexpected error occurred.")
+#: The JSON message of a 503 for a dependency that is down (programs read it: English, not extracted). The
+#: HTML page shows no message of its own: its translated title and hint ("Temporarily unavailable", "A
+#: dependency is unavailable. Try again in a minute.") say it.
+UNAVAILABLE = "A service Kassa depends on is briefly unavailable. Try again after Retry-After seconds."
+
+#: Seconds a 503's `Retry-After` asks a client to wait (the same as `/readyz`'s, core/web/health.py).
+RETRY_AFTER = 5
+
+#: Errors that mean a dependency is down or the connection to it was lost, not a bug: PostgreSQL refusing or
+#: dropping connections (psycopg's OperationalError, which SQLAlchemy wraps; also a cancelled statement or a
+#: lock timeout, equally worth a retry), the pool finding no connection in time, Redis not answering.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.TimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 ERROR = N_("Error")
 
 _TITLES = {
@@ -141,6 +164,8 @@ def error_response(status: int, *, code: str, message: str, type_: str, param: s
     else:
         response = Response(_error_page(status, message), mimetype="text/html")
     response.status_code = status
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER)
     return response
 
 
@@ -191,7 +216,25 @@ def _remember(status: int, exc: BaseException) -> None:
         log.warning("could not keep the error for the operator view", exc_info=True)
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps: a DBAPIError whose connection was invalidated) says a dependency is
+    down rather than that the code is wrong."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated
+
+
+def unavailable(exc: BaseException) -> Response:
+    """503 with `Retry-After`: PostgreSQL or Redis is down. Logged without a trace (one line per request
+    while it lasts); the health checks and the dependency's own alerts say the rest."""
+    log.warning("dependency unavailable, answering 503: %s", type(exc).__name__)
+    message = UNAVAILABLE if wants_json() else ""
+    return error_response(503, code="service_unavailable", message=message, type_="api_error")
+
+
 def _unexpected(exc: Exception) -> Response:
+    if is_unavailable(exc):
+        return unavailable(exc)
     # Logged with the request id; the page shows only the id (never the exception or a trace).
     log.exception("unhandled error")
     _remember(500, exc)
@@ -251,7 +294,15 @@ def _flush_writes(response: Response) -> Response:
     return response
 
 
+def _retry_after(response: Response) -> Response:
+    # A view may answer 503 itself (a form whose fail-closed limiter is unreachable): it gets the header too.
+    if response.status_code == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
 def init_app(app: Flask) -> None:
+    app.after_request(_retry_after)
     app.register_error_handler(KassaError, _kassa_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DBAPIError, _database_error)

@@ -10,6 +10,7 @@ from flask import Flask, Response, abort, current_app, g, request
 from core.context import Actor, ActorType, Context
 from core.db import UnitOfWork
 from core.jobs.runtime import Runtime
+from core.web import errors
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -86,6 +87,12 @@ def _finish_request(response: Response) -> Response:
                 current.commit()
             else:
                 current.rollback()
+        except Exception as exc:
+            # The database went away between the view and its commit: a 503 to try again, not a 500
+            # (an exception raised here would skip the error handlers' mapping).
+            if not errors.is_unavailable(exc):
+                raise
+            response = errors.unavailable(exc)
         finally:
             current.session.close()
     response.headers["X-Request-Id"] = g.get("request_id", "")

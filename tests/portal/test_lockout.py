@@ -120,6 +120,7 @@ def test_with_redis_down_sign_in_is_refused_not_left_uncounted(
     browser = from_ip(app, "203.0.113.7")
     response = attempt(browser, tenant.owner_email, PASSWORD)
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"  # every 503 says when to try again (core/web/errors.py)
     assert "Sign-in is unavailable for a moment. Try again shortly." in response.get_data(as_text=True)
     assert browser.get("/portal/login/code").status_code == 302  # no half-signed-in state either
 
