@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import money
@@ -74,8 +74,10 @@ def _search(text: str) -> tuple[ColumnElement[bool], bool]:
             True,
         )
     # A reference, or its beginning: LIKE's wildcards in the text are taken literally.
+    # SQLite's LIKE ignores case, PostgreSQL's does not: the prefix compared as it is keeps them alike.
     prefix = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return CheckoutSession.reference.like(prefix, escape="\\"), True
+    exact = func.substr(CheckoutSession.reference, 1, len(text)) == text
+    return and_(CheckoutSession.reference.like(prefix, escape="\\"), exact), True
 
 
 def filter_payments(livemode: bool, where: PaymentFilter) -> Select[Payment]:
