@@ -32,7 +32,7 @@ from werkzeug.exceptions import HTTPException
 from core import telemetry
 from core.errors import KassaError
 from core.jobs import status as operations_status
-from core.web import request as web_request
+from core.web.current import current_uow
 from core.web.i18n import current_locale, page_locale
 from core.web.logs import mask_pans
 
@@ -259,7 +259,7 @@ def _database_error(exc: DBAPIError) -> Response:
     state = _sqlstate(exc)
     if not state.startswith(WRITE_REFUSED_STATES):
         return _unexpected(exc)
-    current = web_request.current_uow()
+    current = current_uow()
     if current is not None:
         current.rollback()  # the failed transaction goes now: the error page may read (branding, the session)
     # The SQLSTATE and table, never the statement: its parameters may hold customer data.
@@ -281,7 +281,7 @@ def _flush_writes(response: Response) -> Response:
     """Send the request's pending writes before the response is final, so a refused write (an
     unwritable audit table, a full disk) is answered by `_database_error`, with the usual headers, instead
     of failing the commit after the answer was made (a 500). The commit (core/web/request.py) follows."""
-    current = web_request.current_uow()
+    current = current_uow()
     if current is None or (response.status_code >= 400 and not g.get("commit_on_error")):
         return response
     try:

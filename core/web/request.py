@@ -29,12 +29,6 @@ def uow() -> UnitOfWork:
     return current
 
 
-def current_uow() -> UnitOfWork | None:
-    """The request's unit of work if one was opened, without opening one."""
-    current: UnitOfWork | None = g.get("_uow")
-    return current
-
-
 def bind_tenant(tenant_id: str | None) -> None:
     g.tenant_id = tenant_id
     uow().bind_tenant(tenant_id)
@@ -75,6 +69,8 @@ def _refuse_unstorable_form() -> None:
     database with it (a 500). The API checks its JSON itself and names the parameter (portal/api)."""
     if request.method not in ("POST", "PUT", "PATCH") or request.mimetype not in _FORM_TYPES:
         return
+    if request.path.startswith("/api/"):
+        return  # reading the form here would consume the body the API refuses as "not a JSON object"
     if any("\x00" in name or "\x00" in value for name, value in request.form.items(multi=True)):
         abort(400)
 

@@ -46,6 +46,9 @@ from tests.webhooks_helpers import create_endpoint, receiver
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 _EXPORTER = InMemorySpanExporter()
+#: Whether _EXPORTER is attached to the global provider: once per process, though every module that
+#: uses `spans` (tests/portal/test_operations_page.py too) asks for it (twice, every span came twice).
+_ATTACHED: list[bool] = []
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,10 @@ def spans() -> Iterator[InMemorySpanExporter]:
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
         telemetry.mark_configured()
-    provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+    if not _ATTACHED:
+        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        _ATTACHED.append(True)
+    _EXPORTER.clear()
     yield _EXPORTER
     _EXPORTER.clear()
 
