@@ -78,6 +78,7 @@ def test_a_rule_change_shows_on_the_next_page_here_and_in_another_process(
         assert tabs(page_text(app_client.get(page))) == ["Card"]
 
 
+@pytest.mark.postgres  # the cache is PostgreSQL's: SQLite reads the rules on every page
 def test_a_page_with_the_rules_kept_sends_no_query_for_them(
     client: FlaskClient, make: Factories, clean: Runtime
 ) -> None:
