@@ -367,7 +367,7 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def kassa_worker_argv(*, in_process: bool) -> list[str]:
     kassa = Path(sys.executable).with_name("kassa")
-    flags = ["--in-process"] if in_process else []
+    flags = ["--in-process"] if in_process else ["--fork"]
     if kassa.exists():
         return [str(kassa), "worker", "--queue", PAYMENTS, *flags]
     return [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--queue", PAYMENTS, *flags]

@@ -67,7 +67,16 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "kassa users create": ("--email", "--password", "--role", "--tenant", "--totp-secret"),
     "kassa users disable": ("--email",),
     "kassa users enable": ("--email",),
-    "kassa worker": ("--burst", "--in-process", "--max-jobs", "--metrics-host", "--metrics-port", "--queue"),
+    "kassa worker": (
+        "--burst",
+        "--fork",
+        "--in-process",
+        "--max-jobs",
+        "--max-memory",
+        "--metrics-host",
+        "--metrics-port",
+        "--queue",
+    ),
 }
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from rq import SimpleWorker, Worker
@@ -23,6 +25,37 @@ from core.jobs.registry import Cron, spec_for
 from core.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB (Linux; 0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class RecyclingWorker(SimpleWorker):
+    """RQ's SimpleWorker (each job in this process: warm connections, imports and caches) that stops
+    after the job which leaves it above `max_rss_mb` of resident memory, for its supervisor to start a
+    fresh one: a job that leaks cannot grow the process without bound. `kassa worker`'s default."""
+
+    max_rss_mb: float | None = None
+
+    def execute_job(self, job: Any, queue: Any) -> Any:
+        result = super().execute_job(job, queue)
+        if self.max_rss_mb is not None:
+            resident = rss_mb()
+            if resident > self.max_rss_mb:
+                log.warning(
+                    "worker: %.0f MB resident after job %s, over --max-memory %.0f MB: stopping to restart",
+                    resident,
+                    job.id,
+                    self.max_rss_mb,
+                )
+                self._stop_requested = True
+        return result
 
 
 def make_worker(
@@ -40,15 +73,19 @@ def run_worker(
     burst: bool,
     max_jobs: int | None,
     logging_level: str,
+    max_rss_mb: float | None = None,
 ) -> None:
     """`kassa worker`: RQ's worker, started again when a Redis outage made it quit.
 
     RQ waits out an outage only while it waits for a job; one that meets it anywhere else in its loop
     (finishing a job, its heartbeat) quits. Then, while Redis does not answer, this waits for it and starts a
     fresh worker, so an outage needs no supervisor. A stop that was asked for (SIGTERM, Ctrl-C), `burst`,
-    `max_jobs` or any other error ends the process as before."""
+    `max_jobs`, the memory ceiling of a `RecyclingWorker` (`max_rss_mb`) or any other error ends the
+    process as before."""
     while True:
         worker = make_worker(rt, queues, worker_class=worker_class)
+        if isinstance(worker, RecyclingWorker):
+            worker.max_rss_mb = max_rss_mb
         try:
             worker.work(burst=burst, logging_level=logging_level, with_scheduler=True, max_jobs=max_jobs)
         except redis.RedisError as exc:  # its teardown (registering its death) needs Redis too
@@ -56,6 +93,8 @@ def run_worker(
         # RQ keeps no public flag for "a stop was asked for"; its signal handler stamps this date.
         if burst or max_jobs is not None or getattr(worker, "_shutdown_requested_date", None) is not None:
             return
+        if isinstance(worker, RecyclingWorker) and worker._stop_requested:
+            return  # the memory ceiling: the supervisor starts a fresh process
         if not _wait_for_redis(rt):
             return
 

@@ -46,7 +46,7 @@ def start_worker(settings: Settings, mode: str = "fork", **env: str) -> subproce
     }
     return subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--queue", "payments"]
-        + (["--in-process"] if mode == "in-process" else []),
+        + (["--in-process"] if mode == "in-process" else ["--fork"]),
         env=environ,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -392,7 +392,7 @@ def test_a_forking_worker_continues_the_outbox_rows_trace_and_exports_it_over_ot
     with receiver() as collector:
         kassa = str(Path(sys.executable).with_name("kassa"))
         done = subprocess.run(
-            [kassa, "worker", "--burst", "--queue", "default"],
+            [kassa, "worker", "--fork", "--burst", "--queue", "default"],
             env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}"},
             capture_output=True,
             text=True,
