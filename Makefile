@@ -69,7 +69,7 @@ bench: install ## Every figure beside its ceiling, one run, PostgreSQL + Redis (
 	$(BIN)/python -m bench $(or $(BENCH_ARGS),suite)
 
 bench-quick: install ## A ~1-minute subset of `make bench`, for before/after figures in notes
-	$(BIN)/python -m bench suite --seconds 4 --rounds 1 --payments 100 --confirm-pool 1000
+	$(BIN)/python -m bench suite --seconds 4 --rounds 1 --payments 100 --confirm-pool 1000 --loop-seconds 10
 
 clean: ## Remove the virtualenv, node_modules, vendored assets and the demo database
 	rm -rf $(VENV) node_modules static/vendor instance .pytest_cache .mypy_cache .ruff_cache

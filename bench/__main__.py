@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench import export, hosted_page, payments, reports, request_cost, suite, webhooks
+from bench import export, hosted_page, loop, payments, reports, request_cost, suite, webhooks
 
 #: Every benchmark by name. `suite` is `make bench`: every figure beside its ceiling, in one run; the
 #: others measure one thing each, in more detail.
@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, click.Command] = {
     "webhooks": webhooks.command,
     "reports": reports.command,
     "export": export.command,
+    "loop": loop.command,
 }
 
 

@@ -316,6 +316,13 @@ def commit_id() -> str:
 )
 @click.option("--in-process", is_flag=True, help="Workers run jobs in process (both sides).")
 @click.option(
+    "--loop-seconds",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0, 600),
+    help="Seconds of the whole loop (session, page, confirm, worker, webhook; bench/loop.py); 0 skips it.",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=None,
@@ -329,6 +336,7 @@ def command(
     payment_count: int,
     confirm_pool: int,
     in_process: bool,
+    loop_seconds: float,
     out: Path | None,
 ) -> None:
     target = payments.preflight(os.environ, sandbox_latency_ms=0)
@@ -426,7 +434,19 @@ def command(
         pay_figures: dict[str, Any] | None = None
         if payment_count:
             pay_figures = payments_phase(target, rt, payment_count, in_process=in_process, workdir=workdir)
-        results = summarise(pairs, select1=select1, memory=memory, pay=pay_figures)
+        loop_figures: dict[str, Any] | None = None
+        if loop_seconds:
+            from bench.loop import run_loop
+
+            client.flushdb()
+            payments.claim_redis(client, target.redis_db)
+            click.echo(f"The whole loop for {loop_seconds:g} s …", err=True)
+            loop_figures = run_loop(
+                target, seconds=loop_seconds, shoppers=8, web_workers=workers, workdir=workdir
+            )
+            memory["kassa web worker, after the loop"] = loop_figures["rss_mb_web_workers"]
+            memory["kassa worker, after the loop"] = loop_figures["rss_mb_kassa_workers"]
+        results = summarise(pairs, select1=select1, memory=memory, pay=pay_figures, loop=loop_figures)
         header = {
             "commit": commit_id(),
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -490,6 +510,7 @@ def summarise(
     select1: WrkResult,
     memory: dict[str, list[float]],
     pay: dict[str, Any] | None,
+    loop: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     names = {
         "page": ("hosted page GET", "hello-world Flask GET"),
@@ -525,6 +546,18 @@ def summarise(
             if pay["ceiling"]["rate"]
             else None,
             "errors": pay["kassa"]["errors"] + pay["ceiling"]["errors"],
+        }
+    if loop is not None:
+        figures[f"whole loop, {loop['seconds']:g} s (payments)"] = {
+            "rate": loop["payments_per_second"],
+            "confirm_to_succeeded_p50_ms": loop["confirm_to_succeeded_p50_ms"],
+            "confirm_to_succeeded_p99_ms": loop["confirm_to_succeeded_p99_ms"],
+            "errors": loop["errors"],
+            "detail": loop,
+        }
+        figures["whole loop: webhook deliveries"] = {
+            "rate": loop["deliveries_per_second"],
+            "errors": 0,
         }
     return {
         "figures": figures,
