@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 
 import click
 import httpx
+import redis
 from sqlalchemy import select
 
 from bench import payments
@@ -249,6 +250,7 @@ def command(seconds: float, shoppers: int, web_workers: int, as_json: bool) -> N
 
     target = payments.preflight(os.environ, sandbox_latency_ms=0)
     payments.check_database(target.settings)
+    payments.claim_redis(redis.Redis.from_url(target.redis_url), target.redis_db)
     workdir = Path(tempfile.mkdtemp(prefix="kassa-bench-loop-"))
     upgrade(target.settings)
     target = dataclasses.replace(target, env=kassa_env(target, workdir))
