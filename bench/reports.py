@@ -212,7 +212,13 @@ def command(
     # What autovacuum leaves on a live system: statistics and the visibility map of the rollups.
     with rt.db.owner_engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        for table in ("report_daily", "report_day_totals", "report_customer_days", "report_shoppers"):
+        for table in (
+            "report_daily",
+            "report_day_totals",
+            "report_monthly",
+            "report_customer_days",
+            "report_shoppers",
+        ):
             conn.execute(text(f"VACUUM ANALYZE {table}"))
 
     click.echo(
@@ -403,6 +409,7 @@ CLONED = (
     "report_facts",
     "report_daily",
     "report_day_totals",
+    "report_monthly",
     "report_customer_days",
     "report_shoppers",
 )

@@ -41,8 +41,9 @@ BUDGETS = {
     # The processing job (screening, the processor call, the ledger, the balance transaction, two events
     # each numbered by its INSERT, three audit rows on one head read, one endpoints query), the relay of
     # its outbox, then the subscribers' jobs: two report rollup updates and the receipts job. No webhook
-    # fan-out job for a tenant without endpoints.
-    "payment job": (56, 58),
+    # fan-out job for a tenant without endpoints. A rollup update moves the day's cells, their day totals
+    # and their month rows: one statement on PostgreSQL (data-modifying CTEs), three on SQLite.
+    "payment job": (56, 59),
 }
 
 

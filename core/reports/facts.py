@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -30,11 +30,13 @@ from core.ledger.service import KIND_CAPTURE
 from core.payments.models import CheckoutSession, Payment, PaymentStatus, Refund, RefundStatus
 from core.reports.models import (
     CUSTOMER_MEASURES,
+    DAILY_DIMENSIONS,
     DAILY_MEASURES,
     ReportCustomerDay,
     ReportDaily,
     ReportDayTotal,
     ReportFact,
+    ReportMonthly,
     ReportShopper,
 )
 
@@ -353,7 +355,8 @@ def _upsert_daily(
         session,
         [
             Upsert(ReportDaily.__table__, rows, _sums(DAILY_MEASURES)),
-            Upsert(ReportDayTotal.__table__, _totals(tenant_id, rows), _sums(DAILY_MEASURES)),
+            Upsert(ReportDayTotal.__table__, _roll_up(tenant_id, rows, _total_key), _sums(DAILY_MEASURES)),
+            Upsert(ReportMonthly.__table__, _roll_up(tenant_id, rows, _month_key), _sums(DAILY_MEASURES)),
         ],
     )
 
@@ -363,27 +366,44 @@ def total_id(livemode: bool, day: Any, currency: str, outcome: str) -> str:
     return f"{'live' if livemode else 'test'}|{day.isoformat()}|{currency}|{outcome}"
 
 
-def _totals(tenant_id: str, daily_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Move the coarse day x currency x outcome rows by the sum of the fine cells' moves: each total is
-    the sum of its cells by construction, whatever order the moves come in."""
-    totals: dict[str, dict[str, Any]] = {}
+def month_id(cell_id: str, day: Any) -> str:
+    """The `report_monthly` row a `report_daily` cell adds to: its id with the month's first day."""
+    mode, _day, rest = cell_id.split("|", 2)
+    return f"{mode}|{day.replace(day=1).isoformat()}|{rest}"
+
+
+def _total_key(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    key = total_id(row["livemode"], row["day"], row["currency"], row["outcome"])
+    return key, {name: row[name] for name in ("livemode", "day", "currency", "outcome")}
+
+
+def _month_key(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    dimensions = {name: row[name] for name in DAILY_DIMENSIONS if name != "day"}
+    return month_id(row["id"], row["day"]), {**dimensions, "month": row["day"].replace(day=1)}
+
+
+def _roll_up(
+    tenant_id: str,
+    daily_rows: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], tuple[str, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Move the coarser rows `key` names by the sum of the fine cells' moves: each coarse row is the sum
+    of its cells by construction, whatever order the moves come in."""
+    coarse: dict[str, dict[str, Any]] = {}
     for row in daily_rows:
-        key = total_id(row["livemode"], row["day"], row["currency"], row["outcome"])
-        total = totals.get(key)
-        if total is None:
-            total = totals[key] = {
+        row_id, dimensions = key(row)
+        target = coarse.get(row_id)
+        if target is None:
+            target = coarse[row_id] = {
                 "tenant_id": tenant_id,
-                "id": key,
-                "livemode": row["livemode"],
-                "day": row["day"],
-                "currency": row["currency"],
-                "outcome": row["outcome"],
+                "id": row_id,
+                **dimensions,
                 **dict.fromkeys(DAILY_MEASURES, 0),
             }
         for name in DAILY_MEASURES:
-            total[name] += row[name]
+            target[name] += row[name]
     return sorted(
-        (t for t in totals.values() if any(t[name] for name in DAILY_MEASURES)), key=lambda r: r["id"]
+        (t for t in coarse.values() if any(t[name] for name in DAILY_MEASURES)), key=lambda r: r["id"]
     )
 
 

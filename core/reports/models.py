@@ -1,7 +1,8 @@
 """The rollup tables (docs/reports.md).
 
 `report_daily` holds one row per tenant, mode, day, currency, method, country, outcome and decline code
-with the counts and sums of that cell; `report_customer_days` one row per shopper, day and currency.
+with the counts and sums of that cell (`report_day_totals` and `report_monthly` the same sums coarser);
+`report_customer_days` one row per shopper, day and currency.
 Both are kept from `report_facts`: one row per payment and per refund saying what that object adds to
 which cell. Applying an object again replaces its fact (the old contribution is taken out, the new one
 put in), so a job that runs twice, late or out of order leaves the same totals: rollups always equal a
@@ -25,7 +26,23 @@ DAILY_MEASURES = ("payments", "amount", "captured", "fees", "refunds", "refunded
 CUSTOMER_MEASURES = ("payments", "volume")
 
 
-class ReportDaily(TenantScoped, Base):
+class RollupSums:
+    """The six sums every rollup row holds (`DAILY_MEASURES`); money in minor units of its currency."""
+
+    #: Payments created in the row's cell (attempts; a refund adds none).
+    payments: Mapped[int] = mapped_column(Integer, default=0)
+    #: Sum of the payments' amounts (what was asked).
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Sum of what was captured.
+    captured: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Sum of Kassa's fees on the captures (the ledger's capture journals).
+    fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Succeeded refunds made in the row's days.
+    refunds: Mapped[int] = mapped_column(Integer, default=0)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportDaily(RollupSums, TenantScoped, Base):
     """One cell of the daily rollup. Money in minor units of `currency`."""
 
     __tablename__ = "report_daily"
@@ -44,17 +61,6 @@ class ReportDaily(TenantScoped, Base):
     outcome: Mapped[str] = mapped_column(String(12))
     #: The failure code of a failed payment ("" otherwise).
     decline_code: Mapped[str] = mapped_column(String(64))
-    #: Payments created that day in this cell (attempts; a refund row adds none).
-    payments: Mapped[int] = mapped_column(Integer, default=0)
-    #: Sum of the payments' amounts (what was asked).
-    amount: Mapped[int] = mapped_column(BigInteger, default=0)
-    #: Sum of what was captured.
-    captured: Mapped[int] = mapped_column(BigInteger, default=0)
-    #: Sum of Kassa's fees on the captures (the ledger's capture journals).
-    fees: Mapped[int] = mapped_column(BigInteger, default=0)
-    #: Succeeded refunds made that day.
-    refunds: Mapped[int] = mapped_column(Integer, default=0)
-    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ReportCustomerDay(TenantScoped, Base):
@@ -86,7 +92,7 @@ class ReportCustomerDay(TenantScoped, Base):
     volume: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class ReportFact(TenantScoped, Base):
+class ReportFact(RollupSums, TenantScoped, Base):
     """What one payment or refund (`id`) currently adds to the rollups."""
 
     __tablename__ = "report_facts"
@@ -97,12 +103,6 @@ class ReportFact(TenantScoped, Base):
     daily_id: Mapped[str] = mapped_column(String(160))
     #: The `report_customer_days` row it adds to, or null.
     customer_day_id: Mapped[str | None] = mapped_column(String(120))
-    payments: Mapped[int] = mapped_column(Integer, default=0)
-    amount: Mapped[int] = mapped_column(BigInteger, default=0)
-    captured: Mapped[int] = mapped_column(BigInteger, default=0)
-    fees: Mapped[int] = mapped_column(BigInteger, default=0)
-    refunds: Mapped[int] = mapped_column(Integer, default=0)
-    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     #: The last event applied (for tracing; correctness does not depend on it).
     event_id: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[Timestamp]
@@ -112,7 +112,7 @@ class ReportFact(TenantScoped, Base):
 TOTAL_DIMENSIONS = ("livemode", "day", "currency", "outcome")
 
 
-class ReportDayTotal(TenantScoped, Base):
+class ReportDayTotal(RollupSums, TenantScoped, Base):
     """The coarse rollup: one row per tenant, mode, day, currency and outcome, the sum of that day's
     `report_daily` cells (every method, country and decline code). The summary and the page's trend read
     it when no method or country filter is set: a year is at most 365 x currencies x 5 rows."""
@@ -126,12 +126,44 @@ class ReportDayTotal(TenantScoped, Base):
     day: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
     outcome: Mapped[str] = mapped_column(String(12))
-    payments: Mapped[int] = mapped_column(Integer, default=0)
-    amount: Mapped[int] = mapped_column(BigInteger, default=0)
-    captured: Mapped[int] = mapped_column(BigInteger, default=0)
-    fees: Mapped[int] = mapped_column(BigInteger, default=0)
-    refunds: Mapped[int] = mapped_column(Integer, default=0)
-    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportMonthly(RollupSums, TenantScoped, Base):
+    """The month-grain rollup: one row per tenant, mode, month, currency, method, country, outcome and
+    decline code, the sum of that month's `report_daily` cells. A year's decline, method and country mix
+    and the filter's country list read it for whole months (about 30 times fewer rows than the days), and
+    `report_daily` only for the days of a range's partial first and last months."""
+
+    __tablename__ = "report_monthly"
+    __table_args__ = (
+        Index(
+            "ix_report_monthly_range",
+            "tenant_id",
+            "livemode",
+            "currency",
+            "month",
+            postgresql_include=[
+                "method",
+                "country",
+                "outcome",
+                "decline_code",
+                "payments",
+                "amount",
+                "captured",
+            ],
+        ),
+    )
+
+    #: The `report_daily` id with the month's first day for the day.
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    #: The first day of the UTC month.
+    month: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(10))
+    country: Mapped[str] = mapped_column(String(2))
+    outcome: Mapped[str] = mapped_column(String(12))
+    decline_code: Mapped[str] = mapped_column(String(64))
 
 
 class ReportShopper(TenantScoped, Base):

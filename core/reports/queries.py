@@ -10,23 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
-from sqlalchemy import Date, Select, case, cast, func, select, tuple_
+from sqlalchemy import Date, case, cast, func, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
 from core.payouts.models import Payout, PayoutStatus
-from core.reports.models import ReportCustomerDay, ReportDaily, ReportDayTotal, ReportShopper
+from core.reports.models import ReportCustomerDay, ReportDaily, ReportDayTotal, ReportMonthly, ReportShopper
 
 GroupBy = Literal["day", "week", "month"]
-Sel = TypeVar("Sel", bound="Select[*tuple[Any, ...]]")
 GROUP_BY: Final = ("day", "week", "month")
 #: The longest range one question may span (a longer one is split by the caller).
 MAX_DAYS: Final = 3 * 366
 TOP_CUSTOMERS: Final = 10
 D = ReportDaily
 T = ReportDayTotal
+M = ReportMonthly
 
 
 @dataclass(frozen=True)
@@ -173,18 +173,6 @@ class CurrencyReport:
     countries: list[Share] = field(default_factory=list)
 
 
-def _filtered(statement: Sel, f: Filters, *, currency: str | None = None) -> Sel:
-    statement = statement.where(D.livemode == f.livemode, D.day >= f.start, D.day <= f.end)
-    code = currency or f.currency
-    if code is not None:
-        statement = statement.where(D.currency == code)
-    if f.method is not None:
-        statement = statement.where(D.method == f.method)
-    if f.country is not None:
-        statement = statement.where(D.country == f.country)
-    return statement
-
-
 def currencies(session: Session, *, livemode: bool) -> list[str]:
     """Every currency the mode has figures in, most captured volume first."""
     rows = session.execute(
@@ -269,15 +257,59 @@ def summary(session: Session, f: Filters, *, group_by: str = "day") -> list[Curr
     return sorted(reports.values(), key=lambda r: (-r.totals.volume, r.currency))
 
 
-def _shares(session: Session, f: Filters, currency: str, column: Any, *, failed_only: bool) -> list[Share]:
+def whole_months(start: date, end: date) -> tuple[date, date] | None:
+    """The whole calendar months inside [start, end] as [first, after): None when there is none."""
+    first = start if start.day == 1 else _next_bucket(start, "month")
+    after = _next_bucket(end.replace(day=1), "month")
+    if end + timedelta(days=1) != after:
+        after = end.replace(day=1)
+    return (first, after) if first < after else None
+
+
+def _cells(f: Filters, currency: str) -> Any:
+    """The period's cells with the columns the mixes read (outcome, decline code, method, country,
+    payments, amount, captured): `report_monthly` for its whole months, `report_daily` for the days of the
+    partial months at either end. The same sums as `report_daily` alone, in about 30 times fewer rows."""
+    columns = ("outcome", "decline_code", "method", "country", "payments", "amount", "captured")
+
+    def of(table: Any, when: Any) -> Any:
+        statement = select(*(getattr(table, c) for c in columns)).where(
+            table.livemode == f.livemode, table.currency == currency, when
+        )
+        if f.method is not None:
+            statement = statement.where(table.method == f.method)
+        if f.country is not None:
+            statement = statement.where(table.country == f.country)
+        return statement
+
+    months = whole_months(f.start, f.end)
+    if months is None:
+        return of(D, D.day.between(f.start, f.end)).subquery("cells")
+    first, after = months
+    edges = ((D.day >= f.start) & (D.day < first)) | ((D.day >= after) & (D.day <= f.end))
+    return union_all(of(M, (M.month >= first) & (M.month < after)), of(D, edges)).subquery("cells")
+
+
+def _shares(session: Session, cells: Any, column: str, *, failed_only: bool) -> list[Share]:
     """Per value of `column`: declined payments and their amount (`failed_only`), else succeeded payments
     and their captured volume."""
-    measure = D.amount if failed_only else D.captured
-    statement = _filtered(
-        select(column, func.sum(D.payments), func.sum(measure)), f, currency=currency
-    ).where(D.outcome == ("failed" if failed_only else "succeeded"))
-    rows = session.execute(statement.group_by(column)).all()
-    shares = [Share(str(key), int(count or 0), int(volume or 0)) for key, count, volume in rows]
+    c = cells.c
+    measure = c.amount if failed_only else c.captured
+    statement = (
+        select(c[column], func.sum(c.payments), func.sum(measure))
+        .where(c.outcome == ("failed" if failed_only else "succeeded"))
+        .group_by(c[column])
+    )
+    return _ordered(
+        [
+            Share(str(key), int(count or 0), int(volume or 0))
+            for key, count, volume in session.execute(statement)
+        ],
+        failed_only=failed_only,
+    )
+
+
+def _ordered(shares: list[Share], *, failed_only: bool) -> list[Share]:
     shares = [s for s in shares if s.count or s.volume]
     if failed_only:
         return sorted(shares, key=lambda s: (-s.count, s.key))
@@ -286,29 +318,30 @@ def _shares(session: Session, f: Filters, currency: str, column: Any, *, failed_
 
 def breakdown(session: Session, f: Filters, report: CurrencyReport) -> CurrencyReport:
     """Fill `report`'s decline reasons, method mix and country mix (succeeded payments' volume)."""
+    cells = _cells(f, report.currency)
     if session.get_bind().dialect.name != "postgresql":
-        report.declines = _shares(session, f, report.currency, D.decline_code, failed_only=True)
-        report.methods = _shares(session, f, report.currency, D.method, failed_only=False)
-        report.countries = _shares(session, f, report.currency, D.country, failed_only=False)
+        report.declines = _shares(session, cells, "decline_code", failed_only=True)
+        report.methods = _shares(session, cells, "method", failed_only=False)
+        report.countries = _shares(session, cells, "country", failed_only=False)
         return report
     # PostgreSQL: the three mixes in one pass over the period's cells (GROUPING SETS).
-    statement = _filtered(
+    c = cells.c
+    statement = (
         select(
-            D.outcome,
-            D.decline_code,
-            D.method,
-            D.country,
-            func.grouping(D.decline_code, D.method, D.country),
-            func.sum(D.payments),
-            func.sum(D.amount),
-            func.sum(D.captured),
-        ),
-        f,
-        currency=report.currency,
-    ).where(D.outcome.in_(("failed", "succeeded")))
-    statement = statement.group_by(
-        func.grouping_sets(
-            tuple_(D.outcome, D.decline_code), tuple_(D.outcome, D.method), tuple_(D.outcome, D.country)
+            c.outcome,
+            c.decline_code,
+            c.method,
+            c.country,
+            func.grouping(c.decline_code, c.method, c.country),
+            func.sum(c.payments),
+            func.sum(c.amount),
+            func.sum(c.captured),
+        )
+        .where(c.outcome.in_(("failed", "succeeded")))
+        .group_by(
+            func.grouping_sets(
+                tuple_(c.outcome, c.decline_code), tuple_(c.outcome, c.method), tuple_(c.outcome, c.country)
+            )
         )
     )
     declines, methods, countries = [], [], []
@@ -321,13 +354,9 @@ def breakdown(session: Session, f: Filters, report: CurrencyReport) -> CurrencyR
             methods.append(Share(str(method), count, captured))
         elif grouping == 0b110 and outcome == "succeeded":
             countries.append(Share(str(country), count, captured))
-    report.declines = sorted((s for s in declines if s.count or s.volume), key=lambda s: (-s.count, s.key))
-    report.methods = sorted(
-        (s for s in methods if s.count or s.volume), key=lambda s: (-s.volume, -s.count, s.key)
-    )
-    report.countries = sorted(
-        (s for s in countries if s.count or s.volume), key=lambda s: (-s.volume, -s.count, s.key)
-    )
+    report.declines = _ordered(declines, failed_only=True)
+    report.methods = _ordered(methods, failed_only=False)
+    report.countries = _ordered(countries, failed_only=False)
     return report
 
 
@@ -394,8 +423,9 @@ def _labels(session: Session, livemode: bool, customer_ids: Iterable[str]) -> di
 
 def options(session: Session, *, livemode: bool) -> dict[str, list[str]]:
     """The values the filters offer: every method, and the currencies and countries that have figures."""
+    # Every country a month has figures in (`report_monthly` holds the same countries as the days).
     countries = session.scalars(
-        select(D.country).where(D.livemode == livemode).distinct().order_by(D.country)
+        select(M.country).where(M.livemode == livemode).distinct().order_by(M.country)
     )
     return {
         "currencies": currencies(session, livemode=livemode),

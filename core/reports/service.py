@@ -16,7 +16,14 @@ from core.events.models import Event
 from core.jobs.runtime import Runtime
 from core.payments.models import Payment, Refund
 from core.reports import facts
-from core.reports.models import ReportCustomerDay, ReportDaily, ReportDayTotal, ReportFact, ReportShopper
+from core.reports.models import (
+    ReportCustomerDay,
+    ReportDaily,
+    ReportDayTotal,
+    ReportFact,
+    ReportMonthly,
+    ReportShopper,
+)
 
 #: Payments per rebuild transaction: each batch locks only its own payments, and only briefly, so the
 #: tenant's payments go on while a rebuild runs.
@@ -64,7 +71,7 @@ def apply_payment(session: Session, ctx: Context, *, payment_id: str, event_id: 
 
 def clear(session: Session) -> None:
     """Remove the current tenant's rollups (the start of a rebuild)."""
-    for model in (ReportFact, ReportDaily, ReportDayTotal, ReportCustomerDay, ReportShopper):
+    for model in (ReportFact, ReportDaily, ReportDayTotal, ReportMonthly, ReportCustomerDay, ReportShopper):
         session.execute(delete(model))
 
 

@@ -17,7 +17,7 @@ from core.context import Actor
 from core.events.models import Event
 from core.jobs.runtime import Runtime
 from core.reports import facts, queries, service
-from core.reports.models import ReportCustomerDay, ReportDaily, ReportDayTotal, ReportShopper
+from core.reports.models import ReportCustomerDay, ReportDaily, ReportDayTotal, ReportMonthly, ReportShopper
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
 
@@ -133,6 +133,7 @@ def test_events_in_any_order_any_number_of_times_give_the_same_rollups(
     cells = raw_cells(clean, history)
     assert rollup_cells(clean, history) == cells
     assert rollup_totals(clean, history) == coarse(cells)
+    assert rollup_months(clean, history) == monthly(cells)
     assert rollup_first_days(clean, history) == raw_first_days(clean, history)
 
 
@@ -200,6 +201,7 @@ def test_the_workers_keep_the_rollups_through_the_events_subscriber(clean: Runti
     rolled = rollup_cells(clean, tenant)
     assert rolled == raw_cells(clean, tenant)
     assert rollup_totals(clean, tenant) == coarse(rolled)
+    assert rollup_months(clean, tenant) == monthly(rolled)
     assert rollup_first_days(clean, tenant) == raw_first_days(clean, tenant)
     assert sum(v[5] for v in rolled.values()) == 200 and sum(v[2] for v in rolled.values()) == 1200
 
@@ -221,6 +223,26 @@ def rollup_totals(rt: Runtime, tenant: MadeTenant) -> dict[tuple[Any, ...], tupl
         return {
             (r.livemode, r.day, r.currency, r.outcome): tuple(getattr(r, m) for m in MEASURES)
             for r in uow.session.scalars(select(ReportDayTotal))
+            if any(getattr(r, m) for m in MEASURES)
+        }
+
+
+def monthly(cells: dict[tuple[Any, ...], tuple[int, ...]]) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """Fine cells summed to their month (every other dimension kept)."""
+    sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 6)
+    for (livemode, day, *rest), values in cells.items():
+        for i, value in enumerate(values):
+            sums[(livemode, day.replace(day=1), *rest)][i] += value
+    return {k: tuple(v) for k, v in sums.items() if any(v)}
+
+
+def rollup_months(rt: Runtime, tenant: MadeTenant) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    with rt.db.unit_of_work(tenant_id=tenant.id) as uow:
+        return {
+            (r.livemode, r.month, r.currency, r.method, r.country, r.outcome, r.decline_code): tuple(
+                getattr(r, m) for m in MEASURES
+            )
+            for r in uow.session.scalars(select(ReportMonthly))
             if any(getattr(r, m) for m in MEASURES)
         }
 
@@ -273,6 +295,7 @@ def test_the_coarse_rollup_and_first_days_follow_events_in_any_order(
     ids = event_ids(clean, history)
     apply_events(clean, history, [*reversed(ids), *ids[:3]])
     assert rollup_totals(clean, history) == coarse(raw_cells(clean, history))
+    assert rollup_months(clean, history) == monthly(raw_cells(clean, history))
     assert rollup_first_days(clean, history) == raw_first_days(clean, history)
     assert len(rollup_first_days(clean, history)) == 1  # ann (the other captures have no shopper)
 
@@ -301,9 +324,81 @@ def test_a_batched_rebuild_of_a_seeded_history_gives_the_raw_figures(clean: Runt
     cells = raw_cells(clean, tenant)
     assert rollup_cells(clean, tenant) == cells
     assert rollup_totals(clean, tenant) == coarse(cells)
+    assert rollup_months(clean, tenant) == monthly(cells)
     firsts = raw_first_days(clean, tenant)
     assert rollup_first_days(clean, tenant) == firsts
     assert len({day for day in firsts.values()}) > 10, "first days spread over the history"
+
+
+@given(start=st.dates(date(2020, 1, 1), date(2030, 12, 31)), length=st.integers(1, 800))
+def test_whole_months_and_the_edge_days_cover_the_period_exactly_once(start: date, length: int) -> None:
+    from datetime import timedelta
+
+    end = start + timedelta(days=length - 1)
+    days = {start + timedelta(days=n) for n in range(length)}
+    months = queries.whole_months(start, end)
+    covered: list[date] = []
+    if months is not None:
+        first, after = months
+        assert first.day == 1 and after.day == 1 and first < after
+        day = first
+        while day < after:
+            covered.append(day)
+            day += timedelta(days=1)
+    assert set(covered) <= days and len(covered) == len(set(covered))
+    edges = days - set(covered)
+    # What is left are partial months only: no whole month of the period is read day by day.
+    for day in edges:
+        month = {d for d in days if (d.year, d.month) == (day.year, day.month)}
+        first_of, following = day.replace(day=1), (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        assert len(month) < (following - first_of).days
+
+
+def test_the_mixes_from_months_and_edge_days_equal_the_raw_cells(clean: Runtime, make: Factories) -> None:
+    """Decline reasons, method and country mix over periods Hypothesis draws across month boundaries: the
+    month-grain rollup plus the edge days give what summing the raw cells gives."""
+    from datetime import timedelta
+
+    tenant = seeded(clean, make, payments=300, days=80)
+    for _ in service.rebuild(clean, tenant_id=tenant.id, actor=TEST, batch=100):
+        pass
+    today = clean.clock.now().date()
+    cells = raw_cells(clean, tenant)
+
+    def expected(
+        start: date, end: date, currency: str, column: int, outcome: str
+    ) -> list[tuple[str, int, int]]:
+        sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for key, values in cells.items():
+            livemode, day, code = key[0], key[1], key[2]
+            if not livemode and code == currency and start <= day <= end and key[5] == outcome:
+                sums[key[column]][0] += values[0]
+                sums[key[column]][1] += values[1] if outcome == "failed" else values[2]
+        return sorted((k, c, v) for k, (c, v) in sums.items() if c or v)
+
+    @settings(max_examples=30, deadline=None)
+    @given(
+        first=st.integers(min_value=0, max_value=80),
+        length=st.integers(min_value=1, max_value=81),
+        currency=st.sampled_from(["EUR", "USD"]),
+    )
+    def check(first: int, length: int, currency: str) -> None:
+        start = today - timedelta(days=first)
+        end = start + timedelta(days=length - 1)
+        f = queries.Filters(livemode=False, start=start, end=end, currency=currency)
+        with clean.db.unit_of_work(tenant_id=tenant.id) as uow:
+            report = queries.CurrencyReport(currency, queries.Figures(), [])
+            queries.breakdown(uow.session, f, report)
+
+        def got(shares: list[queries.Share]) -> list[tuple[str, int, int]]:
+            return sorted((s.key, s.count, s.volume) for s in shares)
+
+        assert got(report.declines) == expected(start, end, currency, 6, "failed")
+        assert got(report.methods) == expected(start, end, currency, 3, "succeeded")
+        assert got(report.countries) == expected(start, end, currency, 4, "succeeded")
+
+    check()
+    assert len({day.month for (_, day, *_rest) in cells}) >= 3, "the history spans whole months"
 
 
 def test_shopper_figures_equal_a_query_over_the_raw_payments(clean: Runtime, make: Factories) -> None:
