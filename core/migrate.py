@@ -22,15 +22,17 @@ import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from core.config import APP_ROLE, ConfigurationError, Settings
 from core.db import make_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,10 @@ def current_revision(connection: Connection) -> str | None:
 
 
 def alembic_config(url: str) -> Config:
+    # Alembic is imported when a migration question is asked, not with this module: the web app imports
+    # it for its readiness probe and a worker never asks (about 12 MB of a process's memory).
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -104,6 +110,8 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
             roles = check_roles(connection, settings) if connection.dialect.name == "postgresql" else None
             config = alembic_config(settings.database_url)
             config.attributes["connection"] = connection
+            from alembic import command
+
             command.upgrade(config, revision)
             if roles is not None:
                 grant_roles(connection, roles)
