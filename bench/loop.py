@@ -41,6 +41,7 @@ from bench.hosted_page import HOST, Gunicorn, free_port
 from core.config import Settings
 from core.context import Actor
 from core.jobs import runtime as runtime_module
+from core.memory import children_current_rss_mb, current_rss_mb
 from core.payments.models import Payment, PaymentStatus, PaymentStatusChange
 from core.webhooks import service as webhooks
 from tests.webhooks_helpers import open_policy, receiver
@@ -54,16 +55,6 @@ class Loop:
     errors: list[str] = field(default_factory=list)
     sessions: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _vm_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _shopper(base: str, secret_key: str, app_secret: str, deadline: float, loop: Loop, seed: int) -> None:
@@ -124,7 +115,7 @@ def run_loop(
     workdir: Path,
 ) -> dict[str, Any]:
     """The loop on `target`'s database and Redis with `target.env` (make bench's settings); its figures."""
-    from bench.suite import gunicorn_sync_argv, rss_mb
+    from bench.suite import gunicorn_sync_argv
 
     port = free_port()
     env = {
@@ -184,8 +175,8 @@ def run_loop(
                 time.sleep(0.25)
             drained = time.monotonic() - started - window
             assert web.proc is not None
-            web_rss = rss_mb(web.proc.pid)
-            worker_rss = [_vm_rss_mb(proc.pid) for proc in workers.procs]
+            web_rss = children_current_rss_mb(web.proc.pid)
+            worker_rss = [current_rss_mb(proc.pid) for proc in workers.procs]
     succeeded, latencies = _outcomes(rt, tenant_id)
     missing = max(0, succeeded - len(hooks.received))
     not_succeeded = loop.completed - succeeded

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import secrets
 import statistics
 import time
@@ -39,6 +38,7 @@ from sqlalchemy import select, text
 from core.config import Settings
 from core.context import Actor
 from core.jobs import runtime as runtime_module
+from core.memory import peak_rss_mb
 from core.reports import queries, service
 from core.reports import seed as seeding
 from tenants import portal_sessions
@@ -70,10 +70,6 @@ def _alternating(runs: int, calls: dict[str, Callable[[], object]]) -> dict[str,
             call()
             times[name].append(time.perf_counter() - started)
     return times
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @click.command(help=__doc__.split("\n\n", 1)[0] if __doc__ else None)
@@ -346,7 +342,7 @@ def _measure(rt: Any, app: Any, *, tenant_id: str, runs: int, stamp: str, export
     raw_s = medians["raw"]
     export_figures: dict[str, float | int] = {}
     if export:
-        before = _rss_mb()
+        before = peak_rss_mb()
         export_started = time.monotonic()
         response = portal.get(f"/portal/reports/export/payments.csv?from={start}&to={end}", buffered=False)
         lines = sum(chunk.count(b"\n") for chunk in response.response)
@@ -354,7 +350,7 @@ def _measure(rt: Any, app: Any, *, tenant_id: str, runs: int, stamp: str, export
             "rows": lines - 1,
             "seconds": round(time.monotonic() - export_started, 2),
             "peak_rss_mb_before": round(before),
-            "peak_rss_mb_after": round(_rss_mb()),
+            "peak_rss_mb_after": round(peak_rss_mb()),
         }
     click.echo(
         f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; {runs} alternating rounds"

@@ -59,6 +59,7 @@ from core.config import Settings
 from core.db import make_engine
 from core.ids import new_id
 from core.jobs import runtime as runtime_module
+from core.memory import children_current_rss_mb
 from core.migrate import upgrade
 from core.payments.models import CheckoutSession, Payment, SessionStatus
 
@@ -261,19 +262,6 @@ def write_confirm_lines(path: Path, secret_key: str, session_ids: list[str]) -> 
             out.write(f"/pay/{session_id}\t{body}\n")
 
 
-def rss_mb(root_pid: int) -> list[float]:
-    """Resident memory of each child of `root_pid` (gunicorn's workers), in MB."""
-    sizes = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-        except OSError:
-            continue
-        if int(fields.get("PPid", "0").strip()) == root_pid and "VmRSS" in fields:
-            sizes.append(int(fields["VmRSS"].split()[0]) / 1024)
-    return sizes
-
-
 def gunicorn_sync_argv(app: str, port: int, *, workers: int) -> list[str]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     return [
@@ -427,8 +415,8 @@ def command(
             select1 = run_wrk(f"{ceiling_url}/select1", seconds=seconds, connections=connections)
             assert kassa.proc is not None
             assert ceilings.proc is not None
-            memory["kassa web worker"] = rss_mb(kassa.proc.pid)
-            memory["ceiling web worker"] = rss_mb(ceilings.proc.pid)
+            memory["kassa web worker"] = children_current_rss_mb(kassa.proc.pid)
+            memory["ceiling web worker"] = children_current_rss_mb(ceilings.proc.pid)
         client.flushdb()  # the confirms' queued payment jobs: no worker ran them
         payments.claim_redis(client, target.redis_db)
         pay_figures: dict[str, Any] | None = None
