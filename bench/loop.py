@@ -41,6 +41,7 @@ from bench.hosted_page import HOST, Gunicorn, free_port
 from core.config import Settings
 from core.context import Actor
 from core.jobs import runtime as runtime_module
+from core.jobs.queues import QUEUE_NAMES
 from core.memory import children_current_rss_mb, current_rss_mb
 from core.payments.models import Payment, PaymentStatus, PaymentStatusChange
 from core.webhooks import service as webhooks
@@ -96,16 +97,6 @@ def _shopper(base: str, secret_key: str, app_secret: str, deadline: float, loop:
                 loop.sessions.append(session_id)
 
 
-def _worker_argv() -> list[str]:
-    """`kassa worker` on every queue, as deployed (its default worker class)."""
-    import sys
-
-    kassa = Path(sys.executable).with_name("kassa")
-    if kassa.exists():
-        return [str(kassa), "worker"]
-    return [sys.executable, "-m", "flask", "--app", "wsgi", "worker"]
-
-
 def run_loop(
     target: payments.Target,
     *,
@@ -115,7 +106,7 @@ def run_loop(
     workdir: Path,
 ) -> dict[str, Any]:
     """The loop on `target`'s database and Redis with `target.env` (make bench's settings); its figures."""
-    from bench.suite import gunicorn_sync_argv
+    from bench.suite import gunicorn_sync_argv, payments_made
 
     port = free_port()
     env = {
@@ -147,7 +138,13 @@ def run_loop(
                 env=env,
                 log=workdir / "loop-kassa.log",
             ) as web,
-            payments.Workers("loop", _worker_argv(), env=env, logdir=workdir) as workers,
+            # `kassa worker` on every queue, as deployed (its default worker class: jobs in process).
+            payments.Workers(
+                "loop",
+                payments.kassa_worker_argv(in_process=True, queues=QUEUE_NAMES),
+                env=env,
+                logdir=workdir,
+            ) as workers,
         ):
             web.wait_ready("/healthz")
             loop = Loop()
@@ -170,7 +167,8 @@ def run_loop(
             drain_deadline = time.monotonic() + 120
             while time.monotonic() < drain_deadline:
                 workers.check_alive()
-                if len(hooks.received) >= loop.completed and _settled(rt, tenant_id) >= loop.completed:
+                settled = payments_made(rt, tenant_id, status=PaymentStatus.SUCCEEDED)
+                if len(hooks.received) >= loop.completed and settled >= loop.completed:
                     break
                 time.sleep(0.25)
             drained = time.monotonic() - started - window
@@ -202,13 +200,6 @@ def run_loop(
         "rss_mb_kassa_workers": [round(v) for v in worker_rss if v is not None],
     }
     return figures
-
-
-def _settled(rt: runtime_module.Runtime, tenant_id: str) -> int:
-    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        return len(
-            list(uow.session.scalars(select(Payment.id).where(Payment.status == PaymentStatus.SUCCEEDED)))
-        )
 
 
 def _outcomes(rt: runtime_module.Runtime, tenant_id: str) -> tuple[int, list[float]]:

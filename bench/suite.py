@@ -61,7 +61,7 @@ from core.ids import new_id
 from core.jobs import runtime as runtime_module
 from core.memory import children_current_rss_mb
 from core.migrate import upgrade
-from core.payments.models import CheckoutSession, Payment, SessionStatus
+from core.payments.models import CheckoutSession, Payment, PaymentStatus, SessionStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -243,9 +243,13 @@ def clone_sessions(rt: runtime_module.Runtime, tenant_id: str, template_id: str,
     return ids
 
 
-def payments_made(rt: runtime_module.Runtime, tenant_id: str) -> int:
+def payments_made(rt: runtime_module.Runtime, tenant_id: str, *, status: PaymentStatus | None = None) -> int:
+    """The tenant's payments, or only those in `status`."""
+    counted = select(func.count()).select_from(Payment)
+    if status is not None:
+        counted = counted.where(Payment.status == status)
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        return int(uow.session.scalar(select(func.count()).select_from(Payment)) or 0)
+        return int(uow.session.scalar(counted) or 0)
 
 
 def csrf_token(secret_key: str, session_id: str) -> str:
