@@ -37,7 +37,7 @@ import redis
 from sqlalchemy import select
 
 from bench import payments
-from bench.hosted_page import HOST, Gunicorn, free_port
+from bench.hosted_page import HOST, free_port
 from core.config import Settings
 from core.context import Actor
 from core.jobs import runtime as runtime_module
@@ -106,7 +106,7 @@ def run_loop(
     workdir: Path,
 ) -> dict[str, Any]:
     """The loop on `target`'s database and Redis with `target.env` (make bench's settings); its figures."""
-    from bench.suite import gunicorn_sync_argv, payments_made
+    from bench.suite import gunicorn_sync, payments_made
 
     port = free_port()
     env = {
@@ -131,10 +131,11 @@ def run_loop(
                 policy=open_policy(),
             )
         with (
-            Gunicorn(
+            gunicorn_sync(
                 "kassa",
-                gunicorn_sync_argv("wsgi:create_app()", port, workers=web_workers),
+                "wsgi:create_app()",
                 port=port,
+                workers=web_workers,
                 env=env,
                 log=workdir / "loop-kassa.log",
             ) as web,

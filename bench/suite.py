@@ -266,14 +266,18 @@ def write_confirm_lines(path: Path, secret_key: str, session_ids: list[str]) -> 
             out.write(f"/pay/{session_id}\t{body}\n")
 
 
-def gunicorn_sync_argv(app: str, port: int, *, workers: int) -> list[str]:
+def gunicorn_sync(
+    label: str, app: str, *, port: int, workers: int, env: dict[str, str], log: Path
+) -> Gunicorn:
+    """`app` under gunicorn with `workers` sync workers on HOST:`port`; started when its block is entered."""
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    return [
+    argv = [
         str(gunicorn if gunicorn.exists() else shutil.which("gunicorn") or "gunicorn"),
         app,
         *("--bind", f"{HOST}:{port}", "--workers", str(workers), "--worker-class", "sync"),
         *("--chdir", str(ROOT), "--log-level", "warning"),
     ]
+    return Gunicorn(label, argv, port=port, env=env, log=log)
 
 
 def commit_id() -> str:
@@ -360,17 +364,19 @@ def command(
         memory: dict[str, list[float]] = {}
         ceiling_port, kassa_port = free_port(), free_port()
         with (
-            Gunicorn(
+            gunicorn_sync(
                 "ceilings",
-                gunicorn_sync_argv("bench.ceiling_app:create_app()", ceiling_port, workers=workers),
+                "bench.ceiling_app:create_app()",
                 port=ceiling_port,
+                workers=workers,
                 env=env,
                 log=workdir / "ceilings.log",
             ) as ceilings,
-            Gunicorn(
+            gunicorn_sync(
                 "kassa",
-                gunicorn_sync_argv("wsgi:create_app()", kassa_port, workers=workers),
+                "wsgi:create_app()",
                 port=kassa_port,
+                workers=workers,
                 env=env,
                 log=workdir / "kassa.log",
             ) as kassa,
