@@ -18,17 +18,12 @@ from datetime import date, timedelta
 import click
 from sqlalchemy import func, select
 
-from bench.reports import SLUG
+from bench.reports import SLUG, analyst_portal
 from core.config import Settings
-from core.context import Actor
 from core.jobs import runtime as runtime_module
 from core.memory import peak_rss_mb, reset_peak_rss
 from core.reports import service
-from tenants import portal_sessions
 from tenants.models import Tenant
-from tenants.service import create_user
-
-BENCH = Actor.system("bench")
 
 
 @click.command(help=__doc__.split("\n\n", 1)[0] if __doc__ else None)
@@ -52,26 +47,9 @@ def command(tenant_id: str | None, days: int, as_json: bool) -> None:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         if uow.session.scalar(select(func.count()).select_from(Tenant).where(Tenant.id == tenant_id)) != 1:
             raise click.ClickException(f"no tenant {tenant_id}")
-        user = create_user(
-            uow.session,
-            rt.context(uow, BENCH),
-            tenant_id=tenant_id,
-            email=f"export-{secrets.token_hex(4)}@bench.example",
-            role="analyst",
-            password=secrets.token_urlsafe(24),
-            totp_secret=None,
-        )
-        token = portal_sessions.start(
-            uow.session,
-            user_id=user.id,
-            tenant_id=tenant_id,
-            ip="127.0.0.1",
-            user_agent="bench",
-            clock=rt.clock,
-        )
-    portal = app.test_client()
-    with portal.session_transaction() as cookie:
-        cookie["sid"] = token
+    portal = analyst_portal(
+        rt, app, tenant_id=tenant_id, email=f"export-{secrets.token_hex(4)}@bench.example"
+    )
     reset_peak_rss()  # the sign-in's Argon2 hash alone takes 64 MB for a moment
     before = peak_rss_mb()
     started = time.monotonic()
