@@ -10,45 +10,20 @@ and the peak RSS before and after. Needs the database of a reports benchmark run
 
 from __future__ import annotations
 
-import contextlib
 import json
-import resource
 import secrets
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import click
 from sqlalchemy import func, select
 
-from bench.reports import SLUG
+from bench.reports import SLUG, analyst_portal
 from core.config import Settings
-from core.context import Actor
 from core.jobs import runtime as runtime_module
+from core.memory import peak_rss_mb, reset_peak_rss
 from core.reports import service
-from tenants import portal_sessions
 from tenants.models import Tenant
-from tenants.service import create_user
-
-BENCH = Actor.system("bench")
-
-
-def _rss_mb() -> float:
-    """This process's peak RSS since `_reset_peak` (Linux: VmHWM), else since it started."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak() -> None:
-    """Forget the peak so far (the sign-in's Argon2 hash alone takes 64 MB for a moment): Linux lets a
-    process reset its VmHWM to its current RSS by writing 5 to clear_refs."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
 
 
 @click.command(help=__doc__.split("\n\n", 1)[0] if __doc__ else None)
@@ -72,28 +47,11 @@ def command(tenant_id: str | None, days: int, as_json: bool) -> None:
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
         if uow.session.scalar(select(func.count()).select_from(Tenant).where(Tenant.id == tenant_id)) != 1:
             raise click.ClickException(f"no tenant {tenant_id}")
-        user = create_user(
-            uow.session,
-            rt.context(uow, BENCH),
-            tenant_id=tenant_id,
-            email=f"export-{secrets.token_hex(4)}@bench.example",
-            role="analyst",
-            password=secrets.token_urlsafe(24),
-            totp_secret=None,
-        )
-        token = portal_sessions.start(
-            uow.session,
-            user_id=user.id,
-            tenant_id=tenant_id,
-            ip="127.0.0.1",
-            user_agent="bench",
-            clock=rt.clock,
-        )
-    portal = app.test_client()
-    with portal.session_transaction() as cookie:
-        cookie["sid"] = token
-    _reset_peak()
-    before = _rss_mb()
+    portal = analyst_portal(
+        rt, app, tenant_id=tenant_id, email=f"export-{secrets.token_hex(4)}@bench.example"
+    )
+    reset_peak_rss()  # the sign-in's Argon2 hash alone takes 64 MB for a moment
+    before = peak_rss_mb()
     started = time.monotonic()
     response = portal.get(f"/portal/reports/export/payments.csv?from={start}&to={end}", buffered=False)
     if response.status_code != 200:
@@ -108,7 +66,7 @@ def command(tenant_id: str | None, days: int, as_json: bool) -> None:
         "seconds": round(seconds, 2),
         "rows_per_second": round((lines - 1) / max(seconds, 1e-9)),
         "peak_rss_mb_before": round(before),
-        "peak_rss_mb_after": round(_rss_mb()),
+        "peak_rss_mb_after": round(peak_rss_mb()),
     }
     if as_json:
         click.echo(json.dumps(figures))

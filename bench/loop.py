@@ -37,10 +37,12 @@ import redis
 from sqlalchemy import select
 
 from bench import payments
-from bench.hosted_page import HOST, Gunicorn, free_port
+from bench.hosted_page import HOST, free_port
 from core.config import Settings
 from core.context import Actor
 from core.jobs import runtime as runtime_module
+from core.jobs.queues import QUEUE_NAMES
+from core.memory import children_current_rss_mb, current_rss_mb
 from core.payments.models import Payment, PaymentStatus, PaymentStatusChange
 from core.webhooks import service as webhooks
 from tests.webhooks_helpers import open_policy, receiver
@@ -54,16 +56,6 @@ class Loop:
     errors: list[str] = field(default_factory=list)
     sessions: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _vm_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _shopper(base: str, secret_key: str, app_secret: str, deadline: float, loop: Loop, seed: int) -> None:
@@ -105,16 +97,6 @@ def _shopper(base: str, secret_key: str, app_secret: str, deadline: float, loop:
                 loop.sessions.append(session_id)
 
 
-def _worker_argv() -> list[str]:
-    """`kassa worker` on every queue, as deployed (its default worker class)."""
-    import sys
-
-    kassa = Path(sys.executable).with_name("kassa")
-    if kassa.exists():
-        return [str(kassa), "worker"]
-    return [sys.executable, "-m", "flask", "--app", "wsgi", "worker"]
-
-
 def run_loop(
     target: payments.Target,
     *,
@@ -124,7 +106,7 @@ def run_loop(
     workdir: Path,
 ) -> dict[str, Any]:
     """The loop on `target`'s database and Redis with `target.env` (make bench's settings); its figures."""
-    from bench.suite import gunicorn_sync_argv, rss_mb
+    from bench.suite import gunicorn_sync, payments_made
 
     port = free_port()
     env = {
@@ -149,14 +131,21 @@ def run_loop(
                 policy=open_policy(),
             )
         with (
-            Gunicorn(
+            gunicorn_sync(
                 "kassa",
-                gunicorn_sync_argv("wsgi:create_app()", port, workers=web_workers),
+                "wsgi:create_app()",
                 port=port,
+                workers=web_workers,
                 env=env,
                 log=workdir / "loop-kassa.log",
             ) as web,
-            payments.Workers("loop", _worker_argv(), env=env, logdir=workdir) as workers,
+            # `kassa worker` on every queue, as deployed (its default worker class: jobs in process).
+            payments.Workers(
+                "loop",
+                payments.kassa_worker_argv(in_process=True, queues=QUEUE_NAMES),
+                env=env,
+                logdir=workdir,
+            ) as workers,
         ):
             web.wait_ready("/healthz")
             loop = Loop()
@@ -179,13 +168,14 @@ def run_loop(
             drain_deadline = time.monotonic() + 120
             while time.monotonic() < drain_deadline:
                 workers.check_alive()
-                if len(hooks.received) >= loop.completed and _settled(rt, tenant_id) >= loop.completed:
+                settled = payments_made(rt, tenant_id, status=PaymentStatus.SUCCEEDED)
+                if len(hooks.received) >= loop.completed and settled >= loop.completed:
                     break
                 time.sleep(0.25)
             drained = time.monotonic() - started - window
             assert web.proc is not None
-            web_rss = rss_mb(web.proc.pid)
-            worker_rss = [_vm_rss_mb(proc.pid) for proc in workers.procs]
+            web_rss = children_current_rss_mb(web.proc.pid)
+            worker_rss = [current_rss_mb(proc.pid) for proc in workers.procs]
     succeeded, latencies = _outcomes(rt, tenant_id)
     missing = max(0, succeeded - len(hooks.received))
     not_succeeded = loop.completed - succeeded
@@ -211,13 +201,6 @@ def run_loop(
         "rss_mb_kassa_workers": [round(v) for v in worker_rss if v is not None],
     }
     return figures
-
-
-def _settled(rt: runtime_module.Runtime, tenant_id: str) -> int:
-    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        return len(
-            list(uow.session.scalars(select(Payment.id).where(Payment.status == PaymentStatus.SUCCEEDED)))
-        )
 
 
 def _outcomes(rt: runtime_module.Runtime, tenant_id: str) -> tuple[int, list[float]]:

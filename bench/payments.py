@@ -365,12 +365,14 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def kassa_worker_argv(*, in_process: bool) -> list[str]:
+def kassa_worker_argv(*, in_process: bool, queues: Sequence[str] = (PAYMENTS,)) -> list[str]:
+    """`kassa worker` on `queues` (the payments queue unless told), jobs in process or in a forked horse."""
     kassa = Path(sys.executable).with_name("kassa")
-    flags = ["--in-process"] if in_process else ["--fork"]
+    args = ["worker", *(flag for queue in queues for flag in ("--queue", queue))]
+    args.append("--in-process" if in_process else "--fork")
     if kassa.exists():
-        return [str(kassa), "worker", "--queue", PAYMENTS, *flags]
-    return [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--queue", PAYMENTS, *flags]
+        return [str(kassa), *args]
+    return [sys.executable, "-m", "flask", "--app", "wsgi", *args]
 
 
 def rq_worker_argv(redis_url: str, *, in_process: bool) -> list[str]:

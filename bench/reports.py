@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import secrets
 import statistics
 import time
@@ -39,6 +38,7 @@ from sqlalchemy import select, text
 from core.config import Settings
 from core.context import Actor
 from core.jobs import runtime as runtime_module
+from core.memory import peak_rss_mb
 from core.reports import queries, service
 from core.reports import seed as seeding
 from tenants import portal_sessions
@@ -70,10 +70,6 @@ def _alternating(runs: int, calls: dict[str, Callable[[], object]]) -> dict[str,
             call()
             times[name].append(time.perf_counter() - started)
     return times
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @click.command(help=__doc__.split("\n\n", 1)[0] if __doc__ else None)
@@ -276,21 +272,17 @@ def _skewed(rt: Any, ids: list[str]) -> bool:
     return service.count_payments(rt, tenant_id=ids[0]) > 2 * service.count_payments(rt, tenant_id=ids[1])
 
 
-def _measure(rt: Any, app: Any, *, tenant_id: str, runs: int, stamp: str, export: bool) -> dict[str, Any]:
-    """The alternating rounds for one tenant and the whole year; prints and returns the figures."""
-    end = rt.clock.now().date()
-    start = end - timedelta(days=364)
+def analyst_portal(rt: Any, app: Any, *, tenant_id: str, email: str) -> Any:
+    """A test client of `app` signed in as a new analyst of the tenant, through a portal session: no
+    password sign-in, whose Argon2 hash is not what a benchmark measures."""
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        secret = issue_key(
-            uow.session, rt.context(uow, BENCH), tenant_id=tenant_id, kind=KeyKind.SECRET, mode=KeyMode.TEST
-        )
         user = create_user(
             uow.session,
             rt.context(uow, BENCH),
             tenant_id=tenant_id,
-            email=f"analyst-{stamp}@bench.example",
+            email=email,
             role="analyst",
-            password=secrets.token_urlsafe(24),  # signed in below through a portal session instead
+            password=secrets.token_urlsafe(24),
             totp_secret=None,
         )
         token = portal_sessions.start(
@@ -301,6 +293,21 @@ def _measure(rt: Any, app: Any, *, tenant_id: str, runs: int, stamp: str, export
             user_agent="bench",
             clock=rt.clock,
         )
+    portal = app.test_client()
+    with portal.session_transaction() as cookie:
+        cookie["sid"] = token
+    return portal
+
+
+def _measure(rt: Any, app: Any, *, tenant_id: str, runs: int, stamp: str, export: bool) -> dict[str, Any]:
+    """The alternating rounds for one tenant and the whole year; prints and returns the figures."""
+    end = rt.clock.now().date()
+    start = end - timedelta(days=364)
+    with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
+        secret = issue_key(
+            uow.session, rt.context(uow, BENCH), tenant_id=tenant_id, kind=KeyKind.SECRET, mode=KeyMode.TEST
+        )
+    portal = analyst_portal(rt, app, tenant_id=tenant_id, email=f"analyst-{stamp}@bench.example")
 
     def raw() -> None:
         with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
@@ -310,9 +317,6 @@ def _measure(rt: Any, app: Any, *, tenant_id: str, runs: int, stamp: str, export
             ).all()
 
     api = app.test_client()
-    portal = app.test_client()
-    with portal.session_transaction() as cookie:
-        cookie["sid"] = token
     summary_url = f"/api/v1/reports/summary?from={start}&to={end}&group_by=month"
     page_url = f"/portal/reports?from={start}&to={end}"
     assert api.get(summary_url, headers={"Authorization": f"Bearer {secret}"}).status_code == 200
@@ -352,7 +356,7 @@ def _measure(rt: Any, app: Any, *, tenant_id: str, runs: int, stamp: str, export
     raw_s = medians["raw"]
     export_figures: dict[str, float | int] = {}
     if export:
-        before = _rss_mb()
+        before = peak_rss_mb()
         export_started = time.monotonic()
         response = portal.get(f"/portal/reports/export/payments.csv?from={start}&to={end}", buffered=False)
         lines = sum(chunk.count(b"\n") for chunk in response.response)
@@ -360,7 +364,7 @@ def _measure(rt: Any, app: Any, *, tenant_id: str, runs: int, stamp: str, export
             "rows": lines - 1,
             "seconds": round(time.monotonic() - export_started, 2),
             "peak_rss_mb_before": round(before),
-            "peak_rss_mb_after": round(_rss_mb()),
+            "peak_rss_mb_after": round(peak_rss_mb()),
         }
     click.echo(
         f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; {runs} alternating rounds"

@@ -59,8 +59,9 @@ from core.config import Settings
 from core.db import make_engine
 from core.ids import new_id
 from core.jobs import runtime as runtime_module
+from core.memory import children_current_rss_mb
 from core.migrate import upgrade
-from core.payments.models import CheckoutSession, Payment, SessionStatus
+from core.payments.models import CheckoutSession, Payment, PaymentStatus, SessionStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -242,9 +243,13 @@ def clone_sessions(rt: runtime_module.Runtime, tenant_id: str, template_id: str,
     return ids
 
 
-def payments_made(rt: runtime_module.Runtime, tenant_id: str) -> int:
+def payments_made(rt: runtime_module.Runtime, tenant_id: str, *, status: PaymentStatus | None = None) -> int:
+    """The tenant's payments, or only those in `status`."""
+    counted = select(func.count()).select_from(Payment)
+    if status is not None:
+        counted = counted.where(Payment.status == status)
     with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
-        return int(uow.session.scalar(select(func.count()).select_from(Payment)) or 0)
+        return int(uow.session.scalar(counted) or 0)
 
 
 def csrf_token(secret_key: str, session_id: str) -> str:
@@ -261,27 +266,18 @@ def write_confirm_lines(path: Path, secret_key: str, session_ids: list[str]) -> 
             out.write(f"/pay/{session_id}\t{body}\n")
 
 
-def rss_mb(root_pid: int) -> list[float]:
-    """Resident memory of each child of `root_pid` (gunicorn's workers), in MB."""
-    sizes = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-        except OSError:
-            continue
-        if int(fields.get("PPid", "0").strip()) == root_pid and "VmRSS" in fields:
-            sizes.append(int(fields["VmRSS"].split()[0]) / 1024)
-    return sizes
-
-
-def gunicorn_sync_argv(app: str, port: int, *, workers: int) -> list[str]:
+def gunicorn_sync(
+    label: str, app: str, *, port: int, workers: int, env: dict[str, str], log: Path
+) -> Gunicorn:
+    """`app` under gunicorn with `workers` sync workers on HOST:`port`; started when its block is entered."""
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    return [
+    argv = [
         str(gunicorn if gunicorn.exists() else shutil.which("gunicorn") or "gunicorn"),
         app,
         *("--bind", f"{HOST}:{port}", "--workers", str(workers), "--worker-class", "sync"),
         *("--chdir", str(ROOT), "--log-level", "warning"),
     ]
+    return Gunicorn(label, argv, port=port, env=env, log=log)
 
 
 def commit_id() -> str:
@@ -368,17 +364,19 @@ def command(
         memory: dict[str, list[float]] = {}
         ceiling_port, kassa_port = free_port(), free_port()
         with (
-            Gunicorn(
+            gunicorn_sync(
                 "ceilings",
-                gunicorn_sync_argv("bench.ceiling_app:create_app()", ceiling_port, workers=workers),
+                "bench.ceiling_app:create_app()",
                 port=ceiling_port,
+                workers=workers,
                 env=env,
                 log=workdir / "ceilings.log",
             ) as ceilings,
-            Gunicorn(
+            gunicorn_sync(
                 "kassa",
-                gunicorn_sync_argv("wsgi:create_app()", kassa_port, workers=workers),
+                "wsgi:create_app()",
                 port=kassa_port,
+                workers=workers,
                 env=env,
                 log=workdir / "kassa.log",
             ) as kassa,
@@ -427,8 +425,8 @@ def command(
             select1 = run_wrk(f"{ceiling_url}/select1", seconds=seconds, connections=connections)
             assert kassa.proc is not None
             assert ceilings.proc is not None
-            memory["kassa web worker"] = rss_mb(kassa.proc.pid)
-            memory["ceiling web worker"] = rss_mb(ceilings.proc.pid)
+            memory["kassa web worker"] = children_current_rss_mb(kassa.proc.pid)
+            memory["ceiling web worker"] = children_current_rss_mb(ceilings.proc.pid)
         client.flushdb()  # the confirms' queued payment jobs: no worker ran them
         payments.claim_redis(client, target.redis_db)
         pay_figures: dict[str, Any] | None = None

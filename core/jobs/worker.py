@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import threading
 import time
@@ -23,17 +22,9 @@ from core.jobs import catalogue, cronlock
 from core.jobs.queues import DEFAULT, QUEUE_NAMES
 from core.jobs.registry import Cron, spec_for
 from core.jobs.runtime import Runtime
+from core.memory import current_rss_mb
 
 log = logging.getLogger(__name__)
-
-
-def rss_mb() -> float:
-    """This process's resident memory now, in MB (Linux; 0 where /proc is not there)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 class RecyclingWorker(SimpleWorker):
@@ -46,8 +37,8 @@ class RecyclingWorker(SimpleWorker):
     def execute_job(self, job: Any, queue: Any) -> Any:
         result = super().execute_job(job, queue)
         if self.max_rss_mb is not None:
-            resident = rss_mb()
-            if resident > self.max_rss_mb:
+            resident = current_rss_mb()
+            if resident is not None and resident > self.max_rss_mb:
                 log.warning(
                     "worker: %.0f MB resident after job %s, over --max-memory %.0f MB: stopping to restart",
                     resident,
