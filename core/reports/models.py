@@ -25,7 +25,25 @@ DAILY_MEASURES = ("payments", "amount", "captured", "fees", "refunds", "refunded
 CUSTOMER_MEASURES = ("payments", "volume")
 
 
-class ReportDaily(TenantScoped, Base):
+class DailyMeasures:
+    """The summed columns (DAILY_MEASURES) of a `report_daily` cell, of a `report_day_totals` row (the
+    sum of its day's cells) and of a `report_facts` row (what one payment or refund adds to its cell):
+    one set of columns, so a measure added to one is added to all three. Money in minor units."""
+
+    #: Payments created that day (attempts; a refund adds none).
+    payments: Mapped[int] = mapped_column(Integer, default=0)
+    #: Sum of the payments' amounts (what was asked).
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Sum of what was captured.
+    captured: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Sum of Kassa's fees on the captures (the ledger's capture journals).
+    fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Succeeded refunds made that day.
+    refunds: Mapped[int] = mapped_column(Integer, default=0)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportDaily(DailyMeasures, TenantScoped, Base):
     """One cell of the daily rollup. Money in minor units of `currency`."""
 
     __tablename__ = "report_daily"
@@ -44,17 +62,6 @@ class ReportDaily(TenantScoped, Base):
     outcome: Mapped[str] = mapped_column(String(12))
     #: The failure code of a failed payment ("" otherwise).
     decline_code: Mapped[str] = mapped_column(String(64))
-    #: Payments created that day in this cell (attempts; a refund row adds none).
-    payments: Mapped[int] = mapped_column(Integer, default=0)
-    #: Sum of the payments' amounts (what was asked).
-    amount: Mapped[int] = mapped_column(BigInteger, default=0)
-    #: Sum of what was captured.
-    captured: Mapped[int] = mapped_column(BigInteger, default=0)
-    #: Sum of Kassa's fees on the captures (the ledger's capture journals).
-    fees: Mapped[int] = mapped_column(BigInteger, default=0)
-    #: Succeeded refunds made that day.
-    refunds: Mapped[int] = mapped_column(Integer, default=0)
-    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ReportCustomerDay(TenantScoped, Base):
@@ -86,7 +93,7 @@ class ReportCustomerDay(TenantScoped, Base):
     volume: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class ReportFact(TenantScoped, Base):
+class ReportFact(DailyMeasures, TenantScoped, Base):
     """What one payment or refund (`id`) currently adds to the rollups."""
 
     __tablename__ = "report_facts"
@@ -97,12 +104,6 @@ class ReportFact(TenantScoped, Base):
     daily_id: Mapped[str] = mapped_column(String(160))
     #: The `report_customer_days` row it adds to, or null.
     customer_day_id: Mapped[str | None] = mapped_column(String(120))
-    payments: Mapped[int] = mapped_column(Integer, default=0)
-    amount: Mapped[int] = mapped_column(BigInteger, default=0)
-    captured: Mapped[int] = mapped_column(BigInteger, default=0)
-    fees: Mapped[int] = mapped_column(BigInteger, default=0)
-    refunds: Mapped[int] = mapped_column(Integer, default=0)
-    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     #: The last event applied (for tracing; correctness does not depend on it).
     event_id: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[Timestamp]
@@ -112,7 +113,7 @@ class ReportFact(TenantScoped, Base):
 TOTAL_DIMENSIONS = ("livemode", "day", "currency", "outcome")
 
 
-class ReportDayTotal(TenantScoped, Base):
+class ReportDayTotal(DailyMeasures, TenantScoped, Base):
     """The coarse rollup: one row per tenant, mode, day, currency and outcome, the sum of that day's
     `report_daily` cells (every method, country and decline code). The summary and the page's trend read
     it when no method or country filter is set: a year is at most 365 x currencies x 5 rows."""
@@ -126,12 +127,6 @@ class ReportDayTotal(TenantScoped, Base):
     day: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
     outcome: Mapped[str] = mapped_column(String(12))
-    payments: Mapped[int] = mapped_column(Integer, default=0)
-    amount: Mapped[int] = mapped_column(BigInteger, default=0)
-    captured: Mapped[int] = mapped_column(BigInteger, default=0)
-    fees: Mapped[int] = mapped_column(BigInteger, default=0)
-    refunds: Mapped[int] = mapped_column(Integer, default=0)
-    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ReportShopper(TenantScoped, Base):
