@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypedDict, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -19,6 +19,16 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
+
+
+class Cursor(TypedDict, total=False):
+    """The paging keywords of every list query, passed on as they are to `paginate`:
+    `def list_x(session, *, livemode, status=None, **cursor: Unpack[Cursor])`. One left out takes
+    paginate's default."""
+
+    limit: int
+    starting_after: str | None
+    ending_before: str | None
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,7 @@ def paginate(
 ) -> Page[T]:
     if starting_after and ending_before:
         raise InvalidInput("Use starting_after or ending_before, not both.", param="ending_before")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}.", param="limit")
+    check_limit(limit)
     if ending_before:
         rows = list(
             session.scalars(
@@ -59,3 +68,9 @@ def paginate(
         statement = statement.where(id_column < starting_after)
     rows = list(session.scalars(statement.order_by(id_column.desc()).limit(limit + 1)))
     return Page(items=rows[:limit], has_more=len(rows) > limit)
+
+
+def check_limit(limit: int) -> None:
+    """Refuse a page size outside 1..MAX_LIMIT (for a query that pages some other way than paginate)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}.", param="limit")

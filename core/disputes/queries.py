@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.disputes.models import Dispute
-from core.pagination import DEFAULT_LIMIT, Page, paginate
+from core.pagination import Cursor, Page, paginate
 
 
 def list_disputes(
     session: Session,
     *,
     livemode: bool,
-    limit: int = DEFAULT_LIMIT,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
     status: str | None = None,
+    **cursor: Unpack[Cursor],
 ) -> Page[Dispute]:
     statement = select(Dispute).where(Dispute.livemode == livemode)
     if status is not None:
         statement = statement.where(Dispute.status == status)
-    return paginate(
-        session,
-        statement,
-        id_column=Dispute.id,
-        limit=limit,
-        starting_after=starting_after,
-        ending_before=ending_before,
-    )
+    return paginate(session, statement, id_column=Dispute.id, **cursor)

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.locality.models import LocalityRule
-from core.pagination import DEFAULT_LIMIT, Page, paginate
+from core.pagination import Cursor, Page, paginate
 
 
 def list_locality_rules(
     session: Session,
     *,
     livemode: bool,
-    limit: int = DEFAULT_LIMIT,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
+    **cursor: Unpack[Cursor],
 ) -> Page[LocalityRule]:
     statement = select(LocalityRule).where(LocalityRule.livemode == livemode)
-    return paginate(
-        session,
-        statement,
-        id_column=LocalityRule.id,
-        limit=limit,
-        starting_after=starting_after,
-        ending_before=ending_before,
-    )
+    return paginate(session, statement, id_column=LocalityRule.id, **cursor)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
 from babel import Locale
 from sqlalchemy import select
@@ -37,7 +37,7 @@ from core.geo import validate_country
 from core.locality import service
 from core.locality.models import ALL_COUNTRIES, LocalityRuleVersion
 from core.locality.service import Layer, LocalityRules
-from core.pagination import DEFAULT_LIMIT, Page, paginate
+from core.pagination import Cursor, Page, paginate
 
 METHOD_NAMES: Final = {"card": "Card", "wallet": "Wallet", "bank": "Online banking"}
 FIELD_NAMES: Final = {"postal_code": "postal code", "email": "email"}
@@ -112,19 +112,10 @@ def list_versions(
     session: Session,
     *,
     livemode: bool,
-    limit: int = DEFAULT_LIMIT,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
+    **cursor: Unpack[Cursor],
 ) -> Page[LocalityRuleVersion]:
     statement = select(LocalityRuleVersion).where(LocalityRuleVersion.livemode == livemode)
-    return paginate(
-        session,
-        statement,
-        id_column=LocalityRuleVersion.id,
-        limit=limit,
-        starting_after=starting_after,
-        ending_before=ending_before,
-    )
+    return paginate(session, statement, id_column=LocalityRuleVersion.id, **cursor)
 
 
 def scheduled(session: Session, *, livemode: bool, now: datetime) -> list[LocalityRuleVersion]:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Unpack
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from core import money
 from core.errors import InvalidInput
 from core.events.models import Event
-from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, check_limit, paginate
 from core.payments.models import (
     CheckoutSession,
     Payment,
@@ -123,14 +124,12 @@ def list_payments(
     session: Session,
     *,
     livemode: bool,
-    limit: int = DEFAULT_LIMIT,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
     status: PaymentStatus | str | None = None,
     checkout_session: str | None = None,
     created_gte: datetime | None = None,
     created_lte: datetime | None = None,
     where: PaymentFilter | None = None,
+    **cursor: Unpack[Cursor],
 ) -> Page[Payment]:
     """A page of one mode's payments, newest first: `where` narrows it, and so do the single keywords
     (which the API's query parameters name)."""
@@ -144,14 +143,7 @@ def list_payments(
             created_lte=created_lte or where.created_lte,
         )
     statement = filter_payments(livemode, where)
-    return paginate(
-        session,
-        statement,
-        id_column=Payment.id,
-        limit=limit,
-        starting_after=starting_after,
-        ending_before=ending_before,
-    )
+    return paginate(session, statement, id_column=Payment.id, **cursor)
 
 
 def iter_payments(
@@ -194,32 +186,21 @@ def list_checkout_sessions(
     session: Session,
     *,
     livemode: bool,
-    limit: int = DEFAULT_LIMIT,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
     status: SessionStatus | str | None = None,
+    **cursor: Unpack[Cursor],
 ) -> Page[CheckoutSession]:
     statement = select(CheckoutSession).where(CheckoutSession.livemode == livemode)
     if status is not None:
         statement = statement.where(CheckoutSession.status == status)
-    return paginate(
-        session,
-        statement,
-        id_column=CheckoutSession.id,
-        limit=limit,
-        starting_after=starting_after,
-        ending_before=ending_before,
-    )
+    return paginate(session, statement, id_column=CheckoutSession.id, **cursor)
 
 
 def list_refunds(
     session: Session,
     *,
     livemode: bool,
-    limit: int = DEFAULT_LIMIT,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
     payment: str | None = None,
+    **cursor: Unpack[Cursor],
 ) -> Page[Refund]:
     # A refund's mode is its payment's.
     statement = (
@@ -229,14 +210,7 @@ def list_refunds(
     )
     if payment is not None:
         statement = statement.where(Refund.payment_id == payment)
-    return paginate(
-        session,
-        statement,
-        id_column=Refund.id,
-        limit=limit,
-        starting_after=starting_after,
-        ending_before=ending_before,
-    )
+    return paginate(session, statement, id_column=Refund.id, **cursor)
 
 
 def list_events(
@@ -260,8 +234,7 @@ def list_events(
     if since is not None:
         if starting_after or ending_before:
             raise InvalidInput("Use since alone, without starting_after or ending_before.", param="since")
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}.", param="limit")
+        check_limit(limit)
         rows = list(
             session.scalars(statement.where(Event.id > since).order_by(Event.id.asc()).limit(limit + 1))
         )

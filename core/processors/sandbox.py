@@ -289,14 +289,6 @@ class SandboxProcessor:
 
     @telemetry.traced("processor.capture")
     def capture(self, *, idempotency_key: str, reference: str, amount: int, currency: str) -> ProcessorResult:
-        raw_request = {
-            "operation": "capture",
-            "idempotency_key": idempotency_key,
-            "reference": reference,
-            "amount": amount,
-            "currency": currency.upper(),
-        }
-
         def decide(pipe: Pipeline) -> _Answer:
             charge = self._charge(pipe, reference)
             echo: dict[str, Any] = {"charge": reference, "amount": amount, "currency": currency.upper()}
@@ -317,21 +309,11 @@ class SandboxProcessor:
                 charge_writes={reference: {"status": "captured", "captured": amount}},
             )
 
-        self._network()
-        with _reachable():
-            return self._once(
-                "capture",
-                idempotency_key,
-                params={"reference": reference, "amount": amount, "currency": currency.upper()},
-                raw_request=raw_request,
-                watch=(self._charge_key(reference),),
-                decide=decide,
-            )
+        params = {"reference": reference, "amount": amount, "currency": currency.upper()}
+        return self._on_charge("capture", idempotency_key, reference=reference, params=params, decide=decide)
 
     @telemetry.traced("processor.cancel")
     def cancel(self, *, idempotency_key: str, reference: str) -> ProcessorResult:
-        raw_request = {"operation": "cancel", "idempotency_key": idempotency_key, "reference": reference}
-
         def decide(pipe: Pipeline) -> _Answer:
             charge = self._charge(pipe, reference)
             echo: dict[str, Any] = {"charge": reference}
@@ -349,27 +331,11 @@ class SandboxProcessor:
                 charge_writes={reference: {"status": "canceled"}},
             )
 
-        self._network()
-        with _reachable():
-            return self._once(
-                "cancel",
-                idempotency_key,
-                params={"reference": reference},
-                raw_request=raw_request,
-                watch=(self._charge_key(reference),),
-                decide=decide,
-            )
+        params = {"reference": reference}
+        return self._on_charge("cancel", idempotency_key, reference=reference, params=params, decide=decide)
 
     @telemetry.traced("processor.refund")
     def refund(self, *, idempotency_key: str, reference: str, amount: int, currency: str) -> ProcessorResult:
-        raw_request = {
-            "operation": "refund",
-            "idempotency_key": idempotency_key,
-            "reference": reference,
-            "amount": amount,
-            "currency": currency.upper(),
-        }
-
         def decide(pipe: Pipeline) -> _Answer:
             charge = self._charge(pipe, reference)
             echo: dict[str, Any] = {"charge": reference, "amount": amount, "currency": currency.upper()}
@@ -400,16 +366,8 @@ class SandboxProcessor:
                 charge_writes={reference: {"refunded": refunded + amount}},
             )
 
-        self._network()
-        with _reachable():
-            return self._once(
-                "refund",
-                idempotency_key,
-                params={"reference": reference, "amount": amount, "currency": currency.upper()},
-                raw_request=raw_request,
-                watch=(self._charge_key(reference),),
-                decide=decide,
-            )
+        params = {"reference": reference, "amount": amount, "currency": currency.upper()}
+        return self._on_charge("refund", idempotency_key, reference=reference, params=params, decide=decide)
 
     @telemetry.traced("processor.payout")
     def payout(
@@ -492,6 +450,29 @@ class SandboxProcessor:
             raise ProcessorTimeout("sandbox acquirer timed out (injected fault)")
         if roll < config.timeout_rate + config.fault_rate:
             raise ProcessorUnavailable("sandbox acquirer answered 503 (injected fault)")
+
+    def _on_charge(
+        self,
+        operation: str,
+        idempotency_key: str,
+        *,
+        reference: str,
+        params: dict[str, Any],
+        decide: Callable[[Pipeline], _Answer],
+    ) -> ProcessorResult:
+        """Capture, cancel or refund the charge `reference`; `params` are the request's parameters. The
+        charge's key is watched, so a concurrent change to the charge makes `_once` decide again."""
+        raw_request = {"operation": operation, "idempotency_key": idempotency_key, **params}
+        self._network()
+        with _reachable():
+            return self._once(
+                operation,
+                idempotency_key,
+                params=params,
+                raw_request=raw_request,
+                watch=(self._charge_key(reference),),
+                decide=decide,
+            )
 
     def _once(
         self,

@@ -3,12 +3,12 @@ used by the API and the portal alike."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.pagination import DEFAULT_LIMIT, Page, paginate
+from core.pagination import Cursor, Page, paginate
 from core.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
@@ -20,21 +20,12 @@ def list_endpoints(
     session: Session,
     *,
     livemode: bool,
-    limit: int = DEFAULT_LIMIT,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
+    **cursor: Unpack[Cursor],
 ) -> Page[WebhookEndpoint]:
     statement = select(WebhookEndpoint).where(
         WebhookEndpoint.livemode == livemode, WebhookEndpoint.deleted_at.is_(None)
     )
-    return paginate(
-        session,
-        statement,
-        id_column=WebhookEndpoint.id,
-        limit=limit,
-        starting_after=starting_after,
-        ending_before=ending_before,
-    )
+    return paginate(session, statement, id_column=WebhookEndpoint.id, **cursor)
 
 
 def list_deliveries(
@@ -42,21 +33,12 @@ def list_deliveries(
     *,
     endpoint_id: str,
     status: DeliveryStatus | None = None,
-    limit: int = DEFAULT_LIMIT,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
+    **cursor: Unpack[Cursor],
 ) -> Page[WebhookDelivery]:
     statement = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
     if status is not None:
         statement = statement.where(WebhookDelivery.status == status)
-    return paginate(
-        session,
-        statement,
-        id_column=WebhookDelivery.id,
-        limit=limit,
-        starting_after=starting_after,
-        ending_before=ending_before,
-    )
+    return paginate(session, statement, id_column=WebhookDelivery.id, **cursor)
 
 
 def attempts_of(session: Session, *, delivery_ids: list[str]) -> dict[str, list[WebhookAttempt]]:
