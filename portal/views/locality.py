@@ -340,8 +340,8 @@ def _change_version(
     operation: Callable[..., LocalityRuleVersion], version_id: str, *, done: str, refused: Response
 ) -> Response:
     """One version's button (cancel, restore): an expired form is a 400 and an unknown version the 404
-    page; a refusal (the change took effect meanwhile, …) is a message on the `refused` page. `done` is
-    the success message, with the resulting version's `{number}`."""
+    page; a refusal (a change already in force, a version that never was) is a message on the `refused`
+    page. `done` is the success message, with the resulting version's `{number}`."""
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
