@@ -300,11 +300,4 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def pg(settings: Settings) -> Settings:
-    if not is_postgres(settings):
-        skip_or_fail("needs PostgreSQL: set DATABASE_URL (bash .ci/run does)")
-    return settings
-
-
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def seeded(pg: Settings, make: Factories, clean: Runtime) -> tuple[MadeTenant, MadeTenant]:
+def seeded(make: Factories, clean: Runtime) -> tuple[MadeTenant, MadeTenant]:
     a, b = make.tenants(), make.tenants()
     seed_every_table(clean, a)
     seed_every_table(clean, b)
@@ -123,19 +123,19 @@ def test_a_backup_with_an_unbalanced_ledger_fails_the_drill(
     assert f"FAILED: tenant {a.id}: ledger: journal {journal}:" in result.stdout
 
 
-def test_a_file_that_is_not_a_dump_is_refused(app: Flask, pg: Settings, tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_dump_is_refused(app: Flask, settings: Settings, tmp_path: Path) -> None:
     junk = tmp_path / "junk.dump"
     junk.write_text("not a dump")
-    result = _verify(app, pg, junk)
+    result = _verify(app, settings, junk)
     assert result.exit_code == 1
     assert "is not a pg_dump custom-format archive" in result.stderr
 
 
 def test_a_dump_of_a_database_that_was_never_migrated_fails_the_drill(
-    app: Flask, pg: Settings, clean: Runtime, tmp_path: Path
+    app: Flask, settings: Settings, clean: Runtime, tmp_path: Path
 ) -> None:
     name = f"kassa_empty_{os.getpid()}"
-    server = make_url(_admin(pg))
+    server = make_url(_admin(settings))
     with inspector(clean).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -144,7 +144,7 @@ def test_a_dump_of_a_database_that_was_never_migrated_fails_the_drill(
         with inspector(clean).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(f'DROP DATABASE "{name}"'))
 
-    result = _verify(app, pg, dump)
+    result = _verify(app, settings, dump)
 
     assert result.exit_code == 1
     assert "FAILED: table payments is missing" in result.stdout

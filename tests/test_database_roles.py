@@ -94,9 +94,9 @@ def _member(conn: Connection, member: str, role: str) -> bool:
 
 
 @pytest.mark.postgres
-def test_the_roles_have_only_the_privileges_they_need(pg: Settings, rt: Runtime) -> None:
-    owner = make_url(pg.database_url).username or ""
-    app, definer = app_role_name(pg), pg.definer_role
+def test_the_roles_have_only_the_privileges_they_need(settings: Settings, rt: Runtime) -> None:
+    owner = make_url(settings.database_url).username or ""
+    app, definer = app_role_name(settings), settings.definer_role
     with rt.db.owner_engine.connect() as conn:
         owner_flags = _role(conn, owner)
         if owner_flags["rolsuper"]:
@@ -138,9 +138,7 @@ def test_the_roles_have_only_the_privileges_they_need(pg: Settings, rt: Runtime)
 
 
 @pytest.mark.postgres
-def test_every_table_with_a_tenant_id_is_keyed_by_it_and_forces_row_level_security(
-    pg: Settings, rt: Runtime
-) -> None:
+def test_every_table_with_a_tenant_id_is_keyed_by_it_and_forces_row_level_security(rt: Runtime) -> None:
     with rt.db.owner_engine.connect() as conn:
         rows = conn.execute(
             text("""

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Connection, text
 
-from core.config import Settings
 from core.db import tenant_tables
 from core.jobs.runtime import Runtime
 from tests.fixtures import ROOT, is_postgres
@@ -148,7 +147,7 @@ def _read_catalogue(rt: Runtime) -> Iterator[Catalogue | None]:
 
 
 @pytest.fixture
-def catalogue(pg: Settings, _read_catalogue: Catalogue | None) -> Catalogue:
+def catalogue(_read_catalogue: Catalogue | None) -> Catalogue:
     assert _read_catalogue is not None
     return _read_catalogue
 

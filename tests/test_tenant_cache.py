@@ -29,8 +29,9 @@ BALANCE = "/api/v1/balance"
 
 
 @pytest.fixture
-def other(pg: Any, clean: Runtime, translations: Any) -> Iterator[FlaskClient]:
-    """A second app with its own engines and cache over the same database and Redis: another process."""
+def other(clean: Runtime, translations: Any) -> Iterator[FlaskClient]:
+    """A second app with its own engines and cache over the same database and Redis: another process (the
+    cache is PostgreSQL's: a test that uses this one is marked `postgres`)."""
     second = runtime_module.build(clean.settings)
     application: Flask = create_app(clean.settings, runtime=second)
     application.test_client_class = CheckedClient
@@ -55,6 +56,7 @@ def version_of(rt: Runtime, tenant: MadeTenant) -> int:
         )
 
 
+@pytest.mark.postgres  # the cache is PostgreSQL's: SQLite reads again on every call
 def test_a_rule_change_shows_on_the_next_page_here_and_in_another_process(
     client: FlaskClient, other: FlaskClient, make: Factories, clean: Runtime
 ) -> None:
@@ -92,6 +94,7 @@ def test_a_page_with_the_rules_kept_sends_no_query_for_them(
     assert any("cache_version" in s for s in sent)  # the version came with the tenant lookup
 
 
+@pytest.mark.postgres  # the cache is PostgreSQL's: SQLite reads again on every call
 def test_a_revoked_key_is_refused_on_its_next_use_here_and_in_another_process(
     client: FlaskClient, other: FlaskClient, make: Factories, clean: Runtime
 ) -> None:
@@ -129,6 +132,7 @@ def fan_out_jobs(rt: Runtime, tenant: MadeTenant) -> list[str]:
         return [str(r.kwargs["event_id"]) for r in rows]
 
 
+@pytest.mark.postgres  # the cache is PostgreSQL's: SQLite reads again on every call
 def test_new_data_keys_seal_the_next_card_here_and_in_another_process(
     app: Flask, client: FlaskClient, other: FlaskClient, make: Factories, clean: Runtime
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import Flask, Response, abort, current_app, g, request
+from flask import Blueprint, Flask, Response, abort, current_app, g, request
 
 from core.context import Actor, ActorType, Context
 from core.db import UnitOfWork
@@ -61,16 +61,27 @@ def _start_request() -> None:
 
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: `app.extensions` key: the names of the blueprints that validate their own request bodies.
+_OWN_BODY_CHECKS = "kassa.own_body_checks"
+
+
+def exempt_from_form_check(app: Flask, bp: Blueprint) -> None:
+    """`bp` validates every body it is sent itself and names the bad parameter (the API, against its route
+    schemas): the form check below leaves its requests alone, as `csrf.exempt(bp)` does CSRF's."""
+    app.extensions.setdefault(_OWN_BODY_CHECKS, set()).add(bp.name)
 
 
 def _refuse_unstorable_form() -> None:
     """A posted form field that PostgreSQL's text cannot hold (a NUL character, in its name or value) is
     refused with a 400 before any view reads it: no one types one, and a view would otherwise reach the
-    database with it (a 500). The API checks its JSON itself and names the parameter (portal/api)."""
+    database with it (a 500). A blueprint that checks its bodies itself is exempted
+    (`exempt_from_form_check`)."""
     if request.method not in ("POST", "PUT", "PATCH") or request.mimetype not in _FORM_TYPES:
         return
-    if request.path.startswith("/api/"):
-        return  # reading the form here would consume the body the API refuses as "not a JSON object"
+    if request.url_rule is None:
+        return  # no view reads it: the 404 or 405 answers, in the format of the surface asked
+    if not current_app.extensions.get(_OWN_BODY_CHECKS, set()).isdisjoint(request.blueprints):
+        return  # reading the form here would consume the body it reads itself (the API: "not JSON")
     if any("\x00" in name or "\x00" in value for name, value in request.form.items(multi=True)):
         abort(400)
 

@@ -100,9 +100,15 @@ def _fresh_session() -> None:
     session[SESSION_KEY] = token
 
 
-def _locked(exc: flow.AccountLocked, form: Any, **forms: Any) -> Response | tuple[str, int]:
-    """This wrong current password locked the account and ended its sessions (this one too): to the
+def _refused(
+    exc: flow.AccountLocked | accounts.WrongPassword, form: Any, **forms: Any
+) -> Response | tuple[str, int]:
+    """The current password did not pass. Wrong: the form says so (a 400), and the failure counts towards
+    the lockout. This wrong password locked the account and ended its sessions (this one too): to the
     sign-in page. Locked before (by failed sign-ins elsewhere): the form says so, nothing checked."""
+    if isinstance(exc, accounts.WrongPassword):
+        _wrong_password(form, exc)
+        return _page(400, **forms)
     g.commit_on_error = True
     if isinstance(exc, accounts.LockedNow):
         session.clear()
@@ -129,11 +135,8 @@ def change_password() -> Response | tuple[str, int]:
             current=form.current.data,
             new=form.password.data,
         )
-    except flow.AccountLocked as exc:
-        return _locked(exc, form, password_form=form)
-    except accounts.WrongPassword as exc:
-        _wrong_password(form, exc)
-        return _page(400, password_form=form)
+    except (flow.AccountLocked, accounts.WrongPassword) as exc:
+        return _refused(exc, form, password_form=form)
     except InvalidInput as exc:
         form.password.errors.append(exc.message)
         return _page(400, password_form=form)
@@ -166,11 +169,8 @@ def regenerate_codes() -> Response | tuple[str, int]:
             user_id=current_user.id,
             current=form.current.data,
         )
-    except flow.AccountLocked as exc:
-        return _locked(exc, form, codes_form=form)
-    except accounts.WrongPassword as exc:
-        _wrong_password(form, exc)
-        return _page(400, codes_form=form)
+    except (flow.AccountLocked, accounts.WrongPassword) as exc:
+        return _refused(exc, form, codes_form=form)
     return _codes_page(codes, heading="Your new recovery codes")
 
 

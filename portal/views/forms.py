@@ -58,18 +58,18 @@ class CodeForm(FlaskForm):
 AMOUNT_HINT = "Enter an amount like 10.50, or leave it empty."
 
 
-class RefundForm(FlaskForm):
-    amount = StringField(
-        "Amount to refund",
-        validators=[
-            Length(max=24),
-            Regexp(
-                r"^\s*([0-9]+([.,][0-9]+)?)?\s*$", message="Enter an amount like 10.50, or leave it empty."
-            ),
-        ],
-        description="Leave empty to refund all that is left.",
+def _amount_or_all(label: str, *, description: str) -> StringField:
+    """An amount field a member may leave empty: the view then takes all there is (to refund, to pay out)."""
+    return StringField(
+        label,
+        validators=[Length(max=24), Regexp(r"^\s*([0-9]+([.,][0-9]+)?)?\s*$", message=AMOUNT_HINT)],
+        description=description,
         render_kw={"inputmode": "decimal"},
     )
+
+
+class RefundForm(FlaskForm):
+    amount = _amount_or_all("Amount to refund", description="Leave empty to refund all that is left.")
     #: Set by the confirmation step's button: without it the form only asks to confirm the amount.
     confirmed = HiddenField()
     #: Read only when the refund is held for a second person's approval (tenants/approvals.py).
@@ -136,17 +136,7 @@ class PayoutForm(FlaskForm):
     currency = StringField(
         "Currency", validators=[Regexp(r"^\s*[A-Za-z]{3}\s*$", message="Enter a currency like EUR.")]
     )
-    amount = StringField(
-        "Amount",
-        validators=[
-            Length(max=24),
-            Regexp(
-                r"^\s*([0-9]+([.,][0-9]+)?)?\s*$", message="Enter an amount like 10.50, or leave it empty."
-            ),
-        ],
-        description="Leave empty to pay out all that is available.",
-        render_kw={"inputmode": "decimal"},
-    )
+    amount = _amount_or_all("Amount", description="Leave empty to pay out all that is available.")
     submit = SubmitField("Pay out now")
 
 
@@ -327,15 +317,10 @@ class NewPasswordForm(FlaskForm):
     submit = SubmitField("Set password")
 
 
-class ChangePasswordForm(NewPasswordForm):
-    current = PasswordField(
-        "Current password",
-        validators=[DataRequired(message="Enter your current password."), Length(max=1024)],
-    )
-    submit = SubmitField("Change password")
-
-
 class CurrentPasswordForm(FlaskForm):
+    """The current password, asked again before a change to the account's own credentials; the forms of
+    those changes add it to their own fields."""
+
     current = PasswordField(
         "Current password",
         validators=[DataRequired(message="Enter your current password."), Length(max=1024)],
@@ -343,11 +328,11 @@ class CurrentPasswordForm(FlaskForm):
     submit = SubmitField("Continue")
 
 
-class ReenrollForm(CodeForm):
-    current = PasswordField(
-        "Current password",
-        validators=[DataRequired(message="Enter your current password."), Length(max=1024)],
-    )
+class ChangePasswordForm(NewPasswordForm, CurrentPasswordForm):
+    submit = SubmitField("Change password")
+
+
+class ReenrollForm(CodeForm, CurrentPasswordForm):
     submit = SubmitField("Verify and switch")
 
 

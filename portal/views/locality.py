@@ -8,6 +8,7 @@ loads in place and a saved rule swaps the editor only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -21,7 +22,7 @@ from core.errors import InvalidInput, KassaError
 from core.geo import validate_country
 from core.locality import service as locality
 from core.locality import versions
-from core.locality.models import ALL_COUNTRIES
+from core.locality.models import ALL_COUNTRIES, LocalityRuleVersion
 from core.web.htmx import is_htmx, render_page_or_block
 from core.web.request import runtime, uow
 from core.workspace import locality as dry_runs
@@ -335,23 +336,34 @@ def discard() -> Response:
     return _back()
 
 
-def cancel(version_id: str) -> Response:
-    """Cancel a scheduled change (it is discarded; the audit trail keeps it)."""
-    form = ActionForm()
-    if not form.validate_on_submit():
+def _change_version(
+    operation: Callable[..., LocalityRuleVersion], version_id: str, *, done: str, refused: Response
+) -> Response:
+    """One version's button (cancel, restore): an expired form is a 400 and an unknown version the 404
+    page; a refusal (a change already in force, a version that never was) is a message on the `refused`
+    page. `done` is the success message, with the resulting version's `{number}`."""
+    if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        version = versions.discard(
-            uow().session, user_context(), livemode=mode.livemode(), version_id=version_id
-        )
+        version = operation(uow().session, user_context(), livemode=mode.livemode(), version_id=version_id)
     except KassaError as error:
         if error.status == 404:
             raise
         uow().rollback()
         flash(error.message, "error")
-        return _back()
-    flash(f"The change scheduled as version {version.number} is canceled.", "success")
+        return refused
+    flash(done.format(number=version.number), "success")
     return _back()
+
+
+def cancel(version_id: str) -> Response:
+    """Cancel a scheduled change (it is discarded; the audit trail keeps it)."""
+    return _change_version(
+        versions.discard,
+        version_id,
+        done="The change scheduled as version {number} is canceled.",
+        refused=_back(),
+    )
 
 
 def version_detail(version_id: str) -> str:
@@ -369,21 +381,13 @@ def version_detail(version_id: str) -> str:
 
 
 def restore(version_id: str) -> Response:
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        version = versions.restore(
-            uow().session, user_context(), livemode=mode.livemode(), version_id=version_id
-        )
-    except KassaError as error:
-        if error.status == 404:
-            raise
-        uow().rollback()
-        flash(error.message, "error")
-        return redirect(url_for("portal.locality_version", version_id=version_id), code=303)
-    flash(f"Version {version.number} restores the rules and is in force now.", "success")
-    return _back()
+    back_to_version = redirect(url_for("portal.locality_version", version_id=version_id), code=303)
+    return _change_version(
+        versions.restore,
+        version_id,
+        done="Version {number} restores the rules and is in force now.",
+        refused=back_to_version,
+    )
 
 
 def dry_run() -> str:

@@ -13,7 +13,6 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from core.config import Settings
 from core.db import Base
 from core.jobs.runtime import Runtime
 from core.payments.models import PaymentStatus
@@ -85,7 +84,7 @@ def _succeeded_payment(client: FlaskClient, rt: Runtime, tenant: MadeTenant) -> 
 
 @pytest.mark.parametrize("failure", list(FAILURES))
 def test_an_unwritable_audit_table_fails_each_action_cleanly(
-    pg: Settings, client: FlaskClient, make: Factories, clean: Runtime, failure: str
+    client: FlaskClient, make: Factories, clean: Runtime, failure: str
 ) -> None:
     tenant = make.tenants()
     key = auth(tenant.keys.secret_key)

@@ -143,10 +143,10 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet(pg: Settings, clean: Runtime, tmp_path: Path) -> Iterator[Fleet]:
+def fleet(settings: Settings, clean: Runtime, tmp_path: Path) -> Iterator[Fleet]:
     if clean.settings.uses_fake_redis:
         skip_or_fail("needs a real Redis shared by the processes: set REDIS_URL (bash .ci/run does)")
-    started = Fleet(settings=pg, logs=tmp_path)
+    started = Fleet(settings=settings, logs=tmp_path)
     try:
         yield started
     finally:

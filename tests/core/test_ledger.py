@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 
 from core import ledger
 from core.clock import FrozenClock
-from core.config import Settings
 from core.context import Actor
 from core.db import KassaSession
 from core.errors import Conflict, InvalidInput
@@ -611,9 +610,7 @@ def test_money_is_conserved_over_captures_refunds_and_releases(
 
 
 @pytest.mark.postgres
-def test_concurrent_posts_of_one_change_write_one_journal(
-    pg: Settings, make: Factories, clean: Runtime
-) -> None:
+def test_concurrent_posts_of_one_change_write_one_journal(make: Factories, clean: Runtime) -> None:
     t = make.tenants()
     lines = [Line(Account.PROCESSOR_RECEIVABLE, "EUR", 500), Line(Account.MERCHANT_PENDING, "EUR", -500)]
     results: dict[str, str] = {}

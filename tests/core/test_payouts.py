@@ -20,7 +20,6 @@ from sqlalchemy import create_engine, select, text
 
 from core.audit.models import AuditEvent
 from core.clock import Clock, FrozenClock
-from core.config import Settings
 from core.context import Actor, ActorType, Context
 from core.db import KassaSession
 from core.disputes import service as disputes
@@ -282,7 +281,7 @@ def test_a_manual_payout_without_a_bank_account_is_refused(clean: Runtime) -> No
 
 
 @pytest.mark.postgres
-def test_two_payout_jobs_started_together_create_one_payout(pg: Settings, clean: Runtime) -> None:
+def test_two_payout_jobs_started_together_create_one_payout(clean: Runtime) -> None:
     clock = FrozenClock(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
     t = _tenant(clean)
     _bank(clean, t, clock)
@@ -330,7 +329,7 @@ def test_bank_account_validation_gives_clear_errors() -> None:
 
 @pytest.mark.postgres
 def test_bank_account_numbers_never_appear_in_plaintext_in_the_database_or_logs(
-    pg: Settings, clean: Runtime, caplog: pytest.LogCaptureFixture
+    clean: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     clock = FrozenClock(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))

@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from core import events
 from core.clock import FrozenClock
-from core.config import Settings
 from core.context import Actor
 from core.events.types import EventType
 from core.jobs.outbox import OutboxMessage
@@ -126,7 +125,7 @@ def test_an_endpoint_created_in_the_transaction_hears_its_later_events(rt: Runti
 
 @pytest.mark.postgres  # two writers at once: SQLite's one write lock would serialize them
 def test_an_endpoint_created_while_a_transaction_emits_gets_its_event_from_the_catch_up(
-    pg: Settings, rt: Runtime, make: Factories
+    rt: Runtime, make: Factories
 ) -> None:
     """The race: the emitting transaction asked before the endpoint committed, so it wrote no fan-out job;
     the endpoint's catch-up (a delayed outbox job: time travel moves it) delivers the event."""

@@ -10,7 +10,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from core.config import Settings
 from core.jobs.runtime import Runtime
 from core.payments.models import CheckoutSession
 from tests.fixtures import Factories, inspector
@@ -101,7 +100,7 @@ def test_an_error_answer_is_replayed_too_and_its_effects_are_not_kept(
 
 @pytest.mark.postgres
 def test_twenty_concurrent_posts_with_one_key_create_one_session(
-    app: Flask, client: FlaskClient, make: Factories, clean: Runtime, pg: Settings
+    app: Flask, client: FlaskClient, make: Factories, clean: Runtime
 ) -> None:
     key = make.tenants().keys.secret_key
     with serve(app) as address:

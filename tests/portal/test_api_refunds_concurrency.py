@@ -9,7 +9,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from core.config import Settings
 from core.events.models import Event
 from core.jobs.runtime import Runtime
 from core.ledger import service as ledger
@@ -24,7 +23,7 @@ AMOUNT, PART, THREADS = 10_000, 1_500, 10
 
 
 def test_concurrent_partial_refunds_never_exceed_the_payment(
-    app: Flask, client: FlaskClient, make: Factories, clean: Runtime, pg: Settings
+    app: Flask, client: FlaskClient, make: Factories, clean: Runtime
 ) -> None:
     tenant = make.tenants()
     key = tenant.keys.secret_key

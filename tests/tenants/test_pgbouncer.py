@@ -27,11 +27,11 @@ pytestmark = pytest.mark.postgres
 THREADS, ROUNDS = 16, 25
 
 
-def test_transaction_pooling_turns_off_server_side_prepared_statements(pg: Settings) -> None:
+def test_transaction_pooling_turns_off_server_side_prepared_statements(settings: Settings) -> None:
     from core.db import make_engine
 
     for pooler, threshold in (("transaction", None), ("", 5)):  # 5: psycopg's default
-        engine = make_engine(pg.app_database_url, pooler=pooler)
+        engine = make_engine(settings.app_database_url, pooler=pooler)
         try:
             with engine.connect() as conn:
                 assert conn.connection.driver_connection.prepare_threshold == threshold, pooler  # type: ignore[union-attr]

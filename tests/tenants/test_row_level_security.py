@@ -31,7 +31,7 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def two_tenants(pg: Settings, make: Factories, clean: Runtime) -> tuple[MadeTenant, MadeTenant]:
+def two_tenants(make: Factories, clean: Runtime) -> tuple[MadeTenant, MadeTenant]:
     a, b = make.tenants(), make.tenants()
     seed_every_table(clean, a)
     seed_every_table(clean, b)
@@ -51,10 +51,10 @@ class AppRoute:
 
 
 @pytest.fixture(params=["direct", "pgbouncer"])
-def app_route(request: pytest.FixtureRequest, pg: Settings) -> AppRoute:
+def app_route(request: pytest.FixtureRequest, settings: Settings) -> AppRoute:
     if request.param == "pgbouncer":
         return AppRoute(request.getfixturevalue("pgbouncer").app_url, "transaction")
-    return AppRoute(pg.app_database_url, "")
+    return AppRoute(settings.app_database_url, "")
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ def test_a_transaction_without_a_tenant_after_a_tenants_work_on_the_same_connect
         db.engine.dispose()
 
 
-def test_every_tenant_table_forces_row_level_security(pg: Settings, clean: Runtime) -> None:
+def test_every_tenant_table_forces_row_level_security(clean: Runtime) -> None:
     with clean.db.owner_engine.connect() as conn:
         rows = conn.execute(
             text("SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY(:t)"),

@@ -11,7 +11,6 @@ import pytest
 from flask.testing import FlaskClient
 
 from core.clock import FrozenClock
-from core.config import Settings
 from core.context import Actor
 from core.jobs.runtime import Runtime
 from tenants.models import User
@@ -41,8 +40,9 @@ def test_a_code_used_once_is_refused_the_second_time(make: Factories, clean: Run
         assert not accept_totp(uow.session, user=user, code=code, kms=clean.kms, clock=clock)
 
 
+@pytest.mark.postgres  # two transactions at once: SQLite's single writer cannot run them side by side
 def test_the_same_code_from_two_concurrent_transactions_is_accepted_once(
-    pg: Settings, make: Factories, clean: Runtime
+    make: Factories, clean: Runtime
 ) -> None:
     a = make.tenants()
     clock = FrozenClock(datetime.now(UTC))
