@@ -177,8 +177,9 @@ def test_no_response_carries_a_typed_card_number_or_security_code(
     shopper: Recorder, client: FlaskClient, make: Factories, clean: Runtime
 ) -> None:
     typed = Typed()
-    tenant = make.tenants()
-    us_tenant = make.tenants(country="US", currency="USD")  # US cards: the postal code is required
+    # Names without digits: a numbered "Shop 571" on the page would read as a typed security code.
+    tenant = make.tenants(name="Echo Shop", slug="echo-shop")
+    us_tenant = make.tenants(name="Echo Shop US", slug="echo-shop-us", country="US", currency="USD")
     key = {"Authorization": f"Bearer {tenant.keys.secret_key}"}
     allowed = client.patch("/api/v1/checkout/settings", json={"allowed_origins": [SHOP]}, headers=key)
     assert allowed.status_code == 200
