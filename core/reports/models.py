@@ -42,7 +42,20 @@ class RollupSums:
     refunded: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class ReportDaily(RollupSums, TenantScoped, Base):
+class CellKeys:
+    """What a fine rollup cell is kept apart by, beside its mode and its day or month."""
+
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(10))
+    #: The card's issuing country, else the checkout session's country; "ZZ" when neither is known.
+    country: Mapped[str] = mapped_column(String(2))
+    #: succeeded | authorized | failed | canceled | pending (core/reports/facts.py `outcome_of`).
+    outcome: Mapped[str] = mapped_column(String(12))
+    #: The failure code of a failed payment ("" otherwise).
+    decline_code: Mapped[str] = mapped_column(String(64))
+
+
+class ReportDaily(CellKeys, RollupSums, TenantScoped, Base):
     """One cell of the daily rollup. Money in minor units of `currency`."""
 
     __tablename__ = "report_daily"
@@ -53,14 +66,6 @@ class ReportDaily(RollupSums, TenantScoped, Base):
     livemode: Mapped[bool] = mapped_column(Boolean)
     #: The UTC day the payment was created (a refund: the day it was made).
     day: Mapped[date] = mapped_column(Date)
-    currency: Mapped[str] = mapped_column(String(3))
-    method: Mapped[str] = mapped_column(String(10))
-    #: The card's issuing country, else the checkout session's country; "ZZ" when neither is known.
-    country: Mapped[str] = mapped_column(String(2))
-    #: succeeded | authorized | failed | canceled | pending (core/reports/facts.py `outcome_of`).
-    outcome: Mapped[str] = mapped_column(String(12))
-    #: The failure code of a failed payment ("" otherwise).
-    decline_code: Mapped[str] = mapped_column(String(64))
 
 
 class ReportCustomerDay(TenantScoped, Base):
@@ -128,7 +133,7 @@ class ReportDayTotal(RollupSums, TenantScoped, Base):
     outcome: Mapped[str] = mapped_column(String(12))
 
 
-class ReportMonthly(RollupSums, TenantScoped, Base):
+class ReportMonthly(CellKeys, RollupSums, TenantScoped, Base):
     """The month-grain rollup: one row per tenant, mode, month, currency, method, country, outcome and
     decline code, the sum of that month's `report_daily` cells. A year's decline, method and country mix
     and the filter's country list read it for whole months (about 30 times fewer rows than the days), and
@@ -159,11 +164,6 @@ class ReportMonthly(RollupSums, TenantScoped, Base):
     livemode: Mapped[bool] = mapped_column(Boolean)
     #: The first day of the UTC month.
     month: Mapped[date] = mapped_column(Date)
-    currency: Mapped[str] = mapped_column(String(3))
-    method: Mapped[str] = mapped_column(String(10))
-    country: Mapped[str] = mapped_column(String(2))
-    outcome: Mapped[str] = mapped_column(String(12))
-    decline_code: Mapped[str] = mapped_column(String(64))
 
 
 class ReportShopper(TenantScoped, Base):
