@@ -51,6 +51,8 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.expression import Join, TableClause
 from sqlalchemy.types import TypeDecorator
 
 from core.errors import KassaError, NotFound
@@ -309,15 +311,42 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
     if state.execution_options.get("kassa_unscoped"):
         return
     mappers = list(state.all_mappers)
-    if not any(issubclass(m.class_, TenantScoped) for m in mappers):
+    names = sorted(m.class_.__name__ for m in mappers if issubclass(m.class_, TenantScoped))
+    if not names and state.is_select:
+        names = _tenant_tables_beneath(state.statement)
+    if not names:
         return
     tenant_id = state.session.info.get("tenant_id")
     if tenant_id is None:
-        names = ", ".join(sorted(m.class_.__name__ for m in mappers if issubclass(m.class_, TenantScoped)))
-        raise TenantContextRequired(f"query on tenant-owned {names} with no tenant in context")
+        raise TenantContextRequired(f"query on tenant-owned {', '.join(names)} with no tenant in context")
     state.statement = state.statement.options(
         with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
     )
+
+
+def _tenant_tables_beneath(statement: Any) -> list[str]:
+    """The tenant tables a SELECT reads below its own entities: from a subquery or a UNION of selects
+    (`all_mappers` names only the outer statement's entities, and the criteria must reach the inner
+    ones too). Only a statement that selects from something other than tables is walked."""
+    froms = statement.get_final_froms() if isinstance(statement, Select) else []
+    if all(isinstance(f, TableClause | Join) for f in froms):
+        return []
+    scoped = _tenant_table_names()
+    return sorted(
+        {e.name for e in visitors.iterate(statement) if isinstance(e, TableClause) and e.name in scoped}
+    )
+
+
+#: The tenant tables' names, with the number of mappers they were read from (models import lazily).
+_tenant_names: tuple[int, frozenset[str]] = (0, frozenset())
+
+
+def _tenant_table_names() -> frozenset[str]:
+    global _tenant_names
+    count = len(Base.registry.mappers)
+    if _tenant_names[0] != count:
+        _tenant_names = (count, frozenset(tenant_tables()))
+    return _tenant_names[1]
 
 
 #: `session.info` key of what one transaction may remember (`transaction_memo`).

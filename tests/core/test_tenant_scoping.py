@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, union_all, update
 
 from core.db import TenantContextRequired, TenantMismatch, tenant_tables
 from core.ids import new_id
@@ -35,6 +35,20 @@ def test_queries_see_only_the_current_tenant(make: Factories, clean: Runtime) ->
         assert uow.session.scalars(select(ApiKey).where(ApiKey.tenant_id == b.id)).all() == []
         other_key_id = _any_key_id(clean, b.id)
         assert uow.session.get(ApiKey, (b.id, other_key_id)) is None
+
+
+def test_a_select_from_a_union_of_tenant_tables_is_scoped_inside_too(make: Factories, clean: Runtime) -> None:
+    """The ORM names only the outer statement's entities: a select over a UNION subquery of tenant tables
+    must still see only the current tenant (and refuse without one)."""
+    a, b = make.tenants(), make.tenants()
+    keys = union_all(select(ApiKey.tenant_id), select(Membership.tenant_id)).subquery("both")
+    statement = select(keys.c.tenant_id, func.count()).group_by(keys.c.tenant_id)
+    with clean.db.unit_of_work(tenant_id=a.id) as uow:
+        assert {tenant for tenant, _ in uow.session.execute(statement)} == {a.id}
+    with clean.db.unit_of_work(tenant_id=b.id) as uow:
+        assert {tenant for tenant, _ in uow.session.execute(statement)} == {b.id}
+    with clean.db.unit_of_work() as uow, pytest.raises(TenantContextRequired, match="api_keys, memberships"):
+        uow.session.execute(statement)
 
 
 def test_bulk_updates_touch_only_the_current_tenant(make: Factories, clean: Runtime) -> None:
