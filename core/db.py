@@ -51,8 +51,7 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.expression import Join, TableClause
+from sqlalchemy.sql.selectable import AliasedReturnsRows, CompoundSelect, FromGrouping, Join, TableClause
 from sqlalchemy.types import TypeDecorator
 
 from core.errors import KassaError, NotFound
@@ -327,14 +326,34 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
 def _tenant_tables_beneath(statement: Any) -> list[str]:
     """The tenant tables a SELECT reads below its own entities: from a subquery or a UNION of selects
     (`all_mappers` names only the outer statement's entities, and the criteria must reach the inner
-    ones too). Only a statement that selects from something other than tables is walked."""
-    froms = statement.get_final_froms() if isinstance(statement, Select) else []
-    if all(isinstance(f, TableClause | Join) for f in froms):
+    ones too). Only the FROM structure is walked (each SELECT's columns' and `select_from` tables,
+    through joins, subqueries and compound selects): `get_final_froms()` or a full traversal would cost
+    a millisecond a query."""
+    if not isinstance(statement, Select):
         return []
+    froms = _froms_of(statement)
+    if all(isinstance(f, TableClause | Join) for f in froms):
+        return []  # plain tables: all_mappers has seen their entities
     scoped = _tenant_table_names()
-    return sorted(
-        {e.name for e in visitors.iterate(statement) if isinstance(e, TableClause) and e.name in scoped}
-    )
+    return sorted({name for name in _tables_in(froms) if name in scoped})
+
+
+def _froms_of(select_: Select[Any]) -> tuple[Any, ...]:
+    return (*select_.columns_clause_froms, *select_._from_obj)
+
+
+def _tables_in(froms: Iterable[Any]) -> Iterator[str]:
+    for element in froms:
+        if isinstance(element, TableClause):
+            yield element.name
+        elif isinstance(element, Join):
+            yield from _tables_in((element.left, element.right))
+        elif isinstance(element, Select):
+            yield from _tables_in(_froms_of(element))
+        elif isinstance(element, CompoundSelect):
+            yield from _tables_in(element.selects)
+        elif isinstance(element, FromGrouping | AliasedReturnsRows):  # subqueries, aliases, CTEs
+            yield from _tables_in((element.element,))
 
 
 #: The tenant tables' names, with the number of mappers they were read from (models import lazily).

@@ -219,21 +219,20 @@ def summary(session: Session, f: Filters, *, group_by: str = "day") -> list[Curr
     # On PostgreSQL the rows are summed per week or month in the query, so a year by month is about 120
     # rows to Python instead of thousands.
     measures = ("payments", "amount", "captured", "fees", "refunds", "refunded")
+    where: list[Any] = []
     if f.method is None and f.country is None:
-        table: Any = select(T).where(T.livemode == f.livemode, T.day.between(f.start, f.end))
+        c: Any = T  # the ORM entity itself, so its tenant criteria apply as to any query of it
+        where = [T.livemode == f.livemode, T.day.between(f.start, f.end)]
         if f.currency is not None:
-            table = table.where(T.currency == f.currency)
-        table = table.subquery("totals")
-    elif group_by == "month":
-        table = _cells(f, f.currency, ("currency", "day", "outcome", *measures))
+            where.append(T.currency == f.currency)
     else:
-        table = _cells(f, f.currency, ("currency", "day", "outcome", *measures), months=False)
-    c = table.c
+        columns = ("currency", "day", "outcome", *measures)
+        c = _cells(f, f.currency, columns, months=group_by == "month").c
     day: Any = c.day
     if group_by != "day" and session.get_bind().dialect.name == "postgresql":
         day = cast(func.date_trunc(group_by, c.day), Date)
-    statement = select(c.currency, day, c.outcome, *(func.sum(c[m]) for m in measures))
-    statement = statement.group_by(c.currency, day, c.outcome)
+    statement = select(c.currency, day, c.outcome, *(func.sum(getattr(c, m)) for m in measures))
+    statement = statement.where(*where).group_by(c.currency, day, c.outcome)
     rows = session.execute(statement).all()
     reports: dict[str, CurrencyReport] = {}
     index: dict[str, dict[date, Period]] = {}

@@ -45,6 +45,8 @@ def test_a_select_from_a_union_of_tenant_tables_is_scoped_inside_too(make: Facto
     statement = select(keys.c.tenant_id, func.count()).group_by(keys.c.tenant_id)
     with clean.db.unit_of_work(tenant_id=a.id) as uow:
         assert {tenant for tenant, _ in uow.session.execute(statement)} == {a.id}
+        counted = uow.session.scalar(select(func.count()).select_from(keys))  # the union as select_from
+        assert counted == sum(n for _, n in uow.session.execute(statement))
     with clean.db.unit_of_work(tenant_id=b.id) as uow:
         assert {tenant for tenant, _ in uow.session.execute(statement)} == {b.id}
     with clean.db.unit_of_work() as uow, pytest.raises(TenantContextRequired, match="api_keys, memberships"):
