@@ -32,6 +32,7 @@ from core.reports.models import (
     CUSTOMER_MEASURES,
     DAILY_DIMENSIONS,
     DAILY_MEASURES,
+    TOTAL_DIMENSIONS,
     ReportCustomerDay,
     ReportDaily,
     ReportDayTotal,
@@ -374,7 +375,7 @@ def month_id(cell_id: str, day: Any) -> str:
 
 def _total_key(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     key = total_id(row["livemode"], row["day"], row["currency"], row["outcome"])
-    return key, {name: row[name] for name in ("livemode", "day", "currency", "outcome")}
+    return key, {name: row[name] for name in TOTAL_DIMENSIONS}
 
 
 def _month_key(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
 from core.payouts.models import Payout, PayoutStatus
-from core.reports.models import ReportCustomerDay, ReportDaily, ReportDayTotal, ReportMonthly, ReportShopper
+from core.reports.models import (
+    DAILY_MEASURES,
+    ReportCustomerDay,
+    ReportDaily,
+    ReportDayTotal,
+    ReportMonthly,
+    ReportShopper,
+)
 
 GroupBy = Literal["day", "week", "month"]
 GROUP_BY: Final = ("day", "week", "month")
@@ -218,7 +225,6 @@ def summary(session: Session, f: Filters, *, group_by: str = "day") -> list[Curr
     # fewer rows. With one, by month: the month-grain rollup for whole months and the edge days' cells.
     # On PostgreSQL the rows are summed per week or month in the query, so a year by month is about 120
     # rows to Python instead of thousands.
-    measures = ("payments", "amount", "captured", "fees", "refunds", "refunded")
     where: list[Any] = []
     if f.method is None and f.country is None:
         c: Any = T  # the ORM entity itself, so its tenant criteria apply as to any query of it
@@ -226,12 +232,12 @@ def summary(session: Session, f: Filters, *, group_by: str = "day") -> list[Curr
         if f.currency is not None:
             where.append(T.currency == f.currency)
     else:
-        columns = ("currency", "day", "outcome", *measures)
+        columns = ("currency", "day", "outcome", *DAILY_MEASURES)
         c = _cells(f, f.currency, columns, months=group_by == "month").c
     day: Any = c.day
     if group_by != "day" and session.get_bind().dialect.name == "postgresql":
         day = cast(func.date_trunc(group_by, c.day), Date)
-    statement = select(c.currency, day, c.outcome, *(func.sum(getattr(c, m)) for m in measures))
+    statement = select(c.currency, day, c.outcome, *(func.sum(getattr(c, m)) for m in DAILY_MEASURES))
     statement = statement.where(*where).group_by(c.currency, day, c.outcome)
     rows = session.execute(statement).all()
     reports: dict[str, CurrencyReport] = {}
@@ -254,9 +260,8 @@ def summary(session: Session, f: Filters, *, group_by: str = "day") -> list[Curr
 def whole_months(start: date, end: date) -> tuple[date, date] | None:
     """The whole calendar months inside [start, end] as [first, after): None when there is none."""
     first = start if start.day == 1 else _next_bucket(start, "month")
-    after = _next_bucket(end.replace(day=1), "month")
-    if end + timedelta(days=1) != after:
-        after = end.replace(day=1)
+    following = end + timedelta(days=1)
+    after = following if following.day == 1 else end.replace(day=1)
     return (first, after) if first < after else None
 
 
