@@ -43,8 +43,8 @@ from portal.views import (
 )
 from portal.views.forms import LogoutForm, ModeForm
 from tenants.models import Role
-from tenants.permissions import Permission, can
 from tenants.permissions import Permission as P
+from tenants.permissions import can
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -248,7 +248,7 @@ def guarded(route: PortalRoute) -> Callable[..., Any]:
     if route.access == PUBLIC:
         return declare(route.view, PUBLIC)
     owners_only = route.access == OWNER
-    permission = None if route.access in (SIGNED_IN, OWNER) else Permission(route.access)
+    permission = None if route.access in (SIGNED_IN, OWNER) else P(route.access)
 
     @wraps(route.view)
     def view(**kwargs: Any) -> Any:
