@@ -566,21 +566,17 @@ def measure_payments(
             deadline=deadline,
             already=settled(rt, tenant_ids),
         )
-    payments = Payment.__table__
-    history = PaymentStatusChange.__table__
     rows = []
     for tenant_id in tenant_ids:
         with rt.db.unit_of_work(tenant_id=tenant_id) as uow:
             rows += uow.session.execute(
-                select(payments.c.status, payments.c.created_at, history.c.created_at).select_from(
-                    payments.outerjoin(
-                        history,
-                        and_(
-                            history.c.tenant_id == payments.c.tenant_id,
-                            history.c.payment_id == payments.c.id,
-                            history.c.status == PaymentStatus.SUCCEEDED,
-                        ),
-                    )
+                select(Payment.status, Payment.created_at, PaymentStatusChange.created_at).outerjoin(
+                    PaymentStatusChange,
+                    and_(
+                        PaymentStatusChange.tenant_id == Payment.tenant_id,
+                        PaymentStatusChange.payment_id == Payment.id,
+                        PaymentStatusChange.status == PaymentStatus.SUCCEEDED,
+                    ),
                 )
             ).all()
     succeeded = [(created, done) for status, created, done in rows if done is not None]
