@@ -116,11 +116,20 @@ def _wait_for_redis(rt: Runtime) -> bool:
 
 class ThreadWorker(SimpleWorker):
     """Runs jobs in the calling thread; signal handlers belong to the main thread, so none are installed
-    and job timeouts use a timer instead of SIGALRM."""
+    and job timeouts use a timer instead of SIGALRM.
+
+    It does not subscribe to RQ's command channel (`rq`'s shutdown and kill-horse commands, for
+    `kassa worker` processes): the embedded loop runs one short burst after another and is stopped by its
+    event. A subscription per burst would cost a Redis connection and a listener thread each time, and
+    RQ's teardown waits up to a second for that thread, which a race leaves asleep on its 60 s read: a
+    delivery queued meanwhile waited that second."""
 
     death_penalty_class = TimerDeathPenalty
 
     def _install_signal_handlers(self) -> None:
+        pass
+
+    def subscribe(self) -> None:
         pass
 
 
