@@ -12,6 +12,7 @@ import threading
 
 from redis.client import PubSubWorkerThread
 from rq import get_current_job
+from rq.command import PUBSUB_CHANNEL_TEMPLATE
 
 from core.jobs import runtime
 from core.jobs.queues import DEFAULT
@@ -23,6 +24,10 @@ from core.jobs.worker import ThreadWorker, make_worker
 SEEN = "kassa-test:embedded-worker:listeners"
 
 
+def _listener_threads() -> int:
+    return sum(isinstance(thread, PubSubWorkerThread) for thread in threading.enumerate())
+
+
 @job(queue=DEFAULT, retry_intervals=())
 def report_listeners() -> int:
     """Writes how many clients listen on the running worker's command channel, and how many of this
@@ -30,14 +35,13 @@ def report_listeners() -> int:
     rt = runtime.current()
     current = get_current_job()
     assert current is not None and current.worker_name is not None
-    ((_, subscribers),) = rt.redis.pubsub_numsub(f"rq:pubsub:{current.worker_name}")
-    listeners = sum(isinstance(thread, PubSubWorkerThread) for thread in threading.enumerate())
-    rt.redis.set(SEEN, f"{subscribers} {listeners}")
+    ((_, subscribers),) = rt.redis.pubsub_numsub(PUBSUB_CHANNEL_TEMPLATE % current.worker_name)
+    rt.redis.set(SEEN, f"{subscribers} {_listener_threads()}")
     return int(subscribers)
 
 
 def test_a_burst_of_the_embedded_worker_runs_its_jobs_with_no_command_listener(clean: Runtime) -> None:
-    before = sum(isinstance(thread, PubSubWorkerThread) for thread in threading.enumerate())
+    before = _listener_threads()
     with clean.db.unit_of_work() as uow:
         clean.enqueue(uow, report_listeners, tenant_id=None)
     worker = make_worker(clean, [DEFAULT], worker_class=ThreadWorker)
