@@ -11,7 +11,6 @@ import click
 import pyotp
 from flask import Flask, Response, abort, current_app, render_template_string, request
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from checkout.embed import widget_sri
 from core.context import Actor
@@ -19,6 +18,7 @@ from core.jobs.runtime import Runtime
 from core.jobs.worker import run_cron_thread, run_worker_thread
 from core.migrate import upgrade
 from core.payments import sessions
+from core.web.devserver import make_dev_server
 from tenants import checkout_settings
 from tenants.models import KeyKind, KeyMode, Tenant
 from tenants.service import create_tenant, create_user, issue_key
@@ -226,8 +226,8 @@ def run_demo(rt: Runtime, *, host: str, port: int, shop_port: int = 5001) -> Non
     shop = make_shop(kassa, kassa_base=base, shop_origin=shop_origin, secret=secret, publishable=publishable)
     stop = threading.Event()
     threads = [run_worker_thread(rt, stop), run_cron_thread(rt, stop)]
-    server = make_server(host, port, kassa, threaded=True)
-    shop_server = make_server(host, shop_port, shop, threaded=True)
+    server = make_dev_server(host, port, kassa, threaded=True)
+    shop_server = make_dev_server(host, shop_port, shop, threaded=True)
     shop_thread = threading.Thread(target=shop_server.serve_forever, name="kassa-demo-shop", daemon=True)
     shop_thread.start()
     click.echo(

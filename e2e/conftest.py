@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
 
 from core.jobs.runtime import Runtime
 from core.jobs.worker import run_cron_thread, run_worker_thread
+from core.web.devserver import make_dev_server
 from tests.fixtures import skip_or_fail
 
 CHROMIUM = os.environ.get("KASSA_CHROMIUM", "/usr/bin/chromium")
@@ -38,7 +38,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def live_server(app: Flask) -> Iterator[str]:
     port = _free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_dev_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="kassa-live-server", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"

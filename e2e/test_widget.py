@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page, Response, expect
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response as WsgiResponse
 
 from core.jobs.runtime import Runtime
+from core.web.devserver import make_dev_server
 from e2e.conftest import _free_port
 from tests.factories import MadeTenant
 from tests.fixtures import ROOT, Factories
@@ -67,7 +67,7 @@ def merchant(live_server: str) -> Iterator[str]:
         return WsgiResponse(status=204)
 
     port = _free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_dev_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="merchant-page", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"

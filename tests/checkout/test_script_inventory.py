@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from checkout import inventory
 from checkout.script_check import Fetched, PageParser, check_page, csp_nonce_of, parse_csp
 from core.jobs.runtime import Runtime
+from core.web.devserver import make_dev_server
 from tests.branding_images import data_url, png
 from tests.factories import MadeTenant
 from tests.fixtures import Factories
@@ -343,7 +343,7 @@ def live(app: Flask, clean: Runtime) -> Iterator[LiveServer]:
         handler = server_state.middleware(app) if server_state.middleware else app
         return handler(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    server = make_dev_server("127.0.0.1", 0, wsgi, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="verify-scripts-server", daemon=True)
     thread.start()
     server_state.url = f"http://127.0.0.1:{server.port}"

@@ -10,8 +10,8 @@ import urllib.error
 import urllib.request
 
 from flask import Flask
-from werkzeug.serving import make_server
 
+from core.web.devserver import make_dev_server
 from core.web.logs import configure_logging, mask_pans
 
 PAN = "4242424242424242"
@@ -57,7 +57,7 @@ def test_werkzeugs_coloured_request_lines_are_plain_json(app: Flask) -> None:
     port_holder.bind(("127.0.0.1", 0))
     port = port_holder.getsockname()[1]
     port_holder.close()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_dev_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask
-from werkzeug.serving import make_server
+
+from core.web.devserver import make_dev_server
 
 T = TypeVar("T")
 
@@ -28,7 +29,7 @@ class Answer:
 @contextmanager
 def serve(app: Flask) -> Iterator[tuple[str, int]]:
     """Serve `app` on a free port of 127.0.0.1 (one thread per request) for the duration of the block."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_dev_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="kassa-api-live-server", daemon=True)
     thread.start()
     try:
