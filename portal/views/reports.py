@@ -1,6 +1,6 @@
 """Portal reports: sales trend, approvals and declines, method and country mix, refunds, shoppers, fees
-(and the payouts section to come), each as an SVG chart with its data table; HTMX swaps the report when a
-filter changes, and the same form works without JavaScript. CSV exports stream from core/reports/exports.
+and payouts, each as an SVG chart or figures with its data table; HTMX swaps the report when a filter
+changes, and the same form works without JavaScript. CSV exports stream from core/reports/exports.
 """
 
 from __future__ import annotations
