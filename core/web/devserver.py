@@ -4,8 +4,9 @@ When a client drops the connection (a browser leaving a page while its images lo
 `run_wsgi` reads the rest of the socket before closing the response, the read raises, and the response's
 iterable is never closed: a static file's handle stays open until the garbage collector finds it (a
 `ResourceWarning`, an error under the suite's warning filter). Here the app's iterable is remembered in
-the request's environ and closed when the server reports the dropped connection; closing it twice (once
-by werkzeug, once here) is harmless, as werkzeug's own `ClosingIterator` closes once."""
+the request's environ and closed when the server reports the dropped connection, at most once: a drop
+reported after werkzeug's own close must not close it again (werkzeug's `ClosingIterator`, which Flask
+answers with, runs its callbacks on every call)."""
 
 from __future__ import annotations
 
